@@ -1,0 +1,156 @@
+//! Storage for cxhooks: one interface over two backends.
+//!
+//! # Layout
+//! - [`model`]: the domain types that cross the store boundary (tenant names, scopes,
+//!   permission matrices, clients), validated on the way in.
+//! - [`Store`]: the handle every caller uses. Each method is written once, in SQL that both
+//!   backends accept (`$1` placeholders, microsecond integer timestamps, TEXT/BLOB columns), and
+//!   runs on whichever pool the store was opened with.
+//! - `sqlite` / `postgres`: opening each backend (pragmas, pools, schemas) and its migrations
+//!   (`migrations/sqlite`, `migrations/postgres`). SQL that only one backend can run (claiming
+//!   work with `FOR UPDATE SKIP LOCKED`) lives in its backend's module.
+//! - `identity`: tenants, realm keys, clients.
+//!
+//! Every method that reads tenant data takes the tenant first: there is no way to reach an
+//! object without naming its tenant.
+#![warn(missing_docs)]
+
+mod error;
+mod identity;
+pub mod model;
+mod postgres;
+mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use error::StoreError;
+pub use model::*;
+
+use sqlx::{PgPool, SqlitePool};
+use std::path::PathBuf;
+
+/// Where the store lives.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// An SQLite file (created with its directory if absent).
+    Sqlite {
+        /// Path of the database file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL database.
+    Postgres {
+        /// `postgres://…` connection URL.
+        url: String,
+        /// A schema to use instead of the default `search_path` (created if absent); tests give
+        /// each test its own.
+        schema: Option<String>,
+    },
+}
+
+impl StoreLocation {
+    /// A short name of the backend: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            StoreLocation::Sqlite { .. } => "sqlite",
+            StoreLocation::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same body on whichever pool the store holds. The body is compiled once per backend,
+/// so its SQL must be valid on both (see the crate docs).
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($pool) => $body,
+            $crate::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The store handle: cheap to clone, shared by every task.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+/// What [`Store::check_master_key`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterKeyCheck {
+    /// The fingerprint matches the recorded one (or was recorded now, on first use).
+    Matches,
+    /// The store was created with another master key.
+    Mismatch,
+}
+
+impl Store {
+    /// Opens (and creates, for SQLite) the store and applies pending migrations.
+    pub async fn open(location: &StoreLocation) -> Result<Self, StoreError> {
+        let store = Self::connect(location).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the store without migrating.
+    pub async fn connect(location: &StoreLocation) -> Result<Self, StoreError> {
+        let pool = match location {
+            StoreLocation::Sqlite { path } => Pool::Sqlite(sqlite::connect(path).await?),
+            StoreLocation::Postgres { url, schema } => {
+                Pool::Postgres(postgres::connect(url, schema.as_deref()).await?)
+            }
+        };
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlite::migrate(pool).await,
+            Pool::Postgres(pool) => postgres::migrate(pool).await,
+        }
+    }
+
+    /// The backend's short name.
+    pub fn backend(&self) -> &'static str {
+        match &self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Records the master key's fingerprint on first use and compares it afterwards, so that a
+    /// node or CLI started with another master key is refused before it seals anything.
+    pub async fn check_master_key(&self, fingerprint: &[u8]) -> Result<MasterKeyCheck, StoreError> {
+        const KEY: &str = "master_key_fingerprint";
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(KEY)
+            .bind(fingerprint)
+            .execute(pool)
+            .await?;
+            let stored: Vec<u8> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+                .bind(KEY)
+                .fetch_one(pool)
+                .await?;
+            Ok(if stored == fingerprint {
+                MasterKeyCheck::Matches
+            } else {
+                MasterKeyCheck::Mismatch
+            })
+        })
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+}

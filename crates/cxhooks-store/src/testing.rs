@@ -1,0 +1,76 @@
+//! A fresh store per test, on either backend (feature `test-support`).
+//!
+//! PostgreSQL tests read `CXHOOKS_TEST_DATABASE_URL` (`.ci/run` sets it) and default to the
+//! local trust-auth server at `postgres://postgres@127.0.0.1:5432/test`; each test gets its own
+//! schema so tests run in parallel without seeing each other.
+
+use crate::{Store, StoreLocation};
+
+/// The two backends every storage test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in a temporary directory.
+    Sqlite,
+    /// PostgreSQL, one schema per test.
+    Postgres,
+}
+
+/// A test store location; keeps its temporary directory alive as long as it lives.
+#[derive(Debug)]
+pub struct TestLocation {
+    /// Where the store is.
+    pub location: StoreLocation,
+    /// A temporary directory (the SQLite file, and room for a master key or other files).
+    pub dir: tempfile::TempDir,
+}
+
+/// The PostgreSQL URL tests use.
+pub fn postgres_url() -> String {
+    std::env::var("CXHOOKS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+impl Backend {
+    /// A new, empty location on this backend.
+    pub fn location(self) -> TestLocation {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let location = match self {
+            Backend::Sqlite => StoreLocation::Sqlite {
+                path: dir.path().join("cxhooks.db"),
+            },
+            Backend::Postgres => StoreLocation::Postgres {
+                url: postgres_url(),
+                schema: Some(format!("cxtest_{}", uuid::Uuid::new_v4().simple())),
+            },
+        };
+        TestLocation { location, dir }
+    }
+
+    /// A new, empty, migrated store on this backend.
+    pub async fn store(self) -> (Store, TestLocation) {
+        let loc = self.location();
+        let store = Store::open(&loc.location).await.unwrap_or_else(|e| {
+            panic!(
+                "cannot open a {self:?} test store: {e}. PostgreSQL tests need a server: run .ci/run \
+                 (which starts one) or set CXHOOKS_TEST_DATABASE_URL"
+            )
+        });
+        (store, loc)
+    }
+}
+
+/// Defines each listed async test function once per backend: `sqlite::name` and
+/// `postgres::name`, each calling `name(Backend::…)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::testing::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::testing::Backend::Postgres).await })*
+        }
+    };
+}
