@@ -211,10 +211,7 @@ pub struct Overrides {
 impl Config {
     /// Loads defaults ← file ← environment ← flags.
     pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
-        Self::load_from(overrides, Env::prefixed("CXHOOKS_"))
-    }
-
-    fn load_from(overrides: &Overrides, env: Env) -> Result<Self, ConfigError> {
+        let env = Env::prefixed("CXHOOKS_");
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = &overrides.config_file {
             if !file.is_file() {
@@ -472,72 +469,107 @@ fn read_key_file(file: &Path) -> Result<cxhooks_signing::MasterKey, ConfigError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use figment::Jail;
 
-    fn env(vars: &[(&str, &str)]) -> Env {
-        // figment's Env reads the process environment; tests inject their own through a
-        // prefixed namespace that nothing else uses.
-        let prefix = format!("CXTEST{}_", uuid::Uuid::new_v4().simple());
-        for (k, v) in vars {
-            // SAFETY-free: set_var is unsafe in edition 2024 because of threads; use figment's
-            // own provider instead of the process environment.
-            let _ = (k, v);
-        }
-        Env::prefixed(&prefix)
+    fn load(o: &Overrides) -> Result<Config, ConfigError> {
+        Config::load(o)
     }
 
     #[test]
     fn defaults_match_the_spec() {
-        let c = Config::load_from(&Overrides::default(), env(&[])).unwrap();
-        assert_eq!(c.server.listen, "127.0.0.1:8480");
-        assert_eq!(c.auth.token_ttl, Duration::from_secs(300));
-        assert_eq!(c.delivery.retry_schedule.len(), 6);
-        assert_eq!(c.delivery.retry_schedule[5], Duration::from_secs(7200));
-        assert_eq!(c.limits.max_body_bytes, 1 << 20);
-        assert_eq!(c.delivery.error_after, ErrorAfter { failing_for: Duration::from_secs(86400), deliveries: 20 });
-        let printed = c.to_masked_toml();
-        assert!(printed.contains("retry_schedule = \"3s,18s,1m 48s,10m 48s,1h,2h\""), "{printed}");
-        assert!(printed.contains("max_body_bytes = \"1MiB\""), "{printed}");
+        Jail::expect_with(|_| {
+            let c = load(&Overrides::default()).unwrap();
+            assert_eq!(c.server.listen, "127.0.0.1:8480");
+            assert_eq!(c.auth.token_ttl, Duration::from_secs(300));
+            assert_eq!(c.delivery.retry_schedule.len(), 6);
+            assert_eq!(c.delivery.retry_schedule[5], Duration::from_secs(7200));
+            assert_eq!(c.limits.max_body_bytes, 1 << 20);
+            assert_eq!(c.delivery.error_after, ErrorAfter { failing_for: Duration::from_secs(86400), deliveries: 20 });
+            let printed = c.to_masked_toml();
+            assert!(printed.contains("retry_schedule = \"3s,18s,1m 48s,10m 48s,1h,2h\""), "{printed}");
+            assert!(printed.contains("max_body_bytes = \"1MiB\""), "{printed}");
+            Ok(())
+        });
     }
 
     #[test]
-    fn file_then_flags() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        std::fs::write(
-            &file,
-            "[server]\nlisten = \"127.0.0.1:9000\"\n[delivery]\nretry_schedule = [\"1s\", \"2s\"]\n[limits]\nmax_body_bytes = \"64KiB\"\n",
-        )
-        .unwrap();
-        let o = Overrides { config_file: Some(file.clone()), ..Default::default() };
-        let c = Config::load_from(&o, env(&[])).unwrap();
-        assert_eq!(c.server.listen, "127.0.0.1:9000");
-        assert_eq!(c.delivery.retry_schedule, vec![Duration::from_secs(1), Duration::from_secs(2)]);
-        assert_eq!(c.limits.max_body_bytes, 64 << 10);
-        let o = Overrides { config_file: Some(file), listen: Some("127.0.0.1:0".into()), ..Default::default() };
-        assert_eq!(Config::load_from(&o, env(&[])).unwrap().server.listen, "127.0.0.1:0");
+    fn file_then_environment_then_flags() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "[server]\nlisten = \"127.0.0.1:9000\"\n[delivery]\nretry_schedule = [\"1s\", \"2s\"]\n\
+                 [limits]\nmax_body_bytes = \"64KiB\"\nmax_webhooks_per_client = 5\n",
+            )?;
+            let file = Overrides { config_file: Some("c.toml".into()), ..Default::default() };
+            let c = load(&file).unwrap();
+            assert_eq!(c.server.listen, "127.0.0.1:9000");
+            assert_eq!(c.delivery.retry_schedule, vec![Duration::from_secs(1), Duration::from_secs(2)]);
+            assert_eq!(c.limits.max_body_bytes, 64 << 10);
+
+            // The environment overrides the file; lists are comma-separated.
+            jail.set_env("CXHOOKS_DELIVERY__RETRY_SCHEDULE", "1s,5s,10s");
+            jail.set_env("CXHOOKS_SERVER__LISTEN", "127.0.0.1:9100");
+            jail.set_env("CXHOOKS_KEYS__MASTER_KEY", "c2VjcmV0");
+            // Not a setting: ignored, not refused.
+            jail.set_env("CXHOOKS_TEST_DATABASE_URL", "postgres://x");
+            let c = load(&file).unwrap();
+            assert_eq!(c.delivery.retry_schedule.len(), 3);
+            assert_eq!(c.server.listen, "127.0.0.1:9100");
+            assert_eq!(c.limits.max_webhooks_per_client, 5);
+            assert!(c.to_masked_toml().contains("master_key = \"***\""));
+            assert!(!c.to_masked_toml().contains("c2VjcmV0"));
+
+            // Flags override both.
+            let flags = Overrides { listen: Some("127.0.0.1:0".into()), ..file };
+            assert_eq!(load(&flags).unwrap().server.listen, "127.0.0.1:0");
+            Ok(())
+        });
     }
 
     #[test]
     fn bad_values_are_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        std::fs::write(&file, "[delivery]\ntimeout = \"soon\"\n").unwrap();
-        let o = Overrides { config_file: Some(file.clone()), ..Default::default() };
-        let err = Config::load_from(&o, env(&[])).unwrap_err().to_string();
-        assert!(err.contains("delivery.timeout") && err.contains("'soon'"), "{err}");
+        Jail::expect_with(|jail| {
+            let o = Overrides { config_file: Some("c.toml".into()), ..Default::default() };
+            jail.create_file("c.toml", "[delivery]\ntimeout = \"soon\"\n")?;
+            let err = load(&o).unwrap_err().to_string();
+            assert!(err.contains("delivery.timeout") && err.contains("'soon'"), "{err}");
 
-        std::fs::write(&file, "[delivery]\ntimeuot = \"1s\"\n").unwrap();
-        let err = Config::load_from(&o, env(&[])).unwrap_err().to_string();
-        assert!(err.contains("timeuot"), "{err}");
+            jail.create_file("c.toml", "[delivery]\ntimeuot = \"1s\"\n")?;
+            let err = load(&o).unwrap_err().to_string();
+            assert!(err.contains("timeuot"), "{err}");
 
-        std::fs::write(&file, "[keys]\nrsa_bits = 1024\n").unwrap();
-        let err = Config::load_from(&o, env(&[])).unwrap_err().to_string();
-        assert!(err.contains("rsa_bits") && err.contains("2048"), "{err}");
+            jail.create_file("c.toml", "[keys]\nrsa_bits = 1024\n")?;
+            let err = load(&o).unwrap_err().to_string();
+            assert!(err.contains("rsa_bits") && err.contains("2048"), "{err}");
 
-        let o = Overrides { database_url: Some("mysql://x".into()), ..Default::default() };
-        assert!(Config::load_from(&o, env(&[])).unwrap_err().to_string().contains("postgres://"));
-        let o = Overrides { config_file: Some(dir.path().join("missing.toml")), ..Default::default() };
-        assert!(Config::load_from(&o, env(&[])).unwrap_err().to_string().contains("does not exist"));
+            jail.create_file("c.toml", "")?;
+            jail.set_env("CXHOOKS_DELIVERY__RETRY_SCHEDULE", "18s,3s");
+            let err = load(&o).unwrap_err().to_string();
+            assert!(err.contains("increasing"), "{err}");
+
+            let o = Overrides { database_url: Some("mysql://x".into()), ..Default::default() };
+            assert!(load(&o).unwrap_err().to_string().contains("postgres://"));
+            let o = Overrides { config_file: Some("missing.toml".into()), ..Default::default() };
+            assert!(load(&o).unwrap_err().to_string().contains("does not exist"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn master_key_is_generated_for_sqlite_and_required_for_postgres() {
+        Jail::expect_with(|_| {
+            let sqlite = load(&Overrides { data_dir: Some("data".into()), ..Default::default() }).unwrap();
+            let first = load_master_key(&sqlite).unwrap();
+            assert_eq!(std::fs::read("data/master.key").unwrap().len(), 32);
+            assert_eq!(load_master_key(&sqlite).unwrap().fingerprint(), first.fingerprint());
+
+            let pg = Overrides { database_url: Some("postgres://u:pw@h/db".into()), ..Default::default() };
+            let pg = load(&pg).unwrap();
+            let err = load_master_key(&pg).unwrap_err().to_string();
+            assert!(err.contains("CXHOOKS_KEYS__MASTER_KEY"), "{err}");
+            assert!(pg.to_masked_toml().contains("postgres://u:***@h/db"));
+            Ok(())
+        });
     }
 
     #[test]

@@ -15,3 +15,9 @@ pub mod rsa;
 
 pub use master::{MasterKey, MasterKeyError};
 pub use rsa::{KeyError, PrivateKey, PublicKey, RsaBits};
+
+/// A fresh 256-bit random value as unpadded base64url text: client secrets, one-time tokens.
+pub fn random_secret() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(MasterKey::generate_bytes())
+}

@@ -1,0 +1,3 @@
+//! The HTTP API, one module per resource.
+
+pub mod acl;

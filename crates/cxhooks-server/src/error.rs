@@ -1,0 +1,159 @@
+//! The one API error type: every failure an HTTP client sees is an RFC 9457
+//! `application/problem+json` body. Internal errors are logged with an id and shown to the
+//! client only as that id.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One field-level problem: where (`path`, a JSON Pointer) and what.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON Pointer of the offending field (`/filters/0/condition`).
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    title: &'static str,
+    detail: String,
+    errors: Vec<FieldError>,
+    extra: Map<String, Value>,
+    headers: HeaderMap,
+}
+
+impl ApiError {
+    /// A problem of `status` with a short machine `kind` (becomes `type`) and a title.
+    pub fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            extra: Map::new(),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// 400 with field errors.
+    pub fn invalid(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid-request", "Invalid request", detail);
+        e.errors = errors;
+        e
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    /// 401 with the RFC 6750 challenge. `reason` is `None` when no token was sent at all.
+    pub fn unauthorized(reason: Option<&str>) -> Self {
+        let (challenge, detail) = match reason {
+            None => (
+                "Bearer realm=\"cxhooks\"".to_owned(),
+                "this endpoint needs a bearer token: get one from /auth/realms/{tenant}/protocol/openid-connect/token \
+                 and send it as 'Authorization: Bearer <token>'"
+                    .to_owned(),
+            ),
+            Some(reason) => (
+                format!(
+                    "Bearer realm=\"cxhooks\", error=\"invalid_token\", error_description=\"{}\"",
+                    reason.replace('"', "'")
+                ),
+                format!("the bearer token is not valid: {reason}"),
+            ),
+        };
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
+            .with_header(header::WWW_AUTHENTICATE, &challenge)
+    }
+
+    /// 403 for a token that lacks `needed`, naming what it has.
+    pub fn insufficient_scope(needed: &str, has: &[String]) -> Self {
+        let shown = if has.is_empty() { "no scopes".to_owned() } else { has.join(" ") };
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "insufficient-scope",
+            "Insufficient scope",
+            format!(
+                "this request needs the scope {needed}; the token has {shown}. Add {needed} to the client's \
+                 default scopes (or request it in the token's scope parameter) and get a new token"
+            ),
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            &format!("Bearer realm=\"cxhooks\", error=\"insufficient_scope\", scope=\"{needed}\""),
+        )
+        .with("requiredScope", Value::from(needed))
+        .with("tokenScopes", Value::from(has.to_vec()))
+    }
+
+    /// 403 for anything else that is forbidden.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// 500: logs `err` with an incident id and tells the client only the id.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        let incident = uuid::Uuid::new_v4();
+        tracing::error!(%incident, error = %err, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+            format!("the server could not complete the request; incident {incident} is in its log"),
+        )
+    }
+
+    /// Adds a member to the problem body.
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.extra.insert(key.to_owned(), value);
+        self
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = Map::new();
+        body.insert("type".into(), Value::from(format!("urn:cxhooks:problem:{}", self.kind)));
+        body.insert("title".into(), Value::from(self.title));
+        body.insert("status".into(), Value::from(self.status.as_u16()));
+        body.insert("detail".into(), Value::from(self.detail));
+        if !self.errors.is_empty() {
+            body.insert("errors".into(), serde_json::to_value(&self.errors).expect("serialisable"));
+        }
+        body.extend(self.extra);
+        let mut response = (self.status, serde_json::to_vec(&body).expect("serialisable")).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().extend(self.headers);
+        response
+    }
+}
+
+impl From<cxhooks_store::StoreError> for ApiError {
+    fn from(e: cxhooks_store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}

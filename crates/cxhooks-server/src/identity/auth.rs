@@ -1,0 +1,80 @@
+//! The bearer-token check every protected endpoint uses.
+//!
+//! A handler takes a [`Principal`] argument and calls [`Principal::require`] with the scope it
+//! needs: an absent, expired or forged token never reaches the handler (401), and a token
+//! without the scope gets a 403 that names the missing scope and the scopes it has.
+
+use super::tokens::TokenError;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use cxhooks_store::{Scope, ScopeSet, TenantName};
+
+/// Who is calling: a client of a tenant, with the scopes its token grants.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The tenant every object this request touches must belong to.
+    pub tenant: TenantName,
+    /// The calling client.
+    pub client_id: String,
+    /// Scopes granted by the token.
+    pub scopes: ScopeSet,
+    /// When the token expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Principal {
+    /// Succeeds if the token grants `needed` (directly or through a broader scope).
+    pub fn require(&self, needed: Scope) -> Result<(), ApiError> {
+        if self.scopes.grants(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::insufficient_scope(needed.as_str(), &self.scopes.to_strings()))
+        }
+    }
+
+    /// Succeeds if the token grants any of `needed`; the 403 names the first.
+    pub fn require_any(&self, needed: &[Scope]) -> Result<(), ApiError> {
+        if needed.iter().any(|s| self.scopes.grants(*s)) {
+            Ok(())
+        } else {
+            let names: Vec<_> = needed.iter().map(|s| s.as_str()).collect();
+            Err(ApiError::insufficient_scope(&names.join(" or "), &self.scopes.to_strings()))
+        }
+    }
+
+    /// Succeeds if the request's tenant (in a path or body) is the token's; 403 otherwise.
+    pub fn require_tenant(&self, tenant: &str) -> Result<(), ApiError> {
+        if self.tenant.as_str() == tenant {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this token was issued for tenant '{}' and cannot act for tenant '{tenant}'",
+                self.tenant
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(AUTHORIZATION) else {
+            return Err(ApiError::unauthorized(None));
+        };
+        let value = value.to_str().map_err(|_| ApiError::unauthorized(Some("the Authorization header is not text")))?;
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
+            _ => return Err(ApiError::unauthorized(Some("the Authorization header must be 'Bearer <token>'"))),
+        };
+        match state.keys.verify(&state.store, &state.public_url, token).await {
+            Ok(v) => Ok(Principal { tenant: v.tenant, client_id: v.client_id, scopes: v.scopes, expires_at: v.expires_at }),
+            Err(TokenError::Store(e)) => Err(ApiError::internal(e)),
+            Err(e) => Err(ApiError::unauthorized(Some(&e.to_string()))),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Identity: tenants (realms), confidential clients, realm keys, tokens and the bearer-token
+//! check every protected endpoint uses.
+//!
+//! - [`admin`]: creating and changing tenants and clients (the CLI and the console call these).
+//! - [`tokens`]: realm keys, RS256 token issuance and verification, JWKS.
+//! - [`auth`]: the [`auth::Principal`] extractor and scope checks.
+//! - [`routes`]: the Keycloak-compatible endpoints under `/auth/realms/{tenant}`.
+
+pub mod admin;
+pub mod auth;
+pub mod routes;
+pub mod tokens;
+
+pub use admin::IdentityError;

@@ -1,0 +1,72 @@
+//! What every request handler shares.
+
+use crate::config::{Config, ConfigError, load_master_key};
+use crate::identity::tokens::RealmKeys;
+use cxhooks_signing::MasterKey;
+use cxhooks_store::{MasterKeyCheck, Store, StoreError};
+use std::sync::Arc;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The master key is not the one the store was created with.
+    #[error(
+        "the master key does not match the one this store was created with: give every node and the CLI the \
+         same key (keys.master_key_file or CXHOOKS_KEYS__MASTER_KEY)"
+    )]
+    MasterKeyMismatch,
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Opens the configured store, migrates it, and loads and checks the master key: what both
+/// `serve` and the administration commands need.
+pub async fn open_store(config: &Config) -> Result<(Store, Arc<MasterKey>), StartError> {
+    let master = load_master_key(config)?;
+    let store = Store::open(&config.store_location()).await?;
+    if store.check_master_key(&master.fingerprint()).await? == MasterKeyCheck::Mismatch {
+        return Err(StartError::MasterKeyMismatch);
+    }
+    Ok((store, Arc::new(master)))
+}
+
+/// Shared state of the HTTP service.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// The master key.
+    pub master: Arc<MasterKey>,
+    /// Effective configuration.
+    pub config: Arc<Config>,
+    /// Base URL of this service (no trailing slash).
+    pub public_url: String,
+    /// Realm keys in memory.
+    pub keys: Arc<RealmKeys>,
+}
+
+impl AppState {
+    /// Builds the state; `public_url` is the configured one or `http://{bound address}`.
+    pub fn new(store: Store, master: Arc<MasterKey>, config: Config, bound: std::net::SocketAddr) -> Self {
+        let public_url = config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_owned();
+        Self { store, master, config: Arc::new(config), public_url, keys: Arc::new(RealmKeys::default()) }
+    }
+}

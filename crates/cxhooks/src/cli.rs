@@ -1,0 +1,101 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cxhooks_server::{Config, Overrides};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// cxhooks: Carerix-compatible webhooks for recruitment data.
+#[derive(Debug, Parser)]
+#[command(name = "cxhooks", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the configuration and the store are; accepted before or after the command.
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the embedded SQLite store [default: ./cxhooks-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL store instead of SQLite (postgres://…).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    pub fn load(&self, listen: Option<String>) -> Result<Config, String> {
+        Config::load(&Overrides {
+            config_file: self.config.clone(),
+            listen,
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+        })
+        .map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: identity, APIs, delivery workers, console.
+    Serve(crate::serve::ServeArgs),
+    /// Apply schema migrations to the configured store and exit.
+    Migrate,
+    /// Administer tenants (realms).
+    #[command(subcommand)]
+    Tenant(crate::tenant::TenantCommand),
+    /// Administer confidential clients.
+    #[command(subcommand)]
+    Client(crate::client::ClientCommand),
+    /// First-run demo (not yet available).
+    Demo,
+    /// Send one change event to a running server (not yet available).
+    Publish,
+    /// Local receiver that verifies deliveries (not yet available).
+    Listen,
+    /// Verify one payload against a signature and application secret (not yet available).
+    Verify,
+    /// Consumer sync connector (not yet available).
+    Sync,
+    /// End-to-end load generator (not yet available).
+    Bench,
+}
+
+/// `on` / `off`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Cli {
+    pub async fn run(self) -> Result<ExitCode, String> {
+        match self.command {
+            Command::Serve(args) => crate::serve::run(&self.store, args).await,
+            Command::Migrate => {
+                let config = self.store.load(None)?;
+                let (store, _) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
+                println!("store is up to date ({})", store.backend());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Tenant(cmd) => cmd.run(&self.store).await,
+            Command::Client(cmd) => cmd.run(&self.store).await,
+            Command::Demo | Command::Publish | Command::Listen | Command::Verify | Command::Sync | Command::Bench => {
+                let name = format!("{:?}", self.command).to_lowercase();
+                eprintln!("cxhooks {name} is not yet available in this version");
+                Ok(ExitCode::from(2))
+            }
+        }
+    }
+}
+
+/// Prints a value as pretty JSON.
+pub fn print_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).expect("serialisable"));
+}

@@ -1,0 +1,169 @@
+//! `cxhooks client …`.
+
+use crate::cli::{StoreArgs, print_json};
+use clap::{Args, Subcommand};
+use cxhooks_server::identity::admin::{self, ClientChanges, ClientView, NewClient};
+use cxhooks_store::{Client, ClientCode, Permissions, ScopeSet, TenantName};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+    /// The client id.
+    #[arg(long)]
+    client_id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create a confidential client; prints its secret once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Display name, e.g. HireData.
+        #[arg(long)]
+        name: String,
+        /// urn:{vendor}/{application}, e.g. urn:hiredata/hiredata.
+        #[arg(long)]
+        code: String,
+        /// Default scopes, space- or comma-separated.
+        #[arg(long, default_value = "")]
+        scopes: String,
+        /// Webhooks permission matrix, e.g. create=on,read=all,update=owner,delete=owner (unset keys: off/none).
+        #[arg(long, default_value = "")]
+        permissions: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the clients of a tenant.
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client's name, code, default scopes or permissions.
+    Set {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        code: Option<String>,
+        #[arg(long)]
+        scopes: Option<String>,
+        #[arg(long)]
+        permissions: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a client's secret; prints the new one once.
+    RotateSecret {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client.
+    Delete {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+fn tenant(name: &str) -> Result<TenantName, String> {
+    TenantName::parse(name).map_err(|e| e.to_string())
+}
+
+fn show(client: &Client, secret: Option<String>, json: bool) {
+    let view = ClientView::new(client, secret);
+    if json {
+        print_json(&view);
+        return;
+    }
+    println!("tenant         {}", view.tenant);
+    println!("client id      {}", view.client_id);
+    if let Some(secret) = &view.client_secret {
+        println!("client secret  {secret}   (shown once: store it now)");
+    }
+    println!("name           {}", view.name);
+    println!("code           {}", view.code);
+    println!("default scopes {}", if view.default_scopes.is_empty() { "(none)".into() } else { view.default_scopes.join(" ") });
+    println!("permissions    {}", client.permissions);
+}
+
+impl ClientCommand {
+    pub async fn run(self, store_args: &StoreArgs) -> Result<ExitCode, String> {
+        let config = store_args.load(None)?;
+        let e = |e: admin::IdentityError| e.to_string();
+        let invalid = |e: cxhooks_store::InvalidValue| e.0;
+        // Parse every argument before opening the store: bad input costs nothing.
+        match self {
+            ClientCommand::Create { tenant: t, name, code, scopes, permissions, json } => {
+                let t = tenant(&t)?;
+                let new = NewClient {
+                    name,
+                    code: ClientCode::parse(&code).map_err(invalid)?,
+                    scopes: ScopeSet::parse(&scopes).map_err(invalid)?,
+                    permissions: Permissions::parse(&permissions).map_err(invalid)?,
+                };
+                let (store, master) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
+                let (client, secret) = admin::create_client(&store, &master, &t, new).await.map_err(e)?;
+                show(&client, Some(secret), json);
+            }
+            ClientCommand::List { tenant: t, json } => {
+                let t = tenant(&t)?;
+                let (store, _) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
+                admin::tenant(&store, &t).await.map_err(e)?;
+                let clients = store.clients(&t).await.map_err(|e| e.to_string())?;
+                if json {
+                    print_json(&clients.iter().map(|c| ClientView::new(c, None)).collect::<Vec<_>>());
+                } else {
+                    println!("{:<38} {:<20} {:<28} PERMISSIONS", "CLIENT ID", "NAME", "CODE");
+                    for c in &clients {
+                        println!("{:<38} {:<20} {:<28} {}", c.client_id, c.name, c.code.as_str(), c.permissions);
+                    }
+                }
+            }
+            ClientCommand::Show { target, json } => {
+                let t = tenant(&target.tenant)?;
+                let (store, _) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
+                show(&admin::client(&store, &t, &target.client_id).await.map_err(e)?, None, json);
+            }
+            ClientCommand::Set { target, name, code, scopes, permissions, json } => {
+                let t = tenant(&target.tenant)?;
+                let changes = ClientChanges {
+                    name,
+                    code: code.as_deref().map(ClientCode::parse).transpose().map_err(invalid)?,
+                    scopes: scopes.as_deref().map(ScopeSet::parse).transpose().map_err(invalid)?,
+                    permissions: permissions.as_deref().map(Permissions::parse).transpose().map_err(invalid)?,
+                };
+                let (store, _) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
+                show(&admin::update_client(&store, &t, &target.client_id, changes).await.map_err(e)?, None, json);
+            }
+            ClientCommand::RotateSecret { target, json } => {
+                let t = tenant(&target.tenant)?;
+                let (store, master) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
+                let (client, secret) =
+                    admin::rotate_client_secret(&store, &master, &t, &target.client_id).await.map_err(e)?;
+                show(&client, Some(secret), json);
+            }
+            ClientCommand::Delete { target } => {
+                let t = tenant(&target.tenant)?;
+                let (store, _) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
+                admin::delete_client(&store, &t, &target.client_id).await.map_err(e)?;
+                println!("deleted client {}", target.client_id);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
