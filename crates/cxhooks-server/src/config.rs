@@ -44,7 +44,10 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8480".into(), public_url: None }
+        Self {
+            listen: "127.0.0.1:8480".into(),
+            public_url: None,
+        }
     }
 }
 
@@ -61,7 +64,10 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("./cxhooks-data"), database_url: None }
+        Self {
+            data_dir: PathBuf::from("./cxhooks-data"),
+            database_url: None,
+        }
     }
 }
 
@@ -76,7 +82,9 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { token_ttl: Duration::from_secs(300) }
+        Self {
+            token_ttl: Duration::from_secs(300),
+        }
     }
 }
 
@@ -96,7 +104,11 @@ pub struct KeysConfig {
 
 impl Default for KeysConfig {
     fn default() -> Self {
-        Self { rsa_bits: 2048, master_key_file: None, master_key: None }
+        Self {
+            rsa_bits: 2048,
+            master_key_file: None,
+            master_key: None,
+        }
     }
 }
 
@@ -126,11 +138,21 @@ impl Default for DeliveryConfig {
         let secs = |s| Duration::from_secs(s);
         Self {
             timeout: secs(10),
-            retry_schedule: vec![secs(3), secs(18), secs(108), secs(648), secs(3600), secs(7200)],
+            retry_schedule: vec![
+                secs(3),
+                secs(18),
+                secs(108),
+                secs(648),
+                secs(3600),
+                secs(7200),
+            ],
             allow_private_targets: false,
             max_in_flight_per_webhook: 16,
             lease: secs(60),
-            error_after: ErrorAfter { failing_for: secs(24 * 3600), deliveries: 20 },
+            error_after: ErrorAfter {
+                failing_for: secs(24 * 3600),
+                deliveries: 20,
+            },
         }
     }
 }
@@ -146,22 +168,30 @@ pub struct ErrorAfter {
 
 impl Serialize for ErrorAfter {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{},{}", humantime::format_duration(self.failing_for), self.deliveries))
+        s.serialize_str(&format!(
+            "{},{}",
+            humantime::format_duration(self.failing_for),
+            self.deliveries
+        ))
     }
 }
 
 impl<'de> Deserialize<'de> for ErrorAfter {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        let (dur, n) = text
-            .split_once(',')
-            .ok_or_else(|| serde::de::Error::custom(format!("expected 'DURATION,COUNT' like '24h,20', got '{text}'")))?;
+        let (dur, n) = text.split_once(',').ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "expected 'DURATION,COUNT' like '24h,20', got '{text}'"
+            ))
+        })?;
         Ok(ErrorAfter {
             failing_for: duration::parse(dur).map_err(serde::de::Error::custom)?,
-            deliveries: n
-                .trim()
-                .parse()
-                .map_err(|_| serde::de::Error::custom(format!("'{}' is not a whole number of deliveries", n.trim())))?,
+            deliveries: n.trim().parse().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "'{}' is not a whole number of deliveries",
+                    n.trim()
+                ))
+            })?,
         })
     }
 }
@@ -215,7 +245,10 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = &overrides.config_file {
             if !file.is_file() {
-                return Err(ConfigError(format!("config file {} does not exist", file.display())));
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
             }
             figment = figment.merge(Toml::file_exact(file));
         }
@@ -238,18 +271,27 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         cxhooks_signing::RsaBits::from_bits(self.keys.rsa_bits)
             .map_err(|e| ConfigError(format!("keys.rsa_bits: {e}")))?;
-        if let Some(url) = &self.store.database_url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err(ConfigError(
-                    "store.database_url must be a postgres:// URL; leave it unset for the embedded SQLite store".into(),
-                ));
-            }
+        if let Some(url) = &self.store.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "store.database_url must be a postgres:// URL; leave it unset for the embedded SQLite store".into(),
+            ));
         }
-        if self.delivery.retry_schedule.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(ConfigError("delivery.retry_schedule must be increasing offsets from the first attempt".into()));
+        if self
+            .delivery
+            .retry_schedule
+            .windows(2)
+            .any(|w| w[0] >= w[1])
+        {
+            return Err(ConfigError(
+                "delivery.retry_schedule must be increasing offsets from the first attempt".into(),
+            ));
         }
         if self.limits.max_body_bytes == 0 {
-            return Err(ConfigError("limits.max_body_bytes must be more than 0".into()));
+            return Err(ConfigError(
+                "limits.max_body_bytes must be more than 0".into(),
+            ));
         }
         Ok(())
     }
@@ -257,14 +299,22 @@ impl Config {
     /// Where the store is.
     pub fn store_location(&self) -> cxhooks_store::StoreLocation {
         match &self.store.database_url {
-            Some(url) => cxhooks_store::StoreLocation::Postgres { url: url.clone(), schema: None },
-            None => cxhooks_store::StoreLocation::Sqlite { path: self.store.data_dir.join("cxhooks.db") },
+            Some(url) => cxhooks_store::StoreLocation::Postgres {
+                url: url.clone(),
+                schema: None,
+            },
+            None => cxhooks_store::StoreLocation::Sqlite {
+                path: self.store.data_dir.join("cxhooks.db"),
+            },
         }
     }
 
     /// The effective master key file.
     pub fn master_key_file(&self) -> PathBuf {
-        self.keys.master_key_file.clone().unwrap_or_else(|| self.store.data_dir.join("master.key"))
+        self.keys
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| self.store.data_dir.join("master.key"))
     }
 
     /// The configuration as TOML with secrets masked (`serve --print-config`).
@@ -284,7 +334,11 @@ fn describe(e: figment::Error) -> String {
     e.into_iter()
         .map(|e| {
             let key = e.path.join(".");
-            let source = e.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| m.name.to_string())
+                .unwrap_or_default();
             match (key.is_empty(), source.is_empty()) {
                 (false, false) => format!("{key} (from {source}): {}", e.kind),
                 (false, true) => format!("{key}: {}", e.kind),
@@ -297,9 +351,13 @@ fn describe(e: figment::Error) -> String {
 
 /// Replaces the password of a URL with `***`.
 pub fn mask_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
     let rest = &url[scheme_end + 3..];
-    let Some(at) = rest.rfind('@') else { return url.to_owned() };
+    let Some(at) = rest.rfind('@') else {
+        return url.to_owned();
+    };
     match rest[..at].split_once(':') {
         Some((user, _)) => format!("{}://{user}:***@{}", &url[..scheme_end], &rest[at + 1..]),
         None => url.to_owned(),
@@ -315,7 +373,8 @@ pub mod duration {
         if let Ok(secs) = text.parse::<u64>() {
             return Ok(Duration::from_secs(secs));
         }
-        humantime::parse_duration(text).map_err(|e| format!("'{text}' is not a duration like 300s, 18s or 1h: {e}"))
+        humantime::parse_duration(text)
+            .map_err(|e| format!("'{text}' is not a duration like 300s, 18s or 1h: {e}"))
     }
 
     /// Serialises as humantime text.
@@ -342,7 +401,10 @@ mod duration_list {
     use super::*;
 
     pub fn serialize<S: Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
-        let parts: Vec<String> = v.iter().map(|d| humantime::format_duration(*d).to_string()).collect();
+        let parts: Vec<String> = v
+            .iter()
+            .map(|d| humantime::format_duration(*d).to_string())
+            .collect();
         s.serialize_str(&parts.join(","))
     }
 
@@ -383,13 +445,19 @@ mod byte_size {
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let n: u64 = num.parse().map_err(|_| format!("'{t}' is not a size like 1MiB, 512KiB or 1048576"))?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("'{t}' is not a size like 1MiB, 512KiB or 1048576"))?;
         let mult = match unit.trim() {
             "" | "B" => 1,
             "KiB" | "KB" | "k" | "K" => 1 << 10,
             "MiB" | "MB" | "M" => 1 << 20,
             "GiB" | "GB" | "G" => 1 << 30,
-            other => return Err(format!("unknown size unit '{other}' in '{t}': use B, KiB, MiB or GiB")),
+            other => {
+                return Err(format!(
+                    "unknown size unit '{other}' in '{t}': use B, KiB, MiB or GiB"
+                ));
+            }
         };
         Ok(n * mult)
     }
@@ -414,7 +482,8 @@ mod byte_size {
 pub fn load_master_key(config: &Config) -> Result<cxhooks_signing::MasterKey, ConfigError> {
     use cxhooks_signing::MasterKey;
     if let Some(b64) = &config.keys.master_key {
-        return MasterKey::from_base64(b64).map_err(|e| ConfigError(format!("keys.master_key: {e}")));
+        return MasterKey::from_base64(b64)
+            .map_err(|e| ConfigError(format!("keys.master_key: {e}")));
     }
     let file = config.master_key_file();
     let postgres = config.store.database_url.is_some();
@@ -427,7 +496,10 @@ pub fn load_master_key(config: &Config) -> Result<cxhooks_signing::MasterKey, Co
     }
     if !file.exists() {
         if postgres {
-            return Err(ConfigError(format!("master key file {} does not exist", file.display())));
+            return Err(ConfigError(format!(
+                "master key file {} does not exist",
+                file.display()
+            )));
         }
         write_new_key(&file)?;
     }
@@ -451,22 +523,33 @@ fn write_new_key(file: &Path) -> Result<(), ConfigError> {
             .map_err(|e| ConfigError(format!("cannot write master key {}: {e}", file.display()))),
         // Another process generated it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(ConfigError(format!("cannot create master key {}: {e}", file.display()))),
+        Err(e) => Err(ConfigError(format!(
+            "cannot create master key {}: {e}",
+            file.display()
+        ))),
     }
 }
 
 fn read_key_file(file: &Path) -> Result<cxhooks_signing::MasterKey, ConfigError> {
     use cxhooks_signing::MasterKey;
-    let bytes = std::fs::read(file).map_err(|e| ConfigError(format!("cannot read master key {}: {e}", file.display())))?;
+    let bytes = std::fs::read(file)
+        .map_err(|e| ConfigError(format!("cannot read master key {}: {e}", file.display())))?;
     let key = if bytes.len() == 32 {
         MasterKey::from_bytes(&bytes)
     } else {
         MasterKey::from_base64(&String::from_utf8_lossy(&bytes))
     };
-    key.map_err(|e| ConfigError(format!("master key file {}: {e} (expected 32 raw bytes or their base64)", file.display())))
+    key.map_err(|e| {
+        ConfigError(format!(
+            "master key file {}: {e} (expected 32 raw bytes or their base64)",
+            file.display()
+        ))
+    })
 }
 
 #[cfg(test)]
+// figment's Jail returns its large error type from every closure.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -484,9 +567,18 @@ mod tests {
             assert_eq!(c.delivery.retry_schedule.len(), 6);
             assert_eq!(c.delivery.retry_schedule[5], Duration::from_secs(7200));
             assert_eq!(c.limits.max_body_bytes, 1 << 20);
-            assert_eq!(c.delivery.error_after, ErrorAfter { failing_for: Duration::from_secs(86400), deliveries: 20 });
+            assert_eq!(
+                c.delivery.error_after,
+                ErrorAfter {
+                    failing_for: Duration::from_secs(86400),
+                    deliveries: 20
+                }
+            );
             let printed = c.to_masked_toml();
-            assert!(printed.contains("retry_schedule = \"3s,18s,1m 48s,10m 48s,1h,2h\""), "{printed}");
+            assert!(
+                printed.contains("retry_schedule = \"3s,18s,1m 48s,10m 48s,1h,2h\""),
+                "{printed}"
+            );
             assert!(printed.contains("max_body_bytes = \"1MiB\""), "{printed}");
             Ok(())
         });
@@ -500,10 +592,16 @@ mod tests {
                 "[server]\nlisten = \"127.0.0.1:9000\"\n[delivery]\nretry_schedule = [\"1s\", \"2s\"]\n\
                  [limits]\nmax_body_bytes = \"64KiB\"\nmax_webhooks_per_client = 5\n",
             )?;
-            let file = Overrides { config_file: Some("c.toml".into()), ..Default::default() };
+            let file = Overrides {
+                config_file: Some("c.toml".into()),
+                ..Default::default()
+            };
             let c = load(&file).unwrap();
             assert_eq!(c.server.listen, "127.0.0.1:9000");
-            assert_eq!(c.delivery.retry_schedule, vec![Duration::from_secs(1), Duration::from_secs(2)]);
+            assert_eq!(
+                c.delivery.retry_schedule,
+                vec![Duration::from_secs(1), Duration::from_secs(2)]
+            );
             assert_eq!(c.limits.max_body_bytes, 64 << 10);
 
             // The environment overrides the file; lists are comma-separated.
@@ -520,7 +618,10 @@ mod tests {
             assert!(!c.to_masked_toml().contains("c2VjcmV0"));
 
             // Flags override both.
-            let flags = Overrides { listen: Some("127.0.0.1:0".into()), ..file };
+            let flags = Overrides {
+                listen: Some("127.0.0.1:0".into()),
+                ..file
+            };
             assert_eq!(load(&flags).unwrap().server.listen, "127.0.0.1:0");
             Ok(())
         });
@@ -529,10 +630,16 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         Jail::expect_with(|jail| {
-            let o = Overrides { config_file: Some("c.toml".into()), ..Default::default() };
+            let o = Overrides {
+                config_file: Some("c.toml".into()),
+                ..Default::default()
+            };
             jail.create_file("c.toml", "[delivery]\ntimeout = \"soon\"\n")?;
             let err = load(&o).unwrap_err().to_string();
-            assert!(err.contains("delivery.timeout") && err.contains("'soon'"), "{err}");
+            assert!(
+                err.contains("delivery.timeout") && err.contains("'soon'"),
+                "{err}"
+            );
 
             jail.create_file("c.toml", "[delivery]\ntimeuot = \"1s\"\n")?;
             let err = load(&o).unwrap_err().to_string();
@@ -547,9 +654,15 @@ mod tests {
             let err = load(&o).unwrap_err().to_string();
             assert!(err.contains("increasing"), "{err}");
 
-            let o = Overrides { database_url: Some("mysql://x".into()), ..Default::default() };
+            let o = Overrides {
+                database_url: Some("mysql://x".into()),
+                ..Default::default()
+            };
             assert!(load(&o).unwrap_err().to_string().contains("postgres://"));
-            let o = Overrides { config_file: Some("missing.toml".into()), ..Default::default() };
+            let o = Overrides {
+                config_file: Some("missing.toml".into()),
+                ..Default::default()
+            };
             assert!(load(&o).unwrap_err().to_string().contains("does not exist"));
             Ok(())
         });
@@ -558,12 +671,22 @@ mod tests {
     #[test]
     fn master_key_is_generated_for_sqlite_and_required_for_postgres() {
         Jail::expect_with(|_| {
-            let sqlite = load(&Overrides { data_dir: Some("data".into()), ..Default::default() }).unwrap();
+            let sqlite = load(&Overrides {
+                data_dir: Some("data".into()),
+                ..Default::default()
+            })
+            .unwrap();
             let first = load_master_key(&sqlite).unwrap();
             assert_eq!(std::fs::read("data/master.key").unwrap().len(), 32);
-            assert_eq!(load_master_key(&sqlite).unwrap().fingerprint(), first.fingerprint());
+            assert_eq!(
+                load_master_key(&sqlite).unwrap().fingerprint(),
+                first.fingerprint()
+            );
 
-            let pg = Overrides { database_url: Some("postgres://u:pw@h/db".into()), ..Default::default() };
+            let pg = Overrides {
+                database_url: Some("postgres://u:pw@h/db".into()),
+                ..Default::default()
+            };
             let pg = load(&pg).unwrap();
             let err = load_master_key(&pg).unwrap_err().to_string();
             assert!(err.contains("CXHOOKS_KEYS__MASTER_KEY"), "{err}");
@@ -574,7 +697,10 @@ mod tests {
 
     #[test]
     fn passwords_are_masked() {
-        assert_eq!(mask_password("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            mask_password("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

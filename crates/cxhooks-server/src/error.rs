@@ -16,9 +16,13 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// An error answer.
+/// An error answer. Boxed: handlers return `Result<_, ApiError>` on every path, and the
+/// happy path should not pay for moving a large error around.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Problem>);
+
+#[derive(Debug)]
+struct Problem {
     status: StatusCode,
     kind: &'static str,
     title: &'static str,
@@ -30,8 +34,13 @@ pub struct ApiError {
 
 impl ApiError {
     /// A problem of `status` with a short machine `kind` (becomes `type`) and a title.
-    pub fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self {
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self(Box::new(Problem {
             status,
             kind,
             title,
@@ -39,13 +48,18 @@ impl ApiError {
             errors: Vec::new(),
             extra: Map::new(),
             headers: HeaderMap::new(),
-        }
+        }))
     }
 
     /// 400 with field errors.
     pub fn invalid(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
-        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid-request", "Invalid request", detail);
-        e.errors = errors;
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "Invalid request",
+            detail,
+        );
+        e.0.errors = errors;
         e
     }
 
@@ -71,13 +85,22 @@ impl ApiError {
                 format!("the bearer token is not valid: {reason}"),
             ),
         };
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
-            .with_header(header::WWW_AUTHENTICATE, &challenge)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            detail,
+        )
+        .with_header(header::WWW_AUTHENTICATE, &challenge)
     }
 
     /// 403 for a token that lacks `needed`, naming what it has.
     pub fn insufficient_scope(needed: &str, has: &[String]) -> Self {
-        let shown = if has.is_empty() { "no scopes".to_owned() } else { has.join(" ") };
+        let shown = if has.is_empty() {
+            "no scopes".to_owned()
+        } else {
+            has.join(" ")
+        };
         Self::new(
             StatusCode::FORBIDDEN,
             "insufficient-scope",
@@ -114,40 +137,49 @@ impl ApiError {
 
     /// Adds a member to the problem body.
     pub fn with(mut self, key: &str, value: Value) -> Self {
-        self.extra.insert(key.to_owned(), value);
+        self.0.extra.insert(key.to_owned(), value);
         self
     }
 
     /// Adds a response header.
     pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(value) {
-            self.headers.insert(name, v);
+            self.0.headers.insert(name, v);
         }
         self
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let p = *self.0;
         let mut body = Map::new();
-        body.insert("type".into(), Value::from(format!("urn:cxhooks:problem:{}", self.kind)));
-        body.insert("title".into(), Value::from(self.title));
-        body.insert("status".into(), Value::from(self.status.as_u16()));
-        body.insert("detail".into(), Value::from(self.detail));
-        if !self.errors.is_empty() {
-            body.insert("errors".into(), serde_json::to_value(&self.errors).expect("serialisable"));
+        body.insert(
+            "type".into(),
+            Value::from(format!("urn:cxhooks:problem:{}", p.kind)),
+        );
+        body.insert("title".into(), Value::from(p.title));
+        body.insert("status".into(), Value::from(p.status.as_u16()));
+        body.insert("detail".into(), Value::from(p.detail));
+        if !p.errors.is_empty() {
+            body.insert(
+                "errors".into(),
+                serde_json::to_value(&p.errors).expect("serialisable"),
+            );
         }
-        body.extend(self.extra);
-        let mut response = (self.status, serde_json::to_vec(&body).expect("serialisable")).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        response.headers_mut().extend(self.headers);
+        body.extend(p.extra);
+        let mut response =
+            (p.status, serde_json::to_vec(&body).expect("serialisable")).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response.headers_mut().extend(p.headers);
         response
     }
 }

@@ -49,7 +49,11 @@ async fn not_found(request: Request) -> impl IntoResponse {
         StatusCode::NOT_FOUND,
         "not-found",
         "Not found",
-        format!("there is no route for {} {}", request.method(), request.uri().path()),
+        format!(
+            "there is no route for {} {}",
+            request.method(),
+            request.uri().path()
+        ),
     )
 }
 
@@ -61,7 +65,10 @@ pub async fn run(
 ) -> std::io::Result<()> {
     // The seed documents write paths both with and without a trailing slash.
     let service = NormalizePathLayer::trim_trailing_slash().layer(app(state));
-    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(service))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service(service),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

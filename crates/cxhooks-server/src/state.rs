@@ -59,7 +59,12 @@ pub struct AppState {
 
 impl AppState {
     /// Builds the state; `public_url` is the configured one or `http://{bound address}`.
-    pub fn new(store: Store, master: Arc<MasterKey>, config: Config, bound: std::net::SocketAddr) -> Self {
+    pub fn new(
+        store: Store,
+        master: Arc<MasterKey>,
+        config: Config,
+        bound: std::net::SocketAddr,
+    ) -> Self {
         let public_url = config
             .server
             .public_url
@@ -67,6 +72,12 @@ impl AppState {
             .unwrap_or_else(|| format!("http://{bound}"))
             .trim_end_matches('/')
             .to_owned();
-        Self { store, master, config: Arc::new(config), public_url, keys: Arc::new(RealmKeys::default()) }
+        Self {
+            store,
+            master,
+            config: Arc::new(config),
+            public_url,
+            keys: Arc::new(RealmKeys::default()),
+        }
     }
 }

@@ -80,13 +80,20 @@ impl Cli {
             Command::Serve(args) => crate::serve::run(&self.store, args).await,
             Command::Migrate => {
                 let config = self.store.load(None)?;
-                let (store, _) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
+                let (store, _) = cxhooks_server::open_store(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 println!("store is up to date ({})", store.backend());
                 Ok(ExitCode::SUCCESS)
             }
             Command::Tenant(cmd) => cmd.run(&self.store).await,
             Command::Client(cmd) => cmd.run(&self.store).await,
-            Command::Demo | Command::Publish | Command::Listen | Command::Verify | Command::Sync | Command::Bench => {
+            Command::Demo
+            | Command::Publish
+            | Command::Listen
+            | Command::Verify
+            | Command::Sync
+            | Command::Bench => {
                 let name = format!("{:?}", self.command).to_lowercase();
                 eprintln!("cxhooks {name} is not yet available in this version");
                 Ok(ExitCode::from(2))
@@ -97,5 +104,8 @@ impl Cli {
 
 /// Prints a value as pretty JSON.
 pub fn print_json(value: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(value).expect("serialisable"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serialisable")
+    );
 }

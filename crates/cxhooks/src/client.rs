@@ -97,7 +97,14 @@ fn show(client: &Client, secret: Option<String>, json: bool) {
     }
     println!("name           {}", view.name);
     println!("code           {}", view.code);
-    println!("default scopes {}", if view.default_scopes.is_empty() { "(none)".into() } else { view.default_scopes.join(" ") });
+    println!(
+        "default scopes {}",
+        if view.default_scopes.is_empty() {
+            "(none)".into()
+        } else {
+            view.default_scopes.join(" ")
+        }
+    );
     println!("permissions    {}", client.permissions);
 }
 
@@ -108,7 +115,14 @@ impl ClientCommand {
         let invalid = |e: cxhooks_store::InvalidValue| e.0;
         // Parse every argument before opening the store: bad input costs nothing.
         match self {
-            ClientCommand::Create { tenant: t, name, code, scopes, permissions, json } => {
+            ClientCommand::Create {
+                tenant: t,
+                name,
+                code,
+                scopes,
+                permissions,
+                json,
+            } => {
                 let t = tenant(&t)?;
                 let new = NewClient {
                     name,
@@ -116,51 +130,114 @@ impl ClientCommand {
                     scopes: ScopeSet::parse(&scopes).map_err(invalid)?,
                     permissions: Permissions::parse(&permissions).map_err(invalid)?,
                 };
-                let (store, master) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
-                let (client, secret) = admin::create_client(&store, &master, &t, new).await.map_err(e)?;
+                let (store, master) = cxhooks_server::open_store(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (client, secret) = admin::create_client(&store, &master, &t, new)
+                    .await
+                    .map_err(e)?;
                 show(&client, Some(secret), json);
             }
             ClientCommand::List { tenant: t, json } => {
                 let t = tenant(&t)?;
-                let (store, _) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
+                let (store, _) = cxhooks_server::open_store(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 admin::tenant(&store, &t).await.map_err(e)?;
                 let clients = store.clients(&t).await.map_err(|e| e.to_string())?;
                 if json {
-                    print_json(&clients.iter().map(|c| ClientView::new(c, None)).collect::<Vec<_>>());
+                    print_json(
+                        &clients
+                            .iter()
+                            .map(|c| ClientView::new(c, None))
+                            .collect::<Vec<_>>(),
+                    );
                 } else {
-                    println!("{:<38} {:<20} {:<28} PERMISSIONS", "CLIENT ID", "NAME", "CODE");
+                    println!(
+                        "{:<38} {:<20} {:<28} PERMISSIONS",
+                        "CLIENT ID", "NAME", "CODE"
+                    );
                     for c in &clients {
-                        println!("{:<38} {:<20} {:<28} {}", c.client_id, c.name, c.code.as_str(), c.permissions);
+                        println!(
+                            "{:<38} {:<20} {:<28} {}",
+                            c.client_id,
+                            c.name,
+                            c.code.as_str(),
+                            c.permissions
+                        );
                     }
                 }
             }
             ClientCommand::Show { target, json } => {
                 let t = tenant(&target.tenant)?;
-                let (store, _) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
-                show(&admin::client(&store, &t, &target.client_id).await.map_err(e)?, None, json);
+                let (store, _) = cxhooks_server::open_store(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                show(
+                    &admin::client(&store, &t, &target.client_id)
+                        .await
+                        .map_err(e)?,
+                    None,
+                    json,
+                );
             }
-            ClientCommand::Set { target, name, code, scopes, permissions, json } => {
+            ClientCommand::Set {
+                target,
+                name,
+                code,
+                scopes,
+                permissions,
+                json,
+            } => {
                 let t = tenant(&target.tenant)?;
                 let changes = ClientChanges {
                     name,
-                    code: code.as_deref().map(ClientCode::parse).transpose().map_err(invalid)?,
-                    scopes: scopes.as_deref().map(ScopeSet::parse).transpose().map_err(invalid)?,
-                    permissions: permissions.as_deref().map(Permissions::parse).transpose().map_err(invalid)?,
+                    code: code
+                        .as_deref()
+                        .map(ClientCode::parse)
+                        .transpose()
+                        .map_err(invalid)?,
+                    scopes: scopes
+                        .as_deref()
+                        .map(ScopeSet::parse)
+                        .transpose()
+                        .map_err(invalid)?,
+                    permissions: permissions
+                        .as_deref()
+                        .map(Permissions::parse)
+                        .transpose()
+                        .map_err(invalid)?,
                 };
-                let (store, _) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
-                show(&admin::update_client(&store, &t, &target.client_id, changes).await.map_err(e)?, None, json);
+                let (store, _) = cxhooks_server::open_store(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                show(
+                    &admin::update_client(&store, &t, &target.client_id, changes)
+                        .await
+                        .map_err(e)?,
+                    None,
+                    json,
+                );
             }
             ClientCommand::RotateSecret { target, json } => {
                 let t = tenant(&target.tenant)?;
-                let (store, master) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
+                let (store, master) = cxhooks_server::open_store(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let (client, secret) =
-                    admin::rotate_client_secret(&store, &master, &t, &target.client_id).await.map_err(e)?;
+                    admin::rotate_client_secret(&store, &master, &t, &target.client_id)
+                        .await
+                        .map_err(e)?;
                 show(&client, Some(secret), json);
             }
             ClientCommand::Delete { target } => {
                 let t = tenant(&target.tenant)?;
-                let (store, _) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
-                admin::delete_client(&store, &t, &target.client_id).await.map_err(e)?;
+                let (store, _) = cxhooks_server::open_store(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                admin::delete_client(&store, &t, &target.client_id)
+                    .await
+                    .map_err(e)?;
                 println!("deleted client {}", target.client_id);
             }
         }

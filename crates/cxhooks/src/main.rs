@@ -13,12 +13,16 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CXHOOKS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,cxhooks=info,cxhooks_server=info")),
+            tracing_subscriber::EnvFilter::try_from_env("CXHOOKS_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,cxhooks=info,cxhooks_server=info")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     match runtime.block_on(cli.run()) {
         Ok(code) => code,
         Err(message) => {

@@ -21,18 +21,32 @@ pub async fn run(store_args: &StoreArgs, args: ServeArgs) -> Result<ExitCode, St
         print!("{}", config.to_masked_toml());
         return Ok(ExitCode::SUCCESS);
     }
-    let (store, master) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
+    let (store, master) = cxhooks_server::open_store(&config)
+        .await
+        .map_err(|e| e.to_string())?;
     let addr = config.server.listen.clone();
     // ":0" means any free port on the loopback interface.
-    let bind = if addr.starts_with(':') { format!("127.0.0.1{addr}") } else { addr.clone() };
+    let bind = if addr.starts_with(':') {
+        format!("127.0.0.1{addr}")
+    } else {
+        addr.clone()
+    };
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
-        .map_err(|source| StartError::Listen { addr: addr.clone(), source }.to_string())?;
+        .map_err(|source| {
+            StartError::Listen {
+                addr: addr.clone(),
+                source,
+            }
+            .to_string()
+        })?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let backend = store.backend();
     let state = AppState::new(store, master, config, bound);
     println!("listening on http://{bound} ({backend} store)");
-    cxhooks_server::run(state, listener, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    cxhooks_server::run(state, listener, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -42,7 +56,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -67,15 +67,23 @@ impl TenantCommand {
             | TenantCommand::Delete { name, .. } => Some(parse_name(name)?),
             TenantCommand::List { .. } => None,
         };
-        let (store, master) = cxhooks_server::open_store(&config).await.map_err(|e| e.to_string())?;
+        let (store, master) = cxhooks_server::open_store(&config)
+            .await
+            .map_err(|e| e.to_string())?;
         let e = |e: admin::IdentityError| e.to_string();
         match (self, name) {
             (TenantCommand::Create { webhooks, json, .. }, Some(name)) => {
-                let t = admin::create_tenant(&store, &master, &name, webhooks == Switch::On).await.map_err(e)?;
+                let t = admin::create_tenant(&store, &master, &name, webhooks == Switch::On)
+                    .await
+                    .map_err(e)?;
                 if json {
                     print_json(&view(&t));
                 } else {
-                    println!("created tenant {} (webhooks {})", t.name, if t.webhooks_enabled { "on" } else { "off" });
+                    println!(
+                        "created tenant {} (webhooks {})",
+                        t.name,
+                        if t.webhooks_enabled { "on" } else { "off" }
+                    );
                 }
             }
             (TenantCommand::List { json }, _) => {
@@ -86,7 +94,12 @@ impl TenantCommand {
                     println!("{:<32} {:<9} CREATED", "NAME", "WEBHOOKS");
                     for t in &tenants {
                         let on = if t.webhooks_enabled { "on" } else { "off" };
-                        println!("{:<32} {:<9} {}", t.name, on, t.created_at.format("%Y-%m-%d %H:%M:%SZ"));
+                        println!(
+                            "{:<32} {:<9} {}",
+                            t.name,
+                            on,
+                            t.created_at.format("%Y-%m-%d %H:%M:%SZ")
+                        );
                     }
                 }
             }
@@ -98,12 +111,22 @@ impl TenantCommand {
                 if json {
                     print_json(&v);
                 } else {
-                    println!("tenant   {}\nwebhooks {}\nclients  {clients}\ncreated  {}", t.name, v["webhooks"].as_str().unwrap_or(""), t.created_at.to_rfc3339());
+                    println!(
+                        "tenant   {}\nwebhooks {}\nclients  {clients}\ncreated  {}",
+                        t.name,
+                        v["webhooks"].as_str().unwrap_or(""),
+                        t.created_at.to_rfc3339()
+                    );
                 }
             }
             (TenantCommand::Set { webhooks, .. }, Some(name)) => {
-                admin::set_webhooks(&store, &name, webhooks == Switch::On).await.map_err(e)?;
-                println!("tenant {name}: webhooks {}", if webhooks == Switch::On { "on" } else { "off" });
+                admin::set_webhooks(&store, &name, webhooks == Switch::On)
+                    .await
+                    .map_err(e)?;
+                println!(
+                    "tenant {name}: webhooks {}",
+                    if webhooks == Switch::On { "on" } else { "off" }
+                );
             }
             (TenantCommand::Delete { yes, .. }, Some(name)) => {
                 if !yes {
@@ -112,7 +135,11 @@ impl TenantCommand {
                          repeat with --yes to confirm"
                     ));
                 }
-                if !store.delete_tenant(&name).await.map_err(|e| e.to_string())? {
+                if !store
+                    .delete_tenant(&name)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
                     return Err(admin::IdentityError::UnknownTenant(name).to_string());
                 }
                 println!("deleted tenant {name}");

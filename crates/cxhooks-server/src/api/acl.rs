@@ -38,6 +38,8 @@ async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<
     Ok(Json(Me {
         client: ClientView::new(&client, None),
         scopes: principal.scopes.to_strings(),
-        token_expires_at: principal.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        token_expires_at: principal
+            .expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }))
 }

@@ -3,7 +3,8 @@
 use chrono::Utc;
 use cxhooks_signing::{MasterKey, PrivateKey, RsaBits};
 use cxhooks_store::{
-    Client, ClientCode, InvalidValue, Permissions, RealmKey, ScopeSet, Store, StoreError, Tenant, TenantName,
+    Client, ClientCode, InvalidValue, Permissions, RealmKey, ScopeSet, Store, StoreError, Tenant,
+    TenantName,
 };
 use serde::Serialize;
 
@@ -14,7 +15,9 @@ pub enum IdentityError {
     #[error("tenant '{0}' does not exist (create it with `cxhooks tenant create {0}`)")]
     UnknownTenant(TenantName),
     /// No such client in the tenant.
-    #[error("tenant '{tenant}' has no client '{client_id}' (see `cxhooks client list --tenant {tenant}`)")]
+    #[error(
+        "tenant '{tenant}' has no client '{client_id}' (see `cxhooks client list --tenant {tenant}`)"
+    )]
     UnknownClient {
         /// The tenant.
         tenant: TenantName,
@@ -107,7 +110,11 @@ pub async fn create_tenant(
         tenant: name.clone(),
         created_at: now,
     };
-    let tenant = Tenant { name: name.clone(), webhooks_enabled, created_at: now };
+    let tenant = Tenant {
+        name: name.clone(),
+        webhooks_enabled,
+        created_at: now,
+    };
     match store.create_tenant(&tenant, &realm_key).await {
         Ok(()) => Ok(tenant),
         Err(StoreError::Conflict(_)) => Err(IdentityError::TenantExists(name.clone())),
@@ -117,11 +124,18 @@ pub async fn create_tenant(
 
 /// Loads a tenant or says it does not exist.
 pub async fn tenant(store: &Store, name: &TenantName) -> Result<Tenant, IdentityError> {
-    store.tenant(name).await?.ok_or_else(|| IdentityError::UnknownTenant(name.clone()))
+    store
+        .tenant(name)
+        .await?
+        .ok_or_else(|| IdentityError::UnknownTenant(name.clone()))
 }
 
 /// Turns the webhooks feature of a tenant on or off.
-pub async fn set_webhooks(store: &Store, name: &TenantName, enabled: bool) -> Result<(), IdentityError> {
+pub async fn set_webhooks(
+    store: &Store,
+    name: &TenantName,
+    enabled: bool,
+) -> Result<(), IdentityError> {
     if store.set_tenant_webhooks(name, enabled).await? {
         Ok(())
     } else {
@@ -167,11 +181,18 @@ fn check_scopes(tenant: &Tenant, scopes: &ScopeSet) -> Result<(), IdentityError>
     if tenant.webhooks_enabled {
         return Ok(());
     }
-    let blocked: Vec<_> = scopes.iter().filter(|s| s.needs_webhooks_feature()).map(|s| s.as_str()).collect();
+    let blocked: Vec<_> = scopes
+        .iter()
+        .filter(|s| s.needs_webhooks_feature())
+        .map(|s| s.as_str())
+        .collect();
     if blocked.is_empty() {
         Ok(())
     } else {
-        Err(IdentityError::WebhooksNotActivated { tenant: tenant.name.clone(), scopes: blocked.join(", ") })
+        Err(IdentityError::WebhooksNotActivated {
+            tenant: tenant.name.clone(),
+            scopes: blocked.join(", "),
+        })
     }
 }
 
@@ -202,11 +223,18 @@ pub async fn create_client(
 }
 
 /// Loads a client or says it does not exist.
-pub async fn client(store: &Store, tenant: &TenantName, client_id: &str) -> Result<Client, IdentityError> {
-    store.client(tenant, client_id).await?.ok_or_else(|| IdentityError::UnknownClient {
-        tenant: tenant.clone(),
-        client_id: client_id.to_owned(),
-    })
+pub async fn client(
+    store: &Store,
+    tenant: &TenantName,
+    client_id: &str,
+) -> Result<Client, IdentityError> {
+    store
+        .client(tenant, client_id)
+        .await?
+        .ok_or_else(|| IdentityError::UnknownClient {
+            tenant: tenant.clone(),
+            client_id: client_id.to_owned(),
+        })
 }
 
 /// Applies changes to a client.
@@ -252,10 +280,17 @@ pub async fn rotate_client_secret(
 }
 
 /// Deletes a client.
-pub async fn delete_client(store: &Store, tenant: &TenantName, client_id: &str) -> Result<(), IdentityError> {
+pub async fn delete_client(
+    store: &Store,
+    tenant: &TenantName,
+    client_id: &str,
+) -> Result<(), IdentityError> {
     if store.delete_client(tenant, client_id).await? {
         Ok(())
     } else {
-        Err(IdentityError::UnknownClient { tenant: tenant.clone(), client_id: client_id.to_owned() })
+        Err(IdentityError::UnknownClient {
+            tenant: tenant.clone(),
+            client_id: client_id.to_owned(),
+        })
     }
 }

@@ -32,7 +32,10 @@ impl Principal {
         if self.scopes.grants(needed) {
             Ok(())
         } else {
-            Err(ApiError::insufficient_scope(needed.as_str(), &self.scopes.to_strings()))
+            Err(ApiError::insufficient_scope(
+                needed.as_str(),
+                &self.scopes.to_strings(),
+            ))
         }
     }
 
@@ -42,7 +45,10 @@ impl Principal {
             Ok(())
         } else {
             let names: Vec<_> = needed.iter().map(|s| s.as_str()).collect();
-            Err(ApiError::insufficient_scope(&names.join(" or "), &self.scopes.to_strings()))
+            Err(ApiError::insufficient_scope(
+                &names.join(" or "),
+                &self.scopes.to_strings(),
+            ))
         }
     }
 
@@ -62,17 +68,39 @@ impl Principal {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(AUTHORIZATION) else {
             return Err(ApiError::unauthorized(None));
         };
-        let value = value.to_str().map_err(|_| ApiError::unauthorized(Some("the Authorization header is not text")))?;
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthorized(Some("the Authorization header is not text")))?;
         let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
-            _ => return Err(ApiError::unauthorized(Some("the Authorization header must be 'Bearer <token>'"))),
+            Some((scheme, token))
+                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+            {
+                token.trim()
+            }
+            _ => {
+                return Err(ApiError::unauthorized(Some(
+                    "the Authorization header must be 'Bearer <token>'",
+                )));
+            }
         };
-        match state.keys.verify(&state.store, &state.public_url, token).await {
-            Ok(v) => Ok(Principal { tenant: v.tenant, client_id: v.client_id, scopes: v.scopes, expires_at: v.expires_at }),
+        match state
+            .keys
+            .verify(&state.store, &state.public_url, token)
+            .await
+        {
+            Ok(v) => Ok(Principal {
+                tenant: v.tenant,
+                client_id: v.client_id,
+                scopes: v.scopes,
+                expires_at: v.expires_at,
+            }),
             Err(TokenError::Store(e)) => Err(ApiError::internal(e)),
             Err(e) => Err(ApiError::unauthorized(Some(&e.to_string()))),
         }

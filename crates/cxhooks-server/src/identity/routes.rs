@@ -19,10 +19,22 @@ use serde_json::json;
 /// The realm routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/auth/realms/{tenant}/protocol/openid-connect/token", post(token))
-        .route("/auth/realms/{tenant}/protocol/openid-connect/certs", get(certs))
-        .route("/auth/realms/{tenant}/protocol/openid-connect/userinfo", get(userinfo))
-        .route("/auth/realms/{tenant}/.well-known/openid-configuration", get(discovery))
+        .route(
+            "/auth/realms/{tenant}/protocol/openid-connect/token",
+            post(token),
+        )
+        .route(
+            "/auth/realms/{tenant}/protocol/openid-connect/certs",
+            get(certs),
+        )
+        .route(
+            "/auth/realms/{tenant}/protocol/openid-connect/userinfo",
+            get(userinfo),
+        )
+        .route(
+            "/auth/realms/{tenant}/.well-known/openid-configuration",
+            get(discovery),
+        )
 }
 
 /// An RFC 6749 §5.2 error answer.
@@ -35,7 +47,12 @@ struct OAuthError {
 }
 
 fn oauth(status: StatusCode, error: &'static str, description: impl Into<String>) -> OAuthError {
-    OAuthError { status, error, description: description.into(), basic_challenge: false }
+    OAuthError {
+        status,
+        error,
+        description: description.into(),
+        basic_challenge: false,
+    }
 }
 
 impl IntoResponse for OAuthError {
@@ -45,7 +62,10 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.basic_challenge {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"cxhooks\""));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"cxhooks\""),
+            );
         }
         response
     }
@@ -55,15 +75,22 @@ impl From<cxhooks_store::StoreError> for OAuthError {
     fn from(e: cxhooks_store::StoreError) -> Self {
         let incident = uuid::Uuid::new_v4();
         tracing::error!(%incident, error = %e, "token endpoint store error");
-        oauth(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("incident {incident}"))
+        oauth(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            format!("incident {incident}"),
+        )
     }
 }
 
 async fn realm(state: &AppState, name: &str) -> Result<Tenant, OAuthError> {
     let not_found = |why: String| oauth(StatusCode::NOT_FOUND, "invalid_request", why);
-    let name = TenantName::parse(name).map_err(|e| not_found(format!("realm '{name}' does not exist: {e}")))?;
+    let name = TenantName::parse(name)
+        .map_err(|e| not_found(format!("realm '{name}' does not exist: {e}")))?;
     state.store.tenant(&name).await?.ok_or_else(|| {
-        not_found(format!("realm '{name}' does not exist: check the tenant name (as in {name}.carerix.net)"))
+        not_found(format!(
+            "realm '{name}' does not exist: check the tenant name (as in {name}.carerix.net)"
+        ))
     })
 }
 
@@ -75,29 +102,51 @@ struct ClientCredentials {
 
 fn form_decode(part: &str) -> Result<String, ()> {
     // RFC 6749 §2.3.1: id and secret are form-encoded before being put in the Basic header.
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={part}")).map_err(|_| ())?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(&format!("v={part}")).map_err(|_| ())?;
     pairs.into_iter().next().map(|(_, v)| v).ok_or(())
 }
 
-fn credentials(headers: &HeaderMap, form: &[(String, String)]) -> Result<ClientCredentials, OAuthError> {
+fn credentials(
+    headers: &HeaderMap,
+    form: &[(String, String)],
+) -> Result<ClientCredentials, OAuthError> {
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let malformed = |why: &str| oauth(StatusCode::BAD_REQUEST, "invalid_request", format!("malformed Basic authorization header: {why}"));
+    let malformed = |why: &str| {
+        oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("malformed Basic authorization header: {why}"),
+        )
+    };
     let basic = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
             let value = value.to_str().map_err(|_| malformed("it is not text"))?;
-            let (scheme, rest) = value.split_once(' ').ok_or_else(|| malformed("expected 'Basic base64(id:secret)'"))?;
+            let (scheme, rest) = value
+                .split_once(' ')
+                .ok_or_else(|| malformed("expected 'Basic base64(id:secret)'"))?;
             if !scheme.eq_ignore_ascii_case("basic") {
-                return Err(malformed(&format!("the scheme is '{scheme}', expected 'Basic'")));
+                return Err(malformed(&format!(
+                    "the scheme is '{scheme}', expected 'Basic'"
+                )));
             }
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(rest.trim())
                 .map_err(|_| malformed("the credentials are not valid base64"))?;
-            let text = String::from_utf8(decoded).map_err(|_| malformed("the credentials are not UTF-8"))?;
-            let (id, secret) = text.split_once(':').ok_or_else(|| malformed("expected 'id:secret' inside the base64"))?;
+            let text = String::from_utf8(decoded)
+                .map_err(|_| malformed("the credentials are not UTF-8"))?;
+            let (id, secret) = text
+                .split_once(':')
+                .ok_or_else(|| malformed("expected 'id:secret' inside the base64"))?;
             let id = form_decode(id).map_err(|_| malformed("the client id is not form-encoded"))?;
-            let secret = form_decode(secret).map_err(|_| malformed("the client secret is not form-encoded"))?;
-            Some(ClientCredentials { id, secret, basic: true })
+            let secret = form_decode(secret)
+                .map_err(|_| malformed("the client secret is not form-encoded"))?;
+            Some(ClientCredentials {
+                id,
+                secret,
+                basic: true,
+            })
         }
     };
     match (basic, field("client_id"), field("client_secret")) {
@@ -107,7 +156,11 @@ fn credentials(headers: &HeaderMap, form: &[(String, String)]) -> Result<ClientC
             "the client authenticated twice (Basic header and form fields): use one",
         )),
         (Some(c), None, None) => Ok(c),
-        (None, Some(id), Some(secret)) => Ok(ClientCredentials { id, secret, basic: false }),
+        (None, Some(id), Some(secret)) => Ok(ClientCredentials {
+            id,
+            secret,
+            basic: false,
+        }),
         (None, Some(_), None) => Err(oauth(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -127,10 +180,16 @@ fn credentials(headers: &HeaderMap, form: &[(String, String)]) -> Result<ClientC
 
 /// Decides the granted scopes: the requested ones (each must be granted by a default scope),
 /// or the defaults when none are requested. Webhooks scopes need the tenant's feature.
-fn grant(tenant: &Tenant, defaults: &ScopeSet, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
+fn grant(
+    tenant: &Tenant,
+    defaults: &ScopeSet,
+    requested: Option<&str>,
+) -> Result<ScopeSet, OAuthError> {
     let invalid_scope = |why: String| oauth(StatusCode::BAD_REQUEST, "invalid_scope", why);
     let Some(requested) = requested.filter(|r| !r.trim().is_empty()) else {
-        let usable = defaults.iter().filter(|s| tenant.webhooks_enabled || !s.needs_webhooks_feature());
+        let usable = defaults
+            .iter()
+            .filter(|s| tenant.webhooks_enabled || !s.needs_webhooks_feature());
         return Ok(ScopeSet::from_scopes(usable));
     };
     let mut granted = Vec::new();
@@ -139,7 +198,9 @@ fn grant(tenant: &Tenant, defaults: &ScopeSet, requested: Option<&str>) -> Resul
         if matches!(word, "openid" | "profile" | "email") {
             continue;
         }
-        let scope: Scope = word.parse().map_err(|e: cxhooks_store::InvalidValue| invalid_scope(e.0))?;
+        let scope: Scope = word
+            .parse()
+            .map_err(|e: cxhooks_store::InvalidValue| invalid_scope(e.0))?;
         if scope.needs_webhooks_feature() && !tenant.webhooks_enabled {
             return Err(invalid_scope(format!(
                 "{scope} cannot be granted: the webhooks feature is not activated for tenant '{}'",
@@ -149,7 +210,11 @@ fn grant(tenant: &Tenant, defaults: &ScopeSet, requested: Option<&str>) -> Resul
         if !defaults.grants(scope) {
             return Err(invalid_scope(format!(
                 "{scope} is not among the client's default scopes ({}); add it to the client's default scopes",
-                if defaults.is_empty() { "none".to_owned() } else { defaults.to_string() }
+                if defaults.is_empty() {
+                    "none".to_owned()
+                } else {
+                    defaults.to_string()
+                }
             )));
         }
         granted.push(scope);
@@ -167,7 +232,12 @@ async fn token(
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")));
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
     if !form_type {
         return Err(oauth(
             StatusCode::BAD_REQUEST,
@@ -175,22 +245,43 @@ async fn token(
             "the token request must be form-encoded (Content-Type: application/x-www-form-urlencoded)",
         ));
     }
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| oauth(StatusCode::BAD_REQUEST, "invalid_request", format!("the form body does not parse: {e}")))?;
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|e| {
+        oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("the form body does not parse: {e}"),
+        )
+    })?;
     for (i, (k, _)) in form.iter().enumerate() {
         if form[..i].iter().any(|(other, _)| other == k) {
-            return Err(oauth(StatusCode::BAD_REQUEST, "invalid_request", format!("parameter '{k}' is repeated")));
+            return Err(oauth(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("parameter '{k}' is repeated"),
+            ));
         }
     }
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     match field("grant_type") {
-        None => return Err(oauth(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is missing: use client_credentials")),
+        None => {
+            return Err(oauth(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is missing: use client_credentials",
+            ));
+        }
         Some("client_credentials") => {}
         Some(other) => {
             return Err(oauth(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                format!("grant type '{other}' is not supported: confidential clients use client_credentials"),
+                format!(
+                    "grant type '{other}' is not supported: confidential clients use client_credentials"
+                ),
             ));
         }
     }
@@ -199,7 +290,10 @@ async fn token(
     // Hash even for an unknown client, so that timing does not tell which client ids exist.
     let secret_ok = match &client {
         Some(c) => state.master.verify_secret(&creds.secret, &c.secret_hash),
-        None => state.master.verify_secret(&creds.secret, &[0; 32]) && false,
+        None => {
+            let _ = state.master.verify_secret(&creds.secret, &[0; 32]);
+            false
+        }
     };
     let client = match client {
         Some(c) if secret_ok => c,
@@ -209,23 +303,37 @@ async fn token(
                 ..oauth(
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",
-                    format!("client authentication failed: unknown client id or wrong secret for realm '{}'", tenant.name),
+                    format!(
+                        "client authentication failed: unknown client id or wrong secret for realm '{}'",
+                        tenant.name
+                    ),
                 )
             });
         }
     };
     let scopes = grant(&tenant, &client.default_scopes, field("scope"))?;
     let ttl = state.config.auth.token_ttl;
+    let grant = tokens::Grant {
+        tenant: &tenant.name,
+        client_id: &client.client_id,
+        scopes: &scopes,
+        ttl,
+        now: Utc::now(),
+    };
     let access_token = state
         .keys
-        .issue(&state.store, &state.master, &state.public_url, &tenant.name, &client.client_id, &scopes, ttl, Utc::now())
+        .issue(&state.store, &state.master, &state.public_url, &grant)
         .await
         .map_err(|e| match e {
             TokenError::Store(e) => OAuthError::from(e),
             other => {
                 let incident = uuid::Uuid::new_v4();
                 tracing::error!(%incident, error = %other, "token issuance failed");
-                oauth(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("incident {incident}"))
+                oauth(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    format!("incident {incident}"),
+                )
             }
         })?;
     let body = json!({
@@ -235,17 +343,25 @@ async fn token(
         "scope": scopes.to_string(),
     });
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
-async fn certs(State(state): State<AppState>, Path(tenant): Path<String>) -> Result<Json<serde_json::Value>, OAuthError> {
+async fn certs(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Json<serde_json::Value>, OAuthError> {
     let tenant = realm(&state, &tenant).await?;
     let keys = state.store.realm_keys(&tenant.name).await?;
     Ok(Json(tokens::jwks(&keys)))
 }
 
-async fn discovery(State(state): State<AppState>, Path(tenant): Path<String>) -> Result<Json<serde_json::Value>, OAuthError> {
+async fn discovery(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Json<serde_json::Value>, OAuthError> {
     let tenant = realm(&state, &tenant).await?;
     let iss = tokens::issuer(&state.public_url, &tenant.name);
     let scopes: Vec<_> = Scope::ALL.iter().map(|s| s.as_str()).collect();
@@ -263,7 +379,10 @@ async fn discovery(State(state): State<AppState>, Path(tenant): Path<String>) ->
     })))
 }
 
-async fn userinfo(principal: Principal, Path(tenant): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn userinfo(
+    principal: Principal,
+    Path(tenant): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     principal.require_tenant(&tenant)?;
     Ok(Json(json!({
         "sub": principal.client_id,
@@ -278,24 +397,52 @@ mod tests {
     use super::*;
 
     fn tenant(webhooks: bool) -> Tenant {
-        Tenant { name: TenantName::parse("acme").unwrap(), webhooks_enabled: webhooks, created_at: Utc::now() }
+        Tenant {
+            name: TenantName::parse("acme").unwrap(),
+            webhooks_enabled: webhooks,
+            created_at: Utc::now(),
+        }
     }
 
     #[test]
     fn scope_grants() {
-        let defaults = ScopeSet::parse("urn:cx/webhooks:data:manage urn:cx/cx5Acl:data:manage").unwrap();
+        let defaults =
+            ScopeSet::parse("urn:cx/webhooks:data:manage urn:cx/cx5Acl:data:manage").unwrap();
         let all = grant(&tenant(true), &defaults, None).unwrap();
         assert_eq!(all, defaults);
         // A narrower scope implied by a default may be asked for alone.
-        let narrow = grant(&tenant(true), &defaults, Some("urn:cx/webhooks:data/webhooks:manage")).unwrap();
+        let narrow = grant(
+            &tenant(true),
+            &defaults,
+            Some("urn:cx/webhooks:data/webhooks:manage"),
+        )
+        .unwrap();
         assert_eq!(narrow.to_string(), "urn:cx/webhooks:data/webhooks:manage");
-        let err = grant(&tenant(true), &defaults, Some("urn:cx/cx5Wrapper:data:manage")).unwrap_err();
+        let err = grant(
+            &tenant(true),
+            &defaults,
+            Some("urn:cx/cx5Wrapper:data:manage"),
+        )
+        .unwrap_err();
         assert_eq!(err.error, "invalid_scope");
-        assert!(err.description.contains("not among the client's default scopes"));
+        assert!(
+            err.description
+                .contains("not among the client's default scopes")
+        );
         // Feature off: defaults lose the webhooks scopes, asking for one is refused by name.
         let off = grant(&tenant(false), &defaults, None).unwrap();
         assert_eq!(off.to_string(), "urn:cx/cx5Acl:data:manage");
-        let err = grant(&tenant(false), &defaults, Some("urn:cx/webhooks:data:manage")).unwrap_err();
-        assert!(err.description.contains("webhooks feature is not activated"), "{}", err.description);
+        let err = grant(
+            &tenant(false),
+            &defaults,
+            Some("urn:cx/webhooks:data:manage"),
+        )
+        .unwrap_err();
+        assert!(
+            err.description
+                .contains("webhooks feature is not activated"),
+            "{}",
+            err.description
+        );
     }
 }

@@ -1,0 +1,129 @@
+//! `spawn_app`: a real server on port 0 with a fresh store, and helpers to set up identities.
+
+use cxhooks_server::identity::admin::{self, NewClient};
+use cxhooks_server::{AppState, Config};
+use cxhooks_signing::MasterKey;
+use cxhooks_store::testing::{Backend, TestLocation};
+use cxhooks_store::{ClientCode, Permissions, ScopeSet, Store, TenantName};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub url: String,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    _location: TestLocation,
+    _stop: oneshot::Sender<()>,
+}
+
+pub struct TestClient {
+    pub tenant: String,
+    pub id: String,
+    pub secret: String,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, Config::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, config: Config) -> TestApp {
+    let (store, location) = backend.store().await;
+    let master = Arc::new(MasterKey::from_bytes(&MasterKey::generate_bytes()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bound = listener.local_addr().unwrap();
+    let state = AppState::new(store, master, config, bound);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = state.clone();
+    tokio::spawn(async move {
+        cxhooks_server::run(serving, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    TestApp {
+        url: format!("http://{bound}"),
+        state,
+        http: reqwest::Client::new(),
+        _location: location,
+        _stop: stop,
+    }
+}
+
+impl TestApp {
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    pub async fn tenant(&self, name: &str) -> TenantName {
+        let name = TenantName::parse(name).unwrap();
+        admin::create_tenant(self.store(), &self.state.master, &name, true)
+            .await
+            .unwrap();
+        name
+    }
+
+    pub async fn client(&self, tenant: &str, scopes: &str, permissions: &str) -> TestClient {
+        let name = TenantName::parse(tenant).unwrap();
+        let new = NewClient {
+            name: "HireData".into(),
+            code: ClientCode::parse("urn:hiredata/hiredata").unwrap(),
+            scopes: ScopeSet::parse(scopes).unwrap(),
+            permissions: Permissions::parse(permissions).unwrap(),
+        };
+        let (client, secret) = admin::create_client(self.store(), &self.state.master, &name, new)
+            .await
+            .unwrap();
+        TestClient {
+            tenant: tenant.into(),
+            id: client.client_id,
+            secret,
+        }
+    }
+
+    pub fn token_url(&self, tenant: &str) -> String {
+        format!(
+            "{}/auth/realms/{tenant}/protocol/openid-connect/token",
+            self.url
+        )
+    }
+
+    /// Asks for a token with HTTP Basic client authentication; returns status and body.
+    pub async fn request_token(
+        &self,
+        c: &TestClient,
+        scope: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        let r = self
+            .http
+            .post(self.token_url(&c.tenant))
+            .basic_auth(&c.id, Some(&c.secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    pub async fn token(&self, c: &TestClient) -> String {
+        let (status, body) = self.request_token(c, None).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut r = self.http.get(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.unwrap()
+    }
+}
+
+pub const ALL_SCOPES: &str =
+    "urn:cx/webhooks:data:manage urn:cx/cx5Wrapper:data:manage urn:cx/cx5Acl:data:manage";
+pub const SEED_PERMISSIONS: &str = "create=on,read=all,update=owner,delete=owner";

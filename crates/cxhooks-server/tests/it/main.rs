@@ -1,0 +1,4 @@
+//! End-to-end tests of the service over real HTTP on a loopback port, on both stores.
+
+mod harness;
+mod identity;
