@@ -20,10 +20,24 @@ impl Env {
             Backend::Postgres => {
                 // A fresh schema, created first, and selected through the URL's options.
                 let schema = format!("cxcli_{}", uuid::Uuid::new_v4().simple());
-                let location = cxhooks_store::StoreLocation::Postgres { url: postgres_url(), schema: Some(schema.clone()) };
-                cxhooks_store::Store::connect(&location).await.unwrap().close().await;
-                let sep = if postgres_url().contains('?') { '&' } else { '?' };
-                Some(format!("{}{sep}options=-c%20search_path%3D{schema}", postgres_url()))
+                let location = cxhooks_store::StoreLocation::Postgres {
+                    url: postgres_url(),
+                    schema: Some(schema.clone()),
+                };
+                cxhooks_store::Store::connect(&location)
+                    .await
+                    .unwrap()
+                    .close()
+                    .await;
+                let sep = if postgres_url().contains('?') {
+                    '&'
+                } else {
+                    '?'
+                };
+                Some(format!(
+                    "{}{sep}options=-c%20search_path%3D{schema}",
+                    postgres_url()
+                ))
             }
         };
         Env { dir, database_url }
@@ -31,10 +45,15 @@ impl Env {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cxhooks"));
-        cmd.current_dir(self.dir.path()).args(args).env_remove("CXHOOKS_KEYS__MASTER_KEY");
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env_remove("CXHOOKS_KEYS__MASTER_KEY");
         if let Some(url) = &self.database_url {
             cmd.arg("--database-url").arg(url);
-            cmd.env("CXHOOKS_KEYS__MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+            cmd.env(
+                "CXHOOKS_KEYS__MASTER_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            );
         }
         cmd
     }
@@ -45,44 +64,102 @@ impl Env {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
     fn fails(&self, args: &[&str], code: i32, says: &str) {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(says), "{args:?}: expected '{says}' in: {stderr}");
+        assert!(
+            stderr.contains(says),
+            "{args:?}: expected '{says}' in: {stderr}"
+        );
     }
 
     /// Starts `serve` on a free port; returns the process and its URL.
     fn serve(&self) -> (Child, String) {
-        let mut child = self.command(&["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut child = self
+            .command(&["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").unwrap().split(' ').next().unwrap().to_owned();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned();
         (child, url)
     }
 }
 
 async fn readme_flow(backend: Backend) {
     let env = Env::new(backend).await;
-    env.fails(&["tenant", "create", "Acme"], 1, "tenant names are lower-case: use 'acme' instead of 'Acme'");
-    assert!(env.ok(&["tenant", "create", "acme"]).contains("created tenant acme"));
-    env.fails(&["tenant", "create", "acme"], 1, "tenant 'acme' already exists");
+    env.fails(
+        &["tenant", "create", "Acme"],
+        1,
+        "tenant names are lower-case: use 'acme' instead of 'Acme'",
+    );
+    assert!(
+        env.ok(&["tenant", "create", "acme"])
+            .contains("created tenant acme")
+    );
+    env.fails(
+        &["tenant", "create", "acme"],
+        1,
+        "tenant 'acme' already exists",
+    );
     let created: Value = serde_json::from_str(&env.ok(&[
-        "client", "create", "--tenant", "acme", "--name", "HireData", "--code", "urn:hiredata/hiredata",
-        "--scopes", "urn:cx/webhooks:data:manage urn:cx/cx5Wrapper:data:manage urn:cx/cx5Acl:data:manage",
-        "--permissions", "create=on,read=all,update=owner,delete=owner", "--json",
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "HireData",
+        "--code",
+        "urn:hiredata/hiredata",
+        "--scopes",
+        "urn:cx/webhooks:data:manage urn:cx/cx5Wrapper:data:manage urn:cx/cx5Acl:data:manage",
+        "--permissions",
+        "create=on,read=all,update=owner,delete=owner",
+        "--json",
     ]))
     .unwrap();
     let keys: Vec<_> = created.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(keys, ["tenant", "clientId", "clientSecret", "name", "code", "defaultScopes", "permissions"]);
+    assert_eq!(
+        keys,
+        [
+            "tenant",
+            "clientId",
+            "clientSecret",
+            "name",
+            "code",
+            "defaultScopes",
+            "permissions"
+        ]
+    );
     let id = created["clientId"].as_str().unwrap();
     let secret = created["clientSecret"].as_str().unwrap();
 
-    let listed: Value = serde_json::from_str(&env.ok(&["client", "list", "--tenant", "acme", "--json"])).unwrap();
+    let listed: Value =
+        serde_json::from_str(&env.ok(&["client", "list", "--tenant", "acme", "--json"])).unwrap();
     assert_eq!(listed[0]["clientId"], id);
     assert!(listed[0].get("clientSecret").is_none());
 
@@ -94,7 +171,13 @@ async fn readme_flow(backend: Backend) {
         let token_url = token_url.clone();
         let id = id.to_owned();
         async move {
-            let r = http.post(&token_url).basic_auth(&id, Some(&secret)).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+            let r = http
+                .post(&token_url)
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
@@ -113,12 +196,43 @@ async fn readme_flow(backend: Backend) {
     assert_eq!(me["tenant"], "acme");
 
     // Administration works while the server runs on the same store.
-    let rotated: Value =
-        serde_json::from_str(&env.ok(&["client", "rotate-secret", "--tenant", "acme", "--client-id", id, "--json"])).unwrap();
+    let rotated: Value = serde_json::from_str(&env.ok(&[
+        "client",
+        "rotate-secret",
+        "--tenant",
+        "acme",
+        "--client-id",
+        id,
+        "--json",
+    ]))
+    .unwrap();
     assert_eq!(token(secret.to_owned()).await.0, 401);
-    assert_eq!(token(rotated["clientSecret"].as_str().unwrap().to_owned()).await.0, 200);
-    env.ok(&["client", "set", "--tenant", "acme", "--client-id", id, "--permissions", "create=off,read=owner"]);
-    let shown: Value = serde_json::from_str(&env.ok(&["client", "show", "--tenant", "acme", "--client-id", id, "--json"])).unwrap();
+    assert_eq!(
+        token(rotated["clientSecret"].as_str().unwrap().to_owned())
+            .await
+            .0,
+        200
+    );
+    env.ok(&[
+        "client",
+        "set",
+        "--tenant",
+        "acme",
+        "--client-id",
+        id,
+        "--permissions",
+        "create=off,read=owner",
+    ]);
+    let shown: Value = serde_json::from_str(&env.ok(&[
+        "client",
+        "show",
+        "--tenant",
+        "acme",
+        "--client-id",
+        id,
+        "--json",
+    ]))
+    .unwrap();
     assert_eq!(shown["permissions"]["read"], "owner");
     assert_eq!(shown["permissions"]["create"], "off");
     env.ok(&["tenant", "set", "acme", "--webhooks", "off"]);
@@ -130,16 +244,37 @@ async fn readme_flow(backend: Backend) {
 
 async fn bad_input_is_explained(backend: Backend) {
     let env = Env::new(backend).await;
-    env.fails(&["client", "list", "--tenant", "nope"], 1, "tenant 'nope' does not exist (create it with `cxhooks tenant create nope`)");
+    env.fails(
+        &["client", "list", "--tenant", "nope"],
+        1,
+        "tenant 'nope' does not exist (create it with `cxhooks tenant create nope`)",
+    );
     env.ok(&["tenant", "create", "acme"]);
     let create = |code: &str, scopes: &str, perms: &str| {
-        env.run(&["client", "create", "--tenant", "acme", "--name", "X", "--code", code, "--scopes", scopes, "--permissions", perms])
+        env.run(&[
+            "client",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "X",
+            "--code",
+            code,
+            "--scopes",
+            scopes,
+            "--permissions",
+            perms,
+        ])
     };
     let stderr = |o: Output| String::from_utf8(o.stderr).unwrap();
     assert!(stderr(create("hiredata", "", "")).contains("urn:{vendor}/{application}"));
     assert!(stderr(create("urn:a/b", "urn:cx/all", "")).contains("unknown scope 'urn:cx/all'"));
     assert!(stderr(create("urn:a/b", "", "read=some")).contains("none, owner or all"));
-    env.fails(&["client", "show", "--tenant", "acme", "--client-id", "x"], 1, "tenant 'acme' has no client 'x'");
+    env.fails(
+        &["client", "show", "--tenant", "acme", "--client-id", "x"],
+        1,
+        "tenant 'acme' has no client 'x'",
+    );
     env.fails(&["tenant", "delete", "acme"], 1, "repeat with --yes");
     env.ok(&["tenant", "delete", "acme", "--yes"]);
     env.fails(&["tenant", "show", "acme"], 1, "does not exist");
@@ -154,7 +289,10 @@ fn print_config_masks_secrets_and_wrong_master_keys_are_refused() {
     let out = Command::new(env!("CARGO_BIN_EXE_cxhooks"))
         .current_dir(dir.path())
         .args(["serve", "--print-config", "--listen", "127.0.0.1:9999"])
-        .env("CXHOOKS_KEYS__MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .env(
+            "CXHOOKS_KEYS__MASTER_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )
         .env("CXHOOKS_DELIVERY__RETRY_SCHEDULE", "1s,2s")
         .output()
         .unwrap();

@@ -106,3 +106,36 @@ impl FromRequestParts<AppState> for Principal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(scopes: &str) -> Principal {
+        Principal {
+            tenant: TenantName::parse("acme").unwrap(),
+            client_id: "c".into(),
+            scopes: ScopeSet::parse(scopes).unwrap(),
+            expires_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn broad_webhooks_scope_implies_the_narrow_ones_and_not_the_reverse() {
+        let broad = principal("urn:cx/webhooks:data:manage");
+        assert!(broad.require(Scope::ApplicationsManage).is_ok());
+        assert!(broad.require(Scope::WebhooksOnlyManage).is_ok());
+        assert!(broad.require(Scope::RecordsManage).is_err());
+        let narrow = principal("urn:cx/webhooks:data/webhooks:manage");
+        let err = narrow.require(Scope::WebhooksManage).unwrap_err();
+        assert_eq!(err.status(), axum::http::StatusCode::FORBIDDEN);
+        assert!(narrow.require(Scope::ApplicationsManage).is_err());
+        assert!(
+            narrow
+                .require_any(&[Scope::ApplicationsManage, Scope::WebhooksOnlyManage])
+                .is_ok()
+        );
+        assert!(broad.require_tenant("acme").is_ok());
+        assert!(broad.require_tenant("beta").is_err());
+    }
+}
