@@ -10,6 +10,7 @@
 //!   (`migrations/sqlite`, `migrations/postgres`). SQL that only one backend can run (claiming
 //!   work with `FOR UPDATE SKIP LOCKED`) lives in its backend's module.
 //! - `identity`: tenants, realm keys, clients.
+//! - `management`: applications and webhooks, with cursor pages ([`Page`], [`Paged`]).
 //!
 //! Every method that reads tenant data takes the tenant first: there is no way to reach an
 //! object without naming its tenant.
@@ -17,6 +18,7 @@
 
 mod error;
 mod identity;
+mod management;
 pub mod model;
 mod postgres;
 mod sqlite;
@@ -24,6 +26,7 @@ mod sqlite;
 pub mod testing;
 
 pub use error::StoreError;
+pub use management::*;
 pub use model::*;
 
 use sqlx::{PgPool, SqlitePool};
