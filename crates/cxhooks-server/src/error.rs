@@ -8,12 +8,29 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// One field-level problem: where (`path`, a JSON Pointer) and what.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     /// JSON Pointer of the offending field (`/filters/0/condition`).
     pub path: String,
     /// What is wrong and how to fix it.
     pub message: String,
+}
+
+/// The shape of every error answer (RFC 9457 `application/problem+json`), for the OpenAPI
+/// document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemDoc {
+    /// `urn:cxhooks:problem:{kind}`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What went wrong and how to fix it.
+    pub detail: String,
+    /// Field-level problems, each with its JSON Pointer.
+    pub errors: Option<Vec<FieldError>>,
 }
 
 /// An error answer. Boxed: handlers return `Result<_, ApiError>` on every path, and the

@@ -16,6 +16,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod net;
 pub mod state;
 
 pub use config::{Config, Overrides};
@@ -31,17 +32,32 @@ use tower::Layer as _;
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::trace::TraceLayer;
 
+/// Every documented route, and the OpenAPI document describing them.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi as _;
+    utoipa_axum::router::OpenApiRouter::with_openapi(api::openapi::ApiDoc::openapi())
+        .merge(identity::routes::router())
+        .merge(api::acl::router())
+        .merge(api::applications::router())
+        .merge(api::webhooks::router())
+        .merge(api::event_types::router())
+        .split_for_parts()
+}
+
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
     let body_limit = usize::try_from(state.config.limits.max_body_bytes).unwrap_or(usize::MAX);
-    Router::new()
-        .merge(identity::routes::router())
-        .merge(api::acl::router())
-        .route("/healthz", get(|| async { "ok" }))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+    let (api, doc) = routes();
+    let doc = std::sync::Arc::new(doc);
+    api.route(
+        "/openapi.json",
+        get(move || async move { axum::Json(doc.as_ref().clone()) }),
+    )
+    .route("/healthz", get(|| async { "ok" }))
+    .fallback(not_found)
+    .layer(DefaultBodyLimit::max(body_limit))
+    .layer(TraceLayer::new_for_http())
+    .with_state(state)
 }
 
 async fn not_found(request: Request) -> impl IntoResponse {

@@ -475,9 +475,8 @@ impl Store {
     /// Writes a webhook's url, filters, headers, status and update audit; false if absent.
     pub async fn update_webhook(&self, hook: &Webhook) -> Result<bool, StoreError> {
         let filters = serde_json::to_string(&hook.filters).expect("filters serialise");
-        let n =
-            on_pool!(self, |pool| {
-                sqlx::query(
+        let n = on_pool!(self, |pool| {
+            sqlx::query(
             "UPDATE webhooks SET url = $4, filters = $5, sealed_custom_headers = $6, status = $7, \
              updated_at = $8, updated_by = $9 WHERE tenant = $1 AND application_id = $2 AND id = $3"
         )
@@ -493,7 +492,7 @@ impl Store {
         .execute(pool)
         .await
         .map(|r| r.rows_affected())
-            })?;
+        })?;
         Ok(n == 1)
     }
 

@@ -4,23 +4,25 @@ use crate::error::ApiError;
 use crate::identity::admin::ClientView;
 use crate::identity::auth::Principal;
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use cxhooks_store::Scope;
 use serde::Serialize;
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 /// The ACL routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/acl/v1/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
 }
 
 /// The caller: its client (as `client create --json` shows it, less the secret) and the
 /// scopes its token grants.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Me {
     #[serde(flatten)]
+    #[schema(inline)]
     client: ClientView,
     /// Scopes granted by the token.
     scopes: Vec<String>,
@@ -28,7 +30,12 @@ pub struct Me {
     token_expires_at: String,
 }
 
-async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<Me>, ApiError> {
+/// The caller's tenant, client, default scopes, permissions, and the scopes its token grants.
+#[utoipa::path(get, path = "/acl/v1/me", tag = "acl",
+    responses((status = 200, body = Me), (status = 401, body = crate::error::ProblemDoc),
+        (status = 403, body = crate::error::ProblemDoc)),
+    security(("bearer" = ["urn:cx/cx5Acl:data:manage"])))]
+pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<Me>, ApiError> {
     principal.require(Scope::AclManage)?;
     let client = state
         .store

@@ -50,7 +50,7 @@ pub enum IdentityError {
 }
 
 /// What `client create --json` prints, and (less the secret) `GET /acl/v1/me`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientView {
     /// The tenant.
@@ -67,6 +67,7 @@ pub struct ClientView {
     /// Default scopes.
     pub default_scopes: Vec<String>,
     /// The Webhooks permission matrix.
+    #[schema(value_type = Object)]
     pub permissions: Permissions,
 }
 

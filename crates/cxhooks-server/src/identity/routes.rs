@@ -5,41 +5,42 @@ use super::tokens::{self, TokenError};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use base64::Engine as _;
 use chrono::Utc;
 use cxhooks_store::{Scope, ScopeSet, Tenant, TenantName};
 use serde_json::json;
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 /// The realm routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/auth/realms/{tenant}/protocol/openid-connect/token",
-            post(token),
-        )
-        .route(
-            "/auth/realms/{tenant}/protocol/openid-connect/certs",
-            get(certs),
-        )
-        .route(
-            "/auth/realms/{tenant}/protocol/openid-connect/userinfo",
-            get(userinfo),
-        )
-        .route(
-            "/auth/realms/{tenant}/.well-known/openid-configuration",
-            get(discovery),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(token))
+        .routes(routes!(certs))
+        .routes(routes!(userinfo))
+        .routes(routes!(discovery))
+}
+
+/// The token request (RFC 6749 §4.4).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct TokenForm {
+    /// `client_credentials`.
+    pub grant_type: String,
+    /// Space-separated subset of the client's default scopes.
+    pub scope: Option<String>,
+    /// Client id, when not sent with HTTP Basic.
+    pub client_id: Option<String>,
+    /// Client secret, when not sent with HTTP Basic.
+    pub client_secret: Option<String>,
 }
 
 /// An RFC 6749 §5.2 error answer.
 #[derive(Debug)]
-struct OAuthError {
+pub struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: String,
@@ -222,7 +223,16 @@ fn grant(
     Ok(ScopeSet::from_scopes(granted))
 }
 
-async fn token(
+/// Keycloak-compatible token endpoint: `client_credentials` with HTTP Basic or form credentials.
+/// Errors are RFC 6749 §5.2 `{"error", "error_description"}`.
+#[utoipa::path(post, path = "/auth/realms/{tenant}/protocol/openid-connect/token", tag = "identity",
+    params(("tenant" = String, Path, description = "tenant (realm) name")),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "`{access_token, token_type, expires_in, scope}`", body = Object),
+        (status = 400, description = "invalid_request, unsupported_grant_type or invalid_scope", body = Object),
+        (status = 401, description = "invalid_client", body = Object),
+        (status = 404, description = "unknown realm", body = Object)))]
+pub async fn token(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
@@ -349,7 +359,11 @@ async fn token(
     Ok(response)
 }
 
-async fn certs(
+/// The realm's JSON Web Key Set.
+#[utoipa::path(get, path = "/auth/realms/{tenant}/protocol/openid-connect/certs", tag = "identity",
+    params(("tenant" = String, Path)),
+    responses((status = 200, description = "JWKS", body = Object), (status = 404, body = Object)))]
+pub async fn certs(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<Json<serde_json::Value>, OAuthError> {
@@ -358,7 +372,11 @@ async fn certs(
     Ok(Json(tokens::jwks(&keys)))
 }
 
-async fn discovery(
+/// The realm's OpenID Connect discovery document.
+#[utoipa::path(get, path = "/auth/realms/{tenant}/.well-known/openid-configuration", tag = "identity",
+    params(("tenant" = String, Path)),
+    responses((status = 200, description = "discovery document", body = Object), (status = 404, body = Object)))]
+pub async fn discovery(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<Json<serde_json::Value>, OAuthError> {
@@ -379,7 +397,13 @@ async fn discovery(
     })))
 }
 
-async fn userinfo(
+/// The token's client, for this realm only (403 for a token of another tenant).
+#[utoipa::path(get, path = "/auth/realms/{tenant}/protocol/openid-connect/userinfo", tag = "identity",
+    params(("tenant" = String, Path)),
+    responses((status = 200, description = "`{sub, azp, tenant, scope}`", body = Object),
+        (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc)),
+    security(("bearer" = [])))]
+pub async fn userinfo(
     principal: Principal,
     Path(tenant): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {

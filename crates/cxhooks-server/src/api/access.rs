@@ -1,0 +1,109 @@
+//! Who may do what: the caller's client and its Webhooks permission matrix (seed 001), applied
+//! to applications and webhooks alike. Tenant isolation is not checked here: every store lookup
+//! names the caller's tenant, so another tenant's object is simply not found (404).
+
+use crate::error::ApiError;
+use crate::identity::auth::Principal;
+use crate::state::AppState;
+use cxhooks_store::{Access, Client, OnOff, Page};
+
+/// The verbs of the permission matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// `read`
+    Read,
+    /// `update` (also test, redeliver, enable, disable, rotate-secret)
+    Update,
+    /// `delete`
+    Delete,
+}
+
+impl Verb {
+    fn name(self) -> &'static str {
+        match self {
+            Verb::Read => "read",
+            Verb::Update => "update",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+/// A request's caller: the verified token and the client's current permissions.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The verified token.
+    pub principal: Principal,
+    /// The client as stored now (permissions may have changed since the token was issued).
+    pub client: Client,
+}
+
+impl Caller {
+    /// Loads the caller's client; a token whose client was deleted is no longer valid.
+    pub async fn load(state: &AppState, principal: Principal) -> Result<Self, ApiError> {
+        let client = state
+            .store
+            .client(&principal.tenant, &principal.client_id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized(Some("its client no longer exists")))?;
+        Ok(Self { principal, client })
+    }
+
+    /// The client id, as recorded in `_createdBy` / `_updatedBy`.
+    pub fn id(&self) -> &str {
+        &self.client.client_id
+    }
+
+    fn access(&self, verb: Verb) -> Access {
+        let p = &self.client.permissions;
+        match verb {
+            Verb::Read => p.read,
+            Verb::Update => p.update,
+            Verb::Delete => p.delete,
+        }
+    }
+
+    /// `create: on` is needed to create applications and webhooks.
+    pub fn may_create(&self, what: &str) -> Result<(), ApiError> {
+        if self.client.permissions.create == OnOff::On {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "creating {what} needs the Webhooks permission create: on, and this client has create: off"
+            ))
+            .with("permission", "create".into()))
+        }
+    }
+
+    /// Whether the caller may `verb` an object created by `created_by`.
+    pub fn may(&self, verb: Verb, what: &str, created_by: &str) -> Result<(), ApiError> {
+        let forbid =
+            |why: String| Err(ApiError::forbidden(why).with("permission", verb.name().into()));
+        match self.access(verb) {
+            Access::All => Ok(()),
+            Access::Owner if created_by == self.id() => Ok(()),
+            Access::Owner => forbid(format!(
+                "this client's Webhooks permission {} is owner, and this {what} was created by another client",
+                verb.name()
+            )),
+            Access::None => forbid(format!(
+                "this client's Webhooks permission {} is none",
+                verb.name()
+            )),
+        }
+    }
+
+    /// Narrows a list page to what the caller may read: all, its own, or nothing (403).
+    pub fn readable(&self, mut page: Page) -> Result<Page, ApiError> {
+        match self.client.permissions.read {
+            Access::All => Ok(page),
+            Access::Owner => {
+                page.created_by = Some(self.id().to_owned());
+                Ok(page)
+            }
+            Access::None => Err(ApiError::forbidden(
+                "this client's Webhooks permission read is none",
+            )
+            .with("permission", "read".into())),
+        }
+    }
+}
