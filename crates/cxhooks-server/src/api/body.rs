@@ -88,6 +88,15 @@ pub fn pointer(base: &str, key: &str) -> String {
     format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))
 }
 
+/// "a webhook", "an Application".
+fn with_article(noun: &str) -> String {
+    let vowel = noun
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiouAEIOU".contains(c));
+    format!("{} {noun}", if vowel { "an" } else { "a" })
+}
+
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -136,7 +145,11 @@ impl Problems {
         let Some(map) = value.as_object() else {
             self.add(
                 path,
-                format!("expected a {kind} object, found {}", type_name(value)),
+                format!(
+                    "expected {} object, found {}",
+                    with_article(kind),
+                    type_name(value)
+                ),
             );
             return None;
         };
@@ -144,7 +157,11 @@ impl Problems {
             if !allowed.contains(&key.as_str()) {
                 self.add(
                     pointer(path, key),
-                    format!("unknown field '{key}': a {kind} has {}", allowed.join(", ")),
+                    format!(
+                        "unknown field '{key}': {} has {}",
+                        with_article(kind),
+                        allowed.join(", ")
+                    ),
                 );
             }
         }
@@ -205,10 +222,10 @@ impl Problems {
 
     /// `_kind`, if given, must be `kind`.
     pub fn kind(&mut self, map: &Map<String, Value>, kind: &str) {
-        if let Some(given) = map.get("_kind") {
-            if given.as_str() != Some(kind) {
-                self.add("/_kind", format!("_kind must be '{kind}', found {given}"));
-            }
+        if let Some(given) = map.get("_kind")
+            && given.as_str() != Some(kind)
+        {
+            self.add("/_kind", format!("_kind must be '{kind}', found {given}"));
         }
     }
 
@@ -220,13 +237,13 @@ impl Problems {
         keys: &[&str],
     ) {
         for key in keys {
-            if let Some(given) = map.get(*key) {
-                if current.get(*key) != Some(given) {
-                    self.add(
-                        pointer("", key),
-                        format!("'{key}' is read-only and cannot be changed"),
-                    );
-                }
+            if let Some(given) = map.get(*key)
+                && current.get(*key) != Some(given)
+            {
+                self.add(
+                    pointer("", key),
+                    format!("'{key}' is read-only and cannot be changed"),
+                );
             }
         }
     }

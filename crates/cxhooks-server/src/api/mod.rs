@@ -4,7 +4,7 @@
 //! - [`list`]: pagination, cursors, `?fields=`.
 //! - [`access`]: the caller's client and its permission matrix.
 //! - [`applications`], [`webhooks`], [`event_types`], [`acl`]: the resources.
-//! - [`openapi`]: `/openapi.json`.
+//! - [`openapi`]: the document served at `/openapi.json`.
 
 pub mod access;
 pub mod acl;

@@ -127,3 +127,102 @@ impl TestApp {
 pub const ALL_SCOPES: &str =
     "urn:cx/webhooks:data:manage urn:cx/cx5Wrapper:data:manage urn:cx/cx5Acl:data:manage";
 pub const SEED_PERMISSIONS: &str = "create=on,read=all,update=owner,delete=owner";
+
+/// An answer: status, JSON body (Null if none), raw text and headers.
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub text: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl TestApp {
+    /// Sends `body` (raw text, sent as application/json) with a bearer token.
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<&str>) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            r = r
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        Answer {
+            status,
+            body,
+            text,
+            headers,
+        }
+    }
+
+    pub async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> Answer {
+        self.call(method, path, token, Some(&body.to_string()))
+            .await
+    }
+
+    /// A token for a new client of `tenant` with the given scopes and permissions.
+    pub async fn client_token(
+        &self,
+        tenant: &str,
+        scopes: &str,
+        permissions: &str,
+    ) -> (TestClient, String) {
+        let c = self.client(tenant, scopes, permissions).await;
+        let t = self.token(&c).await;
+        (c, t)
+    }
+
+    /// Creates an application and returns its id.
+    pub async fn application(&self, token: &str, name: &str) -> String {
+        let a = self
+            .json(
+                "POST",
+                "/webhooks/v1/applications",
+                token,
+                &serde_json::json!({"name": name}),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        a.body["_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a webhook and returns its id.
+    pub async fn webhook(&self, token: &str, app: &str) -> String {
+        let body = serde_json::json!({"url": "https://example.com/hook", "filters": [{"eventType": "crmatch:created"}]});
+        let a = self
+            .json(
+                "POST",
+                &format!("/webhooks/v1/applications/{app}/webhooks"),
+                token,
+                &body,
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        a.body["_id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Checks a problem+json answer: status, and that some error (or the detail) says `says` at `path`.
+pub fn assert_problem(a: &Answer, status: u16, path: &str, says: &str) {
+    assert_eq!(a.status, status, "{}", a.text);
+    assert_eq!(a.headers["content-type"], "application/problem+json");
+    let errors = a.body["errors"].as_array().cloned().unwrap_or_default();
+    let hit = errors
+        .iter()
+        .any(|e| e["path"] == path && e["message"].as_str().unwrap_or("").contains(says))
+        || (path.is_empty() && a.body["detail"].as_str().unwrap_or("").contains(says));
+    assert!(hit, "expected '{says}' at '{path}' in {}", a.text);
+}

@@ -2,3 +2,6 @@
 
 mod harness;
 mod identity;
+mod management;
+mod permissions;
+mod seeds;
