@@ -288,6 +288,17 @@ impl Config {
                 "delivery.retry_schedule must be increasing offsets from the first attempt".into(),
             ));
         }
+        if self.delivery.lease <= self.delivery.timeout {
+            return Err(ConfigError(
+                "delivery.lease must be longer than delivery.timeout: a delivery still being sent must not be claimed again"
+                    .into(),
+            ));
+        }
+        if self.delivery.retry_schedule.is_empty() {
+            return Err(ConfigError(
+                "delivery.retry_schedule needs at least one offset".into(),
+            ));
+        }
         if self.limits.max_body_bytes == 0 {
             return Err(ConfigError(
                 "limits.max_body_bytes must be more than 0".into(),

@@ -6,6 +6,7 @@
 //! - [`identity`]: tenants, clients, realm keys, tokens, and the [`identity::auth::Principal`]
 //!   extractor that guards every protected route.
 //! - [`api`]: one module per API resource.
+//! - [`delivery`]: the webhook registry, the dispatcher and the HTTP sender.
 //! - [`error`]: the problem+json error every route answers with.
 //!
 //! [`app`] builds the router (the test seam); [`run`] serves it on a bound listener until the
@@ -14,6 +15,7 @@
 
 pub mod api;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod identity;
 pub mod net;
@@ -41,6 +43,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(api::applications::router())
         .merge(api::webhooks::router())
         .merge(api::event_types::router())
+        .merge(api::changes::router())
+        .merge(api::events::router())
         .split_for_parts()
 }
 
@@ -55,9 +59,38 @@ pub fn app(state: AppState) -> Router {
     )
     .route("/healthz", get(|| async { "ok" }))
     .fallback(not_found)
+    .layer(axum::middleware::map_response(problems_for_plain_errors))
     .layer(DefaultBodyLimit::max(body_limit))
     .layer(TraceLayer::new_for_http())
     .with_state(state)
+}
+
+/// axum's own rejections (body too large, wrong method, …) answer plain text: give them the
+/// problem+json shape every other error has.
+async fn problems_for_plain_errors(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let (kind, title, detail): (&'static str, &'static str, String) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload-too-large",
+            "Payload too large",
+            "the request body is larger than limits.max_body_bytes allows: send less (a batch holds at most 1,000 changes)"
+                .into(),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed", "this path does not take this method".into()),
+        _ => {
+            let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+            ("error", "Error", String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    error::ApiError::new(status, kind, title, detail).into_response()
 }
 
 async fn not_found(request: Request) -> impl IntoResponse {
@@ -79,12 +112,16 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let workers = delivery::worker::spawn(state.clone()).await;
     // The seed documents write paths both with and without a trailing slash.
     let service = NormalizePathLayer::trim_trailing_slash().layer(app(state));
-    axum::serve(
+    let served = axum::serve(
         listener,
         axum::ServiceExt::<Request>::into_make_service(service),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    // Claimed work that is not finished is claimed again after a restart: nothing to flush.
+    drop(workers);
+    served
 }

@@ -55,16 +55,22 @@ pub struct AppState {
     pub public_url: String,
     /// Realm keys in memory.
     pub keys: Arc<RealmKeys>,
+    /// Webhook registry, HTTP sender, dispatcher wake-up.
+    pub delivery: Arc<crate::delivery::Delivery>,
 }
 
 impl AppState {
-    /// Builds the state; `public_url` is the configured one or `http://{bound address}`.
-    pub fn new(
+    /// Builds the state, loading every webhook into the registry; `public_url` is the
+    /// configured one or `http://{bound address}`.
+    pub async fn new(
         store: Store,
         master: Arc<MasterKey>,
         config: Config,
         bound: std::net::SocketAddr,
-    ) -> Self {
+    ) -> Result<Self, StoreError> {
+        use crate::delivery::{Delivery, registry::Registry, sender::Sender};
+        let registry = Registry::load(&store, &master).await?;
+        let delivery = Arc::new(Delivery::new(registry, Sender::new(&config.delivery)));
         let public_url = config
             .server
             .public_url
@@ -72,12 +78,13 @@ impl AppState {
             .unwrap_or_else(|| format!("http://{bound}"))
             .trim_end_matches('/')
             .to_owned();
-        Self {
+        Ok(Self {
             store,
             master,
             config: Arc::new(config),
             public_url,
             keys: Arc::new(RealmKeys::default()),
-        }
+            delivery,
+        })
     }
 }

@@ -11,11 +11,13 @@
 //!   work with `FOR UPDATE SKIP LOCKED`) lives in its backend's module.
 //! - `identity`: tenants, realm keys, clients.
 //! - `management`: applications and webhooks, with cursor pages ([`Page`], [`Paged`]).
+//! - `delivery`: the durable outbox: changes, deliveries, attempts, usage counts.
 //!
 //! Every method that reads tenant data takes the tenant first: there is no way to reach an
 //! object without naming its tenant.
 #![warn(missing_docs)]
 
+mod delivery;
 mod error;
 mod identity;
 mod management;
@@ -25,6 +27,7 @@ mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use delivery::*;
 pub use error::StoreError;
 pub use management::*;
 pub use model::*;

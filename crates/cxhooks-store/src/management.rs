@@ -496,6 +496,25 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Clears a webhook's failure streak (when it is enabled again).
+    pub async fn reset_webhook_health(
+        &self,
+        tenant: &TenantName,
+        id: uuid::Uuid,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+            "UPDATE webhooks SET failing_since = NULL, failed_deliveries = 0 WHERE tenant = $1 AND id = $2"
+        )
+        .bind(tenant.as_str())
+        .bind(id.to_string())
+        .execute(pool)
+        .await
+        .map(|_| ())
+        })?;
+        Ok(())
+    }
+
     /// Deletes a webhook; false if it did not exist.
     pub async fn delete_webhook(
         &self,

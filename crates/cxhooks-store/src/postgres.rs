@@ -50,3 +50,28 @@ pub(crate) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     sqlx::migrate!("./migrations/postgres").run(pool).await?;
     Ok(())
 }
+
+/// Claims due deliveries. `FOR UPDATE SKIP LOCKED` lets several nodes claim at once without
+/// waiting on each other or taking the same row.
+pub(crate) async fn claim_due(
+    pool: &PgPool,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: u32,
+) -> Result<Vec<crate::delivery::Claimed>, StoreError> {
+    let rows = sqlx::query_as(
+        "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
+           SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
+           AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $4 \
+           FOR UPDATE SKIP LOCKED) \
+         RETURNING id, tenant, application_id, webhook_id, payload, signature, attempts, series_attempts, series_started",
+    )
+    .bind(now)
+    .bind(lease_until)
+    .bind(owner)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}

@@ -41,3 +41,27 @@ pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     sqlx::migrate!("./migrations/sqlite").run(pool).await?;
     Ok(())
 }
+
+/// Claims due deliveries. SQLite has one writer at a time, so a plain UPDATE … RETURNING over
+/// the due rows cannot hand a row to two claimers.
+pub(crate) async fn claim_due(
+    pool: &SqlitePool,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: u32,
+) -> Result<Vec<crate::delivery::Claimed>, StoreError> {
+    let rows = sqlx::query_as(
+        "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
+           SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
+           AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $4) \
+         RETURNING id, tenant, application_id, webhook_id, payload, signature, attempts, series_attempts, series_started",
+    )
+    .bind(now)
+    .bind(lease_until)
+    .bind(owner)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}

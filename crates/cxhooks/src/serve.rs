@@ -42,7 +42,9 @@ pub async fn run(store_args: &StoreArgs, args: ServeArgs) -> Result<ExitCode, St
         })?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let backend = store.backend();
-    let state = AppState::new(store, master, config, bound);
+    let state = AppState::new(store, master, config, bound)
+        .await
+        .map_err(|e| e.to_string())?;
     println!("listening on http://{bound} ({backend} store)");
     cxhooks_server::run(state, listener, shutdown_signal())
         .await

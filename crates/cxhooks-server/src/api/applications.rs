@@ -289,6 +289,7 @@ pub async fn update_application(
     app.name = name.expect("validated");
     app.audit.touch(caller.id(), Utc::now());
     state.store.update_application(&app).await?;
+    state.delivery.registry.forget_key(app.id);
     Ok(Json(ApplicationOut::value(&app)))
 }
 
@@ -307,7 +308,17 @@ pub async fn delete_application(
     let caller = Caller::load(&state, principal).await?;
     let app = load(&state, &caller, &app_id).await?;
     caller.may(Verb::Delete, "application", &app.audit.created_by)?;
+    // Pending deliveries stay in the log, as cancelled.
+    let now = Utc::now().timestamp_micros();
+    state
+        .store
+        .cancel_application_deliveries(&app.tenant, app.id, now)
+        .await?;
     state.store.delete_application(&app.tenant, app.id).await?;
+    state
+        .delivery
+        .registry
+        .remove_application(&app.tenant, app.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -333,5 +344,6 @@ pub async fn rotate_secret(
     app.public_key = public;
     app.audit.touch(caller.id(), Utc::now());
     state.store.update_application(&app).await?;
+    state.delivery.registry.forget_key(app.id);
     Ok(Json(ApplicationOut::value(&app)))
 }

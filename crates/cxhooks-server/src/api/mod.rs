@@ -3,14 +3,17 @@
 //! - [`body`]: JSON bodies with precise errors, validation that reports every problem, merge patch.
 //! - [`list`]: pagination, cursors, `?fields=`.
 //! - [`access`]: the caller's client and its permission matrix.
-//! - [`applications`], [`webhooks`], [`event_types`], [`acl`]: the resources.
+//! - [`applications`], [`webhooks`], [`event_types`], [`acl`]: the management resources.
+//! - [`changes`]: the publish API; [`events`]: the request log, redelivery and test pings.
 //! - [`openapi`]: the document served at `/openapi.json`.
 
 pub mod access;
 pub mod acl;
 pub mod applications;
 pub mod body;
+pub mod changes;
 pub mod event_types;
+pub mod events;
 pub mod list;
 pub mod openapi;
 pub mod webhooks;

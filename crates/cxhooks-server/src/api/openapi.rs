@@ -20,7 +20,9 @@ use utoipa::{Modify, OpenApi};
         (name = "identity", description = "Keycloak-compatible realm endpoints"),
         (name = "applications", description = "Applications and their RSA key pairs"),
         (name = "webhooks", description = "Webhooks, filters and the event-type catalog"),
-        (name = "acl", description = "Who the caller is")
+        (name = "acl", description = "Who the caller is"),
+        (name = "changes", description = "The publish API of the source system"),
+        (name = "events", description = "The request log, redelivery and test pings")
     )
 )]
 #[derive(Debug)]

@@ -125,15 +125,22 @@ fn seal_headers(
 }
 
 /// The custom headers of a webhook, unsealed.
-pub fn open_headers(state: &AppState, hook: &Webhook) -> Result<Vec<CustomHeader>, ApiError> {
-    let plain = state
-        .master
+pub fn unseal_headers(
+    master: &cxhooks_signing::MasterKey,
+    hook: &Webhook,
+) -> Result<Vec<CustomHeader>, String> {
+    let plain = master
         .open(
             &headers_context(&hook.tenant, hook.id),
             &hook.sealed_custom_headers,
         )
-        .map_err(ApiError::internal)?;
-    serde_json::from_slice(&plain).map_err(ApiError::internal)
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&plain).map_err(|e| e.to_string())
+}
+
+/// The custom headers of a webhook, unsealed.
+pub fn open_headers(state: &AppState, hook: &Webhook) -> Result<Vec<CustomHeader>, ApiError> {
+    unseal_headers(&state.master, hook).map_err(ApiError::internal)
 }
 
 fn render(state: &AppState, hook: &Webhook, warnings: Vec<FieldError>) -> Result<Value, ApiError> {
@@ -444,6 +451,7 @@ pub async fn create_webhook(
         )
         .with("limit", json!(limit)));
     }
+    state.delivery.registry.upsert(&hook, valid.headers);
     let location = format!("/webhooks/v1/applications/{}/webhooks/{id}", app.id);
     Ok(Created::at(location, render(&state, &hook, warnings)?))
 }
@@ -516,6 +524,7 @@ async fn save(
     if !state.store.update_webhook(&hook).await? {
         return Err(not_found("webhook", &hook.id.to_string()));
     }
+    state.delivery.registry.upsert(&hook, valid.headers);
     Ok(Json(render(state, &hook, warnings)?))
 }
 
@@ -580,10 +589,17 @@ pub async fn delete_webhook(
     let caller = caller(&state, principal).await?;
     let (app, hook) = load(&state, &caller, &app_id, &id).await?;
     caller.may(Verb::Delete, "webhook", &hook.audit.created_by)?;
+    // Pending deliveries stay in the log, as cancelled.
+    let now = Utc::now().timestamp_micros();
+    state
+        .store
+        .cancel_webhook_deliveries(&app.tenant, hook.id, now)
+        .await?;
     state
         .store
         .delete_webhook(&app.tenant, app.id, hook.id)
         .await?;
+    state.delivery.registry.remove(&app.tenant, hook.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -600,6 +616,17 @@ async fn set_status(
     hook.status = status;
     hook.audit.touch(caller.id(), Utc::now());
     state.store.update_webhook(&hook).await?;
+    if status == WebhookStatus::Enabled {
+        // A fresh start: past failures no longer count towards `error`.
+        state
+            .store
+            .reset_webhook_health(&hook.tenant, hook.id)
+            .await?;
+    }
+    state
+        .delivery
+        .registry
+        .upsert(&hook, open_headers(&state, &hook)?);
     Ok(Json(render(&state, &hook, Vec::new())?))
 }
 

@@ -31,7 +31,7 @@ pub async fn spawn_app_with(backend: Backend, config: Config) -> TestApp {
     let master = Arc::new(MasterKey::from_bytes(&MasterKey::generate_bytes()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bound = listener.local_addr().unwrap();
-    let state = AppState::new(store, master, config, bound);
+    let state = AppState::new(store, master, config, bound).await.unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = state.clone();
     tokio::spawn(async move {

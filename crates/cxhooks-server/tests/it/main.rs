@@ -1,7 +1,9 @@
 //! End-to-end tests of the service over real HTTP on a loopback port, on both stores.
 
+mod delivery;
 mod harness;
 mod identity;
 mod management;
 mod permissions;
+mod receiver;
 mod seeds;

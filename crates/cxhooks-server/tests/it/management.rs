@@ -695,6 +695,11 @@ async fn openapi_documents_every_route(backend: Backend) {
         "POST /webhooks/v1/applications/{appId}/webhooks/{webhookId}/enable",
         "POST /webhooks/v1/applications/{appId}/webhooks/{webhookId}/disable",
         "GET /webhooks/v1/event-types",
+        "POST /webhooks/v1/changes",
+        "GET /webhooks/v1/applications/{appId}/events",
+        "GET /webhooks/v1/applications/{appId}/events/{eventId}",
+        "POST /webhooks/v1/applications/{appId}/events/{eventId}/redeliver",
+        "POST /webhooks/v1/applications/{appId}/webhooks/{webhookId}/test",
     ];
     for op in expected {
         assert!(
@@ -708,7 +713,8 @@ async fn openapi_documents_every_route(backend: Backend) {
         let concrete = path
             .replace("{tenant}", "acme")
             .replace("{appId}", "x")
-            .replace("{webhookId}", "y");
+            .replace("{webhookId}", "y")
+            .replace("{eventId}", "z");
         let r = app
             .http
             .request(method.parse().unwrap(), format!("{}{concrete}", app.url))

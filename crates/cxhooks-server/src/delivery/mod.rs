@@ -1,0 +1,67 @@
+//! Delivery: from an accepted change to a receiver's answer.
+//!
+//! - [`payload`]: the notification, serialised once when the change is accepted.
+//! - [`registry`]: webhooks and their compiled filters in memory, and application keys.
+//! - [`policy`]: when to retry (offsets from the first attempt; `Retry-After` bounded).
+//! - [`sender`]: one HTTP attempt, with outbound safety.
+//! - [`worker`]: the dispatcher (claim due deliveries with a lease, sign those not signed yet
+//!   off the async workers, send within the per-webhook in-flight limit) and the completer
+//!   (write outcomes back in batches, one transaction each).
+//!
+//! The store is the queue: nothing is only in memory, so a process killed at any instant
+//! loses nothing. Claimed work it had not completed is claimed again when its lease expires
+//! (at once, at start-up, on the single-node SQLite store).
+
+pub mod payload;
+pub mod policy;
+pub mod registry;
+pub mod sender;
+pub mod worker;
+
+use cxhooks_store::AttemptRecord;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::{Notify, oneshot};
+
+/// Delivery state shared by the API and the workers.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Webhooks and keys in memory.
+    pub registry: registry::Registry,
+    /// The HTTP client.
+    pub sender: sender::Sender,
+    /// Wakes the dispatcher when new deliveries are stored.
+    pub wake: Notify,
+    /// This node's lease owner id.
+    pub node: String,
+    waiters: Mutex<HashMap<String, oneshot::Sender<AttemptRecord>>>,
+}
+
+impl Delivery {
+    /// Delivery state for a node.
+    pub fn new(registry: registry::Registry, sender: sender::Sender) -> Self {
+        Self {
+            registry,
+            sender,
+            wake: Notify::new(),
+            node: uuid::Uuid::new_v4().to_string(),
+            waiters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Resolves when the next attempt of `delivery_id` has been recorded.
+    pub fn wait_for_attempt(&self, delivery_id: &str) -> oneshot::Receiver<AttemptRecord> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters
+            .lock()
+            .expect("lock")
+            .insert(delivery_id.to_owned(), tx);
+        rx
+    }
+
+    fn attempted(&self, delivery_id: &str, attempt: &AttemptRecord) {
+        if let Some(tx) = self.waiters.lock().expect("lock").remove(delivery_id) {
+            let _ = tx.send(attempt.clone());
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Webhooks in memory: the compiled matcher (conditions compiled once, when a webhook is saved
+//! or loaded), what a worker needs to send (url, headers, owner), and parsed application keys.
+//!
+//! The management API updates it on every write, on this node. Other nodes sharing a
+//! PostgreSQL store see changes only after a restart, until issue 9 adds cross-node
+//! invalidation.
+
+use cxhooks_catalog::Catalog;
+use cxhooks_condition::{Filter as CompiledFilter, Matcher};
+use cxhooks_signing::{MasterKey, PrivateKey};
+use cxhooks_store::{CustomHeader, Store, StoreError, TenantName, Webhook, WebhookStatus};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// What sending to a webhook needs.
+#[derive(Debug)]
+pub struct HookInfo {
+    /// Tenant.
+    pub tenant: TenantName,
+    /// Webhook id.
+    pub id: uuid::Uuid,
+    /// Its application.
+    pub application_id: uuid::Uuid,
+    /// Delivery url.
+    pub url: String,
+    /// Custom headers (values are credentials: never logged).
+    pub headers: Vec<CustomHeader>,
+    /// The client that created it: whose quota its deliveries count against.
+    pub owner: String,
+    /// Status.
+    pub status: WebhookStatus,
+}
+
+#[derive(Default)]
+struct Inner {
+    matcher: Matcher<TenantName, uuid::Uuid>,
+    hooks: HashMap<uuid::Uuid, Arc<HookInfo>>,
+}
+
+/// The in-memory webhook registry.
+#[derive(Default)]
+pub struct Registry {
+    inner: RwLock<Inner>,
+    keys: RwLock<HashMap<uuid::Uuid, Arc<PrivateKey>>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Registry(..)")
+    }
+}
+
+fn compile(hook: &Webhook) -> Vec<CompiledFilter> {
+    let catalog = Catalog::builtin();
+    hook.filters
+        .iter()
+        .filter_map(|f| {
+            let event_type = catalog.parse_event_type(&f.event_type).ok()?;
+            let condition = match &f.condition {
+                None => None,
+                Some(text) => match cxhooks_condition::compile(text, catalog, event_type.entity()) {
+                    Ok((c, _)) => Some(c),
+                    Err(e) => {
+                        // Validated when saved; only a catalog change can get here. Skipping the
+                        // filter sends nothing rather than everything.
+                        tracing::warn!(webhook = %hook.id, condition = %text, error = ?e, "filter no longer compiles; skipped");
+                        return None;
+                    }
+                },
+            };
+            Some(CompiledFilter { event_type, condition })
+        })
+        .collect()
+}
+
+impl Registry {
+    /// Loads every webhook of the store.
+    pub async fn load(store: &Store, master: &MasterKey) -> Result<Self, StoreError> {
+        let registry = Registry::default();
+        for hook in store.all_webhooks().await? {
+            let headers = crate::api::webhooks::unseal_headers(master, &hook).unwrap_or_default();
+            registry.upsert(&hook, headers);
+        }
+        Ok(registry)
+    }
+
+    /// Adds or replaces a webhook. Only enabled webhooks are matched.
+    pub fn upsert(&self, hook: &Webhook, headers: Vec<CustomHeader>) {
+        let filters = compile(hook);
+        let info = Arc::new(HookInfo {
+            tenant: hook.tenant.clone(),
+            id: hook.id,
+            application_id: hook.application_id,
+            url: hook.url.clone(),
+            headers,
+            owner: hook.audit.created_by.clone(),
+            status: hook.status,
+        });
+        let mut inner = self.inner.write().expect("lock");
+        if hook.status == WebhookStatus::Enabled {
+            inner.matcher.insert(hook.tenant.clone(), hook.id, filters);
+        } else {
+            inner.matcher.remove(&hook.tenant, &hook.id);
+        }
+        inner.hooks.insert(hook.id, info);
+    }
+
+    /// Forgets a webhook.
+    pub fn remove(&self, tenant: &TenantName, id: uuid::Uuid) {
+        let mut inner = self.inner.write().expect("lock");
+        inner.matcher.remove(tenant, &id);
+        inner.hooks.remove(&id);
+    }
+
+    /// Forgets every webhook of an application, and its key.
+    pub fn remove_application(&self, tenant: &TenantName, app_id: uuid::Uuid) {
+        let mut inner = self.inner.write().expect("lock");
+        let ids: Vec<_> = inner
+            .hooks
+            .values()
+            .filter(|h| h.application_id == app_id)
+            .map(|h| h.id)
+            .collect();
+        for id in ids {
+            inner.matcher.remove(tenant, &id);
+            inner.hooks.remove(&id);
+        }
+        drop(inner);
+        self.forget_key(app_id);
+    }
+
+    /// Marks a webhook `error` (it stops matching).
+    pub fn set_error(&self, id: uuid::Uuid) {
+        let mut inner = self.inner.write().expect("lock");
+        if let Some(old) = inner.hooks.get(&id).cloned() {
+            inner.matcher.remove(&old.tenant, &id);
+            let info = HookInfo {
+                tenant: old.tenant.clone(),
+                id,
+                application_id: old.application_id,
+                url: old.url.clone(),
+                headers: old.headers.clone(),
+                owner: old.owner.clone(),
+                status: WebhookStatus::Error,
+            };
+            inner.hooks.insert(id, Arc::new(info));
+        }
+    }
+
+    /// A webhook by id.
+    pub fn hook(&self, id: uuid::Uuid) -> Option<Arc<HookInfo>> {
+        self.inner.read().expect("lock").hooks.get(&id).cloned()
+    }
+
+    /// The enabled webhooks of `tenant` that `change` selects.
+    pub fn matching(
+        &self,
+        tenant: &TenantName,
+        change: &cxhooks_condition::Change<'_>,
+    ) -> Vec<Arc<HookInfo>> {
+        let inner = self.inner.read().expect("lock");
+        inner
+            .matcher
+            .matching(tenant, change)
+            .filter_map(|id| inner.hooks.get(id).cloned())
+            .collect()
+    }
+
+    /// The parsed private key of an application, loaded (and unsealed) on first use.
+    pub async fn key(
+        &self,
+        store: &Store,
+        master: &MasterKey,
+        tenant: &TenantName,
+        app_id: uuid::Uuid,
+    ) -> Option<Arc<PrivateKey>> {
+        if let Some(k) = self.keys.read().expect("lock").get(&app_id) {
+            return Some(k.clone());
+        }
+        let app = store.application(tenant, app_id).await.ok().flatten()?;
+        let context = crate::api::applications::application_key_context(tenant, app_id);
+        let der = master.open(&context, &app.sealed_private_key).ok()?;
+        let key = Arc::new(PrivateKey::from_pkcs8_der(&der).ok()?);
+        self.keys.write().expect("lock").insert(app_id, key.clone());
+        Some(key)
+    }
+
+    /// Drops a cached key (after rotation or deletion).
+    pub fn forget_key(&self, app_id: uuid::Uuid) {
+        self.keys.write().expect("lock").remove(&app_id);
+    }
+}

@@ -1,0 +1,217 @@
+//! One attempt over HTTP: a pooled client (connections and TLS sessions are reused), no
+//! redirects, a timeout from connect to last byte, at most 64 KiB of answer read, and no
+//! private addresses unless the operator allows them, checked on the resolved address.
+
+use super::registry::HookInfo;
+use crate::config::DeliveryConfig;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Most of an answer that is read.
+const READ_CAP: usize = 64 * 1024;
+/// Most of an answer that is kept in the attempt log.
+const LOG_CAP: usize = 4 * 1024;
+
+/// What one attempt observed.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Start, µs since the epoch.
+    pub at: i64,
+    /// Duration, µs.
+    pub duration_us: i64,
+    /// HTTP status, if an answer came.
+    pub status: Option<u16>,
+    /// Why it failed without an answer (or why the answer counts as a failure).
+    pub error: Option<String>,
+    /// First 4 KiB of the answer, as text.
+    pub body: String,
+    /// `Retry-After` of a 429 or 503, as an absolute time in µs.
+    pub retry_after: Option<i64>,
+}
+
+impl Observed {
+    /// A 2xx answer.
+    pub fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// Resolves host names, keeping only public addresses.
+#[derive(Debug)]
+struct PublicOnly;
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| crate::net::is_public(a.ip()))
+                .collect();
+            if public.is_empty() && !all.is_empty() {
+                let reason =
+                    crate::net::forbidden_reason(all[0].ip()).unwrap_or("a private address");
+                return Err(format!(
+                    "{host} resolves to {reason} ({}), refused unless delivery.allow_private_targets",
+                    all[0].ip()
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// The HTTP side of delivery.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    allow_private: bool,
+    timeout: Duration,
+}
+
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {}", humantime::format_duration(timeout));
+    }
+    // The chain of causes says what really happened (refused, reset, TLS, DNS); none of it
+    // contains header values.
+    let mut text = if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap, now_us: i64) -> Option<i64> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .to_owned();
+    if let Ok(secs) = value.parse::<i64>() {
+        return Some(now_us.saturating_add(secs.max(0).saturating_mul(1_000_000)));
+    }
+    chrono::DateTime::parse_from_rfc2822(&value)
+        .ok()
+        .map(|t| t.timestamp_micros())
+}
+
+impl Sender {
+    /// A sender configured from `[delivery]`.
+    pub fn new(config: &DeliveryConfig) -> Self {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.timeout)
+            .pool_max_idle_per_host(config.max_in_flight_per_webhook as usize)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .user_agent(concat!("cxhooks/", env!("CARGO_PKG_VERSION")));
+        if !config.allow_private_targets {
+            builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
+        }
+        Self {
+            client: builder.build().expect("an HTTP client"),
+            allow_private: config.allow_private_targets,
+            timeout: config.timeout,
+        }
+    }
+
+    /// Sends one attempt.
+    pub async fn send(&self, hook: &HookInfo, payload: &[u8], signature: &str) -> Observed {
+        let at = chrono::Utc::now().timestamp_micros();
+        let started = Instant::now();
+        let mut observed = Observed {
+            at,
+            duration_us: 0,
+            status: None,
+            error: None,
+            body: String::new(),
+            retry_after: None,
+        };
+        // A literal address never reaches the resolver: check it here.
+        if !self.allow_private
+            && let Ok(url) = url::Url::parse(&hook.url)
+            && let Some(reason) = url.host().and_then(|h| crate::net::forbidden_host(&h))
+        {
+            observed.error = Some(format!(
+                "{} is {reason}, refused unless delivery.allow_private_targets",
+                hook.url
+            ));
+            return observed;
+        }
+        let mut request = self
+            .client
+            .post(&hook.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("Cx-Signature", signature)
+            .header("Cx-Payload-Schema-Version", "1")
+            .body(payload.to_vec());
+        for h in &hook.headers {
+            request = request.header(&h.name, &h.value);
+        }
+        match request.send().await {
+            Err(e) => observed.error = Some(describe(&e, self.timeout)),
+            Ok(mut response) => {
+                let status = response.status();
+                observed.status = Some(status.as_u16());
+                if status.as_u16() == 429 || status.as_u16() == 503 {
+                    observed.retry_after = retry_after(response.headers(), at);
+                }
+                if status.is_redirection() {
+                    let to = response
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("?");
+                    observed.error = Some(format!(
+                        "redirect to {to} not followed: webhook urls must answer directly"
+                    ));
+                }
+                let mut kept = Vec::new();
+                let mut read = 0usize;
+                loop {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => {
+                            read += chunk.len();
+                            let room = LOG_CAP.saturating_sub(kept.len());
+                            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                            if read >= READ_CAP {
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            if status.is_success() {
+                                // The status decided it; a broken body after a 2xx is noted only.
+                                observed.body = format!(
+                                    "(answer body cut short: {})",
+                                    describe(&e, self.timeout)
+                                );
+                            } else {
+                                observed.error = Some(describe(&e, self.timeout));
+                            }
+                            break;
+                        }
+                    }
+                }
+                if observed.body.is_empty() {
+                    observed.body = String::from_utf8_lossy(&kept).into_owned();
+                }
+            }
+        }
+        observed.duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        observed
+    }
+}

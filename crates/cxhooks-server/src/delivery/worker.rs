@@ -1,0 +1,271 @@
+//! The dispatcher and the completer.
+
+use super::policy;
+use super::registry::HookInfo;
+use crate::state::AppState;
+use cxhooks_signing::PrivateKey;
+use cxhooks_store::{AttemptRecord, Claimed, Completion, Next, WebhookStatus};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+/// Sends in flight on this node at most.
+const MAX_IN_FLIGHT: usize = 512;
+/// Deliveries claimed per round at most.
+const CLAIM_BATCH: usize = 256;
+/// How often the store is asked for due retries when nothing wakes the dispatcher.
+const POLL: Duration = Duration::from_millis(200);
+
+fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+fn us(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Starts the dispatcher and the completer; they stop when the returned set is dropped.
+pub async fn spawn(state: AppState) -> JoinSet<()> {
+    if state.store.backend() == "sqlite" {
+        // One node per SQLite store: leases left by a killed process are this node's to take.
+        match state.store.release_all_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                deliveries = n,
+                "resuming deliveries claimed before a restart"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot release old leases"),
+        }
+    }
+    let (tx, rx) = mpsc::channel(4096);
+    let mut set = JoinSet::new();
+    set.spawn(complete_loop(state.clone(), rx));
+    set.spawn(dispatch_loop(state, tx));
+    set
+}
+
+struct Job {
+    claimed: Claimed,
+    hook: Arc<HookInfo>,
+    key: Option<Arc<PrivateKey>>,
+    signature: Option<String>,
+    fresh_signature: bool,
+    permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+}
+
+fn cancelled(state: &AppState, c: &Claimed) -> Completion {
+    Completion {
+        delivery_id: c.id.clone(),
+        webhook_id: c.webhook_id.clone(),
+        lease_owner: state.delivery.node.clone(),
+        attempt: None,
+        signature: None,
+        next: Next::Cancelled,
+        series_started: c.series_started.unwrap_or_else(now_us),
+    }
+}
+
+async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Completion>) {
+    let global = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut per_hook: HashMap<uuid::Uuid, Arc<Semaphore>> = HashMap::new();
+    let per_hook_limit = state.config.delivery.max_in_flight_per_webhook.max(1) as usize;
+    let lease = us(state.config.delivery.lease);
+    loop {
+        let free = global.available_permits().min(CLAIM_BATCH);
+        if free == 0 {
+            // Wait for a send to finish.
+            drop(global.clone().acquire_owned().await);
+            continue;
+        }
+        let now = now_us();
+        let claimed = match state
+            .store
+            .claim_due(&state.delivery.node, now, now + lease, free as u32)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "claiming deliveries failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if claimed.is_empty() {
+            tokio::select! {
+                _ = state.delivery.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+            continue;
+        }
+        let mut jobs = Vec::with_capacity(claimed.len());
+        let mut release = Vec::new();
+        for c in claimed {
+            let hook = uuid::Uuid::parse_str(&c.webhook_id)
+                .ok()
+                .and_then(|id| state.delivery.registry.hook(id));
+            let Some(hook) = hook.filter(|h| h.status == WebhookStatus::Enabled) else {
+                // Deleted, disabled or in error: not sent, visible as cancelled.
+                let _ = completions.send(cancelled(&state, &c)).await;
+                continue;
+            };
+            let sem = per_hook
+                .entry(hook.id)
+                .or_insert_with(|| Arc::new(Semaphore::new(per_hook_limit)))
+                .clone();
+            let (Ok(hook_permit), Ok(global_permit)) =
+                (sem.try_acquire_owned(), global.clone().try_acquire_owned())
+            else {
+                release.push(c.id);
+                continue;
+            };
+            let key = if c.signature.is_none() {
+                let key = state
+                    .delivery
+                    .registry
+                    .key(
+                        &state.store,
+                        &state.master,
+                        &hook.tenant,
+                        hook.application_id,
+                    )
+                    .await;
+                if key.is_none() {
+                    let _ = completions.send(cancelled(&state, &c)).await;
+                    continue;
+                }
+                key
+            } else {
+                None
+            };
+            let signature = c.signature.clone();
+            jobs.push(Job {
+                claimed: c,
+                hook,
+                key,
+                signature,
+                fresh_signature: false,
+                permits: (hook_permit, global_permit),
+            });
+        }
+        if !release.is_empty()
+            && let Err(e) = state.store.release(&state.delivery.node, &release).await
+        {
+            tracing::warn!(error = %e, "releasing claims failed; their leases will expire");
+        }
+        // Sign everything that needs it in one trip off the async workers (~0.4 ms each).
+        let jobs = tokio::task::spawn_blocking(move || {
+            jobs.into_iter()
+                .map(|mut job| {
+                    if job.signature.is_none()
+                        && let Some(key) = &job.key
+                    {
+                        job.signature = key.sign_base64(&job.claimed.payload).ok();
+                        job.fresh_signature = true;
+                    }
+                    job
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for job in jobs {
+            let state = state.clone();
+            let completions = completions.clone();
+            tokio::spawn(async move {
+                let completion = attempt(&state, &job).await;
+                drop(job.permits);
+                let _ = completions.send(completion).await;
+            });
+        }
+        // Trim semaphores of idle webhooks so the map does not grow without bound.
+        if per_hook.len() > 10_000 {
+            per_hook.retain(|_, s| s.available_permits() < per_hook_limit);
+        }
+    }
+}
+
+async fn attempt(state: &AppState, job: &Job) -> Completion {
+    let c = &job.claimed;
+    let signature = job.signature.clone().unwrap_or_default();
+    let observed = state
+        .delivery
+        .sender
+        .send(&job.hook, &c.payload, &signature)
+        .await;
+    let series_started = c.series_started.unwrap_or(observed.at);
+    let series_attempts = u32::try_from(c.series_attempts + 1).unwrap_or(u32::MAX);
+    let next = if observed.succeeded() {
+        Next::Delivered
+    } else if observed.status == Some(410) {
+        Next::Gone
+    } else {
+        policy::after_failure(
+            &state.config.delivery.retry_schedule,
+            series_started,
+            series_attempts,
+            now_us(),
+            observed.retry_after,
+        )
+    };
+    Completion {
+        delivery_id: c.id.clone(),
+        webhook_id: c.webhook_id.clone(),
+        lease_owner: state.delivery.node.clone(),
+        attempt: Some(AttemptRecord {
+            n: c.attempts + 1,
+            at: observed.at,
+            duration_us: observed.duration_us,
+            status_code: observed.status.map(i64::from),
+            error: observed.error,
+            response_body: observed.body,
+        }),
+        signature: job.fresh_signature.then_some(signature),
+        next,
+        series_started,
+    }
+}
+
+async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Completion>) {
+    let error_after = &state.config.delivery.error_after;
+    let (after_us, after_n) = (
+        us(error_after.failing_for),
+        i64::from(error_after.deliveries),
+    );
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let effects = loop {
+            match state
+                .store
+                .complete(&batch, now_us(), after_us, after_n)
+                .await
+            {
+                Ok(effects) => break effects,
+                Err(e) => {
+                    // Keep the outcomes: if the store never comes back, the leases expire and the
+                    // deliveries are sent again (at least once).
+                    tracing::error!(error = %e, n = batch.len(), "recording attempts failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        };
+        for id in effects.errored {
+            if let Ok(id) = uuid::Uuid::parse_str(&id) {
+                tracing::warn!(webhook = %id, "webhook set to error");
+                state.delivery.registry.set_error(id);
+            }
+        }
+        for c in &batch {
+            if let Some(a) = &c.attempt {
+                state.delivery.attempted(&c.delivery_id, a);
+            }
+        }
+    }
+}

@@ -1,0 +1,708 @@
+//! Changes, deliveries, attempts: the durable outbox.
+//!
+//! A publish writes its changes and every delivery they produce in one transaction
+//! ([`Store::accept_changes`]). Workers claim due deliveries with a lease
+//! ([`Store::claim_due`], backend-specific SQL), send them, and write the outcomes back in
+//! batches ([`Store::complete`]). A delivery whose lease expires unfinished (its node died) is
+//! claimed again: delivery is at least once.
+
+use crate::model::*;
+use crate::{Page, Paged, Store, StoreError, on_pool};
+use sqlx::AssertSqlSafe;
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not attempted yet (or redelivery requested).
+    Pending,
+    /// A 2xx answer was received.
+    Delivered,
+    /// Attempted, failed, more attempts scheduled.
+    Retrying,
+    /// Every scheduled attempt failed (or the receiver answered 410 Gone).
+    Failed,
+    /// Its webhook or application was deleted or disabled before it was delivered.
+    Cancelled,
+    /// Past the client's monthly notification quota: recorded, not sent.
+    QuotaExceeded,
+}
+
+impl DeliveryStatus {
+    /// Every status, for validation messages.
+    pub const ALL: [DeliveryStatus; 6] = [
+        Self::Pending,
+        Self::Delivered,
+        Self::Retrying,
+        Self::Failed,
+        Self::Cancelled,
+        Self::QuotaExceeded,
+    ];
+
+    /// The word used in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Retrying => "retrying",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::QuotaExceeded => "quota_exceeded",
+        }
+    }
+
+    /// Parses the word.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// An accepted change.
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    /// Change id.
+    pub id: uuid::Uuid,
+    /// `{entity}:{action}`.
+    pub event_type: String,
+    /// The record's id.
+    pub entity_id: String,
+    /// Acceptance time, µs.
+    pub accepted_at: i64,
+}
+
+/// A delivery to create.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// The notification id (`id` of the payload), stable across retries.
+    pub id: uuid::Uuid,
+    /// Its application.
+    pub application_id: uuid::Uuid,
+    /// Its webhook.
+    pub webhook_id: uuid::Uuid,
+    /// The client that owns the webhook: whose monthly quota it counts against.
+    pub owner: String,
+    /// The change it notifies (none for a ping).
+    pub change_id: Option<uuid::Uuid>,
+    /// Event type.
+    pub event_type: String,
+    /// The exact bytes that will be sent and signed.
+    pub payload: Vec<u8>,
+    /// Creation time, µs; the first attempt is due then.
+    pub created_at: i64,
+}
+
+/// A delivery claimed for sending.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    /// Notification id.
+    pub id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Application.
+    pub application_id: String,
+    /// Webhook.
+    pub webhook_id: String,
+    /// Payload bytes.
+    pub payload: Vec<u8>,
+    /// Signature, once signed.
+    pub signature: Option<String>,
+    /// Attempts so far (all series).
+    pub attempts: i64,
+    /// Attempts in the current series.
+    pub series_attempts: i64,
+    /// First attempt of the current series, µs.
+    pub series_started: Option<i64>,
+}
+
+/// One attempt as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AttemptRecord {
+    /// 1-based over the delivery's whole life.
+    pub n: i64,
+    /// Start, µs.
+    pub at: i64,
+    /// Duration, µs.
+    pub duration_us: i64,
+    /// HTTP status, if an answer came.
+    pub status_code: Option<i64>,
+    /// Network error, if no answer came (or why the answer counts as a failure).
+    pub error: Option<String>,
+    /// First 4 KiB of the answer.
+    pub response_body: String,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Done.
+    Delivered,
+    /// Try again at this time (µs).
+    Retry(i64),
+    /// No more attempts.
+    Failed,
+    /// The receiver answered 410 Gone: fail this one, put the webhook in `error`, cancel the
+    /// webhook's other pending deliveries.
+    Gone,
+    /// The webhook is gone or disabled: not sent.
+    Cancelled,
+}
+
+/// The outcome of one attempt, to write back.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The delivery.
+    pub delivery_id: String,
+    /// Its webhook.
+    pub webhook_id: String,
+    /// The node that claimed it (a completion of a lost lease is ignored).
+    pub lease_owner: String,
+    /// The attempt, unless nothing was sent.
+    pub attempt: Option<AttemptRecord>,
+    /// The signature used, to keep for retries.
+    pub signature: Option<String>,
+    /// What next.
+    pub next: Next,
+    /// When the series started (first attempt), µs.
+    pub series_started: i64,
+}
+
+/// A delivery as the request log shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRecord {
+    /// Notification id.
+    pub id: String,
+    /// Application.
+    pub application_id: String,
+    /// Webhook.
+    pub webhook_id: String,
+    /// Change, if any.
+    pub change_id: Option<String>,
+    /// Event type.
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    /// Payload bytes.
+    pub payload: Vec<u8>,
+    /// Status word.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Next attempt due, µs (meaningful while pending or retrying).
+    pub next_attempt_at: i64,
+    /// Created, µs.
+    pub created_at: i64,
+    /// Last change, µs.
+    pub updated_at: i64,
+}
+
+/// Filters of the request log.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// Only this webhook.
+    pub webhook_id: Option<String>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Only this status.
+    pub status: Option<DeliveryStatus>,
+    /// Created at or after, µs.
+    pub since: Option<i64>,
+    /// Created before, µs.
+    pub until: Option<i64>,
+}
+
+/// What a completion batch changed about webhooks.
+#[derive(Debug, Default)]
+pub struct WebhookEffects {
+    /// Webhooks set to `error` (410 Gone, or failing past the threshold).
+    pub errored: Vec<String>,
+}
+
+const DELIVERY_COLUMNS: &str = "id, tenant, application_id, webhook_id, change_id, type, payload, signature, \
+     status, attempts, series_attempts, series_started, next_attempt_at, lease_until, lease_owner, created_at, updated_at";
+
+macro_rules! record_columns {
+    () => {
+        "id, application_id, webhook_id, change_id, type, payload, status, attempts, next_attempt_at, created_at, updated_at"
+    };
+}
+
+/// `($1, $2, …), (…)`: placeholders for `rows` rows of `cols` columns starting at `$start`.
+pub(crate) fn placeholders(rows: usize, cols: usize, start: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(start + r * cols + c).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Rows per multi-row statement: well under SQLite's 32,766 parameters.
+const CHUNK: usize = 400;
+
+/// The month a usage count belongs to (`2026-11`).
+pub fn month_of(us: i64) -> String {
+    from_micros(us).format("%Y-%m").to_string()
+}
+
+impl Store {
+    /// A previous answer to a publish with this `Idempotency-Key`.
+    pub async fn idempotent_answer(
+        &self,
+        tenant: &TenantName,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        on_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT answer FROM idempotency WHERE tenant = $1 AND key = $2"
+        )
+        .bind(tenant.as_str())
+        .bind(key)
+        .fetch_optional(pool)
+        .await)
+        .map_err(StoreError::from)
+    }
+
+    /// Stores accepted changes and their deliveries in one transaction, counting each delivery
+    /// against its owner's monthly quota: deliveries past `quota` are stored as
+    /// `quota_exceeded`. Returns the stored status of each delivery, in order. With an
+    /// idempotency key, the answer is stored too; a concurrent publish with the same key makes
+    /// this fail with [`StoreError::Conflict`].
+    pub async fn accept_changes(
+        &self,
+        tenant: &TenantName,
+        changes: &[NewChange],
+        deliveries: &[NewDelivery],
+        quota: u64,
+        idempotency: Option<(&str, &str)>,
+        now: i64,
+    ) -> Result<Vec<DeliveryStatus>, StoreError> {
+        let month = month_of(now);
+        // Per owner: how many of its deliveries this publish adds.
+        let mut owners: Vec<(&str, i64)> = Vec::new();
+        for d in deliveries {
+            match owners.iter_mut().find(|(o, _)| *o == d.owner) {
+                Some((_, n)) => *n += 1,
+                None => owners.push((&d.owner, 1)),
+            }
+        }
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            // Counting first, in the same transaction, so that concurrent publishes cannot both
+            // slip under the quota.
+            let mut over: Vec<(&str, i64)> = Vec::new();
+            for (owner, n) in &owners {
+                let total: i64 = sqlx::query_scalar(
+                    "INSERT INTO usage (tenant, client_id, month, count) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant, client_id, month) DO UPDATE SET count = usage.count + $4 RETURNING count",
+                )
+                .bind(tenant.as_str())
+                .bind(owner)
+                .bind(&month)
+                .bind(n)
+                .fetch_one(&mut *tx)
+                .await?;
+                let excess = (total - i64::try_from(quota).unwrap_or(i64::MAX)).clamp(0, *n);
+                if excess > 0 {
+                    over.push((owner, excess));
+                }
+            }
+            // The last deliveries of an owner are the ones past its quota.
+            let mut statuses = vec![DeliveryStatus::Pending; deliveries.len()];
+            for (owner, mut excess) in over {
+                for (i, d) in deliveries.iter().enumerate().rev() {
+                    if excess == 0 {
+                        break;
+                    }
+                    if d.owner == owner {
+                        statuses[i] = DeliveryStatus::QuotaExceeded;
+                        excess -= 1;
+                    }
+                }
+            }
+            for chunk in changes.chunks(CHUNK) {
+                let sql = format!(
+                    "INSERT INTO changes (id, tenant, type, entity_id, accepted_at) VALUES {}",
+                    placeholders(chunk.len(), 5, 1)
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for c in chunk {
+                    q = q
+                        .bind(c.id.to_string())
+                        .bind(tenant.as_str())
+                        .bind(&c.event_type)
+                        .bind(&c.entity_id)
+                        .bind(c.accepted_at);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            for (chunk_no, chunk) in deliveries.chunks(CHUNK).enumerate() {
+                let sql = format!(
+                    "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
+                    placeholders(chunk.len(), 17, 1)
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for (i, d) in chunk.iter().enumerate() {
+                    let status = statuses[chunk_no * CHUNK + i];
+                    q = q
+                        .bind(d.id.to_string())
+                        .bind(tenant.as_str())
+                        .bind(d.application_id.to_string())
+                        .bind(d.webhook_id.to_string())
+                        .bind(d.change_id.map(|c| c.to_string()))
+                        .bind(&d.event_type)
+                        .bind(&d.payload)
+                        .bind(None::<String>)
+                        .bind(status.as_str())
+                        .bind(0i64)
+                        .bind(0i64)
+                        .bind(None::<i64>)
+                        .bind(d.created_at)
+                        .bind(None::<i64>)
+                        .bind(None::<String>)
+                        .bind(d.created_at)
+                        .bind(d.created_at);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            if let Some((key, answer)) = idempotency {
+                sqlx::query("INSERT INTO idempotency (tenant, key, answer, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(tenant.as_str())
+                    .bind(key)
+                    .bind(answer)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::error::conflict(format!("a publish with Idempotency-Key '{key}'")))?;
+            }
+            tx.commit().await?;
+            Ok(statuses)
+        })
+    }
+
+    /// Claims up to `limit` due deliveries for `owner` until `lease_until` (µs).
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        match &self.pool {
+            crate::Pool::Sqlite(pool) => {
+                crate::sqlite::claim_due(pool, owner, now, lease_until, limit).await
+            }
+            crate::Pool::Postgres(pool) => {
+                crate::postgres::claim_due(pool, owner, now, lease_until, limit).await
+            }
+        }
+    }
+
+    /// Gives back claims that will not be worked on now (e.g. the webhook's in-flight limit).
+    pub async fn release(&self, owner: &str, ids: &[String]) -> Result<(), StoreError> {
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = $1 AND id IN ({})",
+                (2..chunk.len() + 2)
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            on_pool!(self, |pool| {
+                let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(owner);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(pool).await.map(|_| ())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Drops every lease: for a single-node store at start-up, where no other process can hold
+    /// one, so that work claimed by a killed process is resumed at once rather than after its
+    /// lease expires.
+    pub async fn release_all_leases(&self) -> Result<u64, StoreError> {
+        let n = on_pool!(self, |pool| {
+            sqlx::query(
+            "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL"
+        )
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+
+    /// Writes a batch of attempt outcomes in one transaction. A completion whose lease was lost
+    /// (another node claimed the delivery since) is dropped. Webhooks are put in `error` on
+    /// 410 Gone, or when they have failed without success for `error_after_us` and at least
+    /// `error_after_deliveries` deliveries.
+    pub async fn complete(
+        &self,
+        batch: &[Completion],
+        now: i64,
+        error_after_us: i64,
+        error_after_deliveries: i64,
+    ) -> Result<WebhookEffects, StoreError> {
+        let mut effects = WebhookEffects::default();
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut owned = Vec::with_capacity(batch.len());
+            for c in batch {
+                let (status, next_at) = match c.next {
+                    Next::Delivered => (DeliveryStatus::Delivered, now),
+                    Next::Retry(at) => (DeliveryStatus::Retrying, at),
+                    Next::Failed | Next::Gone => (DeliveryStatus::Failed, now),
+                    Next::Cancelled => (DeliveryStatus::Cancelled, now),
+                };
+                let tried = i64::from(c.attempt.is_some());
+                let done = sqlx::query(
+                    "UPDATE deliveries SET status = $3, next_attempt_at = $4, signature = COALESCE($5, signature), \
+                     attempts = attempts + $6, series_attempts = series_attempts + $6, \
+                     series_started = COALESCE(series_started, $7), lease_until = NULL, lease_owner = NULL, \
+                     updated_at = $8 WHERE id = $1 AND lease_owner = $2",
+                )
+                .bind(&c.delivery_id)
+                .bind(&c.lease_owner)
+                .bind(status.as_str())
+                .bind(next_at)
+                .bind(&c.signature)
+                .bind(tried)
+                .bind(c.series_started)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                owned.push(done.rows_affected() == 1);
+            }
+            let attempts: Vec<(&Completion, &AttemptRecord)> = batch
+                .iter()
+                .zip(&owned)
+                .filter(|(_, owned)| **owned)
+                .filter_map(|(c, _)| c.attempt.as_ref().map(|a| (c, a)))
+                .collect();
+            for chunk in attempts.chunks(CHUNK) {
+                let sql = format!(
+                    "INSERT INTO attempts (delivery_id, n, at, duration_us, status_code, error, response_body) VALUES {} \
+                     ON CONFLICT (delivery_id, n) DO NOTHING",
+                    placeholders(chunk.len(), 7, 1)
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for (c, a) in chunk {
+                    q = q
+                        .bind(&c.delivery_id)
+                        .bind(a.n)
+                        .bind(a.at)
+                        .bind(a.duration_us)
+                        .bind(a.status_code)
+                        .bind(&a.error)
+                        .bind(&a.response_body);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            // Webhook health: a success clears the failure streak; the first failed attempt of a
+            // delivery extends it.
+            for (c, _) in batch.iter().zip(&owned).filter(|(_, o)| **o) {
+                let Some(a) = &c.attempt else { continue };
+                if c.next == Next::Delivered {
+                    sqlx::query("UPDATE webhooks SET failing_since = NULL, failed_deliveries = 0 WHERE id = $1 AND failing_since IS NOT NULL")
+                        .bind(&c.webhook_id)
+                        .execute(&mut *tx)
+                        .await?;
+                } else if a.n == 1 || c.next == Next::Gone {
+                    sqlx::query(
+                        "UPDATE webhooks SET failing_since = COALESCE(failing_since, $2), failed_deliveries = failed_deliveries + 1 WHERE id = $1",
+                    )
+                    .bind(&c.webhook_id)
+                    .bind(a.at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let gone = c.next == Next::Gone;
+                let errored: Option<String> = sqlx::query_scalar(
+                    "UPDATE webhooks SET status = 'error' WHERE id = $1 AND status = 'enabled' \
+                     AND ($2 OR (failing_since <= $3 AND failed_deliveries >= $4)) RETURNING id",
+                )
+                .bind(&c.webhook_id)
+                .bind(gone)
+                .bind(now - error_after_us)
+                .bind(error_after_deliveries)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(id) = errored {
+                    sqlx::query(
+                        "UPDATE deliveries SET status = 'cancelled', updated_at = $2 WHERE webhook_id = $1 \
+                         AND status IN ('pending', 'retrying') AND lease_owner IS NULL",
+                    )
+                    .bind(&id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    effects.errored.push(id);
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(effects)
+    }
+
+    /// Cancels the pending deliveries of a webhook (deleted or disabled); returns how many.
+    pub async fn cancel_webhook_deliveries(
+        &self,
+        tenant: &TenantName,
+        webhook_id: uuid::Uuid,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let n = on_pool!(self, |pool| {
+            sqlx::query(
+            "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 AND webhook_id = $2 \
+             AND status IN ('pending', 'retrying')"
+        )
+        .bind(tenant.as_str())
+        .bind(webhook_id.to_string())
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+
+    /// Cancels the pending deliveries of every webhook of an application; returns how many.
+    pub async fn cancel_application_deliveries(
+        &self,
+        tenant: &TenantName,
+        app_id: uuid::Uuid,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let n = on_pool!(self, |pool| {
+            sqlx::query(
+            "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 AND application_id = $2 \
+             AND status IN ('pending', 'retrying')"
+        )
+        .bind(tenant.as_str())
+        .bind(app_id.to_string())
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+
+    /// The request log of an application, newest first; `page.after` is the last item of the
+    /// previous page.
+    pub async fn deliveries(
+        &self,
+        tenant: &TenantName,
+        app_id: uuid::Uuid,
+        filter: &LogFilter,
+        page: &Page,
+    ) -> Result<Paged<DeliveryRecord>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            record_columns!(),
+            " FROM deliveries WHERE tenant = $1 AND application_id = $2 \
+             AND ($3 = '' OR webhook_id = $3) AND ($4 = '' OR type = $4) AND ($5 = '' OR status = $5) \
+             AND created_at >= $6 AND created_at < $7 \
+             AND (created_at < $8 OR (created_at = $8 AND id < $9)) \
+             ORDER BY created_at DESC, id DESC LIMIT $10"
+        );
+        let (before_at, before_id) = match &page.after {
+            Some((at, id)) => (*at, id.clone()),
+            None => (i64::MAX, String::new()),
+        };
+        let rows: Vec<DeliveryRecord> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(tenant.as_str())
+            .bind(app_id.to_string())
+            .bind(filter.webhook_id.as_deref().unwrap_or(""))
+            .bind(filter.event_type.as_deref().unwrap_or(""))
+            .bind(filter.status.map_or("", DeliveryStatus::as_str))
+            .bind(filter.since.unwrap_or(i64::MIN))
+            .bind(filter.until.unwrap_or(i64::MAX))
+            .bind(before_at)
+            .bind(&before_id)
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(pool)
+            .await)?;
+        let mut items = rows;
+        let more = items.len() > page.limit as usize;
+        items.truncate(page.limit as usize);
+        Ok(Paged { items, more })
+    }
+
+    /// One delivery of an application.
+    pub async fn delivery(
+        &self,
+        tenant: &TenantName,
+        app_id: uuid::Uuid,
+        id: uuid::Uuid,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            record_columns!(),
+            " FROM deliveries WHERE tenant = $1 AND application_id = $2 AND id = $3"
+        );
+        on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(tenant.as_str())
+            .bind(app_id.to_string())
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await)
+        .map_err(StoreError::from)
+    }
+
+    /// The attempts of a delivery, in order.
+    pub async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        on_pool!(self, |pool| sqlx::query_as(
+            "SELECT n, at, duration_us, status_code, error, response_body FROM attempts WHERE delivery_id = $1 ORDER BY n"
+        )
+        .bind(delivery_id)
+        .fetch_all(pool)
+        .await)
+        .map_err(StoreError::from)
+    }
+
+    /// Starts a new attempt series now for a delivery, signed anew (with the current key).
+    pub async fn redeliver(
+        &self,
+        tenant: &TenantName,
+        app_id: uuid::Uuid,
+        id: uuid::Uuid,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let n = on_pool!(self, |pool| {
+            sqlx::query(
+            "UPDATE deliveries SET status = 'pending', series_attempts = 0, series_started = NULL, signature = NULL, \
+             next_attempt_at = $4, lease_until = NULL, lease_owner = NULL, updated_at = $4 \
+             WHERE tenant = $1 AND application_id = $2 AND id = $3"
+        )
+        .bind(tenant.as_str())
+        .bind(app_id.to_string())
+        .bind(id.to_string())
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// How many deliveries are pending or retrying (queue depth).
+    pub async fn pending_count(&self) -> Result<i64, StoreError> {
+        on_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'retrying')"
+        )
+        .fetch_one(pool)
+        .await)
+        .map_err(StoreError::from)
+    }
+}
