@@ -55,12 +55,12 @@ pub enum Command {
     Client(crate::client::ClientCommand),
     /// First-run demo (not yet available).
     Demo,
-    /// Send one change event to a running server (not yet available).
-    Publish,
+    /// Send one change (or a batch) to a running server.
+    Publish(crate::publish::PublishArgs),
     /// Local receiver that verifies deliveries (not yet available).
     Listen,
-    /// Verify one payload against a signature and application secret (not yet available).
-    Verify,
+    /// Verify one payload against a signature and application secret (exit 0 valid, 1 invalid, 2 unusable input).
+    Verify(crate::verify::VerifyArgs),
     /// Consumer sync connector (not yet available).
     Sync,
     /// End-to-end load generator (not yet available).
@@ -88,12 +88,9 @@ impl Cli {
             }
             Command::Tenant(cmd) => cmd.run(&self.store).await,
             Command::Client(cmd) => cmd.run(&self.store).await,
-            Command::Demo
-            | Command::Publish
-            | Command::Listen
-            | Command::Verify
-            | Command::Sync
-            | Command::Bench => {
+            Command::Publish(args) => crate::publish::run(args).await,
+            Command::Verify(args) => Ok(crate::verify::run(&args)),
+            Command::Demo | Command::Listen | Command::Sync | Command::Bench => {
                 let name = format!("{:?}", self.command).to_lowercase();
                 eprintln!("cxhooks {name} is not yet available in this version");
                 Ok(ExitCode::from(2))

@@ -3,8 +3,10 @@
 
 mod cli;
 mod client;
+mod publish;
 mod serve;
 mod tenant;
+mod verify;
 
 use clap::Parser;
 use std::process::ExitCode;

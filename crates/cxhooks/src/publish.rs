@@ -1,0 +1,94 @@
+//! `cxhooks publish`: send changes to a running server, as a source system does.
+
+use clap::Args;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// JSON file with one change or an array of changes; `-` (the default) reads standard input.
+    #[arg(default_value = "-")]
+    file: PathBuf,
+    /// Base URL of the server.
+    #[arg(long, env = "CXHOOKS_URL", default_value = "http://127.0.0.1:8480")]
+    url: String,
+    /// The tenant.
+    #[arg(long, env = "CXHOOKS_TENANT")]
+    tenant: String,
+    /// Client id of a client with the scope urn:cx/webhooks:events:publish.
+    #[arg(long, env = "CXHOOKS_CLIENT_ID")]
+    client_id: String,
+    /// Its secret.
+    #[arg(long, env = "CXHOOKS_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: String,
+    /// Makes a retried publish return the first answer instead of publishing twice.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+}
+
+pub async fn run(args: PublishArgs) -> Result<ExitCode, String> {
+    let body = if args.file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        s
+    } else {
+        std::fs::read_to_string(&args.file)
+            .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?
+    };
+    let base = args.url.trim_end_matches('/');
+    let http = reqwest::Client::new();
+    let token = http
+        .post(format!(
+            "{base}/auth/realms/{}/protocol/openid-connect/token",
+            args.tenant
+        ))
+        .basic_auth(&args.client_id, Some(&args.client_secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "urn:cx/webhooks:events:publish"),
+        ])
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {base}: {e}"))?;
+    let status = token.status();
+    let answer: serde_json::Value = token
+        .json()
+        .await
+        .map_err(|e| format!("the token answer is not JSON: {e}"))?;
+    if !status.is_success() {
+        return Err(format!(
+            "no token ({status}): {}",
+            answer["error_description"]
+                .as_str()
+                .unwrap_or(&answer.to_string())
+        ));
+    }
+    let access = answer["access_token"].as_str().unwrap_or_default();
+    let mut request = http
+        .post(format!("{base}/webhooks/v1/changes"))
+        .bearer_auth(access)
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(key) = &args.idempotency_key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {base}: {e}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let pretty = serde_json::from_str::<serde_json::Value>(&text)
+        .map(|v| serde_json::to_string_pretty(&v).unwrap_or(text.clone()))
+        .unwrap_or(text);
+    if status.is_success() {
+        println!("{pretty}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{pretty}");
+        Err(format!("the server refused the change ({status})"))
+    }
+}

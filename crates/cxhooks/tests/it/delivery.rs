@@ -1,0 +1,314 @@
+//! `publish`, `verify`, and nothing lost across a SIGKILL.
+
+use crate::env::Env;
+use axum::body::Bytes;
+use cxhooks_signing::{PrivateKey, RsaBits};
+use cxhooks_store::testing::Backend;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A receiver that counts deliveries per entity id.
+async fn counting_receiver() -> (String, Arc<Mutex<HashMap<String, usize>>>) {
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let counts = seen.clone();
+    let app = axum::Router::new().fallback(move |body: Bytes| {
+        let counts = counts.clone();
+        async move {
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let id = v["data"]["entityId"].as_str().unwrap_or("?").to_owned();
+            *counts.lock().unwrap().entry(id).or_default() += 1;
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/in", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+struct Publisher {
+    id: String,
+    secret: String,
+}
+
+/// A tenant with a client that may publish and manage webhooks.
+fn publisher(env: &Env) -> Publisher {
+    env.ok(&["tenant", "create", "acme"]);
+    let created: Value = serde_json::from_str(&env.ok(&[
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "Source",
+        "--code",
+        "urn:cx/source",
+        "--scopes",
+        "urn:cx/webhooks:events:publish urn:cx/webhooks:data:manage",
+        "--permissions",
+        "create=on,read=all,update=all,delete=all",
+        "--json",
+    ]))
+    .unwrap();
+    Publisher {
+        id: created["clientId"].as_str().unwrap().into(),
+        secret: created["clientSecret"].as_str().unwrap().into(),
+    }
+}
+
+async fn token(http: &reqwest::Client, url: &str, p: &Publisher) -> String {
+    let r = http
+        .post(format!(
+            "{url}/auth/realms/acme/protocol/openid-connect/token"
+        ))
+        .basic_auth(&p.id, Some(&p.secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Creates an application and a webhook for `crjob:created` pointing at `target`.
+async fn webhook(http: &reqwest::Client, url: &str, token: &str, target: &str) -> String {
+    let app: Value = http
+        .post(format!("{url}/webhooks/v1/applications"))
+        .bearer_auth(token)
+        .json(&json!({"name": "sink"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app_id = app["_id"].as_str().unwrap().to_owned();
+    let r = http
+        .post(format!("{url}/webhooks/v1/applications/{app_id}/webhooks"))
+        .bearer_auth(token)
+        .json(&json!({"url": target, "filters": [{"eventType": "crjob:created"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    app["secret"].as_str().unwrap().to_owned()
+}
+
+const SETTINGS: [(&str, &str); 3] = [
+    ("CXHOOKS_DELIVERY__ALLOW_PRIVATE_TARGETS", "true"),
+    ("CXHOOKS_DELIVERY__LEASE", "2s"),
+    ("CXHOOKS_DELIVERY__TIMEOUT", "1s"),
+];
+
+async fn nothing_accepted_is_lost_across_sigkill(backend: Backend) {
+    let env = Env::new(backend).await;
+    let p = publisher(&env);
+    let (target, seen) = counting_receiver().await;
+    let (mut server, url) = env.serve_with(&SETTINGS);
+    let http = reqwest::Client::new();
+    let tok = token(&http, &url, &p).await;
+    webhook(&http, &url, &tok, &target).await;
+
+    // Four publishers send batches of 100 changes; the server is killed while they run.
+    let accepted: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for worker in 0..4 {
+        let (http, url, tok, accepted) = (http.clone(), url.clone(), tok.clone(), accepted.clone());
+        tasks.push(tokio::spawn(async move {
+            for batch in 0..20 {
+                let ids: Vec<String> = (0..100).map(|i| format!("{worker}-{batch}-{i}")).collect();
+                let body: Vec<Value> = ids.iter().map(|id| json!({"type": "crjob:created", "entityId": id, "data": {"jobtitle": "Nurse"}})).collect();
+                match http.post(format!("{url}/webhooks/v1/changes")).bearer_auth(&tok).json(&body).send().await {
+                    Ok(r) if r.status() == 202 => accepted.lock().unwrap().extend(ids),
+                    _ => return,
+                }
+            }
+        }));
+    }
+    let start = Instant::now();
+    while accepted.lock().unwrap().len() < 2000 && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    assert!(
+        accepted.len() >= 2000,
+        "only {} changes were accepted before the kill",
+        accepted.len()
+    );
+    let before_restart = seen.lock().unwrap().len();
+
+    // Restarted on the same store, it resumes every pending and in-flight delivery.
+    let (mut server, _) = env.serve_with(&SETTINGS);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let missing = {
+            let seen = seen.lock().unwrap();
+            accepted.iter().filter(|id| !seen.contains_key(*id)).count()
+        };
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} accepted changes were never delivered",
+            accepted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = seen.lock().unwrap();
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    eprintln!(
+        "{backend:?}: {} accepted, {before_restart} delivered before the kill, all delivered after restart, {duplicates} duplicates",
+        accepted.len()
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+async fn publish_command_and_verify_a_real_delivery(backend: Backend) {
+    let env = Env::new(backend).await;
+    let p = publisher(&env);
+    let received: Arc<Mutex<Vec<(String, Bytes)>>> = Arc::default();
+    let keep = received.clone();
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: Bytes| {
+        let keep = keep.clone();
+        async move {
+            let sig = headers
+                .get("cx-signature")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            keep.lock().unwrap().push((sig, body));
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/in", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (mut server, url) = env.serve_with(&SETTINGS);
+    let http = reqwest::Client::new();
+    let secret = webhook(&http, &url, &token(&http, &url, &p).await, &target).await;
+
+    let change = env.dir.path().join("change.json");
+    std::fs::write(
+        &change,
+        r#"{"type": "crjob:created", "entityId": "77", "data": {"jobtitle": "Nurse"}}"#,
+    )
+    .unwrap();
+    let out = env
+        .command(&[
+            "publish",
+            change.to_str().unwrap(),
+            "--url",
+            &url,
+            "--tenant",
+            "acme",
+            "--client-id",
+            &p.id,
+        ])
+        .env("CXHOOKS_CLIENT_SECRET", &p.secret)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["accepted"], 1);
+    let out = env
+        .command(&[
+            "publish",
+            change.to_str().unwrap(),
+            "--url",
+            &url,
+            "--tenant",
+            "acme",
+            "--client-id",
+            &p.id,
+        ])
+        .env("CXHOOKS_CLIENT_SECRET", "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong secret"));
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "nothing delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (signature, body) = received.lock().unwrap()[0].clone();
+    let files = env.dir.path();
+    std::fs::write(files.join("secret.pem"), &secret).unwrap();
+    std::fs::write(files.join("body"), &body).unwrap();
+    let verify = |sig: &str, body: &str| {
+        Command::new(env!("CARGO_BIN_EXE_cxhooks"))
+            .args([
+                "verify",
+                "--secret-file",
+                files.join("secret.pem").to_str().unwrap(),
+                "--signature",
+                sig,
+                "--body-file",
+                body,
+            ])
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(
+        verify(&signature, files.join("body").to_str().unwrap()),
+        Some(0)
+    );
+    let mut tampered = body.to_vec();
+    tampered.extend_from_slice(b" ");
+    std::fs::write(files.join("tampered"), &tampered).unwrap();
+    assert_eq!(
+        verify(&signature, files.join("tampered").to_str().unwrap()),
+        Some(1)
+    );
+    // Another key's signature over the same body is invalid; unusable input is exit 2.
+    let stranger = PrivateKey::generate(RsaBits::B2048)
+        .unwrap()
+        .sign_base64(&body)
+        .unwrap();
+    assert_eq!(
+        verify(&stranger, files.join("body").to_str().unwrap()),
+        Some(1)
+    );
+    assert_eq!(
+        verify("not base64!", files.join("body").to_str().unwrap()),
+        Some(2)
+    );
+    assert_eq!(
+        verify(&signature, files.join("missing").to_str().unwrap()),
+        Some(2)
+    );
+    std::fs::write(
+        files.join("secret.pem"),
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    assert_eq!(
+        verify(&signature, files.join("body").to_str().unwrap()),
+        Some(2)
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+cxhooks_store::both_backends!(
+    nothing_accepted_is_lost_across_sigkill,
+    publish_command_and_verify_a_real_delivery
+);
