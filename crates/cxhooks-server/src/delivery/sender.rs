@@ -215,3 +215,48 @@ impl Sender {
         observed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[tokio::test]
+    async fn names_resolving_to_private_addresses_are_refused() {
+        let refused = match PublicOnly.resolve(Name::from_str("localhost").unwrap()).await {
+            Ok(_) => panic!("localhost resolved to a public address"),
+            Err(e) => e.to_string(),
+        };
+        assert!(refused.contains("loopback") && refused.contains("allow_private_targets"), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn literal_private_addresses_are_refused_at_send_time() {
+        let config = DeliveryConfig { allow_private_targets: false, ..DeliveryConfig::default() };
+        let hook = HookInfo {
+            tenant: cxhooks_store::TenantName::parse("acme").unwrap(),
+            id: uuid::Uuid::new_v4(),
+            application_id: uuid::Uuid::new_v4(),
+            url: "http://169.254.169.254/latest/meta-data".into(),
+            headers: Vec::new(),
+            owner: "c".into(),
+            status: cxhooks_store::WebhookStatus::Enabled,
+        };
+        let observed = Sender::new(&config).send(&hook, b"{}", "sig").await;
+        assert_eq!(observed.status, None);
+        assert!(!observed.succeeded());
+        let error = observed.error.unwrap();
+        assert!(error.contains("cloud metadata address"), "{error}");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h, 1_000_000), Some(8_000_000));
+        h.insert(reqwest::header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&h, 0), Some(1_445_412_480_000_000));
+        h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h, 0), None);
+    }
+}
