@@ -507,31 +507,34 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
-            // Webhook health: a success clears the failure streak; the first failed attempt of a
-            // delivery extends it.
+            // Webhook health: a success clears the failure streak (one statement for the whole
+            // batch); the first failed attempt of a delivery extends it, and only failures can
+            // put a webhook in `error`.
+            let mut succeeded: Vec<&str> = Vec::new();
             for (c, _) in batch.iter().zip(&owned).filter(|(_, o)| **o) {
                 let Some(a) = &c.attempt else { continue };
                 if c.next == Next::Delivered {
-                    sqlx::query("UPDATE webhooks SET failing_since = NULL, failed_deliveries = 0 WHERE id = $1 AND failing_since IS NOT NULL")
-                        .bind(&c.webhook_id)
-                        .execute(&mut *tx)
-                        .await?;
-                } else if a.n == 1 || c.next == Next::Gone {
+                    if !succeeded.contains(&c.webhook_id.as_str()) {
+                        succeeded.push(&c.webhook_id);
+                    }
+                    continue;
+                }
+                if a.n == 1 || c.next == Next::Gone {
                     sqlx::query(
-                        "UPDATE webhooks SET failing_since = COALESCE(failing_since, $2), failed_deliveries = failed_deliveries + 1 WHERE id = $1",
+                        "UPDATE webhooks SET failing_since = COALESCE(failing_since, $2), \
+                         failed_deliveries = failed_deliveries + 1 WHERE id = $1",
                     )
                     .bind(&c.webhook_id)
                     .bind(a.at)
                     .execute(&mut *tx)
                     .await?;
                 }
-                let gone = c.next == Next::Gone;
                 let errored: Option<String> = sqlx::query_scalar(
                     "UPDATE webhooks SET status = 'error' WHERE id = $1 AND status = 'enabled' \
                      AND ($2 OR (failing_since <= $3 AND failed_deliveries >= $4)) RETURNING id",
                 )
                 .bind(&c.webhook_id)
-                .bind(gone)
+                .bind(c.next == Next::Gone)
                 .bind(now - error_after_us)
                 .bind(error_after_deliveries)
                 .fetch_optional(&mut *tx)
@@ -548,6 +551,21 @@ impl Store {
                     effects.errored.push(id);
                 }
             }
+            for chunk in succeeded.chunks(CHUNK) {
+                let sql = format!(
+                    "UPDATE webhooks SET failing_since = NULL, failed_deliveries = 0 \
+                     WHERE failing_since IS NOT NULL AND id IN ({})",
+                    (1..=chunk.len())
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok::<_, StoreError>(())
         })?;
@@ -561,19 +579,9 @@ impl Store {
         webhook_id: uuid::Uuid,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let n = on_pool!(self, |pool| {
-            sqlx::query(
-            "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 AND webhook_id = $2 \
-             AND status IN ('pending', 'retrying')"
-        )
-        .bind(tenant.as_str())
-        .bind(webhook_id.to_string())
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-        })?;
-        Ok(n)
+        let sql = "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
+                   AND webhook_id = $2 AND status IN ('pending', 'retrying')";
+        self.cancel(sql, tenant, webhook_id, now).await
     }
 
     /// Cancels the pending deliveries of every webhook of an application; returns how many.
@@ -583,18 +591,25 @@ impl Store {
         app_id: uuid::Uuid,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let n = on_pool!(self, |pool| {
-            sqlx::query(
-            "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 AND application_id = $2 \
-             AND status IN ('pending', 'retrying')"
-        )
-        .bind(tenant.as_str())
-        .bind(app_id.to_string())
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-        })?;
+        let sql = "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
+                   AND application_id = $2 AND status IN ('pending', 'retrying')";
+        self.cancel(sql, tenant, app_id, now).await
+    }
+
+    async fn cancel(
+        &self,
+        sql: &'static str,
+        tenant: &TenantName,
+        id: uuid::Uuid,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let n = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(tenant.as_str())
+            .bind(id.to_string())
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(n)
     }
 

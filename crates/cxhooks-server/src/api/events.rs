@@ -104,6 +104,16 @@ fn attempt_view(a: &AttemptRecord) -> Value {
     })
 }
 
+/// 409: nothing can be sent to a webhook that is not enabled.
+fn not_enabled(detail: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "webhook-not-enabled",
+        "Webhook not enabled",
+        detail,
+    )
+}
+
 async fn caller(state: &AppState, principal: Principal) -> Result<Caller, ApiError> {
     principal.require(Scope::WebhooksOnlyManage)?;
     Caller::load(state, principal).await
@@ -245,10 +255,7 @@ pub async fn redeliver_event(
         .as_ref()
         .is_none_or(|h| h.status != WebhookStatus::Enabled)
     {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "webhook-not-enabled",
-            "Webhook not enabled",
+        return Err(not_enabled(
             "the webhook of this event is deleted, disabled or in error: enable it (or create it again) first",
         ));
     }
@@ -285,12 +292,10 @@ pub async fn test_webhook(
         .ok_or_else(|| not_found("webhook", &webhook_id))?;
     caller.may(Verb::Update, "webhook", &hook.audit.created_by)?;
     if hook.status != WebhookStatus::Enabled {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "webhook-not-enabled",
-            "Webhook not enabled",
-            format!("the webhook is {}: enable it first", hook.status.as_str()),
-        ));
+        return Err(not_enabled(&format!(
+            "the webhook is {}: enable it first",
+            hook.status.as_str()
+        )));
     }
     let now = chrono::Utc::now();
     let id = uuid::Uuid::new_v4();

@@ -223,16 +223,25 @@ mod tests {
 
     #[tokio::test]
     async fn names_resolving_to_private_addresses_are_refused() {
-        let refused = match PublicOnly.resolve(Name::from_str("localhost").unwrap()).await {
+        let refused = match PublicOnly
+            .resolve(Name::from_str("localhost").unwrap())
+            .await
+        {
             Ok(_) => panic!("localhost resolved to a public address"),
             Err(e) => e.to_string(),
         };
-        assert!(refused.contains("loopback") && refused.contains("allow_private_targets"), "{refused}");
+        assert!(
+            refused.contains("loopback") && refused.contains("allow_private_targets"),
+            "{refused}"
+        );
     }
 
     #[tokio::test]
     async fn literal_private_addresses_are_refused_at_send_time() {
-        let config = DeliveryConfig { allow_private_targets: false, ..DeliveryConfig::default() };
+        let config = DeliveryConfig {
+            allow_private_targets: false,
+            ..DeliveryConfig::default()
+        };
         let hook = HookInfo {
             tenant: cxhooks_store::TenantName::parse("acme").unwrap(),
             id: uuid::Uuid::new_v4(),
@@ -254,7 +263,10 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
         assert_eq!(retry_after(&h, 1_000_000), Some(8_000_000));
-        h.insert(reqwest::header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h, 0), Some(1_445_412_480_000_000));
         h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h, 0), None);
