@@ -19,6 +19,7 @@ pub mod delivery;
 pub mod error;
 pub mod identity;
 pub mod net;
+pub mod records;
 pub mod state;
 
 pub use config::{Config, Overrides};
@@ -45,6 +46,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(api::event_types::router())
         .merge(api::changes::router())
         .merge(api::events::router())
+        .merge(api::records::router())
         .split_for_parts()
 }
 

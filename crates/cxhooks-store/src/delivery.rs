@@ -91,6 +91,21 @@ pub struct NewDelivery {
     pub created_at: i64,
 }
 
+/// What one publish stores: see [`Store::accept_changes`].
+#[derive(Debug, Clone, Copy)]
+pub struct Accept<'a> {
+    /// The accepted changes.
+    pub changes: &'a [NewChange],
+    /// The deliveries they produced.
+    pub deliveries: &'a [NewDelivery],
+    /// Monthly notifications per webhook owner.
+    pub quota: u64,
+    /// `(Idempotency-Key, answer)` to remember.
+    pub idempotency: Option<(&'a str, &'a str)>,
+    /// The record write that produced the change (record store), if any.
+    pub record: Option<&'a crate::records::RecordWrite>,
+}
+
 /// A delivery claimed for sending.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
@@ -274,16 +289,20 @@ impl Store {
     /// against its owner's monthly quota: deliveries past `quota` are stored as
     /// `quota_exceeded`. Returns the stored status of each delivery, in order. With an
     /// idempotency key, the answer is stored too; a concurrent publish with the same key makes
-    /// this fail with [`StoreError::Conflict`].
+    /// this fail with [`StoreError::Conflict`]. A record write, if any, commits with them.
     pub async fn accept_changes(
         &self,
         tenant: &TenantName,
-        changes: &[NewChange],
-        deliveries: &[NewDelivery],
-        quota: u64,
-        idempotency: Option<(&str, &str)>,
+        accept: &Accept<'_>,
         now: i64,
     ) -> Result<Vec<DeliveryStatus>, StoreError> {
+        let Accept {
+            changes,
+            deliveries,
+            quota,
+            idempotency,
+            record,
+        } = *accept;
         let month = month_of(now);
         // Per owner: how many of its deliveries this publish adds.
         let mut owners: Vec<(&str, i64)> = Vec::new();
@@ -295,6 +314,9 @@ impl Store {
         }
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
+            if let Some(write) = record {
+                crate::records::apply_record_write!(tx, tenant, write, now);
+            }
             // Counting first, in the same transaction, so that concurrent publishes cannot both
             // slip under the quota.
             let mut over: Vec<(&str, i64)> = Vec::new();

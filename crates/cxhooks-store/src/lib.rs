@@ -12,6 +12,7 @@
 //! - `identity`: tenants, realm keys, clients.
 //! - `management`: applications and webhooks, with cursor pages ([`Page`], [`Paged`]).
 //! - `delivery`: the durable outbox: changes, deliveries, attempts, usage counts.
+//! - `records`: the record store, whose writes commit with the change they publish.
 //!
 //! Every method that reads tenant data takes the tenant first: there is no way to reach an
 //! object without naming its tenant.
@@ -23,6 +24,7 @@ mod identity;
 mod management;
 pub mod model;
 mod postgres;
+mod records;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -31,6 +33,7 @@ pub use delivery::*;
 pub use error::StoreError;
 pub use management::*;
 pub use model::*;
+pub use records::*;
 
 use sqlx::{PgPool, SqlitePool};
 use std::path::PathBuf;

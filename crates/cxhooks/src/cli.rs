@@ -53,12 +53,12 @@ pub enum Command {
     /// Administer confidential clients.
     #[command(subcommand)]
     Client(crate::client::ClientCommand),
-    /// First-run demo (not yet available).
-    Demo,
+    /// First-run demo: a service on a temporary store, sample records, verified deliveries.
+    Demo(crate::demo::DemoArgs),
     /// Send one change (or a batch) to a running server.
     Publish(crate::publish::PublishArgs),
-    /// Local receiver that verifies deliveries (not yet available).
-    Listen,
+    /// Local receiver: prints each delivery, checks its signature, answers with a chosen status.
+    Listen(crate::listen::ListenArgs),
     /// Verify one payload against a signature and application secret (exit 0 valid, 1 invalid, 2 unusable input).
     Verify(crate::verify::VerifyArgs),
     /// Consumer sync connector (not yet available).
@@ -90,7 +90,9 @@ impl Cli {
             Command::Client(cmd) => cmd.run(&self.store).await,
             Command::Publish(args) => crate::publish::run(args).await,
             Command::Verify(args) => Ok(crate::verify::run(&args)),
-            Command::Demo | Command::Listen | Command::Sync | Command::Bench => {
+            Command::Demo(args) => crate::demo::run(args).await,
+            Command::Listen(args) => crate::listen::run(args).await,
+            Command::Sync | Command::Bench => {
                 let name = format!("{:?}", self.command).to_lowercase();
                 eprintln!("cxhooks {name} is not yet available in this version");
                 Ok(ExitCode::from(2))

@@ -3,6 +3,8 @@
 
 mod cli;
 mod client;
+mod demo;
+mod listen;
 mod publish;
 mod serve;
 mod tenant;

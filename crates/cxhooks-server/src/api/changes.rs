@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cxhooks_catalog::{Catalog, EventType};
-use cxhooks_store::{NewChange, NewDelivery, Scope, StoreError};
+use cxhooks_store::{Accept, NewChange, NewDelivery, Scope, StoreError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -246,39 +246,16 @@ pub async fn publish_changes(
     let mut changes = Vec::with_capacity(valid.len());
     let mut deliveries = Vec::new();
     for v in &valid {
-        let id = uuid::Uuid::new_v4();
-        let change = cxhooks_condition::Change::new(&v.event_type, &v.entity_id, &v.data, &v.paths);
-        for hook in state.delivery.registry.matching(&tenant, &change) {
-            let delivery_id = uuid::Uuid::new_v4();
-            let payload = Notification {
-                id: delivery_id,
-                time: &v.time,
-                event_type: v.event_type.as_str(),
-                application_id: hook.application_id,
-                webhook_id: hook.id,
-                tenant: tenant.as_str(),
-                data: NotificationData {
-                    entity_id: &v.entity_id,
-                    changed_fields: &v.paths,
-                },
-            };
-            deliveries.push(NewDelivery {
-                id: delivery_id,
-                application_id: hook.application_id,
-                webhook_id: hook.id,
-                owner: hook.owner.clone(),
-                change_id: Some(id),
-                event_type: v.event_type.as_str().to_owned(),
-                payload: payload.to_bytes(),
-                created_at: at,
-            });
-        }
-        changes.push(NewChange {
-            id,
-            event_type: v.event_type.as_str().to_owned(),
-            entity_id: v.entity_id.clone(),
-            accepted_at: at,
-        });
+        let change = ChangeEvent {
+            event_type: &v.event_type,
+            entity_id: &v.entity_id,
+            time: &v.time,
+            data: &v.data,
+            paths: &v.paths,
+        };
+        let (stored, produced) = change.deliveries(&state, &tenant, at);
+        changes.push(stored);
+        deliveries.extend(produced);
     }
     let accepted = Accepted {
         accepted: changes.len(),
@@ -289,7 +266,17 @@ pub async fn publish_changes(
     let idem = idempotency_key.as_deref().map(|k| (k, answer.as_str()));
     match state
         .store
-        .accept_changes(&tenant, &changes, &deliveries, quota, idem, at)
+        .accept_changes(
+            &tenant,
+            &Accept {
+                changes: &changes,
+                deliveries: &deliveries,
+                quota,
+                idempotency: idem,
+                record: None,
+            },
+            at,
+        )
         .await
     {
         Ok(_) => {}
@@ -309,6 +296,74 @@ pub async fn publish_changes(
         state.delivery.wake.notify_one();
     }
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+/// A change as it is matched and published, by the publish API and by record-store writes.
+#[derive(Debug)]
+pub struct ChangeEvent<'a> {
+    /// `{entity}:{action}`.
+    pub event_type: &'a EventType,
+    /// The record's id.
+    pub entity_id: &'a str,
+    /// RFC 3339.
+    pub time: &'a str,
+    /// The record (after the change; before it, for deletions).
+    pub data: &'a Value,
+    /// The changed paths.
+    pub paths: &'a [String],
+}
+
+impl ChangeEvent<'_> {
+    /// The change to store and one delivery per matching webhook, each notification serialised
+    /// once, now.
+    pub fn deliveries(
+        &self,
+        state: &AppState,
+        tenant: &cxhooks_store::TenantName,
+        at: i64,
+    ) -> (NewChange, Vec<NewDelivery>) {
+        let id = uuid::Uuid::new_v4();
+        let change =
+            cxhooks_condition::Change::new(self.event_type, self.entity_id, self.data, self.paths);
+        let deliveries = state
+            .delivery
+            .registry
+            .matching(tenant, &change)
+            .into_iter()
+            .map(|hook| {
+                let delivery_id = uuid::Uuid::new_v4();
+                let payload = Notification {
+                    id: delivery_id,
+                    time: self.time,
+                    event_type: self.event_type.as_str(),
+                    application_id: hook.application_id,
+                    webhook_id: hook.id,
+                    tenant: tenant.as_str(),
+                    data: NotificationData {
+                        entity_id: self.entity_id,
+                        changed_fields: self.paths,
+                    },
+                };
+                NewDelivery {
+                    id: delivery_id,
+                    application_id: hook.application_id,
+                    webhook_id: hook.id,
+                    owner: hook.owner.clone(),
+                    change_id: Some(id),
+                    event_type: self.event_type.as_str().to_owned(),
+                    payload: payload.to_bytes(),
+                    created_at: at,
+                }
+            })
+            .collect();
+        let stored = NewChange {
+            id,
+            event_type: self.event_type.as_str().to_owned(),
+            entity_id: self.entity_id.to_owned(),
+            accepted_at: at,
+        };
+        (stored, deliveries)
+    }
 }
 
 fn replay(answer: &str) -> Response {

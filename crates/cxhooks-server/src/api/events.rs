@@ -328,10 +328,13 @@ pub async fn test_webhook(
         .store
         .accept_changes(
             &app.tenant,
-            &[],
-            &[delivery],
-            u64::MAX,
-            None,
+            &cxhooks_store::Accept {
+                changes: &[],
+                deliveries: &[delivery],
+                quota: u64::MAX,
+                idempotency: None,
+                record: None,
+            },
             now.timestamp_micros(),
         )
         .await?;

@@ -16,6 +16,7 @@ pub mod event_types;
 pub mod events;
 pub mod list;
 pub mod openapi;
+pub mod records;
 pub mod webhooks;
 
 use crate::error::ApiError;

@@ -22,7 +22,8 @@ use utoipa::{Modify, OpenApi};
         (name = "webhooks", description = "Webhooks, filters and the event-type catalog"),
         (name = "acl", description = "Who the caller is"),
         (name = "changes", description = "The publish API of the source system"),
-        (name = "events", description = "The request log, redelivery and test pings")
+        (name = "events", description = "The request log, redelivery and test pings"),
+        (name = "records", description = "The record store")
     )
 )]
 #[derive(Debug)]

@@ -6,4 +6,5 @@ mod identity;
 mod management;
 mod permissions;
 mod receiver;
+mod records;
 mod seeds;

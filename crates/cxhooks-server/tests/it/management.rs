@@ -700,6 +700,12 @@ async fn openapi_documents_every_route(backend: Backend) {
         "GET /webhooks/v1/applications/{appId}/events/{eventId}",
         "POST /webhooks/v1/applications/{appId}/events/{eventId}/redeliver",
         "POST /webhooks/v1/applications/{appId}/webhooks/{webhookId}/test",
+        "POST /data/v1/{entity}",
+        "GET /data/v1/{entity}",
+        "GET /data/v1/{entity}/{id}",
+        "PUT /data/v1/{entity}/{id}",
+        "PATCH /data/v1/{entity}/{id}",
+        "DELETE /data/v1/{entity}/{id}",
     ];
     for op in expected {
         assert!(
@@ -714,7 +720,9 @@ async fn openapi_documents_every_route(backend: Backend) {
             .replace("{tenant}", "acme")
             .replace("{appId}", "x")
             .replace("{webhookId}", "y")
-            .replace("{eventId}", "z");
+            .replace("{eventId}", "z")
+            .replace("{entity}", "crjob")
+            .replace("{id}", "1");
         let r = app
             .http
             .request(method.parse().unwrap(), format!("{}{concrete}", app.url))

@@ -4,6 +4,30 @@ use cxhooks_store::testing::{Backend, postgres_url};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
+/// A child process that is killed when dropped, so that a failing test leaves no server behind
+/// (its inherited stderr would keep the test harness waiting).
+pub struct Proc(pub Child);
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A store for the CLI: a data directory, or a PostgreSQL schema named in the URL.
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -86,12 +110,12 @@ impl Env {
     }
 
     /// Starts `serve` on a free port; returns the process and its URL.
-    pub fn serve(&self) -> (Child, String) {
+    pub fn serve(&self) -> (Proc, String) {
         self.serve_with(&[])
     }
 
     /// Starts `serve` on a free port with extra environment (`CXHOOKS_…` settings).
-    pub fn serve_with(&self, vars: &[(&str, &str)]) -> (Child, String) {
+    pub fn serve_with(&self, vars: &[(&str, &str)]) -> (Proc, String) {
         let mut cmd = self.command(&["serve", "--listen", "127.0.0.1:0"]);
         cmd.envs(vars.iter().copied())
             .stdout(Stdio::piped())
@@ -105,6 +129,6 @@ impl Env {
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("serve said: {line}"));
-        (child, url.split(' ').next().unwrap().to_owned())
+        (Proc(child), url.split(' ').next().unwrap().to_owned())
     }
 }

@@ -1,5 +1,6 @@
 //! The `cxhooks` binary as users run it, on both stores.
 
 mod admin;
+mod consumer;
 mod delivery;
 mod env;

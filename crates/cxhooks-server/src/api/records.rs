@@ -1,0 +1,500 @@
+//! `/data/v1/{entity}`: the record store (SPEC §4.2). Every write computes its changed paths,
+//! stamps `modificationdate`, and publishes its change through the delivery pipeline in the
+//! same transaction as the write.
+
+use super::body::{Problems, merge_patch, parse_json};
+use super::changes::ChangeEvent;
+use super::list::encode_cursor;
+use crate::error::{ApiError, FieldError};
+use crate::identity::auth::Principal;
+use crate::records::{all_paths, changed_paths, check_dates, stamp_modification, update_paths};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine as _;
+use cxhooks_catalog::{Action, Catalog, Entity};
+use cxhooks_store::{RecordWrite, STALE_RECORD, Scope, StoreError, StoredRecord, TenantName};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// The record routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_record, list_records))
+        .routes(routes!(
+            get_record,
+            replace_record,
+            update_record,
+            delete_record
+        ))
+}
+
+/// `?filter=&limit=&cursor=`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RecordQuery {
+    /// A condition over `data.*` (`data.touser.tosinglestatusnode in [1001, 1002]`).
+    pub filter: Option<String>,
+    /// Page size: 1 to 500, default 50.
+    pub limit: Option<String>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// How often a write is retried when the record changed under it.
+const WRITE_ATTEMPTS: usize = 25;
+
+/// A short random pause before retrying a write that lost a race, growing with the attempt,
+/// so that concurrent writers of one record stop colliding.
+async fn back_off(attempt: usize) {
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 8;
+    tokio::time::sleep(std::time::Duration::from_millis(
+        1 + jitter * (attempt as u64 + 1),
+    ))
+    .await;
+}
+
+fn entity(name: &str) -> Result<&'static Entity, ApiError> {
+    let catalog = Catalog::builtin();
+    catalog.entity(name).ok_or_else(|| {
+        let names: Vec<_> = catalog.entities().map(|e| e.name.as_str()).collect();
+        ApiError::not_found(format!(
+            "there is no entity '{name}'; entities are {}",
+            names.join(", ")
+        ))
+    })
+}
+
+fn record_id(id: &str) -> Option<i64> {
+    id.parse::<i64>().ok().filter(|n| *n > 0)
+}
+
+fn not_found(entity: &str, id: &str) -> ApiError {
+    ApiError::not_found(format!("there is no {entity} with id '{id}'"))
+}
+
+fn render(entity: &str, id: i64, data: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("_kind".into(), json!(entity));
+    out.insert("_id".into(), json!(id.to_string()));
+    if let Value::Object(map) = data {
+        out.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    Value::Object(out)
+}
+
+fn parse_stored(r: &StoredRecord) -> Result<Value, ApiError> {
+    serde_json::from_str(&r.data).map_err(ApiError::internal)
+}
+
+/// Checks a record body: an object; `_kind` and `_id`, if present, must match; ISO dates.
+/// Returns the data without `_kind`/`_id`.
+fn check_body(entity: &Entity, body: Value, id: Option<i64>) -> Result<Value, ApiError> {
+    let mut p = Problems::default();
+    let Value::Object(mut map) = body else {
+        return Err(ApiError::invalid(
+            "a record is a JSON object",
+            vec![FieldError {
+                path: String::new(),
+                message: "expected an object".into(),
+            }],
+        ));
+    };
+    if let Some(kind) = map.remove("_kind")
+        && kind.as_str() != Some(entity.name.as_str())
+    {
+        p.add(
+            "/_kind",
+            format!("_kind must be '{}', found {kind}", entity.name),
+        );
+    }
+    if let Some(given) = map.remove("_id") {
+        let same = id.is_some_and(|id| {
+            given.as_str() == Some(&id.to_string()) || given.as_i64() == Some(id)
+        });
+        if !same {
+            p.add(
+                "/_id",
+                "'_id' is assigned by the server and cannot be set or changed",
+            );
+        }
+    }
+    for (path, message) in check_dates(entity, &map) {
+        p.add(path, message);
+    }
+    p.finish("record")?;
+    Ok(Value::Object(map))
+}
+
+fn now_text() -> (String, i64) {
+    let now = chrono::Utc::now();
+    (
+        now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        now.timestamp_micros(),
+    )
+}
+
+/// Stores a write and the change it publishes in one transaction.
+async fn commit(
+    state: &AppState,
+    tenant: &TenantName,
+    action: Action,
+    data: &Value,
+    paths: &[String],
+    write: RecordWrite,
+) -> Result<(), StoreError> {
+    let event_type = Catalog::builtin()
+        .event_type(write.entity(), action)
+        .expect("catalog entity");
+    let (time, at) = now_text();
+    let entity_id = write.id().to_string();
+    let event = ChangeEvent {
+        event_type: &event_type,
+        entity_id: &entity_id,
+        time: &time,
+        data,
+        paths,
+    };
+    let (change, deliveries) = event.deliveries(state, tenant, at);
+    let quota = state.config.limits.monthly_notifications_per_client;
+    state
+        .store
+        .accept_changes(
+            tenant,
+            &cxhooks_store::Accept {
+                changes: &[change],
+                deliveries: &deliveries,
+                quota,
+                idempotency: None,
+                record: Some(&write),
+            },
+            at,
+        )
+        .await?;
+    if !deliveries.is_empty() {
+        state.delivery.wake.notify_one();
+    }
+    Ok(())
+}
+
+fn stale(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(what) if what == STALE_RECORD)
+}
+
+fn busy() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "concurrent-writes",
+        "Concurrent writes",
+        "the record kept changing while this write was applied: try again",
+    )
+}
+
+/// Create a record; publishes `{entity}:created`.
+#[utoipa::path(post, path = "/data/v1/{entity}", tag = "records",
+    params(("entity" = String, Path, description = "cremployee, crvacancy, crmatch, …")),
+    request_body(content = Object, description = "the record"),
+    responses((status = 201, description = "created, with `_kind` and `_id`", body = Object),
+        (status = 400, body = crate::error::ProblemDoc), (status = 401, body = crate::error::ProblemDoc),
+        (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc)),
+    security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
+pub async fn create_record(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(entity_name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    principal.require(Scope::RecordsManage)?;
+    let entity = entity(&entity_name)?;
+    let mut data = check_body(entity, parse_json(&headers, &body)?, None)?;
+    let (now, _) = now_text();
+    if let Value::Object(map) = &mut data {
+        map.entry("creationdate").or_insert_with(|| json!(now));
+    }
+    let _ = stamp_modification(None, &mut data, &now);
+    let tenant = &principal.tenant;
+    let id = state.store.next_record_id(tenant, &entity.name).await?;
+    let paths = all_paths(&data);
+    let write = RecordWrite::Insert {
+        entity: entity.name.clone(),
+        id,
+        data: data.to_string(),
+    };
+    commit(&state, tenant, Action::Created, &data, &paths, write).await?;
+    Ok((StatusCode::CREATED, Json(render(&entity.name, id, &data))))
+}
+
+/// Read a record.
+#[utoipa::path(get, path = "/data/v1/{entity}/{id}", tag = "records",
+    params(("entity" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ProblemDoc),
+        (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc)),
+    security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
+pub async fn get_record(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((entity_name, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Scope::RecordsManage)?;
+    let entity = entity(&entity_name)?;
+    let n = record_id(&id).ok_or_else(|| not_found(&entity.name, &id))?;
+    let stored = state
+        .store
+        .record(&principal.tenant, &entity.name, n)
+        .await?
+        .ok_or_else(|| not_found(&entity.name, &id))?;
+    Ok(Json(render(&entity.name, n, &parse_stored(&stored)?)))
+}
+
+/// Read, change and write back, retrying when the record changed concurrently; publishes
+/// `{entity}:updated` with the changed paths. A write that changes nothing publishes nothing.
+async fn modify(
+    state: &AppState,
+    principal: &Principal,
+    entity: &Entity,
+    id: &str,
+    change: impl Fn(&Value) -> Result<Value, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let n = record_id(id).ok_or_else(|| not_found(&entity.name, id))?;
+    for attempt in 0..WRITE_ATTEMPTS {
+        let stored = state
+            .store
+            .record(&principal.tenant, &entity.name, n)
+            .await?
+            .ok_or_else(|| not_found(&entity.name, id))?;
+        let old = parse_stored(&stored)?;
+        let mut new = change(&old)?;
+        if changed_paths(&old, &new).is_empty() {
+            return Ok(Json(render(&entity.name, n, &old)));
+        }
+        let (now, _) = now_text();
+        let stamped = stamp_modification(Some(&old), &mut new, &now);
+        let paths = update_paths(&old, &new, stamped);
+        let write = RecordWrite::Update {
+            entity: entity.name.clone(),
+            id: n,
+            data: new.to_string(),
+            version: stored.version,
+        };
+        match commit(
+            state,
+            &principal.tenant,
+            Action::Updated,
+            &new,
+            &paths,
+            write,
+        )
+        .await
+        {
+            Ok(()) => return Ok(Json(render(&entity.name, n, &new))),
+            Err(e) if stale(&e) => back_off(attempt).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(busy())
+}
+
+/// Replace a record (its `creationdate` is kept unless given).
+#[utoipa::path(put, path = "/data/v1/{entity}/{id}", tag = "records",
+    params(("entity" = String, Path), ("id" = String, Path)), request_body(content = Object),
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ProblemDoc),
+        (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
+        (status = 404, body = crate::error::ProblemDoc), (status = 409, body = crate::error::ProblemDoc)),
+    security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
+pub async fn replace_record(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((entity_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Scope::RecordsManage)?;
+    let entity = entity(&entity_name)?;
+    let replacement = check_body(entity, parse_json(&headers, &body)?, record_id(&id))?;
+    modify(&state, &principal, entity, &id, |old| {
+        let mut new = replacement.clone();
+        if let (Some(created), Value::Object(map)) = (old.get("creationdate"), &mut new) {
+            map.entry("creationdate").or_insert_with(|| created.clone());
+        }
+        // modificationdate is the server's: carry the old one so it is not seen as a change.
+        if let (Some(modified), Value::Object(map)) = (old.get("modificationdate"), &mut new) {
+            map.insert("modificationdate".into(), modified.clone());
+        }
+        Ok(new)
+    })
+    .await
+}
+
+/// Update a record with a JSON Merge Patch.
+#[utoipa::path(patch, path = "/data/v1/{entity}/{id}", tag = "records",
+    params(("entity" = String, Path), ("id" = String, Path)),
+    request_body(content = Object, content_type = "application/merge-patch+json"),
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ProblemDoc),
+        (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
+        (status = 404, body = crate::error::ProblemDoc), (status = 409, body = crate::error::ProblemDoc)),
+    security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
+pub async fn update_record(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((entity_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Scope::RecordsManage)?;
+    let entity = entity(&entity_name)?;
+    let patch = parse_json(&headers, &body)?;
+    if !patch.is_object() {
+        return Err(ApiError::invalid(
+            "a merge patch of a record is a JSON object",
+            Vec::new(),
+        ));
+    }
+    let n = record_id(&id);
+    modify(&state, &principal, entity, &id, |old| {
+        let mut new = old.clone();
+        merge_patch(&mut new, &patch);
+        check_body(entity, new, n)
+    })
+    .await
+}
+
+/// Delete a record; publishes `{entity}:deleted` with the record as it was.
+#[utoipa::path(delete, path = "/data/v1/{entity}/{id}", tag = "records",
+    params(("entity" = String, Path), ("id" = String, Path)),
+    responses((status = 204, description = "deleted"), (status = 401, body = crate::error::ProblemDoc),
+        (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc)),
+    security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
+pub async fn delete_record(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((entity_name, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    principal.require(Scope::RecordsManage)?;
+    let entity = entity(&entity_name)?;
+    let n = record_id(&id).ok_or_else(|| not_found(&entity.name, &id))?;
+    for attempt in 0..WRITE_ATTEMPTS {
+        let stored = state
+            .store
+            .record(&principal.tenant, &entity.name, n)
+            .await?
+            .ok_or_else(|| not_found(&entity.name, &id))?;
+        let old = parse_stored(&stored)?;
+        let write = RecordWrite::Delete {
+            entity: entity.name.clone(),
+            id: n,
+            version: stored.version,
+        };
+        match commit(&state, &principal.tenant, Action::Deleted, &old, &[], write).await {
+            Ok(()) => return Ok(StatusCode::NO_CONTENT),
+            Err(e) if stale(&e) => back_off(attempt).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(busy())
+}
+
+/// List records, optionally filtered by a condition over `data.*`, in id order.
+#[utoipa::path(get, path = "/data/v1/{entity}", tag = "records",
+    params(("entity" = String, Path), RecordQuery),
+    responses((status = 200, body = super::ListDoc), (status = 400, body = crate::error::ProblemDoc),
+        (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
+        (status = 404, body = crate::error::ProblemDoc)),
+    security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
+pub async fn list_records(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(entity_name): Path<String>,
+    Query(q): Query<RecordQuery>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Scope::RecordsManage)?;
+    let entity = entity(&entity_name)?;
+    let page = super::list::ListQuery {
+        limit: q.limit.clone(),
+        cursor: None,
+        fields: None,
+    }
+    .page()?;
+    let bad_cursor = || {
+        let message =
+            "the cursor is not one this API gave out: pass nextCursor of the previous page"
+                .to_owned();
+        ApiError::invalid(
+            message.clone(),
+            vec![FieldError {
+                path: "?cursor".into(),
+                message,
+            }],
+        )
+    };
+    let mut after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(c) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| t.strip_prefix("0:").and_then(|id| id.parse::<i64>().ok()))
+            .ok_or_else(bad_cursor)?,
+    };
+    let filter = match q.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+        None => None,
+        Some(text) => Some(
+            cxhooks_condition::compile_record_filter(text, Catalog::builtin(), &entity.name)
+                .map(|(c, _)| c)
+                .map_err(|errors| {
+                    let errors: Vec<FieldError> = errors
+                        .iter()
+                        .map(|e| FieldError {
+                            path: "?filter".into(),
+                            message: e.to_string(),
+                        })
+                        .collect();
+                    ApiError::invalid(
+                        format!("the filter does not parse: {}", errors[0].message),
+                        errors,
+                    )
+                })?,
+        ),
+    };
+    // Scan in id order, keeping what the filter selects, until the page is full.
+    let mut items = Vec::new();
+    let mut more = false;
+    'scan: loop {
+        let chunk = state
+            .store
+            .records_after(&principal.tenant, &entity.name, after, 500)
+            .await?;
+        let exhausted = chunk.len() < 500;
+        for r in &chunk {
+            let data = parse_stored(r)?;
+            if filter.as_ref().is_none_or(|f| f.matches_record(&data)) {
+                if items.len() == page.limit as usize {
+                    more = true;
+                    break 'scan;
+                }
+                items.push((r.id, data));
+            }
+            after = r.id;
+        }
+        if exhausted {
+            break;
+        }
+    }
+    let next = if more {
+        items
+            .last()
+            .map(|(id, _)| encode_cursor(0, &id.to_string()))
+    } else {
+        None
+    };
+    let items: Vec<Value> = items
+        .iter()
+        .map(|(id, data)| render(&entity.name, *id, data))
+        .collect();
+    Ok(Json(
+        json!({"_kind": "List", "items": items, "nextCursor": next}),
+    ))
+}

@@ -1,0 +1,179 @@
+//! The record store: JSON records per tenant and entity, with sequential ids. Writes go
+//! through [`Store::accept_changes`] with a [`RecordWrite`], so a record and the change it
+//! publishes commit together.
+
+use crate::{Store, StoreError, TenantName, on_pool};
+
+/// A stored record.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredRecord {
+    /// Sequential id within (tenant, entity).
+    pub id: i64,
+    /// The record as JSON text.
+    pub data: String,
+    /// Incremented by every write: a write names the version it read.
+    pub version: i64,
+}
+
+/// A write to the record store, applied in the transaction that stores its change.
+#[derive(Debug, Clone)]
+pub enum RecordWrite {
+    /// A new record with an id from [`Store::next_record_id`].
+    Insert {
+        /// Entity.
+        entity: String,
+        /// Id.
+        id: i64,
+        /// JSON text.
+        data: String,
+    },
+    /// Replaces a record if it is still at `version`.
+    Update {
+        /// Entity.
+        entity: String,
+        /// Id.
+        id: i64,
+        /// JSON text.
+        data: String,
+        /// The version it was read at.
+        version: i64,
+    },
+    /// Deletes a record if it is still at `version`.
+    Delete {
+        /// Entity.
+        entity: String,
+        /// Id.
+        id: i64,
+        /// The version it was read at.
+        version: i64,
+    },
+}
+
+impl RecordWrite {
+    /// The entity written.
+    pub fn entity(&self) -> &str {
+        match self {
+            Self::Insert { entity, .. }
+            | Self::Update { entity, .. }
+            | Self::Delete { entity, .. } => entity,
+        }
+    }
+
+    /// The record's id.
+    pub fn id(&self) -> i64 {
+        match self {
+            Self::Insert { id, .. } | Self::Update { id, .. } | Self::Delete { id, .. } => *id,
+        }
+    }
+}
+
+/// The error a write gets when its record changed (or vanished) since it was read: read again
+/// and retry.
+pub const STALE_RECORD: &str = "the record, which changed concurrently,";
+
+impl Store {
+    /// Allocates the next id of an entity (ids of failed writes are not reused).
+    pub async fn next_record_id(
+        &self,
+        tenant: &TenantName,
+        entity: &str,
+    ) -> Result<i64, StoreError> {
+        let id: i64 = on_pool!(self, |pool| {
+            sqlx::query_scalar(
+            "INSERT INTO record_ids (tenant, entity, last_id) VALUES ($1, $2, 1) \
+             ON CONFLICT (tenant, entity) DO UPDATE SET last_id = record_ids.last_id + 1 RETURNING last_id"
+        )
+        .bind(tenant.as_str())
+        .bind(entity)
+        .fetch_one(pool)
+        .await
+        })?;
+        Ok(id)
+    }
+
+    /// One record.
+    pub async fn record(
+        &self,
+        tenant: &TenantName,
+        entity: &str,
+        id: i64,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        on_pool!(self, |pool| sqlx::query_as(
+            "SELECT id, data, version FROM records WHERE tenant = $1 AND entity = $2 AND id = $3"
+        )
+        .bind(tenant.as_str())
+        .bind(entity)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)
+        .map_err(StoreError::from)
+    }
+
+    /// Up to `limit` records with an id above `after`, in id order.
+    pub async fn records_after(
+        &self,
+        tenant: &TenantName,
+        entity: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        on_pool!(self, |pool| sqlx::query_as(
+            "SELECT id, data, version FROM records WHERE tenant = $1 AND entity = $2 AND id > $3 ORDER BY id LIMIT $4"
+        )
+        .bind(tenant.as_str())
+        .bind(entity)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)
+        .map_err(StoreError::from)
+    }
+}
+
+/// Applies a record write inside a transaction; a stale version is a [`StoreError::Conflict`].
+macro_rules! apply_record_write {
+    ($tx:expr, $tenant:expr, $write:expr, $now:expr) => {{
+        use $crate::records::RecordWrite;
+        let affected = match $write {
+            RecordWrite::Insert { entity, id, data } => sqlx::query(
+                "INSERT INTO records (tenant, entity, id, data, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 1, $5, $5)",
+            )
+            .bind($tenant.as_str())
+            .bind(entity)
+            .bind(*id)
+            .bind(data)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected(),
+            RecordWrite::Update { entity, id, data, version } => sqlx::query(
+                "UPDATE records SET data = $4, version = version + 1, updated_at = $6 \
+                 WHERE tenant = $1 AND entity = $2 AND id = $3 AND version = $5",
+            )
+            .bind($tenant.as_str())
+            .bind(entity)
+            .bind(*id)
+            .bind(data)
+            .bind(*version)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected(),
+            RecordWrite::Delete { entity, id, version } => sqlx::query(
+                "DELETE FROM records WHERE tenant = $1 AND entity = $2 AND id = $3 AND version = $4",
+            )
+            .bind($tenant.as_str())
+            .bind(entity)
+            .bind(*id)
+            .bind(*version)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected(),
+        };
+        if affected != 1 {
+            return Err(StoreError::Conflict($crate::records::STALE_RECORD.into()));
+        }
+    }};
+}
+pub(crate) use apply_record_write;
