@@ -364,10 +364,19 @@ async fn network_failures_are_recorded(backend: Backend) {
         200
     );
     s.publish(&candidate_change("2")).await;
-    let id = moved.wait_for(1).await[0].json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // The timed-out delivery's retry may reach this receiver first: pick change 2's.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "change 2 never reached the receiver"
+        );
+        let got = moved.wait_for(1).await;
+        if let Some(r) = got.iter().find(|r| r.json()["data"]["entityId"] == "2") {
+            break r.json()["id"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let e = s.wait_status(&id, "retrying").await;
     let a = &e["attempts"][0];
     assert_eq!(a["statusCode"], 302);
