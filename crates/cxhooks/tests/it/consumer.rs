@@ -1,5 +1,6 @@
 //! `demo` and `listen`, as an integrator runs them.
 
+use crate::delivery::{publisher, token};
 use crate::env::{Env, Proc};
 use cxhooks_store::testing::Backend;
 use serde_json::{Value, json};
@@ -75,42 +76,10 @@ fn wait_line(rx: &mpsc::Receiver<String>, contains: &str) -> Vec<String> {
 
 async fn listen_verifies_a_real_delivery_and_rejects_a_tampered_one(backend: Backend) {
     let env = Env::new(backend).await;
-    env.ok(&["tenant", "create", "acme"]);
-    let created: Value = serde_json::from_str(&env.ok(&[
-        "client",
-        "create",
-        "--tenant",
-        "acme",
-        "--name",
-        "Source",
-        "--code",
-        "urn:cx/source",
-        "--scopes",
-        "urn:cx/webhooks:events:publish urn:cx/webhooks:data:manage",
-        "--permissions",
-        "create=on,read=all,update=all,delete=all",
-        "--json",
-    ]))
-    .unwrap();
-    let (id, secret) = (
-        created["clientId"].as_str().unwrap(),
-        created["clientSecret"].as_str().unwrap(),
-    );
+    let publisher = publisher(&env);
     let (mut server, url) = env.serve_with(&[("CXHOOKS_DELIVERY__ALLOW_PRIVATE_TARGETS", "true")]);
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!(
-            "{url}/auth/realms/acme/protocol/openid-connect/token"
-        ))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap();
+    let token = &token(&http, &url, &publisher).await;
     let app: Value = http
         .post(format!("{url}/webhooks/v1/applications"))
         .bearer_auth(token)

@@ -29,13 +29,13 @@ async fn counting_receiver() -> (String, Arc<Mutex<HashMap<String, usize>>>) {
     (url, seen)
 }
 
-struct Publisher {
+pub struct Publisher {
     id: String,
     secret: String,
 }
 
 /// A tenant with a client that may publish and manage webhooks.
-fn publisher(env: &Env) -> Publisher {
+pub fn publisher(env: &Env) -> Publisher {
     env.ok(&["tenant", "create", "acme"]);
     let created: Value = serde_json::from_str(&env.ok(&[
         "client",
@@ -59,7 +59,7 @@ fn publisher(env: &Env) -> Publisher {
     }
 }
 
-async fn token(http: &reqwest::Client, url: &str, p: &Publisher) -> String {
+pub async fn token(http: &reqwest::Client, url: &str, p: &Publisher) -> String {
     let r = http
         .post(format!(
             "{url}/auth/realms/acme/protocol/openid-connect/token"
