@@ -61,8 +61,8 @@ pub enum Command {
     Listen(crate::listen::ListenArgs),
     /// Verify one payload against a signature and application secret (exit 0 valid, 1 invalid, 2 unusable input).
     Verify(crate::verify::VerifyArgs),
-    /// Consumer sync connector (not yet available).
-    Sync,
+    /// Keep a replica of one entity's records in step: check, set-up, initial sync, real time, timeline.
+    Sync(crate::sync::SyncArgs),
     /// End-to-end load generator (not yet available).
     Bench,
 }
@@ -92,7 +92,8 @@ impl Cli {
             Command::Verify(args) => Ok(crate::verify::run(&args)),
             Command::Demo(args) => crate::demo::run(args).await,
             Command::Listen(args) => crate::listen::run(args).await,
-            Command::Sync | Command::Bench => {
+            Command::Sync(args) => crate::sync::run(args).await,
+            Command::Bench => {
                 let name = format!("{:?}", self.command).to_lowercase();
                 eprintln!("cxhooks {name} is not yet available in this version");
                 Ok(ExitCode::from(2))

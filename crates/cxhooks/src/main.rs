@@ -7,6 +7,7 @@ mod demo;
 mod listen;
 mod publish;
 mod serve;
+mod sync;
 mod tenant;
 mod verify;
 

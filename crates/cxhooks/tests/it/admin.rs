@@ -173,7 +173,7 @@ async fn bad_input_is_explained(backend: Backend) {
     env.fails(&["tenant", "delete", "acme"], 1, "repeat with --yes");
     env.ok(&["tenant", "delete", "acme", "--yes"]);
     env.fails(&["tenant", "show", "acme"], 1, "does not exist");
-    env.fails(&["sync"], 2, "not yet available");
+    env.fails(&["bench"], 2, "not yet available");
 }
 
 cxhooks_store::both_backends!(readme_flow, bad_input_is_explained);

@@ -4,3 +4,4 @@ mod admin;
 mod consumer;
 mod delivery;
 mod env;
+mod sync;

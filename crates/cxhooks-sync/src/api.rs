@@ -1,0 +1,188 @@
+//! The HTTP side: tokens, and the cxhooks endpoints the sync calls.
+
+use crate::check::Failure;
+use serde_json::{Value, json};
+
+/// A connection to one tenant of a cxhooks (or Carerix) service.
+#[derive(Debug, Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    tenant: String,
+    client_id: String,
+    client_secret: String,
+    token: std::sync::Arc<tokio::sync::Mutex<Option<(String, std::time::Instant)>>>,
+}
+
+/// An API error, said for the timeline.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ApiError(pub String);
+
+impl Api {
+    /// A connection; nothing is sent yet.
+    pub fn new(base: &str, tenant: &str, client_id: &str, client_secret: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            tenant: tenant.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            token: Default::default(),
+        }
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Gets a token: (access token, granted scopes).
+    pub async fn authenticate(&self) -> Result<(String, String), Failure> {
+        let url = format!(
+            "{}/auth/realms/{}/protocol/openid-connect/token",
+            self.base, self.tenant
+        );
+        let r = self
+            .http
+            .post(&url)
+            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .map_err(|e| Failure::Unreachable(format!("{}: {e}", self.base)))?;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let why = body["error_description"]
+                .as_str()
+                .unwrap_or("no reason given")
+                .to_owned();
+            return Err(Failure::Authentication(format!("{status}: {why}")));
+        }
+        let token = body["access_token"].as_str().unwrap_or_default().to_owned();
+        *self.token.lock().await = Some((token.clone(), std::time::Instant::now()));
+        Ok((token, body["scope"].as_str().unwrap_or_default().to_owned()))
+    }
+
+    async fn bearer(&self) -> Result<String, ApiError> {
+        if let Some((t, at)) = self.token.lock().await.as_ref()
+            && at.elapsed() < std::time::Duration::from_secs(240)
+        {
+            return Ok(t.clone());
+        }
+        self.authenticate()
+            .await
+            .map(|(t, _)| t)
+            .map_err(|e| ApiError(e.to_string()))
+    }
+
+    /// Sends a request; answers (status, JSON body).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), ApiError> {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.bearer().await?);
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let r = r
+            .send()
+            .await
+            .map_err(|e| ApiError(format!("{path}: {e}")))?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// A call that must succeed.
+    pub async fn ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ApiError> {
+        let (status, v) = self.call(method, path, body).await?;
+        if (200..300).contains(&status) {
+            Ok(v)
+        } else {
+            Err(ApiError(format!(
+                "{path}: {status} {}",
+                v["detail"].as_str().unwrap_or(&v.to_string())
+            )))
+        }
+    }
+
+    /// The application named `name` (created if absent) and its secret.
+    pub async fn application(&self, name: &str) -> Result<(String, String), ApiError> {
+        let list = self
+            .ok(
+                reqwest::Method::GET,
+                "/webhooks/v1/applications?limit=500",
+                None,
+            )
+            .await?;
+        let found = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["name"] == name)
+            .cloned();
+        let app = match found {
+            Some(a) => a,
+            None => {
+                self.ok(
+                    reqwest::Method::POST,
+                    "/webhooks/v1/applications",
+                    Some(&json!({"_kind": "Application", "name": name})),
+                )
+                .await?
+            }
+        };
+        Ok((
+            app["_id"].as_str().unwrap_or_default().to_owned(),
+            app["secret"].as_str().unwrap_or_default().to_owned(),
+        ))
+    }
+
+    /// Makes the application's webhook to `url` carry exactly `filters` (creating it if absent).
+    pub async fn webhook(&self, app: &str, url: &str, filters: &Value) -> Result<String, ApiError> {
+        let path = format!("/webhooks/v1/applications/{app}/webhooks");
+        let list = self
+            .ok(reqwest::Method::GET, &format!("{path}?limit=500"), None)
+            .await?;
+        let body = json!({"_kind": "Webhook", "url": url, "filters": filters});
+        match list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|w| w["url"] == url)
+        {
+            Some(w) => {
+                let id = w["_id"].as_str().unwrap_or_default().to_owned();
+                self.ok(reqwest::Method::PUT, &format!("{path}/{id}"), Some(&body))
+                    .await?;
+                if w["status"] != "enabled" {
+                    self.ok(reqwest::Method::POST, &format!("{path}/{id}/enable"), None)
+                        .await?;
+                }
+                Ok(id)
+            }
+            None => Ok(
+                self.ok(reqwest::Method::POST, &path, Some(&body)).await?["_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! `cxhooks sync`: keep a replica of one entity's records in step with cxhooks (SPEC §8), as
+//! HireData and Recrubo do for their customers (seeds 000–002).
+//!
+//! # Layout
+//! - [`check`]: the connection check: token, scopes, permissions, each problem with its fix.
+//! - [`api`]: the cxhooks endpoints the sync calls.
+//! - [`replica`]: the local replica (SQLite file or PostgreSQL), seen ids, progress, timeline.
+//! - this file: [`run`]: set-up (application and webhook), the receiver that applies
+//!   notifications, and the resumable initial sync.
+//!
+//! Order matters: the receiver and webhook come first, then the initial sync, so that no change
+//! made during the initial sync is missed; records notified during it are fetched again when it
+//! ends, so that an older page never overwrites a newer change.
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod check;
+pub mod replica;
+
+use api::Api;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use check::Failure;
+use cxhooks_catalog::Catalog;
+use cxhooks_condition::CompiledCondition;
+use replica::Replica;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+/// What to sync, from where, into what.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Base URL of cxhooks.
+    pub base_url: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: String,
+    /// Entity (`cremployee`).
+    pub entity: String,
+    /// A condition over `data.*`; with `statuses`, or alone.
+    pub filter: Option<String>,
+    /// Status labels (`Active,New`), resolved through the `crdatanode` lookup records.
+    pub statuses: Vec<String>,
+    /// `sqlite:FILE` or `postgres://…`.
+    pub into: String,
+    /// Where the sync's receiver listens.
+    pub listen: String,
+    /// The URL cxhooks delivers to (defaults to `http://{listen}/webhook`).
+    pub public_url: Option<String>,
+    /// Records per page of the initial sync.
+    pub page_size: u32,
+}
+
+/// Why a sync stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The connection check failed.
+    #[error("{0}")]
+    Connection(Failure),
+    /// The filter or statuses are unusable.
+    #[error("{0}")]
+    Filter(String),
+    /// The replica failed.
+    #[error(transparent)]
+    Replica(#[from] replica::ReplicaError),
+    /// An API call failed.
+    #[error(transparent)]
+    Api(#[from] api::ApiError),
+    /// The receiver could not listen.
+    #[error("cannot listen on {0}")]
+    Listen(String),
+}
+
+/// Runs the connection check: a usable token and every scope and permission.
+pub async fn check(api: &Api) -> Result<(), Failure> {
+    let (_, scopes) = api.authenticate().await?;
+    let me = match api.call(reqwest::Method::GET, "/acl/v1/me", None).await {
+        Ok((200, v)) => Some(v),
+        _ => None,
+    };
+    let problems = check::diagnose(api.tenant(), api.client_id(), &scopes, me.as_ref());
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Access(problems))
+    }
+}
+
+fn status_path(entity: &str) -> &'static str {
+    if entity == "cremployee" {
+        "data.touser.tosinglestatusnode"
+    } else {
+        "data.tostatusnode"
+    }
+}
+
+/// The filter text: the user's condition and/or the statuses named by label.
+async fn resolve_filter(api: &Api, o: &Options) -> Result<String, SyncError> {
+    let mut parts = Vec::new();
+    if let Some(f) = o.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+        parts.push(format!("({f})"));
+    }
+    if !o.statuses.is_empty() {
+        let nodes = api
+            .ok(reqwest::Method::GET, "/data/v1/crdatanode?limit=500", None)
+            .await?;
+        let mut ids = Vec::new();
+        for label in &o.statuses {
+            let found = nodes["items"].as_array().into_iter().flatten().find(|n| {
+                n["value"]
+                    .as_str()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(label))
+            });
+            match found.and_then(|n| n["datanodeid"].as_i64()) {
+                Some(id) => ids.push(id.to_string()),
+                None => {
+                    return Err(SyncError::Filter(format!(
+                        "no status '{label}' among the crdatanode lookup records"
+                    )));
+                }
+            }
+        }
+        parts.push(format!(
+            "{} in [{}]",
+            status_path(&o.entity),
+            ids.join(", ")
+        ));
+    }
+    if parts.is_empty() {
+        return Err(SyncError::Filter(
+            "give --filter or --status: the sync copies only the records you select".into(),
+        ));
+    }
+    Ok(parts.join(" and "))
+}
+
+/// The `data.*` paths a condition reads, as `metadata.paths` would name them.
+fn read_paths(filter: &str) -> Vec<String> {
+    let mut out: Vec<String> = cxhooks_condition::parse(filter)
+        .map(|c| {
+            c.predicates()
+                .iter()
+                .filter(|p| p.path.root() == cxhooks_condition::ast::Root::Data)
+                .map(|p| p.path.dotted())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
+}
+
+struct Receiver {
+    api: Api,
+    replica: Replica,
+    secret: String,
+    entity: String,
+    filter: CompiledCondition,
+    /// Records notified while the initial sync runs, fetched again when it ends.
+    recheck: Mutex<Option<BTreeSet<String>>>,
+}
+
+impl Receiver {
+    /// Fetches a record and makes the replica agree: upsert if the filter selects it, delete if
+    /// not or if it is gone.
+    async fn settle(&self, id: &str) -> Result<&'static str, String> {
+        let (status, record) = self
+            .api
+            .call(
+                reqwest::Method::GET,
+                &format!("/data/v1/{}/{id}", self.entity),
+                None,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let keep = match status {
+            200 => self.filter.matches_record(&record),
+            404 => false,
+            other => return Err(format!("fetching {} {id} answered {other}", self.entity)),
+        };
+        if keep {
+            self.replica
+                .upsert(&self.entity, &[(id.to_owned(), record.to_string())])
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok("upserted")
+        } else {
+            self.replica
+                .delete(&self.entity, id)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok("removed")
+        }
+    }
+}
+
+async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let signature = headers
+        .get("cx-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let n = match cxhooks_consumer::Notification::parse(&r.secret, &body, signature) {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = r
+                .replica
+                .log("error", &format!("rejected a notification: {e}"))
+                .await;
+            return StatusCode::UNAUTHORIZED;
+        }
+    };
+    if n.is_ping() || n.entity() != r.entity {
+        return StatusCode::OK;
+    }
+    match r.replica.first_time(&n.id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = r
+                .replica
+                .log("skipped", &format!("notification {} already applied", n.id))
+                .await;
+            return StatusCode::OK;
+        }
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE,
+    }
+    let id = n.data.entity_id.clone();
+    if let Some(set) = r.recheck.lock().expect("lock").as_mut() {
+        set.insert(id.clone());
+    }
+    match r.settle(&id).await {
+        Ok(what) => {
+            let fields = n.data.changed_fields.join(", ");
+            let _ = r
+                .replica
+                .log(
+                    "applied",
+                    &format!(
+                        "{} {id} {what} ({}; changed: {fields})",
+                        r.entity, n.event_type
+                    ),
+                )
+                .await;
+            StatusCode::OK
+        }
+        Err(e) => {
+            // Not applied: forget the id so that cxhooks' retry applies it.
+            let _ = r.replica.forget(&n.id).await;
+            let _ = r
+                .replica
+                .log("error", &format!("notification {} not applied: {e}", n.id))
+                .await;
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+}
+
+/// Runs the sync until `shutdown` resolves: check, set-up, receiver, initial sync, real time.
+/// `progress` is called after each page of the initial sync with the records copied so far.
+pub async fn run(
+    o: &Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    progress: impl Fn(usize),
+) -> Result<(), SyncError> {
+    let replica = Replica::open(&o.into).await?;
+    replica
+        .log(
+            "run",
+            &format!(
+                "sync of {} from {} (tenant {}) started",
+                o.entity, o.base_url, o.tenant
+            ),
+        )
+        .await?;
+    let api = Api::new(&o.base_url, &o.tenant, &o.client_id, &o.client_secret);
+    if let Err(e) = check(&api).await {
+        replica
+            .log(
+                "error",
+                &format!("connection check failed: {}", e.to_string().trim_end()),
+            )
+            .await?;
+        return Err(SyncError::Connection(e));
+    }
+    let filter_text = resolve_filter(&api, o).await?;
+    let filter =
+        cxhooks_condition::compile_record_filter(&filter_text, Catalog::builtin(), &o.entity)
+            .map(|(c, _)| c)
+            .map_err(|e| {
+                SyncError::Filter(format!(
+                    "the filter '{filter_text}' does not parse: {}",
+                    e[0]
+                ))
+            })?;
+
+    let listener = tokio::net::TcpListener::bind(&o.listen)
+        .await
+        .map_err(|e| SyncError::Listen(format!("{}: {e}", o.listen)))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| SyncError::Listen(e.to_string()))?;
+    let url = o
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}/webhook"));
+    let (app, secret) = api
+        .application(&format!("cxhooks-sync {}", o.entity))
+        .await?;
+    let paths = read_paths(&filter_text);
+    let leaving = if paths.is_empty() {
+        filter_text.clone()
+    } else {
+        let quoted: Vec<String> = paths.iter().map(|p| format!("'{p}'")).collect();
+        format!(
+            "({filter_text}) or metadata.paths has any of [{}]",
+            quoted.join(", ")
+        )
+    };
+    let filters = json!([
+        {"eventType": format!("{}:created", o.entity), "condition": filter_text},
+        {"eventType": format!("{}:updated", o.entity), "condition": leaving},
+        {"eventType": format!("{}:deleted", o.entity)}
+    ]);
+    api.webhook(&app, &url, &filters).await?;
+    replica
+        .log("run", &format!("receiving at {url}; filter: {filter_text}"))
+        .await?;
+
+    let receiver = Arc::new(Receiver {
+        api: api.clone(),
+        replica: replica.clone(),
+        secret,
+        entity: o.entity.clone(),
+        filter,
+        recheck: Mutex::new(Some(BTreeSet::new())),
+    });
+    let router = axum::Router::new()
+        .fallback(receive)
+        .with_state(receiver.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+
+    // The initial sync, resumable page by page.
+    let mut cursor = match replica.progress(&o.entity).await?.as_deref() {
+        Some("done") => None,
+        Some(c) => {
+            replica
+                .log(
+                    "initial",
+                    &format!("resuming the initial sync of {} where it stopped", o.entity),
+                )
+                .await?;
+            Some(c.to_owned())
+        }
+        None => Some(String::new()),
+    };
+    let mut copied = 0usize;
+    if cursor.is_some() {
+        let encoded_filter: String = filter_text
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        while let Some(c) = cursor.take() {
+            let page = api
+                .ok(
+                    reqwest::Method::GET,
+                    &format!(
+                        "/data/v1/{}?limit={}&filter={encoded_filter}&cursor={c}",
+                        o.entity, o.page_size
+                    ),
+                    None,
+                )
+                .await?;
+            let records: Vec<(String, String)> = page["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    (
+                        r["_id"].as_str().unwrap_or_default().to_owned(),
+                        r.to_string(),
+                    )
+                })
+                .collect();
+            let next = page["nextCursor"].as_str().map(str::to_owned);
+            replica.page(&o.entity, &records, next.as_deref()).await?;
+            copied += records.len();
+            progress(copied);
+            cursor = next;
+        }
+        replica
+            .log(
+                "initial",
+                &format!("initial sync of {}: {copied} records copied", o.entity),
+            )
+            .await?;
+    }
+    // Records notified during the initial sync: fetch them again, now that no page can follow.
+    let recheck = receiver
+        .recheck
+        .lock()
+        .expect("lock")
+        .take()
+        .unwrap_or_default();
+    for id in recheck {
+        if let Err(e) = receiver.settle(&id).await {
+            replica
+                .log("error", &format!("re-checking {} {id}: {e}", o.entity))
+                .await?;
+        }
+    }
+    let _ = server.await;
+    replica.log("run", "sync stopped").await?;
+    Ok(())
+}
+
+/// Prints nothing: a progress callback for quiet runs.
+pub fn quiet(_: usize) {}

@@ -1,0 +1,407 @@
+//! `cxhooks sync`: replica equality, diagnosis, forged notifications, restarts.
+
+use crate::env::{Env, Proc};
+use cxhooks_store::testing::Backend;
+use cxhooks_sync::replica::Replica;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SCOPES: &str =
+    "urn:cx/webhooks:data:manage urn:cx/cx5Wrapper:data:manage urn:cx/cx5Acl:data:manage";
+const SERVER: [(&str, &str); 1] = [("CXHOOKS_DELIVERY__ALLOW_PRIVATE_TARGETS", "true")];
+
+struct Source {
+    env: Env,
+    _server: Proc,
+    url: String,
+    id: String,
+    secret: String,
+    http: reqwest::Client,
+    token: String,
+}
+
+fn client(env: &Env, scopes: &str, permissions: &str) -> (String, String) {
+    let c: Value = serde_json::from_str(&env.ok(&[
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "HireData",
+        "--code",
+        "urn:hiredata/hiredata",
+        "--scopes",
+        scopes,
+        "--permissions",
+        permissions,
+        "--json",
+    ]))
+    .unwrap();
+    (
+        c["clientId"].as_str().unwrap().to_owned(),
+        c["clientSecret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn source(backend: Backend) -> Source {
+    let env = Env::new(backend).await;
+    env.ok(&["tenant", "create", "acme"]);
+    let (id, secret) = client(&env, SCOPES, "create=on,read=all,update=owner,delete=owner");
+    let (server, url) = env.serve_with(&SERVER);
+    let http = reqwest::Client::new();
+    let t: Value = http
+        .post(format!(
+            "{url}/auth/realms/acme/protocol/openid-connect/token"
+        ))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = t["access_token"].as_str().unwrap().to_owned();
+    Source {
+        env,
+        _server: server,
+        url,
+        id,
+        secret,
+        http,
+        token,
+    }
+}
+
+impl Source {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Creates `n` candidates, statuses cycling over 1000..=1003, eight writers at once.
+    async fn candidates(&self, n: usize) {
+        self.call(
+            reqwest::Method::POST,
+            "/data/v1/crdatanode",
+            json!({"datanodeid": 1001, "value": "Active"}),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            "/data/v1/crdatanode",
+            json!({"datanodeid": 1002, "value": "New"}),
+        )
+        .await;
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let (http, url, token) = (self.http.clone(), self.url.clone(), self.token.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in (w..n).step_by(8) {
+                    let body = json!({"touser": {"lastname": format!("C{i}"), "tosinglestatusnode": 1000 + (i % 4)}, "hascar": i % 2});
+                    let r = http.post(format!("{url}/data/v1/cremployee")).bearer_auth(&token).json(&body).send().await.unwrap();
+                    assert_eq!(r.status(), 201);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+
+    /// What the replica should hold: the source's records that the filter selects.
+    async fn expected(&self) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        let mut cursor = String::new();
+        loop {
+            let page = self
+                .call(reqwest::Method::GET, &format!("/data/v1/cremployee?limit=500&cursor={cursor}&filter=data.touser.tosinglestatusnode%20in%20%5B1001%2C%201002%5D"), Value::Null)
+                .await;
+            for r in page["items"].as_array().unwrap() {
+                out.insert(r["_id"].as_str().unwrap().to_owned(), r.clone());
+            }
+            match page["nextCursor"].as_str() {
+                Some(c) => cursor = c.to_owned(),
+                None => return out,
+            }
+        }
+    }
+
+    fn replica_url(&self) -> String {
+        // A PostgreSQL replica for the PostgreSQL run (in the test's own schema), a file otherwise.
+        match &self.env.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite:{}",
+                self.env.dir.path().join("replica.db").display()
+            ),
+        }
+    }
+
+    fn sync(&self, extra: &[&str]) -> (Proc, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cxhooks"));
+        cmd.args([
+            "sync",
+            "--base-url",
+            &self.url,
+            "--tenant",
+            "acme",
+            "--client-id",
+            &self.id,
+            "--status",
+            "Active,New",
+            "--into",
+            &self.replica_url(),
+            "--listen",
+            &listen,
+        ])
+        .args(extra)
+        .env("CXHOOKS_CLIENT_SECRET", &self.secret)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        (
+            Proc(cmd.spawn().unwrap()),
+            format!("http://{listen}/webhook"),
+        )
+    }
+
+    async fn replica(&self) -> BTreeMap<String, Value> {
+        let replica = Replica::open(&self.replica_url()).await.unwrap();
+        replica
+            .records("cremployee")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, data)| (id, serde_json::from_str(&data).unwrap()))
+            .collect()
+    }
+
+    async fn timeline(&self) -> Vec<String> {
+        let replica = Replica::open(&self.replica_url()).await.unwrap();
+        replica
+            .timeline(1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{} {}", e.kind, e.message))
+            .collect()
+    }
+
+    /// Waits until the replica equals the source (or panics after 90 s).
+    async fn converge(&self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let (want, have) = (self.expected().await, self.replica().await);
+            if want == have {
+                return;
+            }
+            if Instant::now() > deadline {
+                let missing: Vec<_> = want.keys().filter(|k| !have.contains_key(*k)).collect();
+                let extra: Vec<_> = have.keys().filter(|k| !want.contains_key(*k)).collect();
+                let stale: Vec<_> = want
+                    .iter()
+                    .filter(|(k, v)| have.get(*k).is_some_and(|h| h != *v))
+                    .map(|(k, _)| k)
+                    .collect();
+                panic!("replica differs: missing {missing:?}, extra {extra:?}, stale {stale:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn replica_equals_the_source_after_initial_sync_and_a_burst(backend: Backend) {
+    let s = source(backend).await;
+    s.candidates(2000).await;
+    let (_sync, _) = s.sync(&[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s
+        .timeline()
+        .await
+        .iter()
+        .any(|l| l.starts_with("initial initial sync of cremployee"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the initial sync did not finish: {:?}",
+            s.timeline().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.replica().await.len(), 1000);
+    // A burst of concurrent changes: statuses in and out of the filter, new records, deletions.
+    let mut tasks = Vec::new();
+    for w in 0..8u64 {
+        let (http, url, token) = (s.http.clone(), s.url.clone(), s.token.clone());
+        tasks.push(tokio::spawn(async move {
+            for k in 0..40u64 {
+                let id = 1 + (w * 97 + k * 31) % 2000;
+                let r = match k % 5 {
+                    0 => http.delete(format!("{url}/data/v1/cremployee/{id}")).bearer_auth(&token).send().await.unwrap(),
+                    1 => http.post(format!("{url}/data/v1/cremployee")).bearer_auth(&token).json(&json!({"touser": {"lastname": "New", "tosinglestatusnode": 1001}})).send().await.unwrap(),
+                    _ => http
+                        .patch(format!("{url}/data/v1/cremployee/{id}"))
+                        .bearer_auth(&token)
+                        .json(&json!({"touser": {"tosinglestatusnode": 1000 + (k % 4), "lastname": format!("W{w}K{k}")}}))
+                        .send()
+                        .await
+                        .unwrap(),
+                };
+                assert!(r.status().is_success() || r.status() == 404, "{}", r.status());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    s.converge().await;
+    let timeline = s.timeline().await;
+    assert!(
+        timeline
+            .iter()
+            .any(|l| l.starts_with("applied cremployee") && l.contains("removed")),
+        "{timeline:?}"
+    );
+}
+
+async fn restart_in_the_middle_of_the_initial_sync(backend: Backend) {
+    let s = source(backend).await;
+    s.candidates(600).await;
+    let (mut sync, _) = s.sync(&["--page-size", "3"]);
+    // Kill it once some pages are in, before the last.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = s.replica().await.len();
+        if n >= 30 {
+            assert!(
+                n < 300,
+                "the initial sync finished before it could be interrupted"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the initial sync did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sync.kill().unwrap();
+    sync.wait().unwrap();
+    let (_sync, _) = s.sync(&["--page-size", "50"]);
+    s.converge().await;
+    let timeline = s.timeline().await;
+    assert!(
+        timeline
+            .iter()
+            .any(|l| l.contains("resuming the initial sync")),
+        "{timeline:?}"
+    );
+}
+
+async fn forged_notifications_are_rejected_and_in_the_timeline(backend: Backend) {
+    let s = source(backend).await;
+    s.candidates(10).await;
+    let (_sync, receiver) = s.sync(&[]);
+    s.converge().await;
+    let forged = json!({"id": "f", "time": "2026-11-23T10:00:00Z", "type": "cremployee:deleted", "applicationId": "a",
+        "webhookId": "w", "tenant": "acme", "data": {"entityId": "1", "changedFields": []}});
+    let r = s
+        .http
+        .post(&receiver)
+        .header("cx-signature", "AAAA")
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Nothing was removed; the timeline says why.
+    s.converge().await;
+    let out = s
+        .env
+        .command(&["sync", "--timeline", "--json", "--into", &s.replica_url()])
+        .output()
+        .unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["kind"], "error", "newest first: {lines:?}");
+    assert!(
+        lines[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rejected a notification: Cx-Signature does not match"),
+        "{lines:?}"
+    );
+}
+
+async fn missing_scopes_are_diagnosed_by_name(backend: Backend) {
+    let s = source(backend).await;
+    let (id, secret) = client(
+        &s.env,
+        "urn:cx/cx5Wrapper:data:manage urn:cx/cx5Acl:data:manage",
+        "create=on,read=all,update=owner",
+    );
+    let run = |id: &str, secret: &str, url: &str| {
+        s.env
+            .command(&[
+                "sync",
+                "--check",
+                "--base-url",
+                url,
+                "--tenant",
+                "acme",
+                "--client-id",
+                id,
+                "--status",
+                "Active",
+            ])
+            .env("CXHOOKS_CLIENT_SECRET", secret)
+            .output()
+            .unwrap()
+    };
+    let out = run(&id, &secret, &s.url);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{said}");
+    assert!(said.contains("403: Forbidden"), "{said}");
+    assert!(
+        said.contains("missing scope urn:cx/webhooks:data:manage"),
+        "{said}"
+    );
+    assert!(
+        said.contains("add `urn:cx/webhooks:data:manage` to the client's default scopes"),
+        "{said}"
+    );
+    // A permission below what the sync needs is named too.
+    let (weak, weak_secret) = client(&s.env, SCOPES, "create=off,read=all,update=owner");
+    let out = run(&weak, &weak_secret, &s.url);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the Webhooks permission create is off"));
+    // Wrong secret, unreachable server: other exit codes.
+    assert_eq!(run(&s.id, "wrong", &s.url).status.code(), Some(4));
+    assert_eq!(
+        run(&s.id, &s.secret, "http://127.0.0.1:9").status.code(),
+        Some(3)
+    );
+    assert_eq!(run(&s.id, &s.secret, &s.url).status.code(), Some(0));
+}
+
+cxhooks_store::both_backends!(
+    replica_equals_the_source_after_initial_sync_and_a_burst,
+    restart_in_the_middle_of_the_initial_sync,
+    forged_notifications_are_rejected_and_in_the_timeline,
+    missing_scopes_are_diagnosed_by_name,
+);
