@@ -346,6 +346,70 @@ async fn forged_notifications_are_rejected_and_in_the_timeline(backend: Backend)
             .contains("rejected a notification: Cx-Signature does not match"),
         "{lines:?}"
     );
+
+    // A redelivery carries the same id: applied once, then skipped.
+    let apps = s
+        .call(
+            reqwest::Method::GET,
+            "/webhooks/v1/applications",
+            Value::Null,
+        )
+        .await;
+    let app = apps["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "cxhooks-sync cremployee")
+        .unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A candidate the filter selects (ids follow arrival order, statuses cycle).
+    let selected = s.replica().await.into_keys().next().unwrap();
+    s.call(
+        reqwest::Method::PATCH,
+        &format!("/data/v1/cremployee/{selected}"),
+        json!({"touser": {"lastname": "Again"}}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let event = loop {
+        let events = s.call(reqwest::Method::GET, &format!("/webhooks/v1/applications/{app}/events?status=delivered&type=cremployee:updated"), Value::Null).await;
+        if let Some(e) = events["items"].as_array().unwrap().first() {
+            break e["_id"].as_str().unwrap().to_owned();
+        }
+        if Instant::now() > deadline {
+            let all = s
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/webhooks/v1/applications/{app}/events"),
+                    Value::Null,
+                )
+                .await;
+            panic!("the update was never delivered: {all}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    s.call(
+        reqwest::Method::POST,
+        &format!("/webhooks/v1/applications/{app}/events/{event}/redeliver"),
+        Value::Null,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !s
+        .timeline()
+        .await
+        .iter()
+        .any(|l| l == &format!("skipped notification {event} already applied"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the duplicate was not skipped: {:?}",
+            s.timeline().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn missing_scopes_are_diagnosed_by_name(backend: Backend) {
