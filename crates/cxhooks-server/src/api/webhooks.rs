@@ -509,23 +509,38 @@ pub async fn get_webhook(
     Ok(Json(out))
 }
 
-async fn save(
-    state: &AppState,
-    caller: &Caller,
-    mut hook: Webhook,
-    value: &Value,
-    current: &Value,
+/// PUT (`merge` false: the body is the whole webhook) and PATCH (`merge` true: a JSON Merge
+/// Patch over what GET returns); read-only fields may be sent back unchanged either way.
+async fn write(
+    state: AppState,
+    principal: Principal,
+    (app_id, id): (String, String),
+    headers: HeaderMap,
+    body: Bytes,
+    merge: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let (valid, warnings) = validate(state, value, Some(current))?;
+    let caller = caller(&state, principal).await?;
+    let (_, mut hook) = load(&state, &caller, &app_id, &id).await?;
+    caller.may(Verb::Update, "webhook", &hook.audit.created_by)?;
+    let given = parse_json(&headers, &body)?;
+    let current = render(&state, &hook, Vec::new())?;
+    let value = if merge {
+        let mut merged = current.clone();
+        merge_patch(&mut merged, &given);
+        merged
+    } else {
+        given
+    };
+    let (valid, warnings) = validate(&state, &value, Some(&current))?;
     hook.url = valid.url;
     hook.filters = valid.filters;
-    hook.sealed_custom_headers = seal_headers(state, &hook.tenant, hook.id, &valid.headers);
+    hook.sealed_custom_headers = seal_headers(&state, &hook.tenant, hook.id, &valid.headers);
     hook.audit.touch(caller.id(), Utc::now());
     if !state.store.update_webhook(&hook).await? {
         return Err(not_found("webhook", &hook.id.to_string()));
     }
     state.delivery.registry.upsert(&hook, valid.headers);
-    Ok(Json(render(state, &hook, warnings)?))
+    Ok(Json(render(&state, &hook, warnings)?))
 }
 
 /// Replace a webhook (read-only fields may be sent back unchanged).
@@ -542,12 +557,7 @@ pub async fn replace_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&state, principal).await?;
-    let (_, hook) = load(&state, &caller, &app_id, &id).await?;
-    caller.may(Verb::Update, "webhook", &hook.audit.created_by)?;
-    let value = parse_json(&headers, &body)?;
-    let current = render(&state, &hook, Vec::new())?;
-    save(&state, &caller, hook, &value, &current).await
+    write(state, principal, (app_id, id), headers, body, false).await
 }
 
 /// Update a webhook with a JSON Merge Patch.
@@ -565,14 +575,7 @@ pub async fn update_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&state, principal).await?;
-    let (_, hook) = load(&state, &caller, &app_id, &id).await?;
-    caller.may(Verb::Update, "webhook", &hook.audit.created_by)?;
-    let patch = parse_json(&headers, &body)?;
-    let current = render(&state, &hook, Vec::new())?;
-    let mut merged = current.clone();
-    merge_patch(&mut merged, &patch);
-    save(&state, &caller, hook, &merged, &current).await
+    write(state, principal, (app_id, id), headers, body, true).await
 }
 
 /// Delete a webhook.
