@@ -570,6 +570,9 @@ impl Store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                    sqlx::query("UPDATE config_version SET version = version + 1 WHERE id = 1")
+                        .execute(&mut *tx)
+                        .await?;
                     effects.errored.push(id);
                 }
             }

@@ -496,6 +496,27 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Marks a change of webhooks or applications, so that every node reloads its registry.
+    pub async fn bump_config_version(&self) -> Result<(), StoreError> {
+        on_pool!(self, |pool| sqlx::query(
+            "UPDATE config_version SET version = version + 1 WHERE id = 1"
+        )
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The current configuration version (see [`Store::bump_config_version`]).
+    pub async fn config_version(&self) -> Result<i64, StoreError> {
+        on_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT version FROM config_version WHERE id = 1"
+        )
+        .fetch_one(pool)
+        .await)
+        .map_err(StoreError::from)
+    }
+
     /// Clears a webhook's failure streak (when it is enabled again).
     pub async fn reset_webhook_health(
         &self,

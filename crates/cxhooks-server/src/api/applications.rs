@@ -289,6 +289,7 @@ pub async fn update_application(
     app.name = name.expect("validated");
     app.audit.touch(caller.id(), Utc::now());
     state.store.update_application(&app).await?;
+    state.store.bump_config_version().await?;
     state.delivery.registry.forget_key(app.id);
     Ok(Json(ApplicationOut::value(&app)))
 }
@@ -315,6 +316,7 @@ pub async fn delete_application(
         .cancel_application_deliveries(&app.tenant, app.id, now)
         .await?;
     state.store.delete_application(&app.tenant, app.id).await?;
+    state.store.bump_config_version().await?;
     state
         .delivery
         .registry
@@ -344,6 +346,7 @@ pub async fn rotate_secret(
     app.public_key = public;
     app.audit.touch(caller.id(), Utc::now());
     state.store.update_application(&app).await?;
+    state.store.bump_config_version().await?;
     state.delivery.registry.forget_key(app.id);
     Ok(Json(ApplicationOut::value(&app)))
 }

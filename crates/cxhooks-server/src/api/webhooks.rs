@@ -451,6 +451,7 @@ pub async fn create_webhook(
         )
         .with("limit", json!(limit)));
     }
+    state.store.bump_config_version().await?;
     state.delivery.registry.upsert(&hook, valid.headers);
     let location = format!("/webhooks/v1/applications/{}/webhooks/{id}", app.id);
     Ok(Created::at(location, render(&state, &hook, warnings)?))
@@ -539,6 +540,7 @@ async fn write(
     if !state.store.update_webhook(&hook).await? {
         return Err(not_found("webhook", &hook.id.to_string()));
     }
+    state.store.bump_config_version().await?;
     state.delivery.registry.upsert(&hook, valid.headers);
     Ok(Json(render(&state, &hook, warnings)?))
 }
@@ -602,6 +604,7 @@ pub async fn delete_webhook(
         .store
         .delete_webhook(&app.tenant, app.id, hook.id)
         .await?;
+    state.store.bump_config_version().await?;
     state.delivery.registry.remove(&app.tenant, hook.id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -626,6 +629,7 @@ async fn set_status(
             .reset_webhook_health(&hook.tenant, hook.id)
             .await?;
     }
+    state.store.bump_config_version().await?;
     state
         .delivery
         .registry

@@ -1,9 +1,9 @@
 //! Webhooks in memory: the compiled matcher (conditions compiled once, when a webhook is saved
 //! or loaded), what a worker needs to send (url, headers, owner), and parsed application keys.
 //!
-//! The management API updates it on every write, on this node. Other nodes sharing a
-//! PostgreSQL store see changes only after a restart, until issue 9 adds cross-node
-//! invalidation.
+//! The management API updates it on every write, on this node, and bumps the store's
+//! configuration version; every node polls that version (each second) and reloads when it
+//! moves, so nodes sharing a PostgreSQL store agree within about a second.
 
 use cxhooks_catalog::Catalog;
 use cxhooks_condition::{Filter as CompiledFilter, Matcher};
@@ -82,6 +82,16 @@ impl Registry {
             registry.upsert(&hook, headers);
         }
         Ok(registry)
+    }
+
+    /// Replaces everything with the store's current webhooks (another node changed them), and
+    /// forgets cached keys (another node may have rotated one).
+    pub async fn reload(&self, store: &Store, master: &MasterKey) -> Result<(), StoreError> {
+        let fresh = Registry::load(store, master).await?;
+        let inner = std::mem::take(&mut *fresh.inner.write().expect("lock"));
+        *self.inner.write().expect("lock") = inner;
+        self.keys.write().expect("lock").clear();
+        Ok(())
     }
 
     /// Adds or replaces a webhook. Only enabled webhooks are matched.

@@ -42,6 +42,7 @@ pub async fn spawn(state: AppState) -> JoinSet<()> {
     let (tx, rx) = mpsc::channel(4096);
     let mut set = JoinSet::new();
     set.spawn(complete_loop(state.clone(), rx));
+    set.spawn(watch_config(state.clone()));
     set.spawn(dispatch_loop(state, tx));
     set
 }
@@ -224,6 +225,33 @@ async fn attempt(state: &AppState, job: &Job) -> Completion {
         signature: job.fresh_signature.then_some(signature),
         next,
         series_started,
+    }
+}
+
+/// How often the store's configuration version is polled.
+const CONFIG_POLL: Duration = Duration::from_secs(1);
+
+/// Reloads the webhook registry when another node (or this one) changed webhooks or
+/// applications: the bound on how long nodes sharing a store may disagree.
+async fn watch_config(state: AppState) {
+    let mut seen = state.store.config_version().await.ok();
+    loop {
+        tokio::time::sleep(CONFIG_POLL).await;
+        let Ok(now) = state.store.config_version().await else {
+            continue;
+        };
+        if seen == Some(now) {
+            continue;
+        }
+        match state
+            .delivery
+            .registry
+            .reload(&state.store, &state.master)
+            .await
+        {
+            Ok(()) => seen = Some(now),
+            Err(e) => tracing::warn!(error = %e, "reloading webhooks failed; retrying"),
+        }
     }
 }
 

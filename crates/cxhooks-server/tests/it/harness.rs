@@ -12,7 +12,7 @@ pub struct TestApp {
     pub url: String,
     pub state: AppState,
     pub http: reqwest::Client,
-    _location: TestLocation,
+    _location: Option<TestLocation>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -29,6 +29,13 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, config: Config) -> TestApp {
     let (store, location) = backend.store().await;
     let master = Arc::new(MasterKey::from_bytes(&MasterKey::generate_bytes()).unwrap());
+    let mut app = spawn_node(store, master, config).await;
+    app._location = Some(location);
+    app
+}
+
+/// A node on an existing store and master key (a second node of a cluster).
+pub async fn spawn_node(store: Store, master: Arc<MasterKey>, config: Config) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bound = listener.local_addr().unwrap();
     let state = AppState::new(store, master, config, bound).await.unwrap();
@@ -45,7 +52,7 @@ pub async fn spawn_app_with(backend: Backend, config: Config) -> TestApp {
         url: format!("http://{bound}"),
         state,
         http: reqwest::Client::new(),
-        _location: location,
+        _location: None,
         _stop: stop,
     }
 }

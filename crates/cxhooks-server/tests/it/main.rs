@@ -1,5 +1,6 @@
 //! End-to-end tests of the service over real HTTP on a loopback port, on both stores.
 
+mod cluster;
 mod delivery;
 mod harness;
 mod identity;
