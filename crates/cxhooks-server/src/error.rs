@@ -170,6 +170,16 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.0.status
     }
+
+    /// What went wrong and how to fix it.
+    pub fn detail(&self) -> &str {
+        &self.0.detail
+    }
+
+    /// The field-level problems, each with its JSON Pointer.
+    pub fn field_errors(&self) -> &[FieldError] {
+        &self.0.errors
+    }
 }
 
 impl IntoResponse for ApiError {

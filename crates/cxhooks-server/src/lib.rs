@@ -6,6 +6,7 @@
 //! - [`identity`]: tenants, clients, realm keys, tokens, and the [`identity::auth::Principal`]
 //!   extractor that guards every protected route.
 //! - [`api`]: one module per API resource.
+//! - [`console`]: the web console at `/console` (server-rendered HTML).
 //! - [`delivery`]: the webhook registry, the dispatcher and the HTTP sender.
 //! - [`error`]: the problem+json error every route answers with.
 //!
@@ -15,6 +16,7 @@
 
 pub mod api;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod error;
 pub mod identity;
@@ -60,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         get(move || async move { axum::Json(doc.as_ref().clone()) }),
     )
     .route("/healthz", get(|| async { "ok" }))
+    .merge(console::router())
     .fallback(not_found)
     .layer(axum::middleware::map_response(problems_for_plain_errors))
     .layer(DefaultBodyLimit::max(body_limit))

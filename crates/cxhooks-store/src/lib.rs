@@ -13,11 +13,13 @@
 //! - `management`: applications and webhooks, with cursor pages ([`Page`], [`Paged`]).
 //! - `delivery`: the durable outbox: changes, deliveries, attempts, usage counts.
 //! - `records`: the record store, whose writes commit with the change they publish.
+//! - `console`: the console's operators and sessions, and the request-log chart.
 //!
 //! Every method that reads tenant data takes the tenant first: there is no way to reach an
 //! object without naming its tenant.
 #![warn(missing_docs)]
 
+mod console;
 mod delivery;
 mod error;
 mod identity;
@@ -29,6 +31,7 @@ mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use console::*;
 pub use delivery::*;
 pub use error::StoreError;
 pub use management::*;

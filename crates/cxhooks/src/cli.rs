@@ -53,6 +53,9 @@ pub enum Command {
     /// Administer confidential clients.
     #[command(subcommand)]
     Client(crate::client::ClientCommand),
+    /// Administer console operators (the people who sign in at /console).
+    #[command(subcommand)]
+    Operator(crate::operator::OperatorCommand),
     /// First-run demo: a service on a temporary store, sample records, verified deliveries.
     Demo(crate::demo::DemoArgs),
     /// Send one change (or a batch) to a running server.
@@ -88,6 +91,7 @@ impl Cli {
             }
             Command::Tenant(cmd) => cmd.run(&self.store).await,
             Command::Client(cmd) => cmd.run(&self.store).await,
+            Command::Operator(cmd) => cmd.run(&self.store).await,
             Command::Publish(args) => crate::publish::run(args).await,
             Command::Verify(args) => Ok(crate::verify::run(&args)),
             Command::Demo(args) => crate::demo::run(args).await,

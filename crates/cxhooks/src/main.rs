@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod demo;
 mod listen;
+mod operator;
 mod publish;
 mod serve;
 mod sync;

@@ -5,7 +5,7 @@
 use crate::error::ApiError;
 use crate::identity::auth::Principal;
 use crate::state::AppState;
-use cxhooks_store::{Access, Client, OnOff, Page};
+use cxhooks_store::{Access, Client, ClientCode, OnOff, Page, Permissions};
 
 /// The verbs of the permission matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,9 +37,35 @@ pub struct Caller {
     pub client: Client,
 }
 
+/// What a console operator acts as: a client with every permission, recorded in audit fields
+/// as `operator:{email}`.
+fn operator_client(principal: &Principal, email: &str) -> Client {
+    let now = principal.expires_at;
+    Client {
+        tenant: principal.tenant.clone(),
+        client_id: format!("operator:{email}"),
+        name: email.to_owned(),
+        code: ClientCode::parse("urn:cxhooks/console").expect("a valid code"),
+        secret_hash: Vec::new(),
+        default_scopes: principal.scopes.clone(),
+        permissions: Permissions {
+            create: OnOff::On,
+            read: Access::All,
+            update: Access::All,
+            delete: Access::All,
+        },
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 impl Caller {
     /// Loads the caller's client; a token whose client was deleted is no longer valid.
     pub async fn load(state: &AppState, principal: Principal) -> Result<Self, ApiError> {
+        if let Some(email) = &principal.operator {
+            let client = operator_client(&principal, email);
+            return Ok(Self { principal, client });
+        }
         let client = state
             .store
             .client(&principal.tenant, &principal.client_id)

@@ -386,6 +386,12 @@ fn validate(
     Ok((valid, p.warnings))
 }
 
+/// Checks a webhook representation exactly as `POST` would, without saving it: the warnings if
+/// it is valid, else the same 400 the API answers.
+pub fn check(state: &AppState, value: &Value) -> Result<Vec<FieldError>, ApiError> {
+    validate(state, value, None).map(|(_, warnings)| warnings)
+}
+
 async fn load(
     state: &AppState,
     caller: &Caller,

@@ -24,6 +24,27 @@ pub enum IdentityError {
         /// The client id asked for.
         client_id: String,
     },
+    /// No such operator in the tenant.
+    #[error(
+        "tenant '{tenant}' has no operator '{email}' (see `cxhooks operator list --tenant {tenant}`)"
+    )]
+    UnknownOperator {
+        /// The tenant.
+        tenant: TenantName,
+        /// The e-mail asked for.
+        email: String,
+    },
+    /// The operator already exists.
+    #[error(
+        "tenant '{tenant}' already has an operator '{email}': set a new password with \
+         `cxhooks operator passwd --tenant {tenant} --email {email}`"
+    )]
+    OperatorExists {
+        /// The tenant.
+        tenant: TenantName,
+        /// The e-mail.
+        email: String,
+    },
     /// The tenant already exists.
     #[error("tenant '{0}' already exists")]
     TenantExists(TenantName),

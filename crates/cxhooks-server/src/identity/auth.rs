@@ -24,6 +24,9 @@ pub struct Principal {
     pub scopes: ScopeSet,
     /// When the token expires.
     pub expires_at: DateTime<Utc>,
+    /// Set when a console operator acts (signed in with a password, not a token): the operator
+    /// has every scope and the whole permission matrix of its tenant.
+    pub operator: Option<String>,
 }
 
 impl Principal {
@@ -100,6 +103,7 @@ impl FromRequestParts<AppState> for Principal {
                 client_id: v.client_id,
                 scopes: v.scopes,
                 expires_at: v.expires_at,
+                operator: None,
             }),
             Err(TokenError::Store(e)) => Err(ApiError::internal(e)),
             Err(e) => Err(ApiError::unauthorized(Some(&e.to_string()))),
@@ -117,6 +121,7 @@ mod tests {
             client_id: "c".into(),
             scopes: ScopeSet::parse(scopes).unwrap(),
             expires_at: Utc::now(),
+            operator: None,
         }
     }
 

@@ -4,10 +4,12 @@
 //! - [`admin`]: creating and changing tenants and clients (the CLI and the console call these).
 //! - [`tokens`]: realm keys, RS256 token issuance and verification, JWKS.
 //! - [`auth`]: the [`auth::Principal`] extractor and scope checks.
+//! - [`operators`]: the people who sign in to the console, with Argon2id passwords.
 //! - [`routes`]: the Keycloak-compatible endpoints under `/auth/realms/{tenant}`.
 
 pub mod admin;
 pub mod auth;
+pub mod operators;
 pub mod routes;
 pub mod tokens;
 

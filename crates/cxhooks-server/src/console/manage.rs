@@ -1,0 +1,651 @@
+//! Applications (with the public key consumers verify with) and webhooks (with a form whose
+//! condition is checked as you type, by the same code the API saves with).
+
+use super::session::{Form, Session, page};
+use super::{error_page, problem};
+use crate::api;
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use cxhooks_catalog::Catalog;
+use cxhooks_signing::PublicKey;
+use cxhooks_store::{Application, Page, Webhook};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The most objects a console list shows.
+const LIST_LIMIT: u32 = 500;
+
+fn all() -> Page {
+    Page {
+        limit: LIST_LIMIT,
+        after: None,
+        created_by: None,
+    }
+}
+
+fn json_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h
+}
+
+/// The tenant's applications, oldest first.
+pub async fn applications_of(
+    state: &AppState,
+    session: &Session,
+) -> Result<Vec<Application>, ApiError> {
+    Ok(state
+        .store
+        .applications(&session.tenant, &all())
+        .await?
+        .items)
+}
+
+fn public_pem(app: &Application) -> String {
+    PublicKey::from_spki_der(&app.public_key)
+        .map(|k| k.to_pem())
+        .unwrap_or_default()
+}
+
+/// `GET /console/applications`.
+pub async fn applications(State(state): State<AppState>, session: Session) -> Response {
+    match applications_of(&state, &session).await {
+        Ok(apps) => applications_page(&session, &apps, None),
+        Err(e) => error_page(&session, &e),
+    }
+}
+
+fn applications_page(
+    session: &Session,
+    apps: &[Application],
+    problem_box: Option<Markup>,
+) -> Response {
+    page(
+        Some(session),
+        "Applications",
+        html! {
+            h1 { "Applications" }
+            p.muted { "An application holds webhooks and one RSA key pair: its public key (the " i { "secret" } ") is what receivers verify " code { "Cx-Signature" } " with." }
+            @if let Some(p) = problem_box { (p) }
+            form.inline method="post" action="/console/applications" {
+                (session.csrf_field())
+                label { "Name" input name="name" required placeholder="HireData production"; }
+                button type="submit" { "Create application" }
+            }
+            @if apps.is_empty() { p.muted { "No applications yet." } }
+            @for app in apps {
+                @let pem_id = format!("key-{}", app.id);
+                article.card id=(format!("app-{}", app.id)) {
+                    div.bar {
+                        h2 { (app.name) }
+                        div.actions {
+                            a.button.secondary href=(format!("/console/webhooks?app={}", app.id)) { "Webhooks" }
+                            a.button.secondary href=(format!("/console/requests?app={}", app.id)) { "Request log" }
+                            form method="post" action=(format!("/console/applications/{}/rotate", app.id)) data-confirm="Replace this application's key pair? Receivers must be given the new public key." {
+                                (session.csrf_field())
+                                button.secondary type="submit" { "Rotate secret" }
+                            }
+                        }
+                    }
+                    dl.kv {
+                        dt { "Id" } dd { code.id { (app.id) } }
+                        dt { "Key" } dd { "RSA-" (app.key_bits) ", RSA-SHA256" }
+                        dt { "Public secret" } dd {
+                            pre.pem id=(pem_id) { (public_pem(app)) }
+                            button.copy type="button" data-copy=(pem_id) { "Copy" }
+                        }
+                        dt { "Created" } dd { (api::rfc3339(app.audit.created_at)) " by " code { (app.audit.created_by) } }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// `POST /console/applications`.
+pub async fn create_application(
+    State(state): State<AppState>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = session.check(&form) {
+        return r;
+    }
+    let json = json!({"name": form.text("name")}).to_string();
+    let created = api::applications::create_application(
+        State(state.clone()),
+        session.principal(),
+        json_headers(),
+        Bytes::from(json),
+    )
+    .await;
+    match created {
+        Ok(_) => Redirect::to("/console/applications").into_response(),
+        Err(e) => match applications_of(&state, &session).await {
+            Ok(apps) => {
+                let mut r = applications_page(&session, &apps, Some(problem(&e)));
+                *r.status_mut() = e.status();
+                r
+            }
+            Err(e) => error_page(&session, &e),
+        },
+    }
+}
+
+/// `POST /console/applications/{app}/rotate`.
+pub async fn rotate_application(
+    State(state): State<AppState>,
+    session: Session,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = session.check(&Form::parse(&body)) {
+        return r;
+    }
+    match api::applications::rotate_secret(State(state), session.principal(), Path(app.clone()))
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/console/applications#app-{app}")).into_response(),
+        Err(e) => error_page(&session, &e),
+    }
+}
+
+/// `?app=`: one application.
+#[derive(Debug, Deserialize)]
+pub struct AppQuery {
+    app: Option<String>,
+}
+
+/// `GET /console/webhooks`: every application's webhooks (or one application's).
+pub async fn webhooks(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<AppQuery>,
+) -> Response {
+    let apps = match applications_of(&state, &session).await {
+        Ok(apps) => apps,
+        Err(e) => return error_page(&session, &e),
+    };
+    let mut groups: Vec<(&Application, Vec<Webhook>)> = Vec::new();
+    for app in apps
+        .iter()
+        .filter(|a| q.app.as_deref().is_none_or(|id| a.id.to_string() == id))
+    {
+        match state.store.webhooks(&session.tenant, app.id, &all()).await {
+            Ok(p) => groups.push((app, p.items)),
+            Err(e) => return error_page(&session, &e.into()),
+        }
+    }
+    page(
+        Some(&session),
+        "Webhooks",
+        html! {
+            div.bar {
+                h1 { "Webhooks" }
+                @if !apps.is_empty() {
+                    a.button href=(match &q.app { Some(a) => format!("/console/webhooks/new?app={a}"), None => "/console/webhooks/new".into() }) { "New webhook" }
+                }
+            }
+            @if apps.is_empty() {
+                p { "Webhooks belong to an application: " a href="/console/applications" { "create one first" } "." }
+            }
+            @for (app, hooks) in &groups {
+                h2 { (app.name) }
+                @if hooks.is_empty() { p.muted { "No webhooks." } } @else {
+                    div.scroll { table {
+                        thead { tr { th { "Url" } th { "Filters" } th { "Status" } th {} } }
+                        tbody { @for h in hooks {
+                            tr {
+                                td { a href=(format!("/console/webhooks/{}/{}", app.id, h.id)) { (h.url) } }
+                                td { @for f in &h.filters {
+                                    div { code { (f.event_type) } @if let Some(c) = &f.condition { " " span.cond { (c) } } }
+                                } }
+                                td { span class=(format!("status {}", h.status.as_str())) { (h.status.as_str()) } }
+                                td.actions { (status_buttons(&session, app.id, h)) }
+                            }
+                        } }
+                    } }
+                }
+            }
+        },
+    )
+}
+
+fn status_buttons(session: &Session, app: uuid::Uuid, h: &Webhook) -> Markup {
+    let base = format!("/console/webhooks/{app}/{}", h.id);
+    let enabled = h.status == cxhooks_store::WebhookStatus::Enabled;
+    html! {
+        @if enabled {
+            form method="post" action=(format!("{base}/disable")) { (session.csrf_field()) button.secondary type="submit" { "Disable" } }
+        } @else {
+            form method="post" action=(format!("{base}/enable")) { (session.csrf_field()) button.secondary type="submit" { "Enable" } }
+        }
+    }
+}
+
+/// The webhook form as the operator filled it in: a row per filter (blank rows are left out),
+/// custom headers one `Name: value` per line.
+struct WebhookForm<'f> {
+    app: &'f str,
+    url: &'f str,
+    rows: Vec<(&'f str, &'f str)>,
+    headers: &'f str,
+}
+
+/// Blank filter rows shown below the filled ones.
+const SPARE_ROWS: usize = 1;
+
+impl<'f> WebhookForm<'f> {
+    fn parse(form: &'f Form) -> Self {
+        let types = form.all("event_type");
+        let conds = form.all("condition");
+        let rows = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.trim(), conds.get(i).map_or("", |c| c.trim())))
+            .collect();
+        Self {
+            app: form.text("app"),
+            url: form.text("url"),
+            rows,
+            headers: form.get("custom_headers").unwrap_or(""),
+        }
+    }
+
+    /// The API body, and for each of its filters the form row it came from.
+    fn to_json(&self) -> (Value, Vec<usize>) {
+        let mut filters = Vec::new();
+        let mut rows = Vec::new();
+        for (i, (t, c)) in self.rows.iter().enumerate() {
+            if t.is_empty() && c.is_empty() {
+                continue;
+            }
+            let mut f = json!({"eventType": t});
+            if !c.is_empty() {
+                f["condition"] = json!(c);
+            }
+            filters.push(f);
+            rows.push(i);
+        }
+        let headers: Vec<Value> = self
+            .headers
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| match l.split_once(':') {
+                Some((n, v)) => json!({"name": n.trim(), "value": v.trim()}),
+                None => json!({"name": l.trim(), "value": ""}),
+            })
+            .collect();
+        (
+            json!({"url": self.url, "filters": filters, "customHeaders": headers}),
+            rows,
+        )
+    }
+}
+
+/// Moves `/filters/{i}/…` paths from the API body's numbering to the form's rows.
+fn to_rows(errors: &[FieldError], rows: &[usize]) -> Vec<FieldError> {
+    errors
+        .iter()
+        .map(|e| {
+            let path = e
+                .path
+                .strip_prefix("/filters/")
+                .and_then(|rest| {
+                    let (n, tail) = rest.split_once('/').unwrap_or((rest, ""));
+                    let row = rows.get(n.parse::<usize>().ok()?)?;
+                    Some(if tail.is_empty() {
+                        format!("/filters/{row}")
+                    } else {
+                        format!("/filters/{row}/{tail}")
+                    })
+                })
+                .unwrap_or_else(|| e.path.clone());
+            FieldError {
+                path,
+                message: e.message.clone(),
+            }
+        })
+        .collect()
+}
+
+struct Feedback {
+    detail: Option<String>,
+    errors: Vec<FieldError>,
+    warnings: Vec<FieldError>,
+}
+
+fn field_msgs(fb: &Feedback, path: &str) -> Markup {
+    html! {
+        p.field-msg data-for=(path) {
+            @for e in fb.errors.iter().filter(|e| e.path == path) { span.err { (e.message) } " " }
+            @for w in fb.warnings.iter().filter(|e| e.path == path) { span.warn { (w.message) } " " }
+        }
+    }
+}
+
+fn webhook_form_page(
+    session: &Session,
+    apps: &[Application],
+    action: &str,
+    editing: Option<&Webhook>,
+    form: &WebhookForm<'_>,
+    fb: &Feedback,
+) -> Response {
+    let catalog = Catalog::builtin();
+    let rows = form.rows.len() + SPARE_ROWS;
+    let title = if editing.is_some() {
+        "Edit webhook"
+    } else {
+        "New webhook"
+    };
+    page(
+        Some(session),
+        title,
+        html! {
+            section.narrow {
+                h1 { (title) }
+                div #problems role="alert" class=(if fb.detail.is_some() { "problem" } else { "problem hidden" }) {
+                    @if let Some(d) = &fb.detail { p { (d) } }
+                }
+                form.webhook method="post" action=(action) data-validate="/console/webhooks/validate" {
+                    (session.csrf_field())
+                    @if let Some(h) = editing {
+                        input type="hidden" name="app" value=(h.application_id);
+                        p.muted { "Application: " (apps.iter().find(|a| a.id == h.application_id).map_or("", |a| a.name.as_str())) " · status " span class=(format!("status {}", h.status.as_str())) { (h.status.as_str()) } }
+                    } @else {
+                        label { "Application"
+                            select name="app" required {
+                                @for a in apps { option value=(a.id) selected[a.id.to_string() == form.app] { (a.name) } }
+                            }
+                        }
+                    }
+                    label { "Url" input name="url" type="url" value=(form.url) required placeholder="https://integration.example/hooks/carerix"; }
+                    (field_msgs(fb, "/url"))
+                    fieldset {
+                        legend { "Filters" }
+                        p.muted { "A change is delivered when any filter matches: its event type, and its condition if there is one. Leave a row empty to skip it." }
+                        (field_msgs(fb, "/filters"))
+                        @for i in 0..rows {
+                            @let (t, c) = form.rows.get(i).copied().unwrap_or(("", ""));
+                            div.filter {
+                                label { "Event type"
+                                    input name="event_type" list="event-types" value=(t) placeholder="cremployee:updated" autocapitalize="none";
+                                }
+                                (field_msgs(fb, &format!("/filters/{i}/eventType")))
+                                (field_msgs(fb, &format!("/filters/{i}")))
+                                label { "Condition (optional)"
+                                    textarea name="condition" rows="2" spellcheck="false" placeholder="data.tostatusnode eq '1234'" { (c) }
+                                }
+                                (field_msgs(fb, &format!("/filters/{i}/condition")))
+                            }
+                        }
+                        datalist #event-types {
+                            @for et in catalog.event_types() { option value=(et.as_str()) {} }
+                        }
+                    }
+                    label { "Custom headers (one " code { "Name: value" } " per line, stored encrypted)"
+                        textarea name="custom_headers" rows="2" spellcheck="false" { (form.headers) }
+                    }
+                    (field_msgs(fb, "/customHeaders"))
+                    p.validity #validity aria-live="polite" {}
+                    button type="submit" { @if editing.is_some() { "Save webhook" } @else { "Create webhook" } }
+                }
+                @if let Some(h) = editing {
+                    div.actions {
+                        (status_buttons(session, h.application_id, h))
+                        form method="post" action=(format!("/console/webhooks/{}/{}/test", h.application_id, h.id)) {
+                            (session.csrf_field()) button.secondary type="submit" { "Send test ping" }
+                        }
+                        form method="post" action=(format!("/console/webhooks/{}/{}/delete", h.application_id, h.id)) data-confirm="Delete this webhook? Its pending deliveries are cancelled." {
+                            (session.csrf_field()) button.danger type="submit" { "Delete" }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn no_feedback() -> Feedback {
+    Feedback {
+        detail: None,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+fn feedback_of(e: &ApiError, rows: &[usize]) -> Feedback {
+    Feedback {
+        detail: Some(e.detail().to_owned()),
+        errors: to_rows(e.field_errors(), rows),
+        warnings: Vec::new(),
+    }
+}
+
+/// `GET /console/webhooks/new`.
+pub async fn new_webhook(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<AppQuery>,
+) -> Response {
+    let apps = match applications_of(&state, &session).await {
+        Ok(a) => a,
+        Err(e) => return error_page(&session, &e),
+    };
+    let empty = Form::default();
+    let mut form = WebhookForm::parse(&empty);
+    form.app = q.app.as_deref().unwrap_or("");
+    webhook_form_page(
+        &session,
+        &apps,
+        "/console/webhooks/new",
+        None,
+        &form,
+        &no_feedback(),
+    )
+}
+
+/// `POST /console/webhooks/new`: creates the webhook through the API's own handler.
+pub async fn create_webhook(
+    State(state): State<AppState>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let raw = Form::parse(&body);
+    if let Err(r) = session.check(&raw) {
+        return r;
+    }
+    let form = WebhookForm::parse(&raw);
+    let (value, rows) = form.to_json();
+    let created = api::webhooks::create_webhook(
+        State(state.clone()),
+        session.principal(),
+        Path(form.app.to_owned()),
+        json_headers(),
+        Bytes::from(value.to_string()),
+    )
+    .await;
+    match created {
+        Ok(_) => Redirect::to(&format!("/console/webhooks?app={}", form.app)).into_response(),
+        Err(e) => {
+            let apps = applications_of(&state, &session).await.unwrap_or_default();
+            let mut r = webhook_form_page(
+                &session,
+                &apps,
+                "/console/webhooks/new",
+                None,
+                &form,
+                &feedback_of(&e, &rows),
+            );
+            *r.status_mut() = e.status();
+            r
+        }
+    }
+}
+
+/// `POST /console/webhooks/validate`: the form checked as the API would check it, as JSON
+/// `{valid, detail, errors, warnings}` with paths in the form's row numbering.
+pub async fn validate_webhook(
+    State(state): State<AppState>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let raw = Form::parse(&body);
+    if let Err(r) = session.check(&raw) {
+        return r;
+    }
+    let form = WebhookForm::parse(&raw);
+    let (value, rows) = form.to_json();
+    let answer = match api::webhooks::check(&state, &value) {
+        Ok(warnings) => {
+            json!({"valid": true, "detail": null, "errors": [], "warnings": to_rows(&warnings, &rows)})
+        }
+        Err(e) => {
+            json!({"valid": false, "detail": e.detail(), "errors": to_rows(e.field_errors(), &rows), "warnings": []})
+        }
+    };
+    Json(answer).into_response()
+}
+
+async fn load_webhook(
+    state: &AppState,
+    session: &Session,
+    app: &str,
+    id: &str,
+) -> Result<Webhook, ApiError> {
+    let (Some(app_id), Some(hook_id)) = (api::parse_id(app), api::parse_id(id)) else {
+        return Err(api::not_found("webhook", id));
+    };
+    state
+        .store
+        .webhook(&session.tenant, app_id, hook_id)
+        .await?
+        .ok_or_else(|| api::not_found("webhook", id))
+}
+
+/// `GET /console/webhooks/{app}/{id}`.
+pub async fn edit_webhook(
+    State(state): State<AppState>,
+    session: Session,
+    Path((app, id)): Path<(String, String)>,
+) -> Response {
+    let hook = match load_webhook(&state, &session, &app, &id).await {
+        Ok(h) => h,
+        Err(e) => return error_page(&session, &e),
+    };
+    let headers = match api::webhooks::open_headers(&state, &hook) {
+        Ok(h) => h
+            .iter()
+            .map(|h| format!("{}: {}", h.name, h.value))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(e) => return error_page(&session, &e),
+    };
+    let apps = applications_of(&state, &session).await.unwrap_or_default();
+    let form = WebhookForm {
+        app: &app,
+        url: &hook.url,
+        rows: hook
+            .filters
+            .iter()
+            .map(|f| (f.event_type.as_str(), f.condition.as_deref().unwrap_or("")))
+            .collect(),
+        headers: &headers,
+    };
+    let action = format!("/console/webhooks/{app}/{id}");
+    webhook_form_page(&session, &apps, &action, Some(&hook), &form, &no_feedback())
+}
+
+/// `POST /console/webhooks/{app}/{id}`: saves the whole webhook (the API's `PUT`).
+pub async fn save_webhook(
+    State(state): State<AppState>,
+    session: Session,
+    Path((app, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let raw = Form::parse(&body);
+    if let Err(r) = session.check(&raw) {
+        return r;
+    }
+    let form = WebhookForm::parse(&raw);
+    let (value, rows) = form.to_json();
+    let saved = api::webhooks::replace_webhook(
+        State(state.clone()),
+        session.principal(),
+        Path((app.clone(), id.clone())),
+        json_headers(),
+        Bytes::from(value.to_string()),
+    )
+    .await;
+    match saved {
+        Ok(_) => Redirect::to(&format!("/console/webhooks?app={app}")).into_response(),
+        Err(e) => {
+            let hook = match load_webhook(&state, &session, &app, &id).await {
+                Ok(h) => h,
+                Err(e) => return error_page(&session, &e),
+            };
+            let apps = applications_of(&state, &session).await.unwrap_or_default();
+            let action = format!("/console/webhooks/{app}/{id}");
+            let mut r = webhook_form_page(
+                &session,
+                &apps,
+                &action,
+                Some(&hook),
+                &form,
+                &feedback_of(&e, &rows),
+            );
+            *r.status_mut() = e.status();
+            r
+        }
+    }
+}
+
+/// `POST /console/webhooks/{app}/{id}/{enable|disable|test|delete}`.
+pub async fn webhook_action(
+    State(state): State<AppState>,
+    session: Session,
+    Path((app, id, action)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = session.check(&Form::parse(&body)) {
+        return r;
+    }
+    let p = session.principal();
+    let ids = Path((app.clone(), id.clone()));
+    let back = Redirect::to(&format!("/console/webhooks?app={app}")).into_response();
+    let done = match action.as_str() {
+        "enable" => api::webhooks::enable_webhook(State(state), p, ids)
+            .await
+            .map(|_| back),
+        "disable" => api::webhooks::disable_webhook(State(state), p, ids)
+            .await
+            .map(|_| back),
+        "delete" => api::webhooks::delete_webhook(State(state), p, ids)
+            .await
+            .map(|_| back),
+        "test" => api::events::test_webhook(State(state), p, ids)
+            .await
+            .map(|Json(v)| {
+                let event = v["_id"].as_str().unwrap_or_default();
+                Redirect::to(&format!("/console/requests/{app}/{event}")).into_response()
+            }),
+        other => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("a webhook has no action '{other}': use enable, disable, test or delete"),
+        )),
+    };
+    done.unwrap_or_else(|e| error_page(&session, &e))
+}

@@ -1,0 +1,363 @@
+//! Signing in and out, the session cookie, CSRF tokens, form bodies and the page layout.
+//!
+//! A session id is 256 random bits in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when
+//! the public url is https); the store keeps only its keyed hash. Every form carries a CSRF
+//! token derived from the session id with the master key, checked on every POST. The sign-in
+//! form, which has no session yet, uses a double-submit cookie instead.
+
+use crate::error::ApiError;
+use crate::identity::auth::Principal;
+use crate::identity::operators;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use chrono::Utc;
+use cxhooks_store::{ConsoleSession, Scope, ScopeSet, TenantName};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+const SESSION_COOKIE: &str = "cxhooks_session";
+const LOGIN_COOKIE: &str = "cxhooks_login";
+/// How long a sign-in lasts.
+pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
+
+/// A signed-in operator.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The tenant the operator manages.
+    pub tenant: TenantName,
+    /// The operator's e-mail.
+    pub email: String,
+    csrf: String,
+    id_hash: Vec<u8>,
+}
+
+impl Session {
+    /// The operator as an API caller: every scope, and (in [`crate::api::access::Caller`]) the
+    /// whole permission matrix of its tenant.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            tenant: self.tenant.clone(),
+            client_id: format!("operator:{}", self.email),
+            scopes: ScopeSet::from_scopes(Scope::ALL),
+            expires_at: Utc::now() + SESSION_TTL,
+            operator: Some(self.email.clone()),
+        }
+    }
+
+    /// The hidden field every form of this session carries.
+    pub fn csrf_field(&self) -> Markup {
+        html! { input type="hidden" name="csrf" value=(self.csrf); }
+    }
+
+    /// Refuses a form whose CSRF token is not this session's.
+    pub fn check(&self, form: &Form) -> Result<(), Response> {
+        if form
+            .get("csrf")
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), self.csrf.as_bytes()))
+        {
+            Ok(())
+        } else {
+            Err(forbidden_form())
+        }
+    }
+}
+
+fn forbidden_form() -> Response {
+    let mut r = page(
+        None,
+        "Form expired",
+        html! {
+            h1 { "This form has expired" }
+            p { "It was not sent from this sign-in (or the page is too old). Go back, reload the page and try again." }
+        },
+    );
+    *r.status_mut() = StatusCode::FORBIDDEN;
+    r
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn csrf_for(state: &AppState, session_id: &str) -> String {
+    let mac = state
+        .master
+        .hash_secret(&format!("console-csrf:{session_id}"));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac[..24])
+}
+
+/// The value of cookie `name`.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: i64,
+) -> (header::HeaderName, String) {
+    let secure = if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    (
+        header::SET_COOKIE,
+        format!(
+            "{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        ),
+    )
+}
+
+/// Where to go back to after signing in: only console paths, never another site.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with("/console/") && !n.contains("//") && !n.contains('\\') => n,
+        _ => "/console/requests",
+    }
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let to_login = || {
+            let here = parts
+                .uri
+                .path_and_query()
+                .map_or("/console/requests", |p| p.as_str());
+            let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+            Redirect::to(&format!("/console/login?next={next}")).into_response()
+        };
+        let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(to_login());
+        };
+        let id_hash = state.master.hash_secret(id);
+        match state
+            .store
+            .console_session(&id_hash, Utc::now().timestamp_micros())
+            .await
+        {
+            Ok(Some(s)) => Ok(Session {
+                tenant: s.tenant,
+                email: s.email,
+                csrf: csrf_for(state, id),
+                id_hash,
+            }),
+            Ok(None) => Err(to_login()),
+            Err(e) => Err(ApiError::internal(e).into_response()),
+        }
+    }
+}
+
+/// A form body: `application/x-www-form-urlencoded` pairs, repeated names kept (checkboxes).
+#[derive(Debug, Default)]
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// Parses a form body.
+    pub fn parse(body: &Bytes) -> Self {
+        Self(url::form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `name`, trimmed, or "".
+    pub fn text(&self, name: &str) -> &str {
+        self.get(name).map_or("", str::trim)
+    }
+
+    /// Every value of `name`, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// A whole console page. `session` is absent on the sign-in page.
+pub fn page(session: Option<&Session>, title: &str, body: Markup) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · cxhooks console" }
+                link rel="icon" href="data:,";
+                link rel="stylesheet" href="/console/assets/console.css";
+                script src="/console/assets/console.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/console/requests" { "cxhooks" }
+                    @if let Some(s) = session {
+                        nav {
+                            a href="/console/clients" { "Clients" }
+                            a href="/console/applications" { "Applications" }
+                            a href="/console/webhooks" { "Webhooks" }
+                            a href="/console/requests" { "Request log" }
+                        }
+                        form.signout method="post" action="/console/logout" {
+                            (s.csrf_field())
+                            span.who { (s.email) " · " (s.tenant) }
+                            button.link type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    };
+    Html(markup.into_string()).into_response()
+}
+
+/// `?next=`: where to go after signing in.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+fn login_form(
+    state: &AppState,
+    next: &str,
+    problem: Option<&str>,
+    tenant: &str,
+    email: &str,
+) -> Response {
+    let token = cxhooks_signing::random_secret();
+    let mut r = page(
+        None,
+        "Sign in",
+        html! {
+            section.narrow {
+                h1 { "Sign in" }
+                p.muted { "Operators are created with " code { "cxhooks operator create" } "." }
+                @if let Some(p) = problem { div.problem role="alert" { p { (p) } } }
+                form method="post" action="/console/login" {
+                    input type="hidden" name="login_csrf" value=(token);
+                    input type="hidden" name="next" value=(next);
+                    label { "Tenant" input name="tenant" value=(tenant) required autocomplete="organization" autocapitalize="none"; }
+                    label { "E-mail" input name="email" type="email" value=(email) required autocomplete="username"; }
+                    label { "Password" input name="password" type="password" required autocomplete="current-password"; }
+                    button type="submit" { "Sign in" }
+                }
+            }
+        },
+    );
+    let (name, value) = set_cookie(state, LOGIN_COOKIE, &token, 3600);
+    r.headers_mut()
+        .append(name, value.parse().expect("a valid header"));
+    if problem.is_some() {
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+    }
+    r
+}
+
+/// `GET /console/login`.
+pub async fn login_page(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    login_form(&state, safe_next(q.next.as_deref()), None, "", "")
+}
+
+/// `POST /console/login`: checks the password and starts a session.
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    let next = safe_next(form.get("next")).to_owned();
+    let (tenant, email) = (form.text("tenant"), form.text("email"));
+    let double_submit = cookie(&headers, LOGIN_COOKIE)
+        .zip(form.get("login_csrf"))
+        .is_some_and(|(c, f)| constant_time_eq(c.as_bytes(), f.as_bytes()));
+    if !double_submit {
+        return login_form(
+            &state,
+            &next,
+            Some("The sign-in form expired (or cookies are off): please try again."),
+            tenant,
+            email,
+        );
+    }
+    let found = match operators::authenticate(
+        &state.store,
+        tenant,
+        email,
+        form.get("password").unwrap_or(""),
+    )
+    .await
+    {
+        Ok(found) => found,
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    let Some(operator) = found else {
+        tracing::info!(tenant, "console sign-in refused");
+        return login_form(
+            &state,
+            &next,
+            Some("Tenant, e-mail or password is wrong."),
+            tenant,
+            email,
+        );
+    };
+    let id = cxhooks_signing::random_secret();
+    let now = Utc::now();
+    let session = ConsoleSession {
+        tenant: operator.tenant.clone(),
+        email: operator.email.clone(),
+        expires_at: (now + SESSION_TTL).timestamp_micros(),
+    };
+    if let Err(e) = state
+        .store
+        .create_console_session(
+            &state.master.hash_secret(&id),
+            &session,
+            now.timestamp_micros(),
+        )
+        .await
+    {
+        return ApiError::internal(e).into_response();
+    }
+    tracing::info!(tenant = %operator.tenant, operator = %operator.email, "console sign-in");
+    let mut r = Redirect::to(&next).into_response();
+    let (name, value) = set_cookie(&state, SESSION_COOKIE, &id, SESSION_TTL.num_seconds());
+    r.headers_mut()
+        .append(name, value.parse().expect("a valid header"));
+    let (name, value) = set_cookie(&state, LOGIN_COOKIE, "", 0);
+    r.headers_mut()
+        .append(name, value.parse().expect("a valid header"));
+    r
+}
+
+/// `POST /console/logout`.
+pub async fn logout(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
+    if let Err(r) = session.check(&Form::parse(&body)) {
+        return r;
+    }
+    if let Err(e) = state.store.delete_console_session(&session.id_hash).await {
+        return ApiError::internal(e).into_response();
+    }
+    let mut r = Redirect::to("/console/login").into_response();
+    let (name, value) = set_cookie(&state, SESSION_COOKIE, "", 0);
+    r.headers_mut()
+        .append(name, value.parse().expect("a valid header"));
+    r
+}

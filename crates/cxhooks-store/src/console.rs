@@ -1,0 +1,246 @@
+//! The console's operators and sign-in sessions, and the request-log chart.
+
+use crate::error::conflict;
+use crate::model::*;
+use crate::{Store, StoreError, on_pool};
+
+/// A person who signs in to the console of one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// The tenant the operator manages.
+    pub tenant: TenantName,
+    /// Sign-in name (an e-mail address, lower-cased).
+    pub email: String,
+    /// Argon2id hash in PHC string format.
+    pub password_hash: String,
+    /// When it was created, µs.
+    pub created_at: i64,
+}
+
+/// A signed-in console session, found by the keyed hash of its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// The tenant.
+    pub tenant: TenantName,
+    /// The operator.
+    pub email: String,
+    /// When it stops being accepted, µs.
+    pub expires_at: i64,
+}
+
+/// One hour of the request-log chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourCount {
+    /// Hours since the Unix epoch.
+    pub hour: i64,
+    /// Attempts made in that hour.
+    pub attempts: i64,
+    /// Of those, attempts that did not get a 2xx answer.
+    pub failed: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct OperatorRow {
+    tenant: String,
+    email: String,
+    password_hash: String,
+    created_at: i64,
+}
+
+impl Store {
+    /// Creates an operator; a conflict if the tenant already has one with this e-mail.
+    pub async fn create_operator(&self, op: &Operator) -> Result<(), StoreError> {
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO operators (tenant, email, password_hash, created_at) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(op.tenant.as_str())
+        .bind(&op.email)
+        .bind(&op.password_hash)
+        .bind(op.created_at)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+        .map_err(conflict(format!("operator '{}'", op.email)))
+    }
+
+    /// Replaces an operator's password hash and ends its sessions; false if there is no such
+    /// operator.
+    pub async fn set_operator_password(
+        &self,
+        tenant: &TenantName,
+        email: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "UPDATE operators SET password_hash = $3 WHERE tenant = $1 AND email = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(email)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM console_sessions WHERE tenant = $1 AND email = $2")
+                .bind(tenant.as_str())
+                .bind(email)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    /// One operator of a tenant.
+    pub async fn operator(
+        &self,
+        tenant: &TenantName,
+        email: &str,
+    ) -> Result<Option<Operator>, StoreError> {
+        let row: Option<OperatorRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT tenant, email, password_hash, created_at FROM operators WHERE tenant = $1 AND email = $2"
+        )
+        .bind(tenant.as_str())
+        .bind(email)
+        .fetch_optional(pool)
+        .await
+        })?;
+        row.map(|r| {
+            Ok(Operator {
+                tenant: TenantName::parse(&r.tenant)?,
+                email: r.email,
+                password_hash: r.password_hash,
+                created_at: r.created_at,
+            })
+        })
+        .transpose()
+    }
+
+    /// The operators of a tenant, by e-mail.
+    pub async fn operators(&self, tenant: &TenantName) -> Result<Vec<String>, StoreError> {
+        on_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT email FROM operators WHERE tenant = $1 ORDER BY email"
+        )
+        .bind(tenant.as_str())
+        .fetch_all(pool)
+        .await)
+        .map_err(StoreError::from)
+    }
+
+    /// Deletes an operator and its sessions; false if there was none.
+    pub async fn delete_operator(
+        &self,
+        tenant: &TenantName,
+        email: &str,
+    ) -> Result<bool, StoreError> {
+        let n = on_pool!(self, |pool| sqlx::query(
+            "DELETE FROM operators WHERE tenant = $1 AND email = $2"
+        )
+        .bind(tenant.as_str())
+        .bind(email)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Records a new session (also dropping sessions that have expired).
+    pub async fn create_console_session(
+        &self,
+        id_hash: &[u8],
+        session: &ConsoleSession,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO console_sessions (id_hash, tenant, email, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id_hash)
+            .bind(session.tenant.as_str())
+            .bind(&session.email)
+            .bind(now)
+            .bind(session.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The session with this id hash, if it has not expired.
+    pub async fn console_session(
+        &self,
+        id_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<ConsoleSession>, StoreError> {
+        let row: Option<(String, String, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT tenant, email, expires_at FROM console_sessions WHERE id_hash = $1 AND expires_at > $2"
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await
+        })?;
+        row.map(|(tenant, email, expires_at)| {
+            Ok(ConsoleSession {
+                tenant: TenantName::parse(&tenant)?,
+                email,
+                expires_at,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session.
+    pub async fn delete_console_session(&self, id_hash: &[u8]) -> Result<(), StoreError> {
+        on_pool!(self, |pool| sqlx::query(
+            "DELETE FROM console_sessions WHERE id_hash = $1"
+        )
+        .bind(id_hash)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+        .map_err(StoreError::from)
+    }
+
+    /// Attempts per hour made for an application's deliveries since `since` (µs), oldest
+    /// first; hours without attempts are absent.
+    pub async fn attempts_per_hour(
+        &self,
+        tenant: &TenantName,
+        app_id: uuid::Uuid,
+        since: i64,
+    ) -> Result<Vec<HourCount>, StoreError> {
+        let rows: Vec<(i64, i64, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT a.at / 3600000000 AS hour, COUNT(*) AS attempts, \
+             SUM(CASE WHEN a.status_code >= 200 AND a.status_code < 300 THEN 0 ELSE 1 END) AS failed \
+             FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+             WHERE d.tenant = $1 AND d.application_id = $2 AND a.at >= $3 \
+             GROUP BY a.at / 3600000000 ORDER BY hour"
+        )
+        .bind(tenant.as_str())
+        .bind(app_id.to_string())
+        .bind(since)
+        .fetch_all(pool)
+        .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(hour, attempts, failed)| HourCount {
+                hour,
+                attempts,
+                failed,
+            })
+            .collect())
+    }
+}
