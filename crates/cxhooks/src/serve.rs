@@ -45,7 +45,8 @@ pub async fn run(store_args: &StoreArgs, args: ServeArgs) -> Result<ExitCode, St
     let state = AppState::new(store, master, config, bound)
         .await
         .map_err(|e| e.to_string())?;
-    println!("listening on http://{bound} ({backend} store)");
+    // One line: tests and scripts read the url from it.
+    println!("listening on http://{bound} ({backend} store; console at /console)");
     cxhooks_server::run(state, listener, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

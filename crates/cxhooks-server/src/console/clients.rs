@@ -154,7 +154,7 @@ fn parse_new_client(form: &Form) -> Result<NewClient, IdentityError> {
 pub async fn create(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
     let form = Form::parse(&body);
     if let Err(r) = session.check(&form) {
-        return r;
+        return r.into_response();
     }
     let created = match parse_new_client(&form) {
         Ok(new) => admin::create_client(&state.store, &state.master, &session.tenant, new).await,
@@ -203,7 +203,7 @@ pub async fn rotate(
     body: Bytes,
 ) -> Response {
     if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+        return r.into_response();
     }
     match admin::rotate_client_secret(&state.store, &state.master, &session.tenant, &id).await {
         Ok((client, secret)) => secret_page(&session, "Secret rotated", &client, secret),
@@ -219,7 +219,7 @@ pub async fn delete(
     body: Bytes,
 ) -> Response {
     if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+        return r.into_response();
     }
     match admin::delete_client(&state.store, &session.tenant, &id).await {
         Ok(()) => Redirect::to("/console/clients").into_response(),

@@ -119,7 +119,7 @@ pub async fn create_application(
 ) -> Response {
     let form = Form::parse(&body);
     if let Err(r) = session.check(&form) {
-        return r;
+        return r.into_response();
     }
     let json = json!({"name": form.text("name")}).to_string();
     let created = api::applications::create_application(
@@ -150,7 +150,7 @@ pub async fn rotate_application(
     body: Bytes,
 ) -> Response {
     if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+        return r.into_response();
     }
     match api::applications::rotate_secret(State(state), session.principal(), Path(app.clone()))
         .await
@@ -464,7 +464,7 @@ pub async fn create_webhook(
 ) -> Response {
     let raw = Form::parse(&body);
     if let Err(r) = session.check(&raw) {
-        return r;
+        return r.into_response();
     }
     let form = WebhookForm::parse(&raw);
     let (value, rows) = form.to_json();
@@ -503,7 +503,7 @@ pub async fn validate_webhook(
 ) -> Response {
     let raw = Form::parse(&body);
     if let Err(r) = session.check(&raw) {
-        return r;
+        return r.into_response();
     }
     let form = WebhookForm::parse(&raw);
     let (value, rows) = form.to_json();
@@ -576,7 +576,7 @@ pub async fn save_webhook(
 ) -> Response {
     let raw = Form::parse(&body);
     if let Err(r) = session.check(&raw) {
-        return r;
+        return r.into_response();
     }
     let form = WebhookForm::parse(&raw);
     let (value, rows) = form.to_json();
@@ -619,7 +619,7 @@ pub async fn webhook_action(
     body: Bytes,
 ) -> Response {
     if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+        return r.into_response();
     }
     let p = session.principal();
     let ids = Path((app.clone(), id.clone()));

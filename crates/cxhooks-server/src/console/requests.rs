@@ -317,7 +317,7 @@ pub async fn redeliver(
     body: Bytes,
 ) -> Response {
     if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+        return r.into_response();
     }
     match api::events::redeliver_event(
         State(state),

@@ -55,15 +55,25 @@ impl Session {
     }
 
     /// Refuses a form whose CSRF token is not this session's.
-    pub fn check(&self, form: &Form) -> Result<(), Response> {
+    pub fn check(&self, form: &Form) -> Result<(), CsrfRefused> {
         if form
             .get("csrf")
             .is_some_and(|t| constant_time_eq(t.as_bytes(), self.csrf.as_bytes()))
         {
             Ok(())
         } else {
-            Err(forbidden_form())
+            Err(CsrfRefused)
         }
+    }
+}
+
+/// A form without this session's CSRF token: answered 403 with a page saying what to do.
+#[derive(Debug)]
+pub struct CsrfRefused;
+
+impl IntoResponse for CsrfRefused {
+    fn into_response(self) -> Response {
+        forbidden_form()
     }
 }
 
@@ -350,7 +360,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
 /// `POST /console/logout`.
 pub async fn logout(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
     if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+        return r.into_response();
     }
     if let Err(e) = state.store.delete_console_session(&session.id_hash).await {
         return ApiError::internal(e).into_response();

@@ -29,7 +29,7 @@ pub fn parse_email(email: &str) -> Result<String, InvalidValue> {
 
 fn check_password(password: &str) -> Result<(), InvalidValue> {
     let n = password.chars().count();
-    if n < MIN_PASSWORD_CHARS || n > 1024 {
+    if !(MIN_PASSWORD_CHARS..=1024).contains(&n) {
         return Err(InvalidValue(format!(
             "a password has {MIN_PASSWORD_CHARS} to 1024 characters (this one has {n}); \
              leave it out to have one generated"

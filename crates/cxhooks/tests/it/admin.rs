@@ -176,7 +176,185 @@ async fn bad_input_is_explained(backend: Backend) {
     env.fails(&["bench"], 2, "not yet available");
 }
 
-cxhooks_store::both_backends!(readme_flow, bad_input_is_explained);
+/// `cxhooks operator …`, then signing in to the console of a served store with the password
+/// the command printed.
+async fn operators_are_administered_and_sign_in(backend: Backend) {
+    let env = Env::new(backend).await;
+    env.fails(
+        &[
+            "operator",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "ops@acme.example",
+        ],
+        1,
+        "tenant 'acme' does not exist",
+    );
+    env.ok(&["tenant", "create", "acme"]);
+    env.fails(
+        &[
+            "operator",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "not-an-address",
+        ],
+        1,
+        "'not-an-address' is not an e-mail address",
+    );
+    let created: Value = serde_json::from_str(&env.ok(&[
+        "operator",
+        "create",
+        "--tenant",
+        "acme",
+        "--email",
+        "Ops@Acme.example",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(created["email"], "ops@acme.example");
+    let generated = created["password"].as_str().unwrap().to_owned();
+    assert_eq!(generated.len(), 43);
+    env.fails(
+        &[
+            "operator",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "ops@acme.example",
+        ],
+        1,
+        "already has an operator 'ops@acme.example'",
+    );
+    let short = env
+        .command(&[
+            "operator",
+            "passwd",
+            "--tenant",
+            "acme",
+            "--email",
+            "ops@acme.example",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = with_stdin(short, "short\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a password has 12 to 1024 characters"));
+    assert_eq!(
+        env.ok(&["operator", "list", "--tenant", "acme"]).trim(),
+        "ops@acme.example"
+    );
+
+    let (_server, url) = env.serve();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |password: String| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let form = http
+                .get(format!("{url}/console/login"))
+                .send()
+                .await
+                .unwrap();
+            let cookie = form.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            let token = cookie.split_once('=').unwrap().1.to_owned();
+            http.post(format!("{url}/console/login"))
+                .header("cookie", cookie)
+                .form(&[
+                    ("login_csrf", token.as_str()),
+                    ("tenant", "acme"),
+                    ("email", "ops@acme.example"),
+                    ("password", password.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(sign_in(generated.clone()).await, 303);
+    let chosen = env
+        .command(&[
+            "operator",
+            "passwd",
+            "--tenant",
+            "acme",
+            "--email",
+            "ops@acme.example",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        with_stdin(chosen, "a chosen long password\n")
+            .status
+            .success()
+    );
+    assert_eq!(
+        sign_in(generated).await,
+        401,
+        "the old password no longer works"
+    );
+    assert_eq!(sign_in("a chosen long password".into()).await, 303);
+    env.ok(&[
+        "operator",
+        "delete",
+        "--tenant",
+        "acme",
+        "--email",
+        "ops@acme.example",
+    ]);
+    assert_eq!(sign_in("a chosen long password".into()).await, 401);
+    env.fails(
+        &[
+            "operator",
+            "delete",
+            "--tenant",
+            "acme",
+            "--email",
+            "ops@acme.example",
+        ],
+        1,
+        "tenant 'acme' has no operator 'ops@acme.example'",
+    );
+}
+
+fn with_stdin(mut child: std::process::Child, input: &str) -> Output {
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+cxhooks_store::both_backends!(
+    readme_flow,
+    bad_input_is_explained,
+    operators_are_administered_and_sign_in
+);
 
 #[test]
 fn print_config_masks_secrets_and_wrong_master_keys_are_refused() {
