@@ -26,6 +26,9 @@ pub struct ConsoleSession {
     pub email: String,
     /// When it stops being accepted, µs.
     pub expires_at: i64,
+    /// Whether the tenant's webhooks feature is on (read with the session; ignored when a
+    /// session is created).
+    pub webhooks_enabled: bool,
 }
 
 /// One hour of the request-log chart.
@@ -181,20 +184,22 @@ impl Store {
         id_hash: &[u8],
         now: i64,
     ) -> Result<Option<ConsoleSession>, StoreError> {
-        let row: Option<(String, String, i64)> = on_pool!(self, |pool| {
+        let row: Option<(String, String, i64, bool)> = on_pool!(self, |pool| {
             sqlx::query_as(
-            "SELECT tenant, email, expires_at FROM console_sessions WHERE id_hash = $1 AND expires_at > $2"
-        )
+                "SELECT s.tenant, s.email, s.expires_at, t.webhooks_enabled FROM console_sessions s \
+                 JOIN tenants t ON t.name = s.tenant WHERE s.id_hash = $1 AND s.expires_at > $2",
+            )
         .bind(id_hash)
         .bind(now)
         .fetch_optional(pool)
         .await
         })?;
-        row.map(|(tenant, email, expires_at)| {
+        row.map(|(tenant, email, expires_at, webhooks_enabled)| {
             Ok(ConsoleSession {
                 tenant: TenantName::parse(&tenant)?,
                 email,
                 expires_at,
+                webhooks_enabled,
             })
         })
         .transpose()

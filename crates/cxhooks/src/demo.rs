@@ -83,6 +83,9 @@ async fn bind(port: Option<u16>) -> Result<tokio::net::TcpListener, String> {
     }
 }
 
+/// The console operator the demo creates.
+const DEMO_OPERATOR: &str = "demo@cxhooks.example";
+
 pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut config = Config::default();
@@ -122,6 +125,12 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
     let (client, secret) = admin::create_client(&store, &master, &tenant, new)
         .await
         .map_err(|e| e.to_string())?;
+    // An operator for the console, with a generated password printed below.
+    let (_, console_password) =
+        cxhooks_server::identity::operators::create_operator(&store, &tenant, DEMO_OPERATOR, None)
+            .await
+            .map_err(|e| e.to_string())?;
+    let console_password = console_password.unwrap_or_default();
     let http = reqwest::Client::new();
     let token: Value = http
         .post(format!(
@@ -310,6 +319,10 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
             None if !printed_next => {
                 printed_next = true;
                 print_next(&url, &client.client_id, &secret, &app_id, &sem);
+                println!(
+                    "  The console: open {url}/console and sign in as tenant demo, e-mail {DEMO_OPERATOR}, \
+                     password {console_password}\n"
+                );
                 if args.events.is_some() {
                     // A bounded run that has gone quiet before its count: stop waiting.
                     break;

@@ -32,6 +32,9 @@ pub struct Session {
     pub tenant: TenantName,
     /// The operator's e-mail.
     pub email: String,
+    /// Whether the tenant's webhooks feature is on: without it, the operator gets no webhooks
+    /// scope (as a token could not either).
+    pub webhooks_enabled: bool,
     csrf: String,
     id_hash: Vec<u8>,
 }
@@ -43,7 +46,11 @@ impl Session {
         Principal {
             tenant: self.tenant.clone(),
             client_id: format!("operator:{}", self.email),
-            scopes: ScopeSet::from_scopes(Scope::ALL),
+            scopes: ScopeSet::from_scopes(
+                Scope::ALL
+                    .into_iter()
+                    .filter(|s| self.webhooks_enabled || !s.needs_webhooks_feature()),
+            ),
             expires_at: Utc::now() + SESSION_TTL,
             operator: Some(self.email.clone()),
         }
@@ -164,6 +171,7 @@ impl FromRequestParts<AppState> for Session {
             Ok(Some(s)) => Ok(Session {
                 tenant: s.tenant,
                 email: s.email,
+                webhooks_enabled: s.webhooks_enabled,
                 csrf: csrf_for(state, id),
                 id_hash,
             }),
@@ -236,7 +244,16 @@ pub fn page(session: Option<&Session>, title: &str, body: Markup) -> Response {
                         }
                     }
                 }
-                main { (body) }
+                main {
+                    @if let Some(s) = session.filter(|s| !s.webhooks_enabled) {
+                        div.problem role="status" {
+                            p { "The webhooks feature is not activated for tenant " (s.tenant)
+                                ": applications and webhooks cannot be changed and nothing is delivered. \
+                                 An administrator turns it on with " code { "cxhooks tenant set " (s.tenant) " --webhooks on" } "." }
+                        }
+                    }
+                    (body)
+                }
             }
         }
     };
@@ -334,6 +351,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
         tenant: operator.tenant.clone(),
         email: operator.email.clone(),
         expires_at: (now + SESSION_TTL).timestamp_micros(),
+        webhooks_enabled: true,
     };
     if let Err(e) = state
         .store

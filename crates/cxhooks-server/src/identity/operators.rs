@@ -38,8 +38,16 @@ fn check_password(password: &str) -> Result<(), InvalidValue> {
     Ok(())
 }
 
+/// An Argon2id hash takes ~20 ms of CPU and 19 MiB of memory: at most this many are computed at
+/// once, so a flood of sign-in attempts cannot take every core (or much memory) from delivery.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// The Argon2id hash (PHC string) of a password, computed off the async workers.
 pub async fn hash_password(password: String) -> Result<String, IdentityError> {
+    let _turn = HASHING
+        .acquire()
+        .await
+        .map_err(|e| IdentityError::Key(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
         Argon2::default()
@@ -53,6 +61,9 @@ pub async fn hash_password(password: String) -> Result<String, IdentityError> {
 
 /// Whether `password` matches the stored hash, computed off the async workers.
 pub async fn verify_password(password: String, hash: String) -> bool {
+    let Ok(_turn) = HASHING.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash).is_ok_and(|h| {
             Argon2::default()

@@ -625,7 +625,47 @@ async fn webhooks_validate_like_the_api_and_deliveries_can_be_redelivered(backen
     assert_eq!(r.status, 404);
 }
 
+async fn without_the_webhooks_feature_nothing_changes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("acme").await;
+    operator(&app, "acme").await;
+    cxhooks_server::identity::admin::set_webhooks(app.store(), &tenant, false)
+        .await
+        .unwrap();
+    let mut b = Browser::new(&app.url);
+    assert_eq!(
+        b.sign_in("acme", "ops@acme.example", PASSWORD).await.status,
+        303
+    );
+    let page = b.get("/console/applications").await;
+    assert!(
+        page.text
+            .contains("The webhooks feature is not activated for tenant acme"),
+        "{}",
+        page.text
+    );
+    let csrf = page.hidden("csrf");
+    let refused = b
+        .post("/console/applications", &[("csrf", &csrf), ("name", "x")])
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let page = cxhooks_store::Page {
+        limit: 10,
+        after: None,
+        created_by: None,
+    };
+    assert!(
+        app.store()
+            .applications(&tenant, &page)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
 cxhooks_store::both_backends!(
+    without_the_webhooks_feature_nothing_changes,
     sign_in_session_and_sign_out,
     clients_are_created_with_csrf_and_their_secret_works,
     webhooks_validate_like_the_api_and_deliveries_can_be_redelivered,
