@@ -268,7 +268,11 @@ async function main() {
   console.log("console browser test: all steps passed");
 }
 
-main().then(cleanup, async (e) => {
+// Exit explicitly: the receiver and keep-alive connections would hold the event loop open.
+main().then(async () => {
+  await cleanup();
+  process.exit(0);
+}, async (e) => {
   console.error("console browser test FAILED:", e);
   await cleanup();
   process.exit(1);
