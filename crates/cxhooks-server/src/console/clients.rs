@@ -1,11 +1,10 @@
 //! Identity Management > Clients: list, create a confidential client, rotate its secret,
 //! delete it. A secret is shown once, on the page that answers the creation or rotation.
 
-use super::session::{Form, Session, page};
+use super::session::{Form, Posted, Session, page};
 use crate::error::ApiError;
 use crate::identity::admin::{self, ClientView, IdentityError, NewClient};
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -151,11 +150,7 @@ fn parse_new_client(form: &Form) -> Result<NewClient, IdentityError> {
 }
 
 /// `POST /console/clients`: creates the client and shows its secret once.
-pub async fn create(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    if let Err(r) = session.check(&form) {
-        return r.into_response();
-    }
+pub async fn create(State(state): State<AppState>, Posted { session, form }: Posted) -> Response {
     let created = match parse_new_client(&form) {
         Ok(new) => admin::create_client(&state.store, &state.master, &session.tenant, new).await,
         Err(e) => Err(e),
@@ -198,13 +193,9 @@ fn secret_page(session: &Session, title: &str, client: &Client, secret: String) 
 /// `POST /console/clients/{id}/rotate`.
 pub async fn rotate(
     State(state): State<AppState>,
-    session: Session,
     Path(id): Path<String>,
-    body: Bytes,
+    Posted { session, .. }: Posted,
 ) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r.into_response();
-    }
     match admin::rotate_client_secret(&state.store, &state.master, &session.tenant, &id).await {
         Ok((client, secret)) => secret_page(&session, "Secret rotated", &client, secret),
         Err(e) => identity_error_page(&session, e),
@@ -214,13 +205,9 @@ pub async fn rotate(
 /// `POST /console/clients/{id}/delete`.
 pub async fn delete(
     State(state): State<AppState>,
-    session: Session,
     Path(id): Path<String>,
-    body: Bytes,
+    Posted { session, .. }: Posted,
 ) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r.into_response();
-    }
     match admin::delete_client(&state.store, &session.tenant, &id).await {
         Ok(()) => Redirect::to("/console/clients").into_response(),
         Err(e) => identity_error_page(&session, e),

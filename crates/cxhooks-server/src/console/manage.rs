@@ -1,7 +1,7 @@
 //! Applications (with the public key consumers verify with) and webhooks (with a form whose
 //! condition is checked as you type, by the same code the API saves with).
 
-use super::session::{Form, Session, page};
+use super::session::{Form, Posted, Session, page};
 use super::{error_page, problem};
 use crate::api;
 use crate::error::{ApiError, FieldError};
@@ -114,13 +114,8 @@ fn applications_page(
 /// `POST /console/applications`.
 pub async fn create_application(
     State(state): State<AppState>,
-    session: Session,
-    body: Bytes,
+    Posted { session, form }: Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if let Err(r) = session.check(&form) {
-        return r.into_response();
-    }
     let json = json!({"name": form.text("name")}).to_string();
     let created = api::applications::create_application(
         State(state.clone()),
@@ -145,13 +140,9 @@ pub async fn create_application(
 /// `POST /console/applications/{app}/rotate`.
 pub async fn rotate_application(
     State(state): State<AppState>,
-    session: Session,
     Path(app): Path<String>,
-    body: Bytes,
+    Posted { session, .. }: Posted,
 ) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r.into_response();
-    }
     match api::applications::rotate_secret(State(state), session.principal(), Path(app.clone()))
         .await
     {
@@ -459,13 +450,8 @@ pub async fn new_webhook(
 /// `POST /console/webhooks/new`: creates the webhook through the API's own handler.
 pub async fn create_webhook(
     State(state): State<AppState>,
-    session: Session,
-    body: Bytes,
+    Posted { session, form: raw }: Posted,
 ) -> Response {
-    let raw = Form::parse(&body);
-    if let Err(r) = session.check(&raw) {
-        return r.into_response();
-    }
     let form = WebhookForm::parse(&raw);
     let (value, rows) = form.to_json();
     let created = api::webhooks::create_webhook(
@@ -479,17 +465,16 @@ pub async fn create_webhook(
     match created {
         Ok(_) => Redirect::to(&format!("/console/webhooks?app={}", form.app)).into_response(),
         Err(e) => {
-            let apps = applications_of(&state, &session).await.unwrap_or_default();
-            let mut r = webhook_form_page(
+            refused(
+                &state,
                 &session,
-                &apps,
                 "/console/webhooks/new",
                 None,
                 &form,
-                &feedback_of(&e, &rows),
-            );
-            *r.status_mut() = e.status();
-            r
+                &e,
+                &rows,
+            )
+            .await
         }
     }
 }
@@ -498,13 +483,8 @@ pub async fn create_webhook(
 /// `{valid, detail, errors, warnings}` with paths in the form's row numbering.
 pub async fn validate_webhook(
     State(state): State<AppState>,
-    session: Session,
-    body: Bytes,
+    Posted { form: raw, .. }: Posted,
 ) -> Response {
-    let raw = Form::parse(&body);
-    if let Err(r) = session.check(&raw) {
-        return r.into_response();
-    }
     let form = WebhookForm::parse(&raw);
     let (value, rows) = form.to_json();
     let answer = match api::webhooks::check(&state, &value) {
@@ -570,14 +550,9 @@ pub async fn edit_webhook(
 /// `POST /console/webhooks/{app}/{id}`: saves the whole webhook (the API's `PUT`).
 pub async fn save_webhook(
     State(state): State<AppState>,
-    session: Session,
     Path((app, id)): Path<(String, String)>,
-    body: Bytes,
+    Posted { session, form: raw }: Posted,
 ) -> Response {
-    let raw = Form::parse(&body);
-    if let Err(r) = session.check(&raw) {
-        return r.into_response();
-    }
     let form = WebhookForm::parse(&raw);
     let (value, rows) = form.to_json();
     let saved = api::webhooks::replace_webhook(
@@ -590,37 +565,39 @@ pub async fn save_webhook(
     .await;
     match saved {
         Ok(_) => Redirect::to(&format!("/console/webhooks?app={app}")).into_response(),
-        Err(e) => {
-            let hook = match load_webhook(&state, &session, &app, &id).await {
-                Ok(h) => h,
-                Err(e) => return error_page(&session, &e),
-            };
-            let apps = applications_of(&state, &session).await.unwrap_or_default();
-            let action = format!("/console/webhooks/{app}/{id}");
-            let mut r = webhook_form_page(
-                &session,
-                &apps,
-                &action,
-                Some(&hook),
-                &form,
-                &feedback_of(&e, &rows),
-            );
-            *r.status_mut() = e.status();
-            r
-        }
+        Err(e) => match load_webhook(&state, &session, &app, &id).await {
+            Ok(hook) => {
+                let action = format!("/console/webhooks/{app}/{id}");
+                refused(&state, &session, &action, Some(&hook), &form, &e, &rows).await
+            }
+            Err(e) => error_page(&session, &e),
+        },
     }
+}
+
+/// The form again with the API's problems at its fields, answered with the API's status.
+async fn refused(
+    state: &AppState,
+    session: &Session,
+    action: &str,
+    editing: Option<&Webhook>,
+    form: &WebhookForm<'_>,
+    e: &ApiError,
+    rows: &[usize],
+) -> Response {
+    let apps = applications_of(state, session).await.unwrap_or_default();
+    let feedback = feedback_of(e, rows);
+    let mut r = webhook_form_page(session, &apps, action, editing, form, &feedback);
+    *r.status_mut() = e.status();
+    r
 }
 
 /// `POST /console/webhooks/{app}/{id}/{enable|disable|test|delete}`.
 pub async fn webhook_action(
     State(state): State<AppState>,
-    session: Session,
     Path((app, id, action)): Path<(String, String, String)>,
-    body: Bytes,
+    Posted { session, .. }: Posted,
 ) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r.into_response();
-    }
     let p = session.principal();
     let ids = Path((app.clone(), id.clone()));
     let back = Redirect::to(&format!("/console/webhooks?app={app}")).into_response();

@@ -2,13 +2,12 @@
 //! one delivery's attempts, and redeliver. Reads and redelivery go through the API's handlers.
 
 use super::manage::applications_of;
-use super::session::{Form, Session, page};
+use super::session::{Posted, Session, page};
 use super::{error_page, problem};
 use crate::api;
 use crate::api::events::EventQuery;
 use crate::state::AppState;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{TimeZone, Utc};
@@ -312,13 +311,9 @@ pub async fn show(
 /// `POST /console/requests/{app}/{id}/redeliver`.
 pub async fn redeliver(
     State(state): State<AppState>,
-    session: Session,
     Path((app, id)): Path<(String, String)>,
-    body: Bytes,
+    Posted { session, .. }: Posted,
 ) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r.into_response();
-    }
     match api::events::redeliver_event(
         State(state),
         session.principal(),

@@ -181,6 +181,35 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
+/// A POSTed form of a signed-in operator whose CSRF token checked out: what every console
+/// action takes. Without a session it redirects to sign-in; with a wrong token it answers 403.
+#[derive(Debug)]
+pub struct Posted {
+    /// The operator.
+    pub session: Session,
+    /// The form.
+    pub form: Form,
+}
+
+impl axum::extract::FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, state).await?;
+        let request = axum::extract::Request::from_parts(parts, body);
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = Form::parse(&body);
+        session.check(&form).map_err(IntoResponse::into_response)?;
+        Ok(Self { session, form })
+    }
+}
+
 /// A form body: `application/x-www-form-urlencoded` pairs, repeated names kept (checkboxes).
 #[derive(Debug, Default)]
 pub struct Form(Vec<(String, String)>);
@@ -376,10 +405,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
 }
 
 /// `POST /console/logout`.
-pub async fn logout(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r.into_response();
-    }
+pub async fn logout(State(state): State<AppState>, Posted { session, .. }: Posted) -> Response {
     if let Err(e) = state.store.delete_console_session(&session.id_hash).await {
         return ApiError::internal(e).into_response();
     }

@@ -117,6 +117,18 @@ impl Browser {
     }
 }
 
+/// An operator of `tenant` (which must exist), signed in: its browser and CSRF token.
+async fn signed_in(app: &TestApp, tenant: &str) -> (Browser, String) {
+    operator(app, tenant).await;
+    let mut b = Browser::new(&app.url);
+    assert_eq!(
+        b.sign_in(tenant, "ops@acme.example", PASSWORD).await.status,
+        303
+    );
+    let csrf = b.csrf().await;
+    (b, csrf)
+}
+
 async fn operator(app: &TestApp, tenant: &str) {
     let t = TenantName::parse(tenant).unwrap();
     operators::create_operator(app.store(), &t, "Ops@Acme.example", Some(PASSWORD.into()))
@@ -274,10 +286,7 @@ async fn sign_in_session_and_sign_out(backend: Backend) {
 async fn clients_are_created_with_csrf_and_their_secret_works(backend: Backend) {
     let app = spawn_app(backend).await;
     app.tenant("acme").await;
-    operator(&app, "acme").await;
-    let mut b = Browser::new(&app.url);
-    b.sign_in("acme", "ops@acme.example", PASSWORD).await;
-    let csrf = b.csrf().await;
+    let (mut b, csrf) = signed_in(&app, "acme").await;
     let tenant = TenantName::parse("acme").unwrap();
     let fields = |csrf: &str, code: &str| -> Vec<(String, String)> {
         [
@@ -382,10 +391,7 @@ async fn clients_are_created_with_csrf_and_their_secret_works(backend: Backend) 
 
     // Another tenant's operator cannot touch it.
     app.tenant("beta").await;
-    operator(&app, "beta").await;
-    let mut other = Browser::new(&app.url);
-    other.sign_in("beta", "ops@acme.example", PASSWORD).await;
-    let other_csrf = other.csrf().await;
+    let (mut other, other_csrf) = signed_in(&app, "beta").await;
     let page = other
         .post(
             &format!("/console/clients/{}/rotate", c.client_id),
@@ -414,10 +420,7 @@ async fn clients_are_created_with_csrf_and_their_secret_works(backend: Backend) 
 async fn webhooks_validate_like_the_api_and_deliveries_can_be_redelivered(backend: Backend) {
     let receiver = TestReceiver::ok().await;
     let s = setup(backend, config(), &receiver.url).await;
-    operator(&s.app, "acme").await;
-    let mut b = Browser::new(&s.app.url);
-    b.sign_in("acme", "ops@acme.example", PASSWORD).await;
-    let csrf = b.csrf().await;
+    let (mut b, csrf) = signed_in(&s.app, "acme").await;
 
     // Live validation answers exactly what the API answers, at the form's rows.
     let condition = "data.tostatusnode eq";
@@ -598,9 +601,7 @@ async fn webhooks_validate_like_the_api_and_deliveries_can_be_redelivered(backen
 
     // Another tenant's operator finds nothing of acme's.
     s.app.tenant("beta").await;
-    operator(&s.app, "beta").await;
-    let mut other = Browser::new(&s.app.url);
-    other.sign_in("beta", "ops@acme.example", PASSWORD).await;
+    let (mut other, other_csrf) = signed_in(&s.app, "beta").await;
     assert_eq!(
         other
             .get(&format!("/console/requests/{}/{id}", s.app_id))
@@ -615,7 +616,6 @@ async fn webhooks_validate_like_the_api_and_deliveries_can_be_redelivered(backen
             .status,
         404
     );
-    let other_csrf = other.csrf().await;
     let r = other
         .post(
             &format!("/console/requests/{}/{id}/redeliver", s.app_id),

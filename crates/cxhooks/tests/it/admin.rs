@@ -230,22 +230,7 @@ async fn operators_are_administered_and_sign_in(backend: Backend) {
         1,
         "already has an operator 'ops@acme.example'",
     );
-    let short = env
-        .command(&[
-            "operator",
-            "passwd",
-            "--tenant",
-            "acme",
-            "--email",
-            "ops@acme.example",
-            "--password-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = with_stdin(short, "short\n");
+    let out = passwd(&env, "short\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("a password has 12 to 1024 characters"));
     assert_eq!(
@@ -290,26 +275,7 @@ async fn operators_are_administered_and_sign_in(backend: Backend) {
         }
     };
     assert_eq!(sign_in(generated.clone()).await, 303);
-    let chosen = env
-        .command(&[
-            "operator",
-            "passwd",
-            "--tenant",
-            "acme",
-            "--email",
-            "ops@acme.example",
-            "--password-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(
-        with_stdin(chosen, "a chosen long password\n")
-            .status
-            .success()
-    );
+    assert!(passwd(&env, "a chosen long password\n").status.success());
     assert_eq!(
         sign_in(generated).await,
         401,
@@ -339,8 +305,25 @@ async fn operators_are_administered_and_sign_in(backend: Backend) {
     );
 }
 
-fn with_stdin(mut child: std::process::Child, input: &str) -> Output {
+/// `operator passwd --password-stdin` for ops@acme.example, given `input`.
+fn passwd(env: &Env, input: &str) -> Output {
     use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = env
+        .command(&[
+            "operator",
+            "passwd",
+            "--tenant",
+            "acme",
+            "--email",
+            "ops@acme.example",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child
         .stdin
         .take()
