@@ -8,6 +8,7 @@
 //! - [`api`]: one module per API resource.
 //! - [`console`]: the web console at `/console` (server-rendered HTML).
 //! - [`delivery`]: the webhook registry, the dispatcher and the HTTP sender.
+//! - [`metrics`]: `/metrics`, `/readyz`.
 //! - [`error`]: the problem+json error every route answers with.
 //!
 //! [`app`] builds the router (the test seam); [`run`] serves it on a bound listener until the
@@ -20,6 +21,7 @@ pub mod console;
 pub mod delivery;
 pub mod error;
 pub mod identity;
+pub mod metrics;
 pub mod net;
 pub mod records;
 pub mod state;
@@ -35,6 +37,7 @@ use axum::routing::get;
 use std::future::Future;
 use tower::Layer as _;
 use tower_http::normalize_path::NormalizePathLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 /// Every documented route, and the OpenAPI document describing them.
@@ -62,11 +65,24 @@ pub fn app(state: AppState) -> Router {
         get(move || async move { axum::Json(doc.as_ref().clone()) }),
     )
     .route("/healthz", get(|| async { "ok" }))
+    .route("/readyz", get(metrics::readyz))
+    .route("/metrics", get(metrics::metrics))
     .merge(console::router())
     .fallback(not_found)
     .layer(axum::middleware::map_response(problems_for_plain_errors))
     .layer(DefaultBodyLimit::max(body_limit))
-    .layer(TraceLayer::new_for_http())
+    // Every request gets an id (or keeps the caller's `x-request-id`): it is in the request's
+    // log lines and in the answer.
+    .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+        let id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+    }))
+    .layer(PropagateRequestIdLayer::x_request_id())
+    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
     .with_state(state)
 }
 

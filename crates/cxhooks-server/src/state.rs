@@ -57,6 +57,10 @@ pub struct AppState {
     pub keys: Arc<RealmKeys>,
     /// Webhook registry, HTTP sender, dispatcher wake-up.
     pub delivery: Arc<crate::delivery::Delivery>,
+    /// The management API's per-client rate limit.
+    pub limiter: Arc<crate::api::access::ApiLimiter>,
+    /// This node's Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -78,6 +82,9 @@ impl AppState {
             .unwrap_or_else(|| format!("http://{bound}"))
             .trim_end_matches('/')
             .to_owned();
+        let limiter = Arc::new(crate::api::access::ApiLimiter::new(
+            config.limits.api_requests_per_client_per_s,
+        ));
         Ok(Self {
             store,
             master,
@@ -85,6 +92,8 @@ impl AppState {
             public_url,
             keys: Arc::new(RealmKeys::default()),
             delivery,
+            metrics: Arc::new(crate::metrics::Metrics::default()),
+            limiter,
         })
     }
 }

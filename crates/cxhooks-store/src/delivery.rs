@@ -736,6 +736,16 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Queue depth (deliveries pending or retrying) and when the oldest of them was created (µs).
+    pub async fn queue_stats(&self) -> Result<(i64, Option<i64>), StoreError> {
+        on_pool!(self, |pool| sqlx::query_as(
+            "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status IN ('pending', 'retrying')"
+        )
+        .fetch_one(pool)
+        .await)
+        .map_err(StoreError::from)
+    }
+
     /// How many deliveries are pending or retrying (queue depth).
     pub async fn pending_count(&self) -> Result<i64, StoreError> {
         on_pool!(self, |pool| sqlx::query_scalar(

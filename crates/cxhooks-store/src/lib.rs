@@ -161,6 +161,50 @@ impl Store {
         })
     }
 
+    /// The bytes the store occupies: for SQLite the database file after a WAL checkpoint, for
+    /// PostgreSQL the tables of the current schema with their indexes and TOAST. What
+    /// `cxhooks bench` divides by deliveries.
+    pub async fn size_bytes(&self) -> Result<i64, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(pool)
+                    .await?;
+                Ok(sqlx::query_scalar(
+                    "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                )
+                .fetch_one(pool)
+                .await?)
+            }
+            Pool::Postgres(pool) => Ok(sqlx::query_scalar(
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+            )
+            .fetch_one(pool)
+            .await?),
+        }
+    }
+
+    /// Drops a PostgreSQL schema and everything in it (what `cxhooks bench` made); nothing on
+    /// SQLite.
+    pub async fn drop_schema(&self, schema: &str) -> Result<(), StoreError> {
+        if let Pool::Postgres(pool) = &self.pool {
+            let valid = !schema.is_empty()
+                && schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !valid {
+                return Err(StoreError::Open(format!(
+                    "'{schema}' is not a schema name cxhooks makes (a-z, 0-9, _)"
+                )));
+            }
+            let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+        }
+        Ok(())
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)

@@ -66,8 +66,8 @@ pub enum Command {
     Verify(crate::verify::VerifyArgs),
     /// Keep a replica of one entity's records in step: check, set-up, initial sync, real time, timeline.
     Sync(crate::sync::SyncArgs),
-    /// End-to-end load generator (not yet available).
-    Bench,
+    /// Measure the pipeline on this machine: one JSON line (SPEC §10); --sign-only for the signing bound.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// `on` / `off`.
@@ -97,11 +97,7 @@ impl Cli {
             Command::Demo(args) => crate::demo::run(args).await,
             Command::Listen(args) => crate::listen::run(args).await,
             Command::Sync(args) => crate::sync::run(args).await,
-            Command::Bench => {
-                let name = format!("{:?}", self.command).to_lowercase();
-                eprintln!("cxhooks {name} is not yet available in this version");
-                Ok(ExitCode::from(2))
-            }
+            Command::Bench(args) => crate::bench::run(self.store.database_url.clone(), args).await,
         }
     }
 }

@@ -37,6 +37,54 @@ pub struct Caller {
     pub client: Client,
 }
 
+/// The per-client rate limit of the management API (`limits.api_requests_per_client_per_s`):
+/// a token bucket per client that refills at that rate and holds one second's worth.
+pub struct ApiLimiter {
+    per_s: u32,
+    buckets: Option<governor::DefaultKeyedRateLimiter<String>>,
+}
+
+impl std::fmt::Debug for ApiLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiLimiter")
+            .field("per_s", &self.per_s)
+            .finish()
+    }
+}
+
+impl ApiLimiter {
+    /// A limiter of `per_s` requests per client per second; 0 turns it off.
+    pub fn new(per_s: u32) -> Self {
+        let buckets = std::num::NonZeroU32::new(per_s)
+            .map(|n| governor::RateLimiter::keyed(governor::Quota::per_second(n)));
+        Self { per_s, buckets }
+    }
+
+    /// Takes one request from the client's bucket, or answers 429 with `Retry-After`.
+    pub fn check(&self, principal: &Principal) -> Result<(), ApiError> {
+        use governor::clock::{Clock as _, DefaultClock};
+        let Some(buckets) = &self.buckets else {
+            return Ok(());
+        };
+        let key = format!("{}/{}", principal.tenant, principal.client_id);
+        buckets.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let secs = wait.as_secs_f64().ceil().max(1.0);
+            ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!(
+                    "this client sent more than {} management API requests in a second \
+                     (limits.api_requests_per_client_per_s); retry after {secs} s",
+                    self.per_s
+                ),
+            )
+            .with_header(axum::http::header::RETRY_AFTER, &secs.to_string())
+        })
+    }
+}
+
 /// What a console operator acts as: a client with every permission, recorded in audit fields
 /// as `operator:{email}`.
 fn operator_client(principal: &Principal, email: &str) -> Client {
@@ -66,6 +114,7 @@ impl Caller {
             let client = operator_client(&principal, email);
             return Ok(Self { principal, client });
         }
+        state.limiter.check(&principal)?;
         let client = state
             .store
             .client(&principal.tenant, &principal.client_id)

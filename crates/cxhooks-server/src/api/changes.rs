@@ -279,7 +279,9 @@ pub async fn publish_changes(
         )
         .await
     {
-        Ok(_) => {}
+        Ok(_) => {
+            state.metrics.changes_accepted.inc_by(changes.len() as u64);
+        }
         // A concurrent publish with the same key won: answer as it did.
         Err(StoreError::Conflict(_)) if idempotency_key.is_some() => {
             let key = idempotency_key.as_deref().expect("checked");

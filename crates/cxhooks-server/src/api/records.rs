@@ -174,6 +174,7 @@ async fn commit(
             at,
         )
         .await?;
+    state.metrics.changes_accepted.inc();
     if !deliveries.is_empty() {
         state.delivery.wake.notify_one();
     }

@@ -65,3 +65,9 @@ impl Delivery {
         }
     }
 }
+
+/// How many threads sign deliveries at once: one per core (what `cxhooks bench --sign-only`
+/// also uses).
+pub fn signing_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}

@@ -155,23 +155,7 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Completion>) {
         {
             tracing::warn!(error = %e, "releasing claims failed; their leases will expire");
         }
-        // Sign everything that needs it in one trip off the async workers (~0.4 ms each).
-        let jobs = tokio::task::spawn_blocking(move || {
-            jobs.into_iter()
-                .map(|mut job| {
-                    if job.signature.is_none()
-                        && let Some(key) = &job.key
-                    {
-                        job.signature = key.sign_base64(&job.claimed.payload).ok();
-                        job.fresh_signature = true;
-                    }
-                    job
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default();
-        for job in jobs {
+        for job in sign_all(jobs).await {
             let state = state.clone();
             let completions = completions.clone();
             tokio::spawn(async move {
@@ -185,6 +169,42 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Completion>) {
             per_hook.retain(|_, s| s.available_permits() < per_hook_limit);
         }
     }
+}
+
+/// Signs every job that needs it off the async workers (~0.4 ms each for RSA-2048), split
+/// over [`super::signing_threads`] blocking tasks.
+async fn sign_all(jobs: Vec<Job>) -> Vec<Job> {
+    let threads = super::signing_threads();
+    let per_task = jobs.len().div_ceil(threads).max(1);
+    let mut jobs = jobs.into_iter();
+    let mut tasks = Vec::with_capacity(threads);
+    loop {
+        let chunk: Vec<Job> = jobs.by_ref().take(per_task).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        tasks.push(tokio::task::spawn_blocking(move || {
+            chunk
+                .into_iter()
+                .map(|mut job| {
+                    if job.signature.is_none()
+                        && let Some(key) = &job.key
+                    {
+                        job.signature = key.sign_base64(&job.claimed.payload).ok();
+                        job.fresh_signature = true;
+                    }
+                    job
+                })
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut signed = Vec::new();
+    for task in tasks {
+        // A panicked task loses its jobs' permits with it; their leases expire and they are
+        // claimed again.
+        signed.extend(task.await.unwrap_or_default());
+    }
+    signed
 }
 
 async fn attempt(state: &AppState, job: &Job) -> Completion {
@@ -291,7 +311,18 @@ async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Completion>) {
             }
         }
         for c in &batch {
+            state.metrics.delivery(match c.next {
+                Next::Delivered => "delivered",
+                Next::Retry(_) => "retrying",
+                Next::Failed => "failed",
+                Next::Gone => "gone",
+                Next::Cancelled => "cancelled",
+            });
             if let Some(a) = &c.attempt {
+                state
+                    .metrics
+                    .attempt_seconds
+                    .observe(a.duration_us as f64 / 1e6);
                 state.delivery.attempted(&c.delivery_id, a);
             }
         }

@@ -3,6 +3,7 @@
 mod cluster;
 mod console;
 mod delivery;
+mod hardening;
 mod harness;
 mod identity;
 mod management;

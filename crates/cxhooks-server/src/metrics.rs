@@ -1,0 +1,126 @@
+//! Prometheus metrics at `/metrics` (OpenMetrics text), `/healthz` and `/readyz`.
+//!
+//! Counters and the attempt-latency histogram are updated where the work happens; queue depth
+//! and the oldest pending delivery's age are read from the store when scraped, so every node
+//! sharing a store reports the same, whole queue.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+/// The `outcome` label of `cxhooks_deliveries`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    /// `delivered`, `retrying`, `failed`, `gone` or `cancelled`.
+    pub outcome: &'static str,
+}
+
+/// This node's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Changes accepted (publish API and record writes).
+    pub changes_accepted: Counter,
+    /// Delivery attempts and cancellations, by what happened.
+    pub deliveries: Family<Outcome, Counter>,
+    /// How long attempts took, seconds.
+    pub attempt_seconds: Histogram,
+    queue_depth: Gauge,
+    oldest_pending_seconds: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("cxhooks");
+        let changes_accepted = Counter::default();
+        registry.register(
+            "changes_accepted",
+            "Changes accepted",
+            changes_accepted.clone(),
+        );
+        let deliveries = Family::<Outcome, Counter>::default();
+        registry.register(
+            "deliveries",
+            "Delivery outcomes: attempts by result, and deliveries cancelled",
+            deliveries.clone(),
+        );
+        let attempt_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "attempt_duration_seconds",
+            "Time from sending a delivery to its answer (or failure)",
+            attempt_seconds.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "queue_depth",
+            "Deliveries pending or waiting to be retried (whole store)",
+            queue_depth.clone(),
+        );
+        let oldest_pending_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "oldest_pending_age_seconds",
+            "Age of the oldest delivery not yet delivered, failed or cancelled (whole store)",
+            oldest_pending_seconds.clone(),
+        );
+        Self {
+            registry,
+            changes_accepted,
+            deliveries,
+            attempt_seconds,
+            queue_depth,
+            oldest_pending_seconds,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one outcome.
+    pub fn delivery(&self, outcome: &'static str) {
+        self.deliveries.get_or_create(&Outcome { outcome }).inc();
+    }
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let m = &state.metrics;
+    let now = chrono::Utc::now().timestamp_micros();
+    match state.store.queue_stats().await {
+        Ok((depth, oldest)) => {
+            m.queue_depth.set(depth);
+            m.oldest_pending_seconds
+                .set(oldest.map_or(0.0, |at| (now - at).max(0) as f64 / 1e6));
+        }
+        Err(e) => tracing::warn!(error = %e, "reading queue depth for /metrics failed"),
+    }
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &m.registry) {
+        return crate::error::ApiError::internal(e).into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /readyz`: 200 once the store answers, 503 while it does not.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.config_version().await {
+        Ok(_) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the store does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer").into_response()
+        }
+    }
+}

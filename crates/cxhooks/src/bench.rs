@@ -1,0 +1,436 @@
+//! `cxhooks bench`: the whole pipeline measured on this machine (SPEC §10).
+//!
+//! Starts the service in this process on a fresh store (a temporary SQLite file, or a new
+//! schema of the PostgreSQL given with `--database-url`, dropped afterwards), receivers on
+//! loopback that answer 200 at once, and tenants with an application and webhooks. It then
+//! publishes changes (as fast as they are accepted, or at `--rate`) and prints one JSON line.
+//! `--sign-only` measures the signing bound alone with the server's signing threads.
+
+use axum::body::Bytes;
+use clap::Args;
+use cxhooks_server::delivery::payload::{Notification, NotificationData};
+use cxhooks_server::identity::admin::{self, NewClient};
+use cxhooks_server::{AppState, Config};
+use cxhooks_signing::{MasterKey, PrivateKey, RsaBits};
+use cxhooks_store::{ClientCode, Permissions, ScopeSet, Store, StoreLocation, TenantName};
+use serde_json::{Value, json};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Measure only the signing bound: sign a typical notification on the server's signing
+    /// threads for --seconds.
+    #[arg(long)]
+    sign_only: bool,
+    /// Seconds to sign for with --sign-only.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Changes to publish.
+    #[arg(long, default_value_t = 20_000)]
+    changes: u64,
+    /// Publish at this many changes per second (default: as fast as they are accepted).
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Changes per publish request.
+    #[arg(long, default_value_t = 50)]
+    batch: u64,
+    /// Concurrent publishers when no --rate is given.
+    #[arg(long, default_value_t = 4)]
+    publishers: usize,
+    /// Tenants, each with one application.
+    #[arg(long, default_value_t = 1)]
+    tenants: usize,
+    /// Webhooks per tenant, all matching every change (deliveries = changes × webhooks).
+    #[arg(long, default_value_t = 4)]
+    webhooks: usize,
+    /// RSA key size of the applications (2048, 3072 or 4096).
+    #[arg(long, default_value_t = 2048)]
+    rsa_bits: u32,
+}
+
+/// What the receivers saw: deliveries and their ingest-to-delivery latencies (µs).
+#[derive(Default)]
+struct Seen {
+    count: AtomicU64,
+    latencies_us: Mutex<Vec<u64>>,
+}
+
+fn now_us() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0)
+}
+
+/// Peak resident set size of this process, MB (Linux `VmHWM`).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+pub async fn run(database_url: Option<String>, args: BenchArgs) -> Result<ExitCode, String> {
+    let bits = RsaBits::from_bits(args.rsa_bits).map_err(|e| e.to_string())?;
+    if args.sign_only {
+        return sign_only(bits, args.seconds);
+    }
+    if args.changes == 0 || args.batch == 0 || args.webhooks == 0 || args.tenants == 0 {
+        return Err("--changes, --batch, --webhooks and --tenants must be at least 1".into());
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (location, schema) = match &database_url {
+        Some(url) => {
+            let schema = format!("cxbench_{}", uuid::Uuid::new_v4().simple());
+            let location = StoreLocation::Postgres {
+                url: url.clone(),
+                schema: Some(schema.clone()),
+            };
+            (location, Some(schema))
+        }
+        None => (
+            StoreLocation::Sqlite {
+                path: dir.path().join("bench.db"),
+            },
+            None,
+        ),
+    };
+    let store = Store::open(&location).await.map_err(|e| e.to_string())?;
+    let result = measure(&store, &args).await;
+    if let Some(schema) = schema {
+        store
+            .drop_schema(&schema)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    store.close().await;
+    let mut line = result?;
+    line["store"] = json!(store.backend());
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sign_only(bits: RsaBits, seconds: u64) -> Result<ExitCode, String> {
+    let key = Arc::new(PrivateKey::generate(bits).map_err(|e| e.to_string())?);
+    let changed = ["touser.lastname".to_owned(), "modificationdate".to_owned()];
+    let payload = Notification {
+        id: uuid::Uuid::new_v4(),
+        time: "2026-11-28T10:00:00Z",
+        event_type: "cremployee:updated",
+        application_id: uuid::Uuid::new_v4(),
+        webhook_id: uuid::Uuid::new_v4(),
+        tenant: "bench",
+        data: NotificationData {
+            entity_id: "12345",
+            changed_fields: &changed,
+        },
+    }
+    .to_bytes();
+    let threads = cxhooks_server::delivery::signing_threads();
+    let deadline = Instant::now() + Duration::from_secs(seconds.max(1));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (key, payload) = (key.clone(), payload.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    key.sign_base64(&payload).expect("signing works");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let signed: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let per_s = round(signed as f64 / started.elapsed().as_secs_f64());
+    println!(
+        "{}",
+        json!({
+            "mode": "sign-only", "store": null, "rsa_bits": bits.bits(), "signing_threads": threads,
+            "payload_bytes": payload.len(), "changes_per_s": null, "deliveries_per_s": per_s,
+            "latency_ms": {"p50": null, "p99": null, "max": null}, "signatures_per_s": per_s,
+            "peak_rss_mb": peak_rss_mb(), "store_bytes_per_delivery": null,
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One tenant's publishing token.
+struct Publisher {
+    token: String,
+}
+
+async fn measure(store: &Store, args: &BenchArgs) -> Result<Value, String> {
+    let master =
+        Arc::new(MasterKey::from_bytes(&MasterKey::generate_bytes()).map_err(|e| e.to_string())?);
+    let mut config = Config::default();
+    config.delivery.allow_private_targets = true; // the receivers are on loopback
+    config.keys.rsa_bits = args.rsa_bits;
+    config.limits.monthly_notifications_per_client = u64::MAX;
+    config.limits.max_webhooks_per_client = u32::MAX;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let url = format!("http://{bound}");
+    let state = AppState::new(store.clone(), master.clone(), config, bound)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(cxhooks_server::run(state, listener, async {
+        let _ = stopped.await;
+    }));
+
+    // The receiver: answers 200 at once and notes when each change, published at the time in
+    // its entityId, arrived.
+    let seen = Arc::new(Seen::default());
+    let counting = seen.clone();
+    let receiver = axum::Router::new().fallback(move |body: Bytes| {
+        let seen = counting.clone();
+        async move {
+            let now = now_us();
+            let sent_at = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+                v["data"]["entityId"]
+                    .as_str()?
+                    .split('-')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            });
+            if let Some(at) = sent_at {
+                seen.latencies_us
+                    .lock()
+                    .expect("not poisoned")
+                    .push(now.saturating_sub(at));
+            }
+            seen.count.fetch_add(1, Ordering::Relaxed);
+            ""
+        }
+    });
+    let receiver_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let hook_url = format!(
+        "http://{}/hook",
+        receiver_listener.local_addr().map_err(|e| e.to_string())?
+    );
+    tokio::spawn(async move { axum::serve(receiver_listener, receiver).await });
+
+    eprintln!(
+        "bench: {} tenant(s) × {} webhook(s), RSA-{}, {} store; setting up …",
+        args.tenants,
+        args.webhooks,
+        args.rsa_bits,
+        store.backend()
+    );
+    let http = reqwest::Client::new();
+    let mut publishers = Vec::new();
+    for t in 0..args.tenants {
+        publishers
+            .push(set_up_tenant(store, &master, &http, &url, &hook_url, t, args.webhooks).await?);
+    }
+    let size_before = store.size_bytes().await.map_err(|e| e.to_string())?;
+    let expected = args.changes * args.webhooks as u64;
+
+    eprintln!("bench: publishing {} changes …", args.changes);
+    let started = Instant::now();
+    let publishers = Arc::new(publishers);
+    let next = Arc::new(AtomicU64::new(0));
+    let batches = args.changes.div_ceil(args.batch);
+    let mut tasks = Vec::new();
+    let workers = if args.rate.is_some() {
+        1
+    } else {
+        args.publishers.max(1)
+    };
+    for _ in 0..workers {
+        let (http, url, publishers, next) =
+            (http.clone(), url.clone(), publishers.clone(), next.clone());
+        let (rate, batch, changes) = (args.rate, args.batch, args.changes);
+        tasks.push(tokio::spawn(async move {
+            let mut in_flight = tokio::task::JoinSet::new();
+            loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= batches {
+                    break;
+                }
+                if let Some(rate) = rate {
+                    // Paced: batch b is due at b × batch / rate seconds after the start.
+                    let due = started + Duration::from_secs_f64((b * batch) as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let n = batch.min(changes - b * batch);
+                let publisher = &publishers[(b as usize) % publishers.len()];
+                let send = publish(http.clone(), url.clone(), publisher.token.clone(), b, n);
+                if rate.is_some() {
+                    in_flight.spawn(send);
+                } else {
+                    send.await?;
+                }
+            }
+            while let Some(done) = in_flight.join_next().await {
+                done.map_err(|e| e.to_string())??;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    let published_in = started.elapsed();
+    eprintln!("bench: published in {published_in:.1?}; waiting for {expected} deliveries …");
+
+    let mut last = (0, Instant::now());
+    loop {
+        let n = seen.count.load(Ordering::Relaxed);
+        if n >= expected {
+            break;
+        }
+        if n != last.0 {
+            last = (n, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(30) {
+            return Err(format!("deliveries stopped at {n} of {expected} for 30 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let delivered_in = started.elapsed();
+    // Let completions reach the store before measuring it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let size_after = store.size_bytes().await.map_err(|e| e.to_string())?;
+    let _ = stop.send(());
+    let _ = server.await;
+
+    let mut lat = std::mem::take(&mut *seen.latencies_us.lock().expect("not poisoned"));
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len().max(1)) - 1;
+        lat.get(i).map(|us| round(*us as f64 / 1000.0))
+    };
+    let delivered = seen.count.load(Ordering::Relaxed);
+    let deliveries_per_s = round(delivered as f64 / delivered_in.as_secs_f64());
+    Ok(json!({
+        "mode": "end-to-end", "store": null, "rsa_bits": args.rsa_bits,
+        "signing_threads": cxhooks_server::delivery::signing_threads(),
+        "changes": args.changes, "deliveries": delivered, "rate": args.rate,
+        "changes_per_s": round(args.changes as f64 / published_in.as_secs_f64()),
+        "deliveries_per_s": deliveries_per_s,
+        "latency_ms": {"p50": pct(0.50), "p99": pct(0.99), "max": pct(1.0)},
+        "signatures_per_s": deliveries_per_s,
+        "peak_rss_mb": peak_rss_mb(),
+        "store_bytes_per_delivery": round((size_after - size_before) as f64 / delivered.max(1) as f64),
+    }))
+}
+
+async fn set_up_tenant(
+    store: &Store,
+    master: &MasterKey,
+    http: &reqwest::Client,
+    url: &str,
+    hook_url: &str,
+    t: usize,
+    webhooks: usize,
+) -> Result<Publisher, String> {
+    let e = |e: admin::IdentityError| e.to_string();
+    let tenant = TenantName::parse(&format!("bench{t}")).map_err(|e| e.to_string())?;
+    admin::create_tenant(store, master, &tenant, true)
+        .await
+        .map_err(e)?;
+    let new = NewClient {
+        name: "bench".into(),
+        code: ClientCode::parse("urn:cxhooks/bench").map_err(|e| e.to_string())?,
+        scopes: ScopeSet::parse("urn:cx/webhooks:data:manage urn:cx/webhooks:events:publish")
+            .map_err(|e| e.to_string())?,
+        permissions: Permissions::parse("create=on,read=all,update=all,delete=all")
+            .map_err(|e| e.to_string())?,
+    };
+    let (client, secret) = admin::create_client(store, master, &tenant, new)
+        .await
+        .map_err(e)?;
+    let token: Value = http
+        .post(format!(
+            "{url}/auth/realms/{tenant}/protocol/openid-connect/token"
+        ))
+        .basic_auth(&client.client_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = token["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let post = |path: String, body: Value| {
+        let (http, token) = (http.clone(), token.clone());
+        async move {
+            let r = http
+                .post(format!("{url}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !r.status().is_success() {
+                return Err(format!("set-up {path} answered {}", r.status()));
+            }
+            r.json::<Value>().await.map_err(|e| e.to_string())
+        }
+    };
+    let app = post("/webhooks/v1/applications".into(), json!({"name": "bench"})).await?;
+    let app = app["_id"].as_str().unwrap_or_default().to_owned();
+    for _ in 0..webhooks {
+        post(
+            format!("/webhooks/v1/applications/{app}/webhooks"),
+            json!({"url": hook_url, "filters": [{"eventType": "cremployee:updated",
+                "condition": "data.touser.tosinglestatusnode eq '1234'"}]}),
+        )
+        .await?;
+    }
+    Ok(Publisher { token })
+}
+
+/// Publishes batch `b` of `n` changes; each entityId starts with its publish time (µs).
+async fn publish(
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    b: u64,
+    n: u64,
+) -> Result<(), String> {
+    let at = now_us();
+    let changes: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"type": "cremployee:updated", "entityId": format!("{at}-{b}-{i}"),
+                "data": {"touser": {"lastname": "Jansen", "tosinglestatusnode": 1234}},
+                "metadata": {"paths": ["touser.tosinglestatusnode", "modificationdate"]}})
+        })
+        .collect();
+    let r = http
+        .post(format!("{url}/webhooks/v1/changes"))
+        .bearer_auth(token)
+        .json(&changes)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if r.status().as_u16() != 202 {
+        let status = r.status();
+        return Err(format!(
+            "publish answered {status}: {}",
+            r.text().await.unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
