@@ -52,7 +52,6 @@ struct Job {
     hook: Arc<HookInfo>,
     key: Option<Arc<PrivateKey>>,
     signature: Option<String>,
-    fresh_signature: bool,
     permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 }
 
@@ -146,7 +145,6 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Completion>) {
                 hook,
                 key,
                 signature,
-                fresh_signature: false,
                 permits: (hook_permit, global_permit),
             });
         }
@@ -191,7 +189,6 @@ async fn sign_all(jobs: Vec<Job>) -> Vec<Job> {
                         && let Some(key) = &job.key
                     {
                         job.signature = key.sign_base64(&job.claimed.payload).ok();
-                        job.fresh_signature = true;
                     }
                     job
                 })
@@ -242,7 +239,9 @@ async fn attempt(state: &AppState, job: &Job) -> Completion {
             error: observed.error,
             response_body: observed.body,
         }),
-        signature: job.fresh_signature.then_some(signature),
+        // Not kept: RSASSA-PKCS1-v1_5 is deterministic, so a retry signs to the same bytes, and
+        // keeping 344 bytes per delivery to save 0.4 ms on the rare retry is a bad trade.
+        signature: None,
         next,
         series_started,
     }
