@@ -15,6 +15,8 @@ use tokio::task::JoinSet;
 const MAX_IN_FLIGHT: usize = 512;
 /// Deliveries claimed per round at most.
 const CLAIM_BATCH: usize = 256;
+/// Deliveries of one webhook a node may hold claimed, as a multiple of those it may be sending.
+const CLAIM_AHEAD: usize = 4;
 /// How often the store is asked for due retries when nothing wakes the dispatcher.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -53,6 +55,8 @@ struct Job {
     key: Option<Arc<PrivateKey>>,
     signature: Option<String>,
     permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    /// The webhook's send slots (`delivery.max_in_flight_per_webhook`).
+    sends: Arc<Semaphore>,
 }
 
 fn cancelled(state: &AppState, c: &Claimed) -> Completion {
@@ -69,8 +73,12 @@ fn cancelled(state: &AppState, c: &Claimed) -> Completion {
 
 async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Completion>) {
     let global = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut per_hook: HashMap<uuid::Uuid, Arc<Semaphore>> = HashMap::new();
+    // Per webhook: how many of its deliveries this node may hold claimed, and how many it may
+    // be sending. Holding a few times more than it sends keeps every webhook's pipe full without
+    // claiming and releasing work it cannot send yet.
+    let mut per_hook: HashMap<uuid::Uuid, (Arc<Semaphore>, Arc<Semaphore>)> = HashMap::new();
     let per_hook_limit = state.config.delivery.max_in_flight_per_webhook.max(1) as usize;
+    let per_hook_claims = per_hook_limit * CLAIM_AHEAD;
     let lease = us(state.config.delivery.lease);
     loop {
         let free = global.available_permits().min(CLAIM_BATCH);
@@ -110,13 +118,19 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Completion>) {
                 let _ = completions.send(cancelled(&state, &c)).await;
                 continue;
             };
-            let sem = per_hook
+            let (claims, sends) = per_hook
                 .entry(hook.id)
-                .or_insert_with(|| Arc::new(Semaphore::new(per_hook_limit)))
+                .or_insert_with(|| {
+                    (
+                        Arc::new(Semaphore::new(per_hook_claims)),
+                        Arc::new(Semaphore::new(per_hook_limit)),
+                    )
+                })
                 .clone();
-            let (Ok(hook_permit), Ok(global_permit)) =
-                (sem.try_acquire_owned(), global.clone().try_acquire_owned())
-            else {
+            let (Ok(hook_permit), Ok(global_permit)) = (
+                claims.try_acquire_owned(),
+                global.clone().try_acquire_owned(),
+            ) else {
                 release.push(c.id);
                 continue;
             };
@@ -146,6 +160,7 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Completion>) {
                 key,
                 signature,
                 permits: (hook_permit, global_permit),
+                sends,
             });
         }
         if !release.is_empty()
@@ -153,55 +168,67 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Completion>) {
         {
             tracing::warn!(error = %e, "releasing claims failed; their leases will expire");
         }
-        for job in sign_all(jobs).await {
-            let state = state.clone();
-            let completions = completions.clone();
-            tokio::spawn(async move {
-                let completion = attempt(&state, &job).await;
-                drop(job.permits);
-                let _ = completions.send(completion).await;
-            });
-        }
+        // Signing and sending go on while the next batch is claimed: the permits the jobs hold
+        // bound how much is in flight.
+        sign_and_send(&state, &completions, jobs);
         // Trim semaphores of idle webhooks so the map does not grow without bound.
         if per_hook.len() > 10_000 {
-            per_hook.retain(|_, s| s.available_permits() < per_hook_limit);
+            per_hook.retain(|_, (claims, _)| claims.available_permits() < per_hook_claims);
         }
     }
 }
 
-/// Signs every job that needs it off the async workers (~0.4 ms each for RSA-2048), split
-/// over [`super::signing_threads`] blocking tasks.
-async fn sign_all(jobs: Vec<Job>) -> Vec<Job> {
-    let threads = super::signing_threads();
-    let per_task = jobs.len().div_ceil(threads).max(1);
-    let mut jobs = jobs.into_iter();
-    let mut tasks = Vec::with_capacity(threads);
-    loop {
-        let chunk: Vec<Job> = jobs.by_ref().take(per_task).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        tasks.push(tokio::task::spawn_blocking(move || {
-            chunk
-                .into_iter()
-                .map(|mut job| {
-                    if job.signature.is_none()
-                        && let Some(key) = &job.key
-                    {
-                        job.signature = key.sign_base64(&job.claimed.payload).ok();
-                    }
-                    job
-                })
-                .collect::<Vec<_>>()
-        }));
+/// Jobs signed per blocking task: small enough that sends start soon after a claim, large
+/// enough that handing work to a thread (~30 µs) is small next to signing (~400 µs each).
+const SIGN_CHUNK: usize = 8;
+
+/// At most one signing task per core at a time, whatever the number of claimed batches.
+fn signers() -> &'static Arc<Semaphore> {
+    static SIGNERS: std::sync::OnceLock<Arc<Semaphore>> = std::sync::OnceLock::new();
+    SIGNERS.get_or_init(|| Arc::new(Semaphore::new(super::signing_threads())))
+}
+
+/// Signs the jobs that need it off the async workers, a chunk per blocking task and at most
+/// [`super::signing_threads`] at once, and sends each chunk as soon as it is signed.
+fn sign_and_send(state: &AppState, completions: &mpsc::Sender<Completion>, jobs: Vec<Job>) {
+    let mut jobs = jobs.into_iter().peekable();
+    while jobs.peek().is_some() {
+        let chunk: Vec<Job> = jobs.by_ref().take(SIGN_CHUNK).collect();
+        let (state, completions) = (state.clone(), completions.clone());
+        tokio::spawn(async move {
+            let Ok(_signer) = signers().clone().acquire_owned().await else {
+                return;
+            };
+            let signed = tokio::task::spawn_blocking(move || {
+                chunk
+                    .into_iter()
+                    .map(|mut job| {
+                        if job.signature.is_none()
+                            && let Some(key) = &job.key
+                        {
+                            job.signature = key.sign_base64(&job.claimed.payload).ok();
+                        }
+                        job
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            drop(_signer);
+            // A panicked task drops its jobs and their permits; their leases expire and they are
+            // claimed again.
+            for job in signed.unwrap_or_default() {
+                let (state, completions) = (state.clone(), completions.clone());
+                tokio::spawn(async move {
+                    let Ok(_sending) = job.sends.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let completion = attempt(&state, &job).await;
+                    drop(job.permits);
+                    let _ = completions.send(completion).await;
+                });
+            }
+        });
     }
-    let mut signed = Vec::new();
-    for task in tasks {
-        // A panicked task loses its jobs' permits with it; their leases expire and they are
-        // claimed again.
-        signed.extend(task.await.unwrap_or_default());
-    }
-    signed
 }
 
 async fn attempt(state: &AppState, job: &Job) -> Completion {
