@@ -22,6 +22,9 @@ pub(crate) async fn connect(path: &Path) -> Result<SqlitePool, StoreError> {
         // FULL: a change is acknowledged only once it is on disk, even across a power cut.
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
+        // 16 MiB of page cache per connection instead of 2: the delivery tables' hot pages stay
+        // in memory instead of being read back from the OS for every statement.
+        .pragma("cache_size", "-16384")
         // The CLI administers the store while a server runs on it: wait for the writer's lock
         // instead of failing.
         .busy_timeout(Duration::from_secs(10));
