@@ -57,6 +57,8 @@ struct Job {
     permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
     /// The webhook's send slots (`delivery.max_in_flight_per_webhook`).
     sends: Arc<Semaphore>,
+    /// When this node's claim ends (µs): past it, another node may send the delivery.
+    lease_until: i64,
 }
 
 fn cancelled(state: &AppState, c: &Claimed) -> Completion {
@@ -71,7 +73,7 @@ fn cancelled(state: &AppState, c: &Claimed) -> Completion {
     }
 }
 
-async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Completion>) {
+async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
     let global = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     // Per webhook: how many of its deliveries this node may hold claimed, and how many it may
     // be sending. Holding a few times more than it sends keeps every webhook's pipe full without
@@ -115,7 +117,7 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Completion>) {
                 .and_then(|id| state.delivery.registry.hook(id));
             let Some(hook) = hook.filter(|h| h.status == WebhookStatus::Enabled) else {
                 // Deleted, disabled or in error: not sent, visible as cancelled.
-                let _ = completions.send(cancelled(&state, &c)).await;
+                let _ = completions.send((cancelled(&state, &c), None)).await;
                 continue;
             };
             let (claims, sends) = per_hook
@@ -146,7 +148,7 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Completion>) {
                     )
                     .await;
                 if key.is_none() {
-                    let _ = completions.send(cancelled(&state, &c)).await;
+                    let _ = completions.send((cancelled(&state, &c), None)).await;
                     continue;
                 }
                 key
@@ -161,6 +163,7 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Completion>) {
                 signature,
                 permits: (hook_permit, global_permit),
                 sends,
+                lease_until: now + lease,
             });
         }
         if !release.is_empty()
@@ -190,7 +193,7 @@ fn signers() -> &'static Arc<Semaphore> {
 
 /// Signs the jobs that need it off the async workers, a chunk per blocking task and at most
 /// [`super::signing_threads`] at once, and sends each chunk as soon as it is signed.
-fn sign_and_send(state: &AppState, completions: &mpsc::Sender<Completion>, jobs: Vec<Job>) {
+fn sign_and_send(state: &AppState, completions: &mpsc::Sender<Done>, jobs: Vec<Job>) {
     let mut jobs = jobs.into_iter().peekable();
     while jobs.peek().is_some() {
         let chunk: Vec<Job> = jobs.by_ref().take(SIGN_CHUNK).collect();
@@ -222,9 +225,24 @@ fn sign_and_send(state: &AppState, completions: &mpsc::Sender<Completion>, jobs:
                     let Ok(_sending) = job.sends.clone().acquire_owned().await else {
                         return;
                     };
+                    // Never send what another node may claim before the answer is recorded:
+                    // a claim that waited too long for a send slot is given back.
+                    // The margin covers the send (up to the timeout) and recording its answer.
+                    let lease = us(state.config.delivery.lease);
+                    let margin = us(state.config.delivery.timeout) + lease / 4;
+                    if now_us() + margin >= job.lease_until {
+                        let id = [job.claimed.id.clone()];
+                        if let Err(e) = state.store.release(&state.delivery.node, &id).await {
+                            tracing::warn!(error = %e, "releasing a stale claim failed; its lease expires");
+                        }
+                        return;
+                    }
                     let completion = attempt(&state, &job).await;
-                    drop(job.permits);
-                    let _ = completions.send(completion).await;
+                    drop(_sending);
+                    // The claim's permits are held until the answer is recorded, so a node never
+                    // claims faster than it records: unrecorded work (whose lease is running)
+                    // stays bounded.
+                    let _ = completions.send((completion, Some(job.permits))).await;
                 });
             }
         });
@@ -301,20 +319,27 @@ async fn watch_config(state: AppState) {
     }
 }
 
-async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Completion>) {
+/// A finished job: its outcome, and the permits it held (released once the outcome is stored).
+type Done = (
+    Completion,
+    Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
+);
+
+async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>) {
     let error_after = &state.config.delivery.error_after;
     let (after_us, after_n) = (
         us(error_after.failing_for),
         i64::from(error_after.deliveries),
     );
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < 512 {
+        let mut done = vec![first];
+        while done.len() < 512 {
             match rx.try_recv() {
-                Ok(c) => batch.push(c),
+                Ok(c) => done.push(c),
                 Err(_) => break,
             }
         }
+        let (batch, held): (Vec<Completion>, Vec<_>) = done.into_iter().unzip();
         let effects = loop {
             match state
                 .store
@@ -330,6 +355,7 @@ async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Completion>) {
                 }
             }
         };
+        drop(held);
         for id in effects.errored {
             if let Ok(id) = uuid::Uuid::parse_str(&id) {
                 tracing::warn!(webhook = %id, "webhook set to error");
