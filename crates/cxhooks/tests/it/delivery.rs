@@ -210,13 +210,8 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
     // Publishers spread over the three nodes, as a load balancer would.
     let accepted: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut tasks = Vec::new();
-    for worker in 0..3 {
-        let (http, url, tok, accepted) = (
-            http.clone(),
-            urls[worker].clone(),
-            tok.clone(),
-            accepted.clone(),
-        );
+    for (worker, url) in urls.iter().enumerate() {
+        let (http, url, tok, accepted) = (http.clone(), url.clone(), tok.clone(), accepted.clone());
         tasks.push(tokio::spawn(async move {
             for batch in 0..25 {
                 let ids: Vec<String> = (0..100).map(|i| format!("{worker}-{batch}-{i}")).collect();
@@ -281,8 +276,7 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let seen = seen.lock().unwrap();
-    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    let duplicates: usize = seen.lock().unwrap().values().map(|n| n - 1).sum();
     assert!(
         duplicates <= 64,
         "{duplicates} duplicates: more than the killed node could hold claimed"
