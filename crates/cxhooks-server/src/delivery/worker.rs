@@ -12,11 +12,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 /// Sends in flight on this node at most.
-const MAX_IN_FLIGHT: usize = 512;
+const MAX_IN_FLIGHT: usize = 1024;
 /// Deliveries claimed per round at most.
 const CLAIM_BATCH: usize = 256;
 /// Deliveries of one webhook a node may hold claimed, as a multiple of those it may be sending.
-const CLAIM_AHEAD: usize = 4;
+const CLAIM_AHEAD: usize = 16;
 /// How often the store is asked for due retries when nothing wakes the dispatcher.
 const POLL: Duration = Duration::from_millis(200);
 
