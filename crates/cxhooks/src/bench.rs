@@ -357,22 +357,7 @@ async fn set_up_tenant(
     let (client, secret) = admin::create_client(store, master, &tenant, new)
         .await
         .map_err(e)?;
-    let token: Value = http
-        .post(format!(
-            "{url}/auth/realms/{tenant}/protocol/openid-connect/token"
-        ))
-        .basic_auth(&client.client_id, Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let token = token["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let token = crate::demo::client_token(http, url, &tenant, &client.client_id, &secret).await?;
     let post = |path: String, body: Value| {
         let (http, token) = (http.clone(), token.clone());
         async move {
