@@ -267,6 +267,14 @@ pub(crate) fn placeholders(store: &Store, rows: usize, cols: usize, start: usize
     s
 }
 
+/// The PostgreSQL notification channel of the current schema: one per store, so stores sharing
+/// a database do not wake each other, and short enough for any schema name (63 bytes at most).
+macro_rules! due_channel {
+    () => {
+        "'cxhooks_due_' || md5(current_schema())"
+    };
+}
+
 /// Rows per multi-row statement: well under SQLite's 32,766 parameters.
 const CHUNK: usize = 400;
 
@@ -311,6 +319,7 @@ impl Store {
             record,
         } = *accept;
         let month = month_of(now);
+        let is_postgres = matches!(self.pool, crate::Pool::Postgres(_));
         // Per owner: how many of its deliveries this publish adds.
         let mut owners: Vec<(&str, i64)> = Vec::new();
         for d in deliveries {
@@ -411,26 +420,56 @@ impl Store {
                     .await
                     .map_err(crate::error::conflict(format!("a publish with Idempotency-Key '{key}'")))?;
             }
+            if is_postgres && !deliveries.is_empty() {
+                // Delivered at commit: every node sharing the store claims at once instead of
+                // at its next poll.
+                sqlx::query(concat!("SELECT pg_notify(", due_channel!(), ", '')"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             Ok(statuses)
         })
     }
 
-    /// Claims up to `limit` due deliveries for `owner` until `lease_until` (µs).
+    /// Claims up to `limit` due deliveries for `owner` until `lease_until` (µs), leaving those
+    /// of `skip_webhooks` (webhooks the node cannot take more of now) to other nodes.
     pub async fn claim_due(
         &self,
         owner: &str,
         now: i64,
         lease_until: i64,
         limit: u32,
+        skip_webhooks: &[String],
     ) -> Result<Vec<Claimed>, StoreError> {
         match &self.pool {
             crate::Pool::Sqlite(pool) => {
-                crate::sqlite::claim_due(pool, owner, now, lease_until, limit).await
+                crate::sqlite::claim_due(pool, owner, now, lease_until, limit, skip_webhooks).await
             }
             crate::Pool::Postgres(pool) => {
-                crate::postgres::claim_due(pool, owner, now, lease_until, limit).await
+                crate::postgres::claim_due(pool, owner, now, lease_until, limit, skip_webhooks)
+                    .await
             }
+        }
+    }
+
+    /// Calls `on_due` whenever any node sharing this PostgreSQL store stores new deliveries
+    /// (`LISTEN`); returns only on an error the listener could not recover from. On SQLite,
+    /// where one node owns the store, it never returns.
+    pub async fn watch_due(&self, on_due: impl Fn() + Send) -> Result<(), StoreError> {
+        let crate::Pool::Postgres(pool) = &self.pool else {
+            return std::future::pending().await;
+        };
+        let channel: String = sqlx::query_scalar(concat!("SELECT ", due_channel!()))
+            .fetch_one(pool)
+            .await?;
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(&channel).await?;
+        loop {
+            // After a lost connection the listener reconnects and listens again; what was
+            // notified meanwhile is found by the dispatcher's poll.
+            listener.recv().await?;
+            on_due();
         }
     }
 
@@ -484,33 +523,45 @@ impl Store {
         let mut effects = WebhookEffects::default();
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let mut owned = Vec::with_capacity(batch.len());
-            for c in batch {
-                let (status, next_at) = match c.next {
-                    Next::Delivered => (DeliveryStatus::Delivered, now),
-                    Next::Retry(at) => (DeliveryStatus::Retrying, at),
-                    Next::Failed | Next::Gone => (DeliveryStatus::Failed, now),
-                    Next::Cancelled => (DeliveryStatus::Cancelled, now),
-                };
-                let tried = i64::from(c.attempt.is_some());
-                let done = sqlx::query(
-                    "UPDATE deliveries SET status = $3, next_attempt_at = $4, signature = COALESCE($5, signature), \
-                     attempts = attempts + $6, series_attempts = series_attempts + $6, \
-                     series_started = COALESCE(series_started, $7), lease_until = NULL, lease_owner = NULL, \
-                     updated_at = $8 WHERE id = $1 AND lease_owner = $2",
-                )
-                .bind(&c.delivery_id)
-                .bind(&c.lease_owner)
-                .bind(status.as_str())
-                .bind(next_at)
-                .bind(&c.signature)
-                .bind(tried)
-                .bind(c.series_started)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                owned.push(done.rows_affected() == 1);
+            // One statement per chunk: the outcomes as a table of values, joined on id and lease
+            // owner; what it returns is what this node still owned.
+            let mut still_owned = std::collections::HashSet::with_capacity(batch.len());
+            for chunk in batch.chunks(CHUNK) {
+                let sql = format!(
+                    "WITH v(v_id, v_owner, v_status, v_next, v_signature, v_tried, v_started, v_now) AS \
+                     (VALUES {}) \
+                     UPDATE deliveries SET status = v_status, next_attempt_at = v_next, \
+                     signature = COALESCE(v_signature, signature), attempts = attempts + v_tried, \
+                     series_attempts = series_attempts + v_tried, \
+                     series_started = COALESCE(series_started, v_started), lease_until = NULL, \
+                     lease_owner = NULL, updated_at = v_now \
+                     FROM v WHERE id = v_id AND lease_owner = v_owner RETURNING id",
+                    placeholders(self, chunk.len(), 8, 1)
+                );
+                let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+                for c in chunk {
+                    let (status, next_at) = match c.next {
+                        Next::Delivered => (DeliveryStatus::Delivered, now),
+                        Next::Retry(at) => (DeliveryStatus::Retrying, at),
+                        Next::Failed | Next::Gone => (DeliveryStatus::Failed, now),
+                        Next::Cancelled => (DeliveryStatus::Cancelled, now),
+                    };
+                    q = q
+                        .bind(&c.delivery_id)
+                        .bind(&c.lease_owner)
+                        .bind(status.as_str())
+                        .bind(next_at)
+                        .bind(&c.signature)
+                        .bind(i64::from(c.attempt.is_some()))
+                        .bind(c.series_started)
+                        .bind(now);
+                }
+                still_owned.extend(q.fetch_all(&mut *tx).await?);
             }
+            let owned: Vec<bool> = batch
+                .iter()
+                .map(|c| still_owned.contains(&c.delivery_id))
+                .collect();
             let attempts: Vec<(&Completion, &AttemptRecord)> = batch
                 .iter()
                 .zip(&owned)

@@ -59,11 +59,12 @@ pub(crate) async fn claim_due(
     now: i64,
     lease_until: i64,
     limit: u32,
+    skip_webhooks: &[String],
 ) -> Result<Vec<crate::delivery::Claimed>, StoreError> {
     let rows = sqlx::query_as(
         "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
            SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
-           AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $4 \
+           AND (lease_until IS NULL OR lease_until < $1) AND webhook_id <> ALL($5) ORDER BY next_attempt_at LIMIT $4 \
            FOR UPDATE SKIP LOCKED) \
          RETURNING id, tenant, application_id, webhook_id, payload, signature, attempts, series_attempts, series_started",
     )
@@ -71,6 +72,7 @@ pub(crate) async fn claim_due(
     .bind(lease_until)
     .bind(owner)
     .bind(i64::from(limit))
+    .bind(skip_webhooks)
     .fetch_all(pool)
     .await?;
     Ok(rows)

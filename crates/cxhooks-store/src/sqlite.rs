@@ -53,17 +53,19 @@ pub(crate) async fn claim_due(
     now: i64,
     lease_until: i64,
     limit: u32,
+    skip_webhooks: &[String],
 ) -> Result<Vec<crate::delivery::Claimed>, StoreError> {
     let rows = sqlx::query_as(
         "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
            SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
-           AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $4) \
+           AND (lease_until IS NULL OR lease_until < $1) AND webhook_id NOT IN (SELECT value FROM json_each($5)) ORDER BY next_attempt_at LIMIT $4) \
          RETURNING id, tenant, application_id, webhook_id, payload, signature, attempts, series_attempts, series_started",
     )
     .bind(now)
     .bind(lease_until)
     .bind(owner)
     .bind(i64::from(limit))
+    .bind(serde_json::to_string(skip_webhooks).unwrap_or_else(|_| "[]".into()))
     .fetch_all(pool)
     .await?;
     Ok(rows)

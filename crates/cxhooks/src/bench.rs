@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// RSA key size of the applications (2048, 3072 or 4096).
     #[arg(long, default_value_t = 2048)]
     rsa_bits: u32,
+    /// Nodes sharing the store (PostgreSQL only): each has its own pool, dispatcher and HTTP
+    /// listener, and publishes are spread over them as a load balancer would.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 /// What the receivers saw: deliveries and their ingest-to-delivery latencies (µs).
@@ -85,8 +89,18 @@ pub async fn run(database_url: Option<String>, args: BenchArgs) -> Result<ExitCo
     if args.sign_only {
         return sign_only(bits, args.seconds);
     }
-    if args.changes == 0 || args.batch == 0 || args.webhooks == 0 || args.tenants == 0 {
-        return Err("--changes, --batch, --webhooks and --tenants must be at least 1".into());
+    if args.changes == 0
+        || args.batch == 0
+        || args.webhooks == 0
+        || args.tenants == 0
+        || args.nodes == 0
+    {
+        return Err(
+            "--changes, --batch, --webhooks, --tenants and --nodes must be at least 1".into(),
+        );
+    }
+    if args.nodes > 1 && database_url.is_none() {
+        return Err("--nodes above 1 needs a PostgreSQL store: add --database-url".into());
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (location, schema) = match &database_url {
@@ -106,7 +120,7 @@ pub async fn run(database_url: Option<String>, args: BenchArgs) -> Result<ExitCo
         ),
     };
     let store = Store::open(&location).await.map_err(|e| e.to_string())?;
-    let result = measure(&store, &args).await;
+    let result = measure(&store, &location, &args).await;
     if let Some(schema) = schema {
         store
             .drop_schema(&schema)
@@ -171,7 +185,11 @@ struct Publisher {
     token: String,
 }
 
-async fn measure(store: &Store, args: &BenchArgs) -> Result<Value, String> {
+async fn measure(
+    store: &Store,
+    location: &StoreLocation,
+    args: &BenchArgs,
+) -> Result<Value, String> {
     let master =
         Arc::new(MasterKey::from_bytes(&MasterKey::generate_bytes()).map_err(|e| e.to_string())?);
     let mut config = Config::default();
@@ -179,18 +197,34 @@ async fn measure(store: &Store, args: &BenchArgs) -> Result<Value, String> {
     config.keys.rsa_bits = args.rsa_bits;
     config.limits.monthly_notifications_per_client = u64::MAX;
     config.limits.max_webhooks_per_client = u32::MAX;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let url = format!("http://{bound}");
-    let state = AppState::new(store.clone(), master.clone(), config, bound)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(cxhooks_server::run(state, listener, async {
-        let _ = stopped.await;
-    }));
+    // Each node: its own store pool, state (dispatcher, registry, node id) and listener.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut urls = Vec::new();
+    let mut servers = Vec::new();
+    for n in 0..args.nodes {
+        let node_store = if n == 0 {
+            store.clone()
+        } else {
+            Store::open(location).await.map_err(|e| e.to_string())?
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        urls.push(format!("http://{bound}"));
+        let state = AppState::new(node_store, master.clone(), config.clone(), bound)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut stopped = stopped.clone();
+        servers.push(tokio::spawn(cxhooks_server::run(
+            state,
+            listener,
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        )));
+    }
+    let url = urls[0].clone();
 
     // The receiver: answers 200 at once and notes when each change, published at the time in
     // its entityId, arrived.
@@ -240,6 +274,10 @@ async fn measure(store: &Store, args: &BenchArgs) -> Result<Value, String> {
         publishers
             .push(set_up_tenant(store, &master, &http, &url, &hook_url, t, args.webhooks).await?);
     }
+    if args.nodes > 1 {
+        // The other nodes learn of the new webhooks at their next configuration poll (1 s).
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
     let size_before = store.size_bytes().await.map_err(|e| e.to_string())?;
     let expected = args.changes * args.webhooks as u64;
 
@@ -254,9 +292,10 @@ async fn measure(store: &Store, args: &BenchArgs) -> Result<Value, String> {
     } else {
         args.publishers.max(1)
     };
+    let urls = Arc::new(urls);
     for _ in 0..workers {
-        let (http, url, publishers, next) =
-            (http.clone(), url.clone(), publishers.clone(), next.clone());
+        let (http, urls, publishers, next) =
+            (http.clone(), urls.clone(), publishers.clone(), next.clone());
         let (rate, batch, changes) = (args.rate, args.batch, args.changes);
         tasks.push(tokio::spawn(async move {
             let mut in_flight = tokio::task::JoinSet::new();
@@ -272,7 +311,8 @@ async fn measure(store: &Store, args: &BenchArgs) -> Result<Value, String> {
                 }
                 let n = batch.min(changes - b * batch);
                 let publisher = &publishers[(b as usize) % publishers.len()];
-                let send = publish(http.clone(), url.clone(), publisher.token.clone(), b, n);
+                let url = urls[(b as usize) % urls.len()].clone();
+                let send = publish(http.clone(), url, publisher.token.clone(), b, n);
                 if rate.is_some() {
                     in_flight.spawn(send);
                 } else {
@@ -308,8 +348,14 @@ async fn measure(store: &Store, args: &BenchArgs) -> Result<Value, String> {
     // Let completions reach the store before measuring it.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let size_after = store.size_bytes().await.map_err(|e| e.to_string())?;
-    let _ = stop.send(());
-    let _ = server.await;
+    let mut node_shares = Vec::new();
+    for url in urls.iter() {
+        node_shares.push(delivered_by(&http, url).await?);
+    }
+    let _ = stop.send(true);
+    for server in servers {
+        let _ = server.await;
+    }
 
     let mut lat = std::mem::take(&mut *seen.latencies_us.lock().expect("not poisoned"));
     lat.sort_unstable();
@@ -329,7 +375,26 @@ async fn measure(store: &Store, args: &BenchArgs) -> Result<Value, String> {
         "signatures_per_s": deliveries_per_s,
         "peak_rss_mb": peak_rss_mb(),
         "store_bytes_per_delivery": round((size_after - size_before) as f64 / delivered.max(1) as f64),
+        "nodes": args.nodes, "node_deliveries": node_shares,
     }))
+}
+
+/// What a node's `/metrics` counts as delivered.
+async fn delivered_by(http: &reqwest::Client, url: &str) -> Result<u64, String> {
+    let text = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| format!("reading {url}/metrics: {e}"))?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("cxhooks_deliveries_total{outcome=\"delivered\"} "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64))
 }
 
 async fn set_up_tenant(

@@ -45,6 +45,7 @@ pub async fn spawn(state: AppState) -> JoinSet<()> {
     let mut set = JoinSet::new();
     set.spawn(complete_loop(state.clone(), rx));
     set.spawn(watch_config(state.clone()));
+    set.spawn(watch_due(state.clone()));
     set.spawn(dispatch_loop(state, tx));
     set
 }
@@ -89,10 +90,16 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
             drop(global.clone().acquire_owned().await);
             continue;
         }
+        // Webhooks this node holds all it may of are left to other nodes (or to later).
+        let full: Vec<String> = per_hook
+            .iter()
+            .filter(|(_, (claims, _))| claims.available_permits() == 0)
+            .map(|(id, _)| id.to_string())
+            .collect();
         let now = now_us();
         let claimed = match state
             .store
-            .claim_due(&state.delivery.node, now, now + lease, free as u32)
+            .claim_due(&state.delivery.node, now, now + lease, free as u32, &full)
             .await
         {
             Ok(c) => c,
@@ -103,6 +110,8 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
             }
         };
         if claimed.is_empty() {
+            // Woken by a publish on this node, a notification from another node, or a finished
+            // job (its webhook may take more now).
             tokio::select! {
                 _ = state.delivery.wake.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
@@ -170,6 +179,14 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
             && let Err(e) = state.store.release(&state.delivery.node, &release).await
         {
             tracing::warn!(error = %e, "releasing claims failed; their leases will expire");
+        }
+        if jobs.is_empty() && !release.is_empty() {
+            // Nothing could be taken on (a race with the limits): wait for a job to finish
+            // rather than claim the same work again at once.
+            tokio::select! {
+                _ = state.delivery.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
         }
         // Signing and sending go on while the next batch is claimed: the permits the jobs hold
         // bound how much is in flight.
@@ -292,6 +309,17 @@ async fn attempt(state: &AppState, job: &Job) -> Completion {
     }
 }
 
+/// Wakes the dispatcher when another node sharing the store accepts changes.
+async fn watch_due(state: AppState) {
+    loop {
+        let wake = || state.delivery.wake.notify_one();
+        if let Err(e) = state.store.watch_due(wake).await {
+            tracing::warn!(error = %e, "listening for new deliveries failed; polling meanwhile");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// How often the store's configuration version is polled.
 const CONFIG_POLL: Duration = Duration::from_secs(1);
 
@@ -355,7 +383,9 @@ async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>) {
                 }
             }
         };
+        // The permits are free again: the dispatcher may claim more of these webhooks.
         drop(held);
+        state.delivery.wake.notify_one();
         for id in effects.errored {
             if let Ok(id) = uuid::Uuid::parse_str(&id) {
                 tracing::warn!(webhook = %id, "webhook set to error");

@@ -166,7 +166,184 @@ async fn reopening_keeps_data_and_migrations_are_idempotent(backend: Backend) {
     assert_eq!(again.tenant(&acme.name).await.unwrap(), Some(acme));
 }
 
+/// Three deliveries claimed by node `a`; one is released and claimed by node `b` meanwhile. A's
+/// batch of outcomes is recorded for the two it still owns and dropped for the third; b's
+/// outcome (a retry) is recorded for its one.
+async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
+    let (store, _loc) = backend.store().await;
+    let (acme, key) = tenant("acme");
+    store.create_tenant(&acme, &key).await.unwrap();
+    let (app, hook, now) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000_000);
+    let deliveries: Vec<NewDelivery> = (0..3)
+        .map(|i| NewDelivery {
+            id: uuid::Uuid::new_v4(),
+            application_id: app,
+            webhook_id: hook,
+            owner: "c1".into(),
+            change_id: None,
+            event_type: "crjob:created".into(),
+            payload: format!("{{\"n\":{i}}}").into_bytes(),
+            created_at: now,
+        })
+        .collect();
+    let accept = Accept {
+        changes: &[],
+        deliveries: &deliveries,
+        quota: 1_000,
+        idempotency: None,
+        record: None,
+    };
+    store
+        .accept_changes(&acme.name, &accept, now)
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_due("a", now, now + 60_000_000, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let lost = deliveries[0].id.to_string();
+    store
+        .release("a", std::slice::from_ref(&lost))
+        .await
+        .unwrap();
+    let taken = store
+        .claim_due("b", now, now + 60_000_000, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(taken.iter().map(|c| &c.id).collect::<Vec<_>>(), [&lost]);
+
+    let outcome = |d: &NewDelivery, owner: &str, next: Next, status: i64| Completion {
+        delivery_id: d.id.to_string(),
+        webhook_id: hook.to_string(),
+        lease_owner: owner.into(),
+        attempt: Some(AttemptRecord {
+            n: 1,
+            at: now + 5,
+            duration_us: 700,
+            status_code: Some(status),
+            error: None,
+            response_body: format!("from {owner}"),
+        }),
+        signature: None,
+        next,
+        series_started: now + 5,
+    };
+    let from_a: Vec<Completion> = deliveries
+        .iter()
+        .map(|d| outcome(d, "a", Next::Delivered, 200))
+        .collect();
+    store
+        .complete(&from_a, now + 10, i64::MAX, i64::MAX)
+        .await
+        .unwrap();
+    let retry_at = now + 3_000_000;
+    let from_b = [outcome(&deliveries[0], "b", Next::Retry(retry_at), 503)];
+    store
+        .complete(&from_b, now + 20, i64::MAX, i64::MAX)
+        .await
+        .unwrap();
+
+    for (i, d) in deliveries.iter().enumerate() {
+        let record = store
+            .delivery(&acme.name, app, d.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let attempts = store.attempts(&d.id.to_string()).await.unwrap();
+        assert_eq!(attempts.len(), 1, "delivery {i}: {attempts:?}");
+        assert_eq!(record.attempts, 1, "delivery {i}");
+        if i == 0 {
+            assert_eq!(record.status, "retrying");
+            assert_eq!(record.next_attempt_at, retry_at);
+            assert_eq!(attempts[0].response_body, "from b");
+            assert_eq!(attempts[0].status_code, Some(503));
+        } else {
+            assert_eq!(record.status, "delivered");
+            assert_eq!(record.updated_at, now + 10);
+            assert_eq!(attempts[0].response_body, "from a");
+        }
+    }
+    // Nothing is left claimed: the retry is due again at its time, for any node, unless that
+    // node skips the webhook.
+    let skipping = [uuid::Uuid::new_v4().to_string(), hook.to_string()];
+    let none = store
+        .claim_due("c", retry_at, retry_at + 1, 10, &skipping)
+        .await;
+    assert!(none.unwrap().is_empty());
+    let due = store
+        .claim_due("c", retry_at, retry_at + 1, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].series_attempts, 1);
+}
+
+/// On PostgreSQL, a node watching the store is woken when another node (another pool) stores
+/// deliveries, and not by a publish that stores none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_nodes_are_woken_by_another_nodes_publish() {
+    let (store, loc) = Backend::Postgres.store().await;
+    let (acme, key) = tenant("acme");
+    store.create_tenant(&acme, &key).await.unwrap();
+    let watcher = Store::open(&loc.location).await.unwrap();
+    let (tx, mut woken) = tokio::sync::mpsc::unbounded_channel();
+    let watching = tokio::spawn(async move {
+        watcher
+            .watch_due(move || {
+                let _ = tx.send(());
+            })
+            .await
+    });
+    let publish = |deliveries: Vec<NewDelivery>| {
+        let store = store.clone();
+        let tenant = acme.name.clone();
+        async move {
+            let accept = Accept {
+                changes: &[],
+                deliveries: &deliveries,
+                quota: 1_000_000,
+                idempotency: None,
+                record: None,
+            };
+            store.accept_changes(&tenant, &accept, 1).await.unwrap();
+        }
+    };
+    let one = || NewDelivery {
+        id: uuid::Uuid::new_v4(),
+        application_id: uuid::Uuid::new_v4(),
+        webhook_id: uuid::Uuid::new_v4(),
+        owner: "c1".into(),
+        change_id: None,
+        event_type: "crjob:created".into(),
+        payload: b"{}".to_vec(),
+        created_at: 1,
+    };
+    // The watcher starts listening at some point: publish until it has heard one.
+    let mut heard = false;
+    for _ in 0..100 {
+        publish(vec![one()]).await;
+        if tokio::time::timeout(std::time::Duration::from_millis(100), woken.recv())
+            .await
+            .is_ok()
+        {
+            heard = true;
+            break;
+        }
+    }
+    assert!(heard, "the watcher never heard a publish");
+    while woken.try_recv().is_ok() {}
+    publish(vec![]).await;
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(300), woken.recv()).await;
+    assert!(quiet.is_err(), "woken by a publish that stored nothing");
+    publish(vec![one(), one()]).await;
+    let again = tokio::time::timeout(std::time::Duration::from_secs(5), woken.recv()).await;
+    assert!(again.is_ok(), "not woken by the second publish");
+    watching.abort();
+}
+
 cxhooks_store::both_backends!(
+    completions_are_recorded_only_by_the_lease_owner,
     tenants_round_trip,
     clients_are_partitioned_by_tenant,
     deleting_a_tenant_deletes_what_it_owns,

@@ -95,8 +95,9 @@ pub async fn token(http: &reqwest::Client, url: &str, p: &Publisher) -> String {
         .to_owned()
 }
 
-/// Creates an application and a webhook for `crjob:created` pointing at `target`.
-async fn webhook(http: &reqwest::Client, url: &str, token: &str, target: &str) -> String {
+/// Creates an application and a webhook for `crjob:created` pointing at `target`; returns the
+/// application's id and public secret.
+async fn webhook(http: &reqwest::Client, url: &str, token: &str, target: &str) -> (String, String) {
     let app: Value = http
         .post(format!("{url}/webhooks/v1/applications"))
         .bearer_auth(token)
@@ -116,7 +117,7 @@ async fn webhook(http: &reqwest::Client, url: &str, token: &str, target: &str) -
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    app["secret"].as_str().unwrap().to_owned()
+    (app_id, app["secret"].as_str().unwrap().to_owned())
 }
 
 const SETTINGS: [(&str, &str); 3] = [
@@ -197,18 +198,21 @@ async fn delivered_by(http: &reqwest::Client, url: &str) -> f64 {
 }
 
 /// Three nodes on one PostgreSQL share one queue; one is SIGKILLed under load. Every accepted
-/// change is delivered; while all three live nothing is delivered twice; after the kill, only
-/// what the dead node held claimed (at most 4 × 16 for one webhook) may arrive twice.
+/// change is delivered; while all three live nothing is delivered twice; and every request the
+/// receiver saw is an attempt the store recorded, except what the dead node held claimed: at
+/// most 16 (the dispatcher's claim allowance) × 4 (the per-webhook limit set here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_the_work_and_survive_a_sigkill() {
     let env = Env::new(Backend::Postgres).await;
     let p = publisher(&env);
     let (target, seen) = counting_receiver().await;
-    let mut nodes: Vec<_> = (0..3).map(|_| env.serve_with(&SETTINGS)).collect();
+    let mut settings = SETTINGS.to_vec();
+    settings.push(("CXHOOKS_DELIVERY__MAX_IN_FLIGHT_PER_WEBHOOK", "4"));
+    let mut nodes: Vec<_> = (0..3).map(|_| env.serve_with(&settings)).collect();
     let urls: Vec<String> = nodes.iter().map(|(_, u)| u.clone()).collect();
     let http = reqwest::Client::new();
     let tok = token(&http, &urls[0], &p).await;
-    webhook(&http, &urls[0], &tok, &target).await;
+    let (app_id, _) = webhook(&http, &urls[0], &tok, &target).await;
     // Every node has seen the webhook (the configuration poll runs every second).
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
@@ -255,8 +259,15 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
         twice.is_empty(),
         "delivered twice while every node was alive: {twice:?}"
     );
-    // Shares are printed, not asserted: they are uneven today (the node a publish lands on is
-    // woken at once, the others poll), which the even-split target of issue 9 has to fix.
+    // Every node is woken by every publish (LISTEN/NOTIFY) and leaves a webhook to the others
+    // once it holds its share claimed, so all three take part. (How even the split is, is
+    // measured by `cxhooks bench --nodes 3`; here, on a loaded CI machine, each node must do
+    // at least a tenth of an even share.)
+    let total: f64 = live.iter().sum();
+    assert!(
+        live.iter().all(|n| *n >= total / 30.0),
+        "a node did (almost) nothing while all three lived: {live:?}"
+    );
     for t in tasks {
         let _ = t.await;
     }
@@ -264,14 +275,36 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
     // The killed node's claims expire (lease 2 s) and the others take them over.
     let accepted = accepted.lock().unwrap().clone();
     wait_all_delivered(&accepted, &seen).await;
+    // Wait until the survivors have recorded every answer, then compare what the receiver saw
+    // with what the store recorded. A retry after a timeout is a recorded attempt; a send by a
+    // node that had lost its lease, or by the dead node, is not.
+    let store = env.postgres_store().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.queue_stats().await.unwrap().0 > 0 {
+        assert!(Instant::now() < deadline, "the queue never drained");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tenant = cxhooks_store::TenantName::parse("acme").unwrap();
+    let app_id = uuid::Uuid::parse_str(&app_id).unwrap();
+    let recorded: i64 = store
+        .attempts_per_hour(&tenant, app_id, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.attempts)
+        .sum();
+    store.close().await;
+    let received: usize = seen.lock().unwrap().values().sum();
     let duplicates: usize = seen.lock().unwrap().values().map(|n| n - 1).sum();
+    let unrecorded = received as i64 - recorded;
     assert!(
-        duplicates <= 64,
-        "{duplicates} duplicates: more than the killed node could hold claimed"
+        unrecorded <= 64,
+        "{received} requests received but {recorded} attempts recorded: {unrecorded} sends \
+         were not the killed node's (it could hold at most 64 claimed)"
     );
     let shares = delivered_counts(&http, &urls[..2]).await;
     eprintln!(
-        "3 nodes: {} accepted, {} delivered before the kill (node shares {live:?}), all delivered after, {duplicates} duplicates; survivors delivered {shares:?}",
+        "3 nodes: {} accepted, {} delivered before the kill (node shares {live:?}), all delivered after, {duplicates} duplicates ({unrecorded} unrecorded sends); survivors delivered {shares:?}",
         accepted.len(),
         before_kill.len()
     );
@@ -307,7 +340,7 @@ async fn publish_command_and_verify_a_real_delivery(backend: Backend) {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let (mut server, url) = env.serve_with(&SETTINGS);
     let http = reqwest::Client::new();
-    let secret = webhook(&http, &url, &token(&http, &url, &p).await, &target).await;
+    let (_, secret) = webhook(&http, &url, &token(&http, &url, &p).await, &target).await;
 
     let change = env.dir.path().join("change.json");
     std::fs::write(

@@ -32,11 +32,14 @@ impl Drop for Proc {
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub database_url: Option<String>,
+    /// The PostgreSQL schema behind `database_url`.
+    schema: Option<String>,
 }
 
 impl Env {
     pub async fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let mut schema_name = None;
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {
@@ -51,6 +54,7 @@ impl Env {
                     .unwrap()
                     .close()
                     .await;
+                schema_name = Some(schema.clone());
                 let sep = if postgres_url().contains('?') {
                     '&'
                 } else {
@@ -62,7 +66,20 @@ impl Env {
                 ))
             }
         };
-        Env { dir, database_url }
+        Env {
+            dir,
+            database_url,
+            schema: schema_name,
+        }
+    }
+
+    /// The PostgreSQL store the CLI runs on, opened directly to inspect what it holds.
+    pub async fn postgres_store(&self) -> cxhooks_store::Store {
+        let location = cxhooks_store::StoreLocation::Postgres {
+            url: postgres_url(),
+            schema: self.schema.clone(),
+        };
+        cxhooks_store::Store::connect(&location).await.unwrap()
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
