@@ -43,16 +43,18 @@ use tower_http::trace::TraceLayer;
 /// Every documented route, and the OpenAPI document describing them.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa::OpenApi as _;
-    utoipa_axum::router::OpenApiRouter::with_openapi(api::openapi::ApiDoc::openapi())
-        .merge(identity::routes::router())
-        .merge(api::acl::router())
-        .merge(api::applications::router())
-        .merge(api::webhooks::router())
-        .merge(api::event_types::router())
-        .merge(api::changes::router())
-        .merge(api::events::router())
-        .merge(api::records::router())
-        .split_for_parts()
+    let (router, doc) =
+        utoipa_axum::router::OpenApiRouter::with_openapi(api::openapi::ApiDoc::openapi())
+            .merge(identity::routes::router())
+            .merge(api::acl::router())
+            .merge(api::applications::router())
+            .merge(api::webhooks::router())
+            .merge(api::event_types::router())
+            .merge(api::changes::router())
+            .merge(api::events::router())
+            .merge(api::records::router())
+            .split_for_parts();
+    (router, api::openapi::finish(doc))
 }
 
 /// The whole HTTP API.

@@ -75,7 +75,7 @@ impl Store {
         password_hash: &str,
     ) -> Result<bool, StoreError> {
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
             let n = sqlx::query(
                 "UPDATE operators SET password_hash = $3 WHERE tenant = $1 AND email = $2",
             )
@@ -157,7 +157,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
             sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
                 .bind(now)
                 .execute(&mut *tx)

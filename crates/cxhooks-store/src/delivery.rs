@@ -329,7 +329,7 @@ impl Store {
             }
         }
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
             if let Some(write) = record {
                 crate::records::apply_record_write!(tx, tenant, write, now);
             }
@@ -522,7 +522,7 @@ impl Store {
     ) -> Result<WebhookEffects, StoreError> {
         let mut effects = WebhookEffects::default();
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
             // One statement per chunk: the outcomes as a table of values, joined on id and lease
             // owner; what it returns is what this node still owned.
             let mut still_owned = std::collections::HashSet::with_capacity(batch.len());

@@ -100,7 +100,7 @@ impl Store {
     /// Creates a tenant together with its first realm key, atomically.
     pub async fn create_tenant(&self, tenant: &Tenant, key: &RealmKey) -> Result<(), StoreError> {
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
             sqlx::query(
                 "INSERT INTO tenants (name, webhooks_enabled, created_at) VALUES ($1, $2, $3)",
             )

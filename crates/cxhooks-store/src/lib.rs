@@ -87,6 +87,29 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`), waiting up to the busy timeout for it: a deferred transaction that reads first
+/// and writes later fails at once with "database is locked" when another connection writes
+/// meanwhile, since SQLite cannot wait without risking a deadlock.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWrite for sqlx::SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for sqlx::PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 /// The store handle: cheap to clone, shared by every task.
 #[derive(Debug, Clone)]
 pub struct Store {

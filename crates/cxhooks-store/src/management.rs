@@ -383,7 +383,7 @@ impl Store {
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
             let owned: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM webhooks WHERE tenant = $1 AND created_by = $2",
             )

@@ -197,21 +197,30 @@ async fn measure(
     config.keys.rsa_bits = args.rsa_bits;
     config.limits.monthly_notifications_per_client = u64::MAX;
     config.limits.max_webhooks_per_client = u32::MAX;
-    // Each node: its own store pool, state (dispatcher, registry, node id) and listener.
+    // Each node: its own store pool, state (dispatcher, registry, node id) and listener. They
+    // share one public URL, as nodes behind a load balancer do, so tokens are valid on all.
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut listeners = Vec::new();
     let mut urls = Vec::new();
+    for _ in 0..args.nodes {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        urls.push(format!(
+            "http://{}",
+            listener.local_addr().map_err(|e| e.to_string())?
+        ));
+        listeners.push(listener);
+    }
+    config.server.public_url = Some(urls[0].clone());
     let mut servers = Vec::new();
-    for n in 0..args.nodes {
+    for (n, listener) in listeners.into_iter().enumerate() {
         let node_store = if n == 0 {
             store.clone()
         } else {
             Store::open(location).await.map_err(|e| e.to_string())?
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
-        urls.push(format!("http://{bound}"));
         let state = AppState::new(node_store, master.clone(), config.clone(), bound)
             .await
             .map_err(|e| e.to_string())?;
@@ -225,137 +234,151 @@ async fn measure(
         )));
     }
     let url = urls[0].clone();
-
-    // The receiver: answers 200 at once and notes when each change, published at the time in
-    // its entityId, arrived.
-    let seen = Arc::new(Seen::default());
-    let counting = seen.clone();
-    let receiver = axum::Router::new().fallback(move |body: Bytes| {
-        let seen = counting.clone();
-        async move {
-            let now = now_us();
-            let sent_at = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
-                v["data"]["entityId"]
-                    .as_str()?
-                    .split('-')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            });
-            if let Some(at) = sent_at {
-                seen.latencies_us
-                    .lock()
-                    .expect("not poisoned")
-                    .push(now.saturating_sub(at));
-            }
-            seen.count.fetch_add(1, Ordering::Relaxed);
-            ""
-        }
-    });
-    let receiver_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let hook_url = format!(
-        "http://{}/hook",
-        receiver_listener.local_addr().map_err(|e| e.to_string())?
-    );
-    tokio::spawn(async move { axum::serve(receiver_listener, receiver).await });
-
-    eprintln!(
-        "bench: {} tenant(s) × {} webhook(s), RSA-{}, {} store; setting up …",
-        args.tenants,
-        args.webhooks,
-        args.rsa_bits,
-        store.backend()
-    );
-    let http = reqwest::Client::new();
-    let mut publishers = Vec::new();
-    for t in 0..args.tenants {
-        publishers
-            .push(set_up_tenant(store, &master, &http, &url, &hook_url, t, args.webhooks).await?);
-    }
-    if args.nodes > 1 {
-        // The other nodes learn of the new webhooks at their next configuration poll (1 s).
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-    }
-    let size_before = store.size_bytes().await.map_err(|e| e.to_string())?;
-    let expected = args.changes * args.webhooks as u64;
-
-    eprintln!("bench: publishing {} changes …", args.changes);
-    let started = Instant::now();
-    let publishers = Arc::new(publishers);
-    let next = Arc::new(AtomicU64::new(0));
-    let batches = args.changes.div_ceil(args.batch);
-    let mut tasks = Vec::new();
-    let workers = if args.rate.is_some() {
-        1
-    } else {
-        args.publishers.max(1)
-    };
-    let urls = Arc::new(urls);
-    for _ in 0..workers {
-        let (http, urls, publishers, next) =
-            (http.clone(), urls.clone(), publishers.clone(), next.clone());
-        let (rate, batch, changes) = (args.rate, args.batch, args.changes);
-        tasks.push(tokio::spawn(async move {
-            let mut in_flight = tokio::task::JoinSet::new();
-            loop {
-                let b = next.fetch_add(1, Ordering::Relaxed);
-                if b >= batches {
-                    break;
+    // Whatever happens, the nodes are stopped before the caller drops the store.
+    let measured = async {
+        // The receiver: answers 200 at once and notes when each change, published at the time in
+        // its entityId, arrived.
+        let seen = Arc::new(Seen::default());
+        let counting = seen.clone();
+        let receiver = axum::Router::new().fallback(move |body: Bytes| {
+            let seen = counting.clone();
+            async move {
+                let now = now_us();
+                let sent_at = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+                    v["data"]["entityId"]
+                        .as_str()?
+                        .split('-')
+                        .next()?
+                        .parse::<u64>()
+                        .ok()
+                });
+                if let Some(at) = sent_at {
+                    seen.latencies_us
+                        .lock()
+                        .expect("not poisoned")
+                        .push(now.saturating_sub(at));
                 }
-                if let Some(rate) = rate {
-                    // Paced: batch b is due at b × batch / rate seconds after the start.
-                    let due = started + Duration::from_secs_f64((b * batch) as f64 / rate as f64);
-                    tokio::time::sleep_until(due.into()).await;
-                }
-                let n = batch.min(changes - b * batch);
-                let publisher = &publishers[(b as usize) % publishers.len()];
-                let url = urls[(b as usize) % urls.len()].clone();
-                let send = publish(http.clone(), url, publisher.token.clone(), b, n);
-                if rate.is_some() {
-                    in_flight.spawn(send);
-                } else {
-                    send.await?;
-                }
+                seen.count.fetch_add(1, Ordering::Relaxed);
+                ""
             }
-            while let Some(done) = in_flight.join_next().await {
-                done.map_err(|e| e.to_string())??;
-            }
-            Ok::<(), String>(())
-        }));
-    }
-    for t in tasks {
-        t.await.map_err(|e| e.to_string())??;
-    }
-    let published_in = started.elapsed();
-    eprintln!("bench: published in {published_in:.1?}; waiting for {expected} deliveries …");
+        });
+        let receiver_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let hook_url = format!(
+            "http://{}/hook",
+            receiver_listener.local_addr().map_err(|e| e.to_string())?
+        );
+        tokio::spawn(async move { axum::serve(receiver_listener, receiver).await });
 
-    let mut last = (0, Instant::now());
-    loop {
-        let n = seen.count.load(Ordering::Relaxed);
-        if n >= expected {
-            break;
+        eprintln!(
+            "bench: {} tenant(s) × {} webhook(s), RSA-{}, {} store; setting up …",
+            args.tenants,
+            args.webhooks,
+            args.rsa_bits,
+            store.backend()
+        );
+        let http = reqwest::Client::new();
+        let mut publishers = Vec::new();
+        for t in 0..args.tenants {
+            publishers.push(
+                set_up_tenant(store, &master, &http, &url, &hook_url, t, args.webhooks).await?,
+            );
         }
-        if n != last.0 {
-            last = (n, Instant::now());
-        } else if last.1.elapsed() > Duration::from_secs(30) {
-            return Err(format!("deliveries stopped at {n} of {expected} for 30 s"));
+        if args.nodes > 1 {
+            // The other nodes learn of the new webhooks at their next configuration poll (1 s).
+            tokio::time::sleep(Duration::from_millis(1500)).await;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        let size_before = store.size_bytes().await.map_err(|e| e.to_string())?;
+        let expected = args.changes * args.webhooks as u64;
+
+        eprintln!("bench: publishing {} changes …", args.changes);
+        let started = Instant::now();
+        let publishers = Arc::new(publishers);
+        let next = Arc::new(AtomicU64::new(0));
+        let batches = args.changes.div_ceil(args.batch);
+        let mut tasks = Vec::new();
+        let workers = if args.rate.is_some() {
+            1
+        } else {
+            args.publishers.max(1)
+        };
+        let urls = Arc::new(urls);
+        for _ in 0..workers {
+            let (http, urls, publishers, next) =
+                (http.clone(), urls.clone(), publishers.clone(), next.clone());
+            let (rate, batch, changes) = (args.rate, args.batch, args.changes);
+            tasks.push(tokio::spawn(async move {
+                let mut in_flight = tokio::task::JoinSet::new();
+                loop {
+                    let b = next.fetch_add(1, Ordering::Relaxed);
+                    if b >= batches {
+                        break;
+                    }
+                    if let Some(rate) = rate {
+                        // Paced: batch b is due at b × batch / rate seconds after the start.
+                        let due =
+                            started + Duration::from_secs_f64((b * batch) as f64 / rate as f64);
+                        tokio::time::sleep_until(due.into()).await;
+                    }
+                    let n = batch.min(changes - b * batch);
+                    let publisher = &publishers[(b as usize) % publishers.len()];
+                    let url = urls[(b as usize) % urls.len()].clone();
+                    let send = publish(http.clone(), url, publisher.token.clone(), b, n);
+                    if rate.is_some() {
+                        in_flight.spawn(send);
+                    } else {
+                        send.await?;
+                    }
+                }
+                while let Some(done) = in_flight.join_next().await {
+                    done.map_err(|e| e.to_string())??;
+                }
+                Ok::<(), String>(())
+            }));
+        }
+        for t in tasks {
+            t.await.map_err(|e| e.to_string())??;
+        }
+        let published_in = started.elapsed();
+        eprintln!("bench: published in {published_in:.1?}; waiting for {expected} deliveries …");
+
+        let mut last = (0, Instant::now());
+        loop {
+            let n = seen.count.load(Ordering::Relaxed);
+            if n >= expected {
+                break;
+            }
+            if n != last.0 {
+                last = (n, Instant::now());
+            } else if last.1.elapsed() > Duration::from_secs(30) {
+                return Err(format!("deliveries stopped at {n} of {expected} for 30 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let delivered_in = started.elapsed();
+        // Let completions reach the store before measuring it.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let size_after = store.size_bytes().await.map_err(|e| e.to_string())?;
+        let mut node_shares = Vec::new();
+        for url in urls.iter() {
+            node_shares.push(delivered_by(&http, url).await?);
+        }
+        Ok::<_, String>((
+            seen,
+            published_in,
+            delivered_in,
+            size_before,
+            size_after,
+            node_shares,
+        ))
     }
-    let delivered_in = started.elapsed();
-    // Let completions reach the store before measuring it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let size_after = store.size_bytes().await.map_err(|e| e.to_string())?;
-    let mut node_shares = Vec::new();
-    for url in urls.iter() {
-        node_shares.push(delivered_by(&http, url).await?);
-    }
+    .await;
     let _ = stop.send(true);
     for server in servers {
         let _ = server.await;
     }
+    let (seen, published_in, delivered_in, size_before, size_after, node_shares) = measured?;
 
     let mut lat = std::mem::take(&mut *seen.latencies_us.lock().expect("not poisoned"));
     lat.sort_unstable();

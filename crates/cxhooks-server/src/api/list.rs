@@ -93,6 +93,10 @@ pub fn project(fields: Option<&str>, objects: &mut [Value]) -> Result<(), ApiErr
         .map(str::trim)
         .filter(|f| !f.is_empty())
         .collect();
+    if wanted.is_empty() {
+        // `?fields=,` asks for nothing in particular, like `?fields=`: the whole object.
+        return Ok(());
+    }
     if let Some(first) = objects.first().and_then(Value::as_object) {
         let unknown: Vec<_> = wanted.iter().filter(|f| !first.contains_key(**f)).collect();
         if !unknown.is_empty() {

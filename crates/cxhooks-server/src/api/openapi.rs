@@ -42,3 +42,54 @@ impl Modify for Bearer {
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
     }
 }
+
+/// What the annotations cannot say, applied to the whole document once the routers have added
+/// their paths:
+/// - every problem answer is `application/problem+json` (RFC 9457), not `application/json`
+///   (the realm endpoints' OAuth errors stay `application/json`, as RFC 6749 has them);
+/// - an operation taking `?fields=` answers with only the fields asked for (plus `_kind` and
+///   `_id`), and 400 for an unknown field.
+pub fn finish(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use serde_json::{Value, json};
+    let mut value = serde_json::to_value(&doc).expect("the document serialises");
+    let problem = json!({"$ref": "#/components/schemas/ProblemDoc"});
+    if let Some(paths) = value.get_mut("paths").and_then(Value::as_object_mut) {
+        for operation in paths.values_mut().filter_map(Value::as_object_mut) {
+            for op in operation.values_mut() {
+                let takes_fields = op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == "fields"));
+                let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                if takes_fields {
+                    if let Some(ok) = responses.get_mut("200") {
+                        let full = ok["content"]["application/json"]["schema"].take();
+                        ok["content"]["application/json"]["schema"] = json!({"anyOf": [
+                            full,
+                            {"type": "object", "required": ["_kind", "_id"],
+                             "description": "With ?fields=: `_kind`, `_id` and the fields asked for"}
+                        ]});
+                    }
+                    responses.entry("400").or_insert_with(|| {
+                        json!({
+                            "description": "an unknown field in ?fields=",
+                            "content": {"application/json": {"schema": problem.clone()}}
+                        })
+                    });
+                }
+                for (status, response) in responses.iter_mut() {
+                    let is_error = status.starts_with('4') || status.starts_with('5');
+                    let is_problem = response["content"]["application/json"]["schema"] == problem;
+                    let content = response.get_mut("content").and_then(Value::as_object_mut);
+                    if let (true, true, Some(content)) = (is_error, is_problem, content)
+                        && let Some(body) = content.remove("application/json")
+                    {
+                        content.insert("application/problem+json".into(), body);
+                    }
+                }
+            }
+        }
+    }
+    serde_json::from_value(value).expect("the finished document is still a document")
+}

@@ -585,6 +585,69 @@ async fn fair_usage_limits_webhooks_per_client(backend: Backend) {
     app.webhook(&other, &app_id).await;
 }
 
+/// Webhooks created by four clients at once while changes are published: every one is created
+/// (on SQLite a transaction that read before writing used to fail at once with "database is
+/// locked", a 500, instead of waiting for the writer; schemathesis found it).
+async fn concurrent_writes_never_answer_500(backend: Backend) {
+    let app = std::sync::Arc::new(spawn_app(backend).await);
+    app.tenant("acme").await;
+    let (_, owner) = app.client_token("acme", ALL_SCOPES, SEED_PERMISSIONS).await;
+    let app_id = app.application(&owner, "a").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (_, token) = app.client_token("acme", ALL_SCOPES, SEED_PERMISSIONS).await;
+        let (app, app_id) = (app.clone(), app_id.clone());
+        tasks.spawn(async move {
+            let body = json!({"url": "https://example.com/hook",
+                "filters": [{"eventType": "crjob:created"}]});
+            let path = format!("/webhooks/v1/applications/{app_id}/webhooks");
+            let mut statuses = Vec::new();
+            for _ in 0..15 {
+                statuses.push(app.json("POST", &path, &token, &body).await.status);
+            }
+            statuses
+        });
+    }
+    let (_, publisher) = app
+        .client_token("acme", "urn:cx/webhooks:events:publish", SEED_PERMISSIONS)
+        .await;
+    for p in 0..2 {
+        let (app, token) = (app.clone(), publisher.clone());
+        tasks.spawn(async move {
+            let mut statuses = Vec::new();
+            for b in 0..15 {
+                let body =
+                    json!([{"type": "crjob:created", "entityId": format!("{p}-{b}"), "data": {}}]);
+                let a = app
+                    .json("POST", "/webhooks/v1/changes", &token, &body)
+                    .await;
+                statuses.push(a.status);
+            }
+            statuses
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(statuses) = tasks.join_next().await {
+        all.extend(statuses.unwrap());
+    }
+    assert_eq!(all.iter().filter(|s| **s == 201).count(), 60, "{all:?}");
+    assert_eq!(all.iter().filter(|s| **s == 202).count(), 30, "{all:?}");
+    let listed = app
+        .call(
+            "GET",
+            &format!("/webhooks/v1/applications/{app_id}/webhooks?limit=100"),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(
+        listed.body["items"].as_array().map(Vec::len),
+        Some(60),
+        "{}",
+        listed.text
+    );
+}
+
 async fn event_type_catalog(backend: Backend) {
     let app = spawn_app(backend).await;
     app.tenant("acme").await;
@@ -756,6 +819,7 @@ cxhooks_store::both_backends!(
     private_targets_when_allowed,
     pagination_and_fields,
     fair_usage_limits_webhooks_per_client,
+    concurrent_writes_never_answer_500,
     event_type_catalog,
     openapi_documents_every_route,
 );

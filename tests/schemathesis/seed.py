@@ -1,0 +1,214 @@
+"""Seed a fresh cxhooks server for schemathesis and write its configuration.
+
+    python3 seed.py BASE_URL TENANT CLIENT_ID CLIENT_SECRET TOKEN_FILE CONFIG_FILE
+
+Gets a bearer token (client_credentials, HTTP Basic) into TOKEN_FILE, then creates through the
+API what the generated requests need to get past "404 not found": an application, a webhook,
+a record and a request-log entry, twice (a "keep" set for most operations and a "victim" set
+for the DELETE operations), plus one more application for DELETE of an application.
+
+CONFIG_FILE is a schemathesis.toml whose dictionaries offer those ids for the path parameters,
+and valid values for the fields the OpenAPI document types only as "string" (event types,
+urls, conditions, tenant, grant type, client credentials, `_kind`, `?fields=`), each with a probability
+below 1: most requests reach the store, matching and delivery, and the rest are still
+generated freely. Only the standard library is used.
+"""
+
+import base64
+import json
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+base, tenant, client_id, client_secret, token_file, config_file = sys.argv[1:]
+
+
+def call(method, path, body=None, token=None, form=None, basic=None):
+    headers = {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    if form is not None:
+        data = urllib.parse.urlencode(form).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if basic:
+        user, password = (urllib.parse.quote(v, safe="") for v in basic)
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            text = r.read()
+    except urllib.error.HTTPError as e:
+        sys.exit(f"seed: {method} {path} answered {e.code}: {e.read().decode(errors='replace')}")
+    return json.loads(text) if text else None
+
+
+token = call(
+    "POST",
+    f"/auth/realms/{tenant}/protocol/openid-connect/token",
+    form={"grant_type": "client_credentials"},
+    basic=(client_id, client_secret),
+)["access_token"]
+with open(token_file, "w") as f:
+    f.write(token)
+
+
+def seed_set(label):
+    app = call("POST", "/webhooks/v1/applications", {"_kind": "Application", "name": f"seed-{label}"}, token)
+    app_id = app["_id"]
+    # A reserved name (RFC 2606/6761) that never resolves: deliveries and test pings fail fast
+    # and reach no one.
+    hook = call(
+        "POST",
+        f"/webhooks/v1/applications/{app_id}/webhooks",
+        {
+            "_kind": "Webhook",
+            "url": "https://receiver.invalid/hook",
+            "filters": [
+                {"eventType": "cremployee:created"},
+                {"eventType": "cremployee:updated", "condition": "data.touser.lastname ne 'x'"},
+            ],
+            "customHeaders": [{"name": "X-Seed", "value": label}],
+        },
+        token,
+    )
+    record = call("POST", "/data/v1/cremployee", {"touser": {"lastname": f"Seed {label}"}}, token)
+    events = []
+    for _ in range(100):
+        events = call("GET", f"/webhooks/v1/applications/{app_id}/events", token=token)["items"]
+        if events:
+            break
+        time.sleep(0.1)
+    if not events:
+        sys.exit(f"seed: no request-log entry appeared for application {app_id}")
+    return {"app": app_id, "webhook": hook["_id"], "record": record["_id"], "event": events[0]["_id"]}
+
+
+keep = seed_set("keep")
+victim = seed_set("victim")
+# DELETE of an application removes its webhooks: it gets an application of its own, so that
+# DELETE of a webhook still finds the victim's.
+doomed = call("POST", "/webhooks/v1/applications", {"_kind": "Application", "name": "seed-doomed"}, token)["_id"]
+
+catalog = call("GET", "/webhooks/v1/event-types", token=token)["entities"]
+entities = [e["entity"] for e in catalog]
+event_types = [t for e in catalog for t in e["eventTypes"]]
+
+
+def toml_list(values):
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+def bindings(s):
+    return (
+        f'"path.appId" = {{ dictionary = "{s}-app", probability = 0.9 }}\n'
+        f'"path.webhookId" = {{ dictionary = "{s}-webhook", probability = 0.9 }}\n'
+        f'"path.eventId" = {{ dictionary = "{s}-event", probability = 0.9 }}\n'
+        f'"path.id" = {{ dictionary = "{s}-record", probability = 0.9 }}\n'
+    )
+
+
+dictionaries = ""
+for s, ids in (("keep", keep), ("victim", victim)):
+    for kind in ("app", "webhook", "event", "record"):
+        dictionaries += f"[dictionaries.{s}-{kind}]\nvalues = {toml_list([ids[kind]])}\n\n"
+
+# Valid values for the fields whose documented schema is a bare string, so that a good share of
+# the generated bodies pass validation and reach the store, matching and delivery.
+config = f"""# Generated by tests/schemathesis/seed.py for one run.
+[cache]
+enabled = false
+
+{dictionaries}[dictionaries.entity]
+values = {toml_list(entities)}
+
+[dictionaries.event-type]
+values = {toml_list(event_types)}
+
+[dictionaries.tenant]
+values = {toml_list([tenant])}
+
+[dictionaries.url]
+values = ["https://receiver.invalid/hook", "http://receiver.invalid:8080/a/b?c=d", "https://sub.receiver.invalid/"]
+
+[dictionaries.condition]
+values = ["data.touser.lastname eq 'x'", "data.tostatusnode in [1, 2]", "metadata.paths contains 'touser'", "data.touser.lastname ne null"]
+
+[dictionaries.idempotency-key]
+values = ["key-1", "key-2", "key-3"]
+
+[dictionaries.doomed-app]
+values = {toml_list([doomed])}
+
+[dictionaries.grant-type]
+values = ["client_credentials"]
+
+[dictionaries.client-id]
+values = {toml_list([client_id])}
+
+[dictionaries.client-secret]
+values = {toml_list([client_secret])}
+
+[dictionaries.scope]
+values = ["urn:cx/webhooks:data:manage", "urn:cx/webhooks:data/webhooks:manage urn:cx/cx5Acl:data:manage", "openid profile", "urn:cx/webhooks:events:publish"]
+
+[dictionaries.fields]
+values = ["name", "url", "status", "url,status,filters", "name,secret", "_createdAt,_updatedBy", "customHeaders"]
+
+[dictionaries.application-kind]
+values = ["Application"]
+
+[dictionaries.webhook-kind]
+values = ["Webhook"]
+
+[parameters]
+{bindings("keep")}"path.entity" = {{ dictionary = "entity", probability = 0.9 }}
+"path.tenant" = {{ dictionary = "tenant", probability = 0.9 }}
+"header.Idempotency-Key" = {{ dictionary = "idempotency-key", probability = 0.5 }}
+"query.fields" = {{ dictionary = "fields", probability = 0.5 }}
+"body.[*].type" = {{ dictionary = "event-type", probability = 0.9 }}
+"body.[*].tenant" = {{ dictionary = "tenant", probability = 0.8 }}
+"body.url" = {{ dictionary = "url", probability = 0.8 }}
+"body.filters[*].eventType" = {{ dictionary = "event-type", probability = 0.9 }}
+"body.filters[*].condition" = {{ dictionary = "condition", probability = 0.6 }}
+
+"body.grant_type" = {{ dictionary = "grant-type", probability = 0.8 }}
+"body.client_id" = {{ dictionary = "client-id", probability = 0.9 }}
+"body.client_secret" = {{ dictionary = "client-secret", probability = 0.9 }}
+"body.scope" = {{ dictionary = "scope", probability = 0.7 }}
+
+# DELETE removes its own set, so the other operations keep finding theirs.
+[[operations]]
+include-method = "DELETE"
+exclude-path = "/webhooks/v1/applications/{{appId}}"
+
+[operations.parameters]
+{bindings("victim")}
+[[operations]]
+include-path = "/webhooks/v1/applications/{{appId}}"
+include-method = "DELETE"
+
+[operations.parameters]
+"path.appId" = {{ dictionary = "doomed-app", probability = 0.9 }}
+
+[[operations]]
+include-path = ["/webhooks/v1/applications", "/webhooks/v1/applications/{{appId}}"]
+exclude-method = "DELETE"
+
+[operations.parameters]
+"body._kind" = {{ dictionary = "application-kind", probability = 0.9 }}
+
+[[operations]]
+include-path = ["/webhooks/v1/applications/{{appId}}/webhooks", "/webhooks/v1/applications/{{appId}}/webhooks/{{webhookId}}"]
+
+[operations.parameters]
+"body._kind" = {{ dictionary = "webhook-kind", probability = 0.9 }}
+"""
+with open(config_file, "w") as f:
+    f.write(config)
+print(json.dumps({"keep": keep, "victim": victim, "doomed": doomed}))
