@@ -328,7 +328,7 @@ impl Store {
                 None => owners.push((&d.owner, 1)),
             }
         }
-        on_pool!(self, |pool| {
+        crate::on_writer!(self, |pool| {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;
             if let Some(write) = record {
                 crate::records::apply_record_write!(tx, tenant, write, now);
@@ -442,7 +442,7 @@ impl Store {
         limit: u32,
         skip_webhooks: &[String],
     ) -> Result<Vec<Claimed>, StoreError> {
-        match &self.pool {
+        match &self.writer {
             crate::Pool::Sqlite(pool) => {
                 crate::sqlite::claim_due(pool, owner, now, lease_until, limit, skip_webhooks).await
             }
@@ -483,7 +483,7 @@ impl Store {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            on_pool!(self, |pool| {
+            crate::on_writer!(self, |pool| {
                 let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(owner);
                 for id in chunk {
                     q = q.bind(id);
@@ -521,7 +521,7 @@ impl Store {
         error_after_deliveries: i64,
     ) -> Result<WebhookEffects, StoreError> {
         let mut effects = WebhookEffects::default();
-        on_pool!(self, |pool| {
+        crate::on_writer!(self, |pool| {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;
             // One statement per chunk: the outcomes as a table of values, joined on id and lease
             // owner; what it returns is what this node still owned.

@@ -6,7 +6,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use std::path::Path;
 use std::time::Duration;
 
-pub(crate) async fn connect(path: &Path) -> Result<SqlitePool, StoreError> {
+pub(crate) async fn connect(path: &Path, connections: u32) -> Result<SqlitePool, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Open(format!(
@@ -29,7 +29,7 @@ pub(crate) async fn connect(path: &Path) -> Result<SqlitePool, StoreError> {
         // instead of failing.
         .busy_timeout(Duration::from_secs(10));
     SqlitePoolOptions::new()
-        .max_connections(4)
+        .max_connections(connections)
         .connect_with(options)
         .await
         .map_err(|e| {

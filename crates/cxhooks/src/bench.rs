@@ -53,6 +53,14 @@ pub struct BenchArgs {
     /// listener, and publishes are spread over them as a load balancer would.
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// Aim the webhooks at a closed port: nothing is delivered, every change stays pending (and
+    /// retrying). Measures memory with a large queue; the line then reports `pending`.
+    #[arg(long)]
+    receiver_down: bool,
+    /// With --receiver-down: how long to let the dispatcher work on the queue after the last
+    /// publish before measuring.
+    #[arg(long, default_value_t = 20)]
+    down_seconds: u64,
 }
 
 /// What the receivers saw: deliveries and their ingest-to-delivery latencies (µs).
@@ -279,11 +287,17 @@ async fn measure(
         let receiver_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| e.to_string())?;
-        let hook_url = format!(
+        let mut hook_url = format!(
             "http://{}/hook",
             receiver_listener.local_addr().map_err(|e| e.to_string())?
         );
-        tokio::spawn(async move { axum::serve(receiver_listener, receiver).await });
+        if args.receiver_down {
+            // A port that was just free and is closed again: every attempt is refused.
+            drop(receiver_listener);
+            hook_url = format!("{}/down", hook_url.trim_end_matches("/hook"));
+        } else {
+            tokio::spawn(async move { axum::serve(receiver_listener, receiver).await });
+        }
 
         eprintln!(
             "bench: {} tenant(s) × {} webhook(s), RSA-{}, {} store; setting up …",
@@ -355,10 +369,20 @@ async fn measure(
             t.await.map_err(|e| e.to_string())??;
         }
         let published_in = started.elapsed();
-        eprintln!("bench: published in {published_in:.1?}; waiting for {expected} deliveries …");
+        if args.receiver_down {
+            eprintln!(
+                "bench: published in {published_in:.1?}; the receiver is down, letting the dispatcher work for {} s …",
+                args.down_seconds
+            );
+        } else {
+            eprintln!("bench: published in {published_in:.1?}; waiting for {expected} deliveries …");
+        }
 
         let mut last = (0, Instant::now());
-        loop {
+        if args.receiver_down {
+            tokio::time::sleep(Duration::from_secs(args.down_seconds)).await;
+        }
+        while !args.receiver_down {
             let n = seen.count.load(Ordering::Relaxed);
             if n >= expected {
                 break;
@@ -374,6 +398,7 @@ async fn measure(
         // Let completions reach the store before measuring it.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let size_after = store.size_bytes().await.map_err(|e| e.to_string())?;
+        let pending = store.pending_count().await.map_err(|e| e.to_string())?;
         let mut node_shares = Vec::new();
         for url in urls.iter() {
             node_shares.push(delivered_by(&http, url).await?);
@@ -385,6 +410,7 @@ async fn measure(
             size_before,
             size_after,
             node_shares,
+            pending,
         ))
     }
     .await;
@@ -392,7 +418,8 @@ async fn measure(
     for server in servers {
         let _ = server.await;
     }
-    let (seen, published_in, delivered_in, size_before, size_after, node_shares) = measured?;
+    let (seen, published_in, delivered_in, size_before, size_after, node_shares, pending) =
+        measured?;
 
     let mut lat = std::mem::take(&mut *seen.latencies_us.lock().expect("not poisoned"));
     lat.sort_unstable();
@@ -401,6 +428,12 @@ async fn measure(
         lat.get(i).map(|us| round(*us as f64 / 1000.0))
     };
     let delivered = seen.count.load(Ordering::Relaxed);
+    // Per delivered notification; with the receiver down, per pending one.
+    let stored = if args.receiver_down {
+        u64::try_from(pending).unwrap_or(0)
+    } else {
+        delivered
+    };
     let deliveries_per_s = round(delivered as f64 / delivered_in.as_secs_f64());
     Ok(json!({
         "mode": "end-to-end", "store": null, "rsa_bits": args.rsa_bits,
@@ -411,8 +444,8 @@ async fn measure(
         "latency_ms": {"p50": pct(0.50), "p99": pct(0.99), "max": pct(1.0)},
         "signatures_per_s": deliveries_per_s,
         "peak_rss_mb": peak_rss_mb(),
-        "store_bytes_per_delivery": round((size_after - size_before) as f64 / delivered.max(1) as f64),
-        "nodes": args.nodes, "node_deliveries": node_shares,
+        "store_bytes_per_delivery": round((size_after - size_before) as f64 / stored.max(1) as f64),
+        "nodes": args.nodes, "node_deliveries": node_shares, "pending": pending,
     }))
 }
 
