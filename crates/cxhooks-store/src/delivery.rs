@@ -283,6 +283,132 @@ pub fn month_of(us: i64) -> String {
     from_micros(us).format("%Y-%m").to_string()
 }
 
+/// The body of [`Store::accept_changes`] inside the transaction (or savepoint) `$tx`: one
+/// definition for PostgreSQL's own transactions and SQLite's group commits.
+macro_rules! accept_in {
+    ($store:expr, $tx:ident, $tenant:expr, $accept:expr, $now:expr) => {{
+        let Accept {
+            changes,
+            deliveries,
+            quota,
+            idempotency,
+            record,
+        } = *$accept;
+        let (tenant, now) = ($tenant, $now);
+        let month = month_of(now);
+        let is_postgres = matches!($store.pool, crate::Pool::Postgres(_));
+        // Per owner: how many of its deliveries this publish adds.
+        let mut owners: Vec<(&str, i64)> = Vec::new();
+        for d in deliveries {
+            match owners.iter_mut().find(|(o, _)| *o == d.owner) {
+                Some((_, n)) => *n += 1,
+                None => owners.push((&d.owner, 1)),
+            }
+        }
+        async {
+            if let Some(write) = record {
+                crate::records::apply_record_write!($tx, tenant, write, now);
+            }
+            // Counting first, in the same transaction, so that concurrent publishes cannot both
+            // slip under the quota.
+            let mut over: Vec<(&str, i64)> = Vec::new();
+            for (owner, n) in &owners {
+                let total: i64 = sqlx::query_scalar(
+                    "INSERT INTO usage (tenant, client_id, month, count) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant, client_id, month) DO UPDATE SET count = usage.count + $4 RETURNING count",
+                )
+                .bind(tenant.as_str())
+                .bind(owner)
+                .bind(&month)
+                .bind(n)
+                .fetch_one(&mut *$tx)
+                .await?;
+                let excess = (total - i64::try_from(quota).unwrap_or(i64::MAX)).clamp(0, *n);
+                if excess > 0 {
+                    over.push((owner, excess));
+                }
+            }
+            // The last deliveries of an owner are the ones past its quota.
+            let mut statuses = vec![DeliveryStatus::Pending; deliveries.len()];
+            for (owner, mut excess) in over {
+                for (i, d) in deliveries.iter().enumerate().rev() {
+                    if excess == 0 {
+                        break;
+                    }
+                    if d.owner == owner {
+                        statuses[i] = DeliveryStatus::QuotaExceeded;
+                        excess -= 1;
+                    }
+                }
+            }
+            for chunk in changes.chunks(CHUNK) {
+                let sql = format!(
+                    "INSERT INTO changes (id, tenant, type, entity_id, accepted_at) VALUES {}",
+                    placeholders($store, chunk.len(), 5, 1)
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for c in chunk {
+                    q = q
+                        .bind(c.id.to_string())
+                        .bind(tenant.as_str())
+                        .bind(&c.event_type)
+                        .bind(&c.entity_id)
+                        .bind(c.accepted_at);
+                }
+                q.execute(&mut *$tx).await?;
+            }
+            for (chunk_no, chunk) in deliveries.chunks(CHUNK).enumerate() {
+                let sql = format!(
+                    "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
+                    placeholders($store, chunk.len(), 17, 1)
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for (i, d) in chunk.iter().enumerate() {
+                    let status = statuses[chunk_no * CHUNK + i];
+                    q = q
+                        .bind(d.id.to_string())
+                        .bind(tenant.as_str())
+                        .bind(d.application_id.to_string())
+                        .bind(d.webhook_id.to_string())
+                        .bind(d.change_id.map(|c| c.to_string()))
+                        .bind(&d.event_type)
+                        .bind(&d.payload)
+                        .bind(None::<String>)
+                        .bind(status.as_str())
+                        .bind(0i64)
+                        .bind(0i64)
+                        .bind(None::<i64>)
+                        .bind(d.created_at)
+                        .bind(None::<i64>)
+                        .bind(None::<String>)
+                        .bind(d.created_at)
+                        .bind(d.created_at);
+                }
+                q.execute(&mut *$tx).await?;
+            }
+            if let Some((key, answer)) = idempotency {
+                sqlx::query("INSERT INTO idempotency (tenant, key, answer, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(tenant.as_str())
+                    .bind(key)
+                    .bind(answer)
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(crate::error::conflict(format!("a publish with Idempotency-Key '{key}'")))?;
+            }
+            if is_postgres && !deliveries.is_empty() {
+                // Delivered at commit: every node sharing the store claims at once instead of
+                // at its next poll.
+                sqlx::query(concat!("SELECT pg_notify(", due_channel!(), ", '')"))
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            Ok::<_, StoreError>(statuses)
+        }
+        .await
+    }};
+}
+
 impl Store {
     /// A previous answer to a publish with this `Idempotency-Key`.
     pub async fn idempotent_answer(
@@ -311,125 +437,53 @@ impl Store {
         accept: &Accept<'_>,
         now: i64,
     ) -> Result<Vec<DeliveryStatus>, StoreError> {
-        let Accept {
-            changes,
-            deliveries,
-            quota,
-            idempotency,
-            record,
-        } = *accept;
-        let month = month_of(now);
-        let is_postgres = matches!(self.pool, crate::Pool::Postgres(_));
-        // Per owner: how many of its deliveries this publish adds.
-        let mut owners: Vec<(&str, i64)> = Vec::new();
-        for d in deliveries {
-            match owners.iter_mut().find(|(o, _)| *o == d.owner) {
-                Some((_, n)) => *n += 1,
-                None => owners.push((&d.owner, 1)),
+        match &self.writer {
+            crate::Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let statuses = accept_in!(self, tx, tenant, accept, now)?;
+                tx.commit().await?;
+                Ok(statuses)
+            }
+            crate::Pool::Sqlite(pool) => match &self.committer {
+                Some(committer) => committer.accept(tenant, accept, now).await,
+                None => {
+                    let mut tx = crate::BeginWrite::begin_write(pool).await?;
+                    let statuses = accept_in!(self, tx, tenant, accept, now)?;
+                    tx.commit().await?;
+                    Ok(statuses)
+                }
+            },
+        }
+    }
+
+    /// Stores several publishes in one SQLite transaction, each in a savepoint of its own: one
+    /// that fails (a conflicting `Idempotency-Key`, a stale record version) is rolled back
+    /// alone and gets its error; the others commit together, with one fsync.
+    pub(crate) async fn accept_group(
+        &self,
+        items: &[crate::group::GroupItem],
+    ) -> Result<Vec<Result<Vec<DeliveryStatus>, StoreError>>, StoreError> {
+        let crate::Pool::Sqlite(pool) = &self.writer else {
+            return Err(StoreError::Open("group commits are for SQLite".into()));
+        };
+        let mut tx = crate::BeginWrite::begin_write(pool).await?;
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let accept = item.accept();
+            let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+            match accept_in!(self, savepoint, &item.tenant, &accept, item.now) {
+                Ok(statuses) => {
+                    savepoint.commit().await?;
+                    results.push(Ok(statuses));
+                }
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    results.push(Err(e));
+                }
             }
         }
-        crate::on_writer!(self, |pool| {
-            let mut tx = crate::BeginWrite::begin_write(pool).await?;
-            if let Some(write) = record {
-                crate::records::apply_record_write!(tx, tenant, write, now);
-            }
-            // Counting first, in the same transaction, so that concurrent publishes cannot both
-            // slip under the quota.
-            let mut over: Vec<(&str, i64)> = Vec::new();
-            for (owner, n) in &owners {
-                let total: i64 = sqlx::query_scalar(
-                    "INSERT INTO usage (tenant, client_id, month, count) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (tenant, client_id, month) DO UPDATE SET count = usage.count + $4 RETURNING count",
-                )
-                .bind(tenant.as_str())
-                .bind(owner)
-                .bind(&month)
-                .bind(n)
-                .fetch_one(&mut *tx)
-                .await?;
-                let excess = (total - i64::try_from(quota).unwrap_or(i64::MAX)).clamp(0, *n);
-                if excess > 0 {
-                    over.push((owner, excess));
-                }
-            }
-            // The last deliveries of an owner are the ones past its quota.
-            let mut statuses = vec![DeliveryStatus::Pending; deliveries.len()];
-            for (owner, mut excess) in over {
-                for (i, d) in deliveries.iter().enumerate().rev() {
-                    if excess == 0 {
-                        break;
-                    }
-                    if d.owner == owner {
-                        statuses[i] = DeliveryStatus::QuotaExceeded;
-                        excess -= 1;
-                    }
-                }
-            }
-            for chunk in changes.chunks(CHUNK) {
-                let sql = format!(
-                    "INSERT INTO changes (id, tenant, type, entity_id, accepted_at) VALUES {}",
-                    placeholders(self, chunk.len(), 5, 1)
-                );
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for c in chunk {
-                    q = q
-                        .bind(c.id.to_string())
-                        .bind(tenant.as_str())
-                        .bind(&c.event_type)
-                        .bind(&c.entity_id)
-                        .bind(c.accepted_at);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            for (chunk_no, chunk) in deliveries.chunks(CHUNK).enumerate() {
-                let sql = format!(
-                    "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
-                    placeholders(self, chunk.len(), 17, 1)
-                );
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for (i, d) in chunk.iter().enumerate() {
-                    let status = statuses[chunk_no * CHUNK + i];
-                    q = q
-                        .bind(d.id.to_string())
-                        .bind(tenant.as_str())
-                        .bind(d.application_id.to_string())
-                        .bind(d.webhook_id.to_string())
-                        .bind(d.change_id.map(|c| c.to_string()))
-                        .bind(&d.event_type)
-                        .bind(&d.payload)
-                        .bind(None::<String>)
-                        .bind(status.as_str())
-                        .bind(0i64)
-                        .bind(0i64)
-                        .bind(None::<i64>)
-                        .bind(d.created_at)
-                        .bind(None::<i64>)
-                        .bind(None::<String>)
-                        .bind(d.created_at)
-                        .bind(d.created_at);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            if let Some((key, answer)) = idempotency {
-                sqlx::query("INSERT INTO idempotency (tenant, key, answer, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(tenant.as_str())
-                    .bind(key)
-                    .bind(answer)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(crate::error::conflict(format!("a publish with Idempotency-Key '{key}'")))?;
-            }
-            if is_postgres && !deliveries.is_empty() {
-                // Delivered at commit: every node sharing the store claims at once instead of
-                // at its next poll.
-                sqlx::query(concat!("SELECT pg_notify(", due_channel!(), ", '')"))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok(statuses)
-        })
+        tx.commit().await?;
+        Ok(results)
     }
 
     /// Claims up to `limit` due deliveries for `owner` until `lease_until` (µs), leaving those

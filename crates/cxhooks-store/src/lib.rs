@@ -22,6 +22,7 @@
 mod console;
 mod delivery;
 mod error;
+mod group;
 mod identity;
 mod management;
 pub mod model;
@@ -130,6 +131,9 @@ pub struct Store {
     /// of meeting at SQLite's write lock, whose busy handler backs off by sleeping 1, 2, 5, 10
     /// … 100 ms; on PostgreSQL the same pool.
     pub(crate) writer: Pool,
+    /// SQLite's group committer for publishes (see [`group`]); none on PostgreSQL, whose
+    /// writers run concurrently, and none inside the committer itself.
+    pub(crate) committer: Option<group::Committer>,
 }
 
 /// What [`Store::check_master_key`] found.
@@ -152,15 +156,21 @@ impl Store {
     /// Opens the store without migrating.
     pub async fn connect(location: &StoreLocation) -> Result<Self, StoreError> {
         Ok(match location {
-            StoreLocation::Sqlite { path } => Self {
-                pool: Pool::Sqlite(sqlite::connect(path, 4).await?),
-                writer: Pool::Sqlite(sqlite::connect(path, 1).await?),
-            },
+            StoreLocation::Sqlite { path } => {
+                let mut store = Self {
+                    pool: Pool::Sqlite(sqlite::connect(path, 4).await?),
+                    writer: Pool::Sqlite(sqlite::connect(path, 1).await?),
+                    committer: None,
+                };
+                store.committer = Some(group::Committer::spawn(store.clone()));
+                store
+            }
             StoreLocation::Postgres { url, schema } => {
                 let pool = Pool::Postgres(postgres::connect(url, schema.as_deref()).await?);
                 Self {
                     writer: pool.clone(),
                     pool,
+                    committer: None,
                 }
             }
         })

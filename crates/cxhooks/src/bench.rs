@@ -378,21 +378,10 @@ async fn measure(
             eprintln!("bench: published in {published_in:.1?}; waiting for {expected} deliveries …");
         }
 
-        let mut last = (0, Instant::now());
         if args.receiver_down {
             tokio::time::sleep(Duration::from_secs(args.down_seconds)).await;
-        }
-        while !args.receiver_down {
-            let n = seen.count.load(Ordering::Relaxed);
-            if n >= expected {
-                break;
-            }
-            if n != last.0 {
-                last = (n, Instant::now());
-            } else if last.1.elapsed() > Duration::from_secs(30) {
-                return Err(format!("deliveries stopped at {n} of {expected} for 30 s"));
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        } else {
+            wait_for(&seen, expected).await?;
         }
         let delivered_in = started.elapsed();
         // Let completions reach the store before measuring it.
@@ -447,6 +436,23 @@ async fn measure(
         "store_bytes_per_delivery": round((size_after - size_before) as f64 / stored.max(1) as f64),
         "nodes": args.nodes, "node_deliveries": node_shares, "pending": pending,
     }))
+}
+
+/// Waits until the receivers have seen `expected` deliveries; fails if none arrive for 30 s.
+async fn wait_for(seen: &Seen, expected: u64) -> Result<(), String> {
+    let mut last = (0, Instant::now());
+    loop {
+        let n = seen.count.load(Ordering::Relaxed);
+        if n >= expected {
+            return Ok(());
+        }
+        if n != last.0 {
+            last = (n, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(30) {
+            return Err(format!("deliveries stopped at {n} of {expected} for 30 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// What a node's `/metrics` counts as delivered.

@@ -342,7 +342,64 @@ async fn postgres_nodes_are_woken_by_another_nodes_publish() {
     watching.abort();
 }
 
+/// Twenty publishes at once (on SQLite they share group commits), two of them with the same
+/// `Idempotency-Key`: exactly one of those two fails, alone, and everything else is stored.
+async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
+    let (store, _loc) = backend.store().await;
+    let (acme, key) = tenant("acme");
+    store.create_tenant(&acme, &key).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (store, tenant) = (store.clone(), acme.name.clone());
+        tasks.spawn(async move {
+            let deliveries = [NewDelivery {
+                id: uuid::Uuid::new_v4(),
+                application_id: uuid::Uuid::new_v4(),
+                webhook_id: uuid::Uuid::new_v4(),
+                owner: "c1".into(),
+                change_id: None,
+                event_type: "crjob:created".into(),
+                payload: format!("{{\"n\":{i}}}").into_bytes(),
+                created_at: 1,
+            }];
+            let accept = Accept {
+                changes: &[],
+                deliveries: &deliveries,
+                quota: 1_000_000,
+                idempotency: (i < 2).then_some(("same-key", "answer")),
+                record: None,
+            };
+            store.accept_changes(&tenant, &accept, 1).await
+        });
+    }
+    let (mut stored, mut conflicts) = (0, 0);
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            Ok(statuses) => {
+                assert_eq!(statuses, [DeliveryStatus::Pending]);
+                stored += 1;
+            }
+            Err(StoreError::Conflict(what)) => {
+                assert!(what.contains("same-key"), "{what}");
+                conflicts += 1;
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((stored, conflicts), (19, 1));
+    assert_eq!(store.pending_count().await.unwrap(), 19);
+    assert_eq!(
+        store
+            .idempotent_answer(&acme.name, "same-key")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("answer")
+    );
+}
+
 cxhooks_store::both_backends!(
+    concurrent_publishes_commit_together_and_fail_alone,
     completions_are_recorded_only_by_the_lease_owner,
     tenants_round_trip,
     clients_are_partitioned_by_tenant,
