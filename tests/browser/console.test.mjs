@@ -236,11 +236,17 @@ async function main() {
   const attempts = page.locator("table.attempts tbody tr");
   assert.equal(await attempts.count(), 1);
   assert.match(await attempts.first().textContent(), /200.*ms.*thanks from the browser test/s);
-  await page.click("button:has-text('Redeliver')");
+  await Promise.all([page.waitForNavigation(), page.click("button:has-text('Redeliver')")]);
   await until("the redelivery", () => received.length >= 2);
   assert.equal(JSON.parse(received[1].body.toString("utf8")).id, note.id, "a redelivery keeps the id");
   await until("the second attempt", async () => {
-    await page.reload();
+    // A reload racing the redirect of the form post can find the page detached: try again.
+    try {
+      await page.reload();
+    } catch (e) {
+      console.log(`reload failed (${e.message.split("\n")[0]}); retrying`);
+      return false;
+    }
     return (await attempts.count()) === 2;
   });
   await shot(page, "delivery-redelivered");
