@@ -231,6 +231,14 @@ pub struct WebhookEffects {
     pub errored: Vec<String>,
 }
 
+/// The columns of [`Claimed`], for `RETURNING`.
+macro_rules! claimed_columns {
+    () => {
+        "id, tenant, application_id, webhook_id, payload, signature, attempts, series_attempts, series_started"
+    };
+}
+pub(crate) use claimed_columns;
+
 const DELIVERY_COLUMNS: &str = "id, tenant, application_id, webhook_id, change_id, type, payload, signature, \
      status, attempts, series_attempts, series_started, next_attempt_at, lease_until, lease_owner, created_at, updated_at";
 
@@ -487,7 +495,9 @@ impl Store {
     }
 
     /// Claims up to `limit` due deliveries for `owner` until `lease_until` (µs), leaving those
-    /// of `skip_webhooks` (webhooks the node cannot take more of now) to other nodes.
+    /// of `skip_webhooks` (webhooks the node cannot take more of now) to other nodes. With
+    /// `expired_too`, deliveries whose lease ran out (their node died) fill what room is left:
+    /// a second statement, which callers need not run on every claim.
     pub async fn claim_due(
         &self,
         owner: &str,
@@ -495,13 +505,15 @@ impl Store {
         lease_until: i64,
         limit: u32,
         skip_webhooks: &[String],
+        expired_too: bool,
     ) -> Result<Vec<Claimed>, StoreError> {
+        let (skip, expired) = (skip_webhooks, expired_too);
         match &self.writer {
             crate::Pool::Sqlite(pool) => {
-                crate::sqlite::claim_due(pool, owner, now, lease_until, limit, skip_webhooks).await
+                crate::sqlite::claim_due(pool, owner, now, lease_until, limit, skip, expired).await
             }
             crate::Pool::Postgres(pool) => {
-                crate::postgres::claim_due(pool, owner, now, lease_until, limit, skip_webhooks)
+                crate::postgres::claim_due(pool, owner, now, lease_until, limit, skip, expired)
                     .await
             }
         }

@@ -1,6 +1,7 @@
 //! Opening the embedded SQLite store.
 
 use crate::StoreError;
+use crate::delivery::claimed_columns;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
@@ -54,19 +55,43 @@ pub(crate) async fn claim_due(
     lease_until: i64,
     limit: u32,
     skip_webhooks: &[String],
+    expired_too: bool,
 ) -> Result<Vec<crate::delivery::Claimed>, StoreError> {
-    let rows = sqlx::query_as(
+    let skip = serde_json::to_string(skip_webhooks).unwrap_or_else(|_| "[]".into());
+    // Due and held by nobody (index `deliveries_claimable`), then, if that left room, leases
+    // that have run out (index `deliveries_leased`).
+    let mut rows: Vec<crate::delivery::Claimed> = sqlx::query_as(concat!(
         "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
-           SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
-           AND (lease_until IS NULL OR lease_until < $1) AND webhook_id NOT IN (SELECT value FROM json_each($5)) ORDER BY next_attempt_at LIMIT $4) \
-         RETURNING id, tenant, application_id, webhook_id, payload, signature, attempts, series_attempts, series_started",
-    )
+           SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND lease_owner IS NULL \
+           AND next_attempt_at <= $1 AND webhook_id NOT IN (SELECT value FROM json_each($5)) \
+           ORDER BY next_attempt_at LIMIT $4) RETURNING ",
+        claimed_columns!()
+    ))
     .bind(now)
     .bind(lease_until)
     .bind(owner)
     .bind(i64::from(limit))
-    .bind(serde_json::to_string(skip_webhooks).unwrap_or_else(|_| "[]".into()))
+    .bind(&skip)
     .fetch_all(pool)
     .await?;
+    let room = limit.saturating_sub(u32::try_from(rows.len()).unwrap_or(u32::MAX));
+    if expired_too && room > 0 {
+        let expired: Vec<crate::delivery::Claimed> = sqlx::query_as(concat!(
+            "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
+               SELECT id FROM deliveries WHERE lease_owner IS NOT NULL AND lease_until < $1 \
+               AND status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
+               AND webhook_id NOT IN (SELECT value FROM json_each($5)) ORDER BY lease_until LIMIT $4) \
+             RETURNING ",
+            claimed_columns!()
+        ))
+        .bind(now)
+        .bind(lease_until)
+        .bind(owner)
+        .bind(i64::from(room))
+        .bind(&skip)
+        .fetch_all(pool)
+        .await?;
+        rows.extend(expired);
+    }
     Ok(rows)
 }

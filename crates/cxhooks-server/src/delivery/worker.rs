@@ -83,6 +83,7 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
     let per_hook_limit = state.config.delivery.max_in_flight_per_webhook.max(1) as usize;
     let per_hook_claims = per_hook_limit * CLAIM_AHEAD;
     let lease = us(state.config.delivery.lease);
+    let mut last_expired_check = std::time::Instant::now() - POLL;
     loop {
         let free = global.available_permits().min(CLAIM_BATCH);
         if free == 0 {
@@ -97,9 +98,22 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
             .map(|(id, _)| id.to_string())
             .collect();
         let now = now_us();
+        // Leases that ran out (a dead node's work) are looked for once per poll interval, not on
+        // every claim: a lease lasts seconds, so a fraction of a second more costs nothing.
+        let expired_too = last_expired_check.elapsed() >= POLL;
+        if expired_too {
+            last_expired_check = std::time::Instant::now();
+        }
         let claimed = match state
             .store
-            .claim_due(&state.delivery.node, now, now + lease, free as u32, &full)
+            .claim_due(
+                &state.delivery.node,
+                now,
+                now + lease,
+                free as u32,
+                &full,
+                expired_too,
+            )
             .await
         {
             Ok(c) => c,

@@ -198,7 +198,7 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
         .await
         .unwrap();
     let claimed = store
-        .claim_due("a", now, now + 60_000_000, 10, &[])
+        .claim_due("a", now, now + 60_000_000, 10, &[], true)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 3);
@@ -208,7 +208,7 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
         .await
         .unwrap();
     let taken = store
-        .claim_due("b", now, now + 60_000_000, 10, &[])
+        .claim_due("b", now, now + 60_000_000, 10, &[], true)
         .await
         .unwrap();
     assert_eq!(taken.iter().map(|c| &c.id).collect::<Vec<_>>(), [&lost]);
@@ -268,15 +268,44 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
     // node skips the webhook.
     let skipping = [uuid::Uuid::new_v4().to_string(), hook.to_string()];
     let none = store
-        .claim_due("c", retry_at, retry_at + 1, 10, &skipping)
+        .claim_due("c", retry_at, retry_at + 1, 10, &skipping, true)
         .await;
     assert!(none.unwrap().is_empty());
     let due = store
-        .claim_due("c", retry_at, retry_at + 1, 10, &[])
+        .claim_due("c", retry_at, retry_at + 1, 10, &[], true)
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].series_attempts, 1);
+    // c's lease runs out unanswered (c died): d takes the delivery over, and c's late answer
+    // is dropped.
+    let none = store
+        .claim_due("d", retry_at + 1, retry_at + 9, 10, &[], true)
+        .await;
+    assert!(none.unwrap().is_empty(), "taken while c's lease ran");
+    let quick = store
+        .claim_due("d", retry_at + 2, retry_at + 9, 10, &[], false)
+        .await;
+    assert!(
+        quick.unwrap().is_empty(),
+        "an expired lease taken without expired_too"
+    );
+    let taken = store
+        .claim_due("d", retry_at + 2, retry_at + 9, 10, &[], true)
+        .await
+        .unwrap();
+    assert_eq!(taken.iter().map(|c| &c.id).collect::<Vec<_>>(), [&lost]);
+    let late = [outcome(&deliveries[0], "c", Next::Delivered, 200)];
+    store
+        .complete(&late, retry_at + 3, i64::MAX, i64::MAX)
+        .await
+        .unwrap();
+    let record = store
+        .delivery(&acme.name, app, deliveries[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, "retrying");
 }
 
 /// On PostgreSQL, a node watching the store is woken when another node (another pool) stores
