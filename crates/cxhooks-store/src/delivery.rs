@@ -231,6 +231,14 @@ pub struct WebhookEffects {
     pub errored: Vec<String>,
 }
 
+/// Who claims, when, and what to leave to others: see [`Store::claim_due`].
+pub(crate) struct Claim<'a> {
+    pub(crate) owner: &'a str,
+    pub(crate) now: i64,
+    pub(crate) lease_until: i64,
+    pub(crate) skip_webhooks: &'a [String],
+}
+
 /// The columns of [`Claimed`], for `RETURNING`.
 macro_rules! claimed_columns {
     () => {
@@ -507,16 +515,33 @@ impl Store {
         skip_webhooks: &[String],
         expired_too: bool,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let (skip, expired) = (skip_webhooks, expired_too);
-        match &self.writer {
-            crate::Pool::Sqlite(pool) => {
-                crate::sqlite::claim_due(pool, owner, now, lease_until, limit, skip, expired).await
+        let claim = Claim {
+            owner,
+            now,
+            lease_until,
+            skip_webhooks,
+        };
+        let once = |limit: u32, expired: bool| {
+            let claim = &claim;
+            async move {
+                match &self.writer {
+                    crate::Pool::Sqlite(pool) => {
+                        crate::sqlite::claim(pool, claim, limit, expired).await
+                    }
+                    crate::Pool::Postgres(pool) => {
+                        crate::postgres::claim(pool, claim, limit, expired).await
+                    }
+                }
             }
-            crate::Pool::Postgres(pool) => {
-                crate::postgres::claim_due(pool, owner, now, lease_until, limit, skip, expired)
-                    .await
-            }
+        };
+        // Due and held by nobody (index `deliveries_claimable`), then, if that left room, leases
+        // that have run out (index `deliveries_leased`).
+        let mut rows = once(limit, false).await?;
+        let room = limit.saturating_sub(u32::try_from(rows.len()).unwrap_or(u32::MAX));
+        if expired_too && room > 0 {
+            rows.extend(once(room, true).await?);
         }
+        Ok(rows)
     }
 
     /// Calls `on_due` whenever any node sharing this PostgreSQL store stores new deliveries

@@ -52,51 +52,39 @@ pub(crate) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Claims due deliveries. `FOR UPDATE SKIP LOCKED` lets several nodes claim at once without
-/// waiting on each other or taking the same row.
-pub(crate) async fn claim_due(
+/// Claims due deliveries, one statement: those held by nobody in due order, or (`expired`)
+/// those whose lease ran out; `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never take
+/// the same row.
+pub(crate) async fn claim(
     pool: &PgPool,
-    owner: &str,
-    now: i64,
-    lease_until: i64,
+    claim: &crate::delivery::Claim<'_>,
     limit: u32,
-    skip_webhooks: &[String],
-    expired_too: bool,
+    expired: bool,
 ) -> Result<Vec<crate::delivery::Claimed>, StoreError> {
-    // Due and held by nobody (index `deliveries_claimable`), then, if that left room, leases
-    // that have run out (index `deliveries_leased`).
-    let mut rows: Vec<crate::delivery::Claimed> = sqlx::query_as(concat!(
-        "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
-           SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND lease_owner IS NULL \
-           AND next_attempt_at <= $1 AND webhook_id <> ALL($5) ORDER BY next_attempt_at LIMIT $4 \
-           FOR UPDATE SKIP LOCKED) RETURNING ",
-        claimed_columns!()
-    ))
-    .bind(now)
-    .bind(lease_until)
-    .bind(owner)
-    .bind(i64::from(limit))
-    .bind(skip_webhooks)
-    .fetch_all(pool)
-    .await?;
-    let room = limit.saturating_sub(u32::try_from(rows.len()).unwrap_or(u32::MAX));
-    if expired_too && room > 0 {
-        let expired: Vec<crate::delivery::Claimed> = sqlx::query_as(concat!(
+    let sql = if expired {
+        concat!(
             "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
                SELECT id FROM deliveries WHERE lease_owner IS NOT NULL AND lease_until < $1 \
                AND status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
                AND webhook_id <> ALL($5) ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED) \
              RETURNING ",
             claimed_columns!()
-        ))
-        .bind(now)
-        .bind(lease_until)
-        .bind(owner)
-        .bind(i64::from(room))
-        .bind(skip_webhooks)
+        )
+    } else {
+        concat!(
+            "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
+               SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND lease_owner IS NULL \
+               AND next_attempt_at <= $1 AND webhook_id <> ALL($5) ORDER BY next_attempt_at LIMIT $4 \
+               FOR UPDATE SKIP LOCKED) RETURNING ",
+            claimed_columns!()
+        )
+    };
+    Ok(sqlx::query_as(sql)
+        .bind(claim.now)
+        .bind(claim.lease_until)
+        .bind(claim.owner)
+        .bind(i64::from(limit))
+        .bind(claim.skip_webhooks)
         .fetch_all(pool)
-        .await?;
-        rows.extend(expired);
-    }
-    Ok(rows)
+        .await?)
 }

@@ -46,52 +46,40 @@ pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Claims due deliveries. SQLite has one writer at a time, so a plain UPDATE … RETURNING over
-/// the due rows cannot hand a row to two claimers.
-pub(crate) async fn claim_due(
+/// Claims due deliveries, one statement: those held by nobody in due order, or (`expired`)
+/// those whose lease ran out. SQLite has one writer at a time, so a plain UPDATE … RETURNING
+/// over the due rows cannot hand a row to two claimers.
+pub(crate) async fn claim(
     pool: &SqlitePool,
-    owner: &str,
-    now: i64,
-    lease_until: i64,
+    claim: &crate::delivery::Claim<'_>,
     limit: u32,
-    skip_webhooks: &[String],
-    expired_too: bool,
+    expired: bool,
 ) -> Result<Vec<crate::delivery::Claimed>, StoreError> {
-    let skip = serde_json::to_string(skip_webhooks).unwrap_or_else(|_| "[]".into());
-    // Due and held by nobody (index `deliveries_claimable`), then, if that left room, leases
-    // that have run out (index `deliveries_leased`).
-    let mut rows: Vec<crate::delivery::Claimed> = sqlx::query_as(concat!(
-        "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
-           SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND lease_owner IS NULL \
-           AND next_attempt_at <= $1 AND webhook_id NOT IN (SELECT value FROM json_each($5)) \
-           ORDER BY next_attempt_at LIMIT $4) RETURNING ",
-        claimed_columns!()
-    ))
-    .bind(now)
-    .bind(lease_until)
-    .bind(owner)
-    .bind(i64::from(limit))
-    .bind(&skip)
-    .fetch_all(pool)
-    .await?;
-    let room = limit.saturating_sub(u32::try_from(rows.len()).unwrap_or(u32::MAX));
-    if expired_too && room > 0 {
-        let expired: Vec<crate::delivery::Claimed> = sqlx::query_as(concat!(
+    let sql = if expired {
+        concat!(
             "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
                SELECT id FROM deliveries WHERE lease_owner IS NOT NULL AND lease_until < $1 \
                AND status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
                AND webhook_id NOT IN (SELECT value FROM json_each($5)) ORDER BY lease_until LIMIT $4) \
              RETURNING ",
             claimed_columns!()
-        ))
-        .bind(now)
-        .bind(lease_until)
-        .bind(owner)
-        .bind(i64::from(room))
-        .bind(&skip)
+        )
+    } else {
+        concat!(
+            "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
+               SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND lease_owner IS NULL \
+               AND next_attempt_at <= $1 AND webhook_id NOT IN (SELECT value FROM json_each($5)) \
+               ORDER BY next_attempt_at LIMIT $4) RETURNING ",
+            claimed_columns!()
+        )
+    };
+    let skip = serde_json::to_string(claim.skip_webhooks).unwrap_or_else(|_| "[]".into());
+    Ok(sqlx::query_as(sql)
+        .bind(claim.now)
+        .bind(claim.lease_until)
+        .bind(claim.owner)
+        .bind(i64::from(limit))
+        .bind(skip)
         .fetch_all(pool)
-        .await?;
-        rows.extend(expired);
-    }
-    Ok(rows)
+        .await?)
 }
