@@ -84,6 +84,7 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
     let per_hook_claims = per_hook_limit * CLAIM_AHEAD;
     let lease = us(state.config.delivery.lease);
     let mut last_expired_check = std::time::Instant::now() - POLL;
+    let mut last_forced_reload = std::time::Instant::now() - POLL;
     loop {
         let free = global.available_permits().min(CLAIM_BATCH);
         if free == 0 {
@@ -134,13 +135,43 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
         }
         let mut jobs = Vec::with_capacity(claimed.len());
         let mut release = Vec::new();
+        let mut reloaded = false;
         for c in claimed {
-            let hook = uuid::Uuid::parse_str(&c.webhook_id)
-                .ok()
-                .and_then(|id| state.delivery.registry.hook(id));
-            let Some(hook) = hook.filter(|h| h.status == WebhookStatus::Enabled) else {
-                // Deleted, disabled or in error: not sent, visible as cancelled.
-                let _ = completions.send((cancelled(&state, &c), None)).await;
+            let hook_id = uuid::Uuid::parse_str(&c.webhook_id).ok();
+            let enabled = |state: &AppState| {
+                hook_id
+                    .and_then(|id| state.delivery.registry.hook(id))
+                    .filter(|h| h.status == WebhookStatus::Enabled)
+            };
+            let mut hook = enabled(&state);
+            if hook.is_none() && !reloaded {
+                // Unknown or not enabled here, but this node's registry may be behind the store
+                // (another node created or enabled the webhook less than a poll ago): ask the
+                // store before cancelling anything, at most once per poll interval.
+                if last_forced_reload.elapsed() >= POLL {
+                    last_forced_reload = std::time::Instant::now();
+                    reloaded = true;
+                    if let Err(e) = state
+                        .delivery
+                        .registry
+                        .reload(&state.store, &state.master)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "reloading webhooks failed");
+                        reloaded = false;
+                    }
+                    hook = enabled(&state);
+                }
+            }
+            let Some(hook) = hook else {
+                if reloaded {
+                    // Deleted, disabled or in error, as the store says: not sent, visible as
+                    // cancelled.
+                    let _ = completions.send((cancelled(&state, &c), None)).await;
+                } else {
+                    // Not sure yet: give it back, to be decided after the next reload.
+                    release.push(c.id);
+                }
                 continue;
             };
             let (claims, sends) = per_hook

@@ -89,4 +89,58 @@ async fn nodes_sharing_a_store_see_each_others_webhooks(backend: Backend) {
     );
 }
 
-cxhooks_store::both_backends!(nodes_sharing_a_store_see_each_others_webhooks);
+/// A webhook created on node B is used at once by B's publishes, while node A, which claims from
+/// the same queue, has not polled the new configuration yet. A must not cancel what it claims
+/// for a webhook it does not know: it asks the store first. (Before, A cancelled them, and
+/// accepted changes were never delivered.)
+async fn a_node_behind_on_configuration_cancels_nothing(backend: Backend) {
+    let receiver = TestReceiver::ok().await;
+    let mut cfg = config();
+    cfg.server.public_url = Some("http://cxhooks.test".into());
+    let a = spawn_app_with(backend, cfg.clone()).await;
+    let b = spawn_node(a.state.store.clone(), a.state.master.clone(), cfg).await;
+    a.tenant("acme").await;
+    let (_, manager) = b
+        .client_token(
+            "acme",
+            ALL_SCOPES,
+            "create=on,read=all,update=all,delete=all",
+        )
+        .await;
+    let (_, publisher) = b.client_token("acme", PUBLISH, "").await;
+    let app_id = b.application(&manager, "cluster").await;
+    let hook = json!({"url": receiver.url, "filters": [{"eventType": "cremployee:updated"}]});
+    let path = format!("/webhooks/v1/applications/{app_id}/webhooks");
+    assert_eq!(b.json("POST", &path, &manager, &hook).await.status, 201);
+    // Published on B at once: A learns of the webhook only at its next poll, up to a second on.
+    let mut publishes = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let (http, url, publisher) = (b.http.clone(), b.url.clone(), publisher.clone());
+        publishes.spawn(async move {
+            http.post(format!("{url}/webhooks/v1/changes"))
+                .bearer_auth(publisher)
+                .json(&candidate_change(&i.to_string()))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    while let Some(status) = publishes.join_next().await {
+        assert_eq!(status.unwrap(), 202);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while receiver.received().len() < 100 {
+        assert!(
+            Instant::now() < deadline,
+            "{} of 100 changes delivered: the rest were dropped by a node behind on configuration",
+            receiver.received().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+cxhooks_store::both_backends!(
+    nodes_sharing_a_store_see_each_others_webhooks,
+    a_node_behind_on_configuration_cancels_nothing,
+);
