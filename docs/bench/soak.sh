@@ -8,7 +8,7 @@ bin="${1:-target/release/cxhooks}"
 rate="${2:-500}"
 minutes="${3:-30}"
 "$bin" bench --webhooks 1 --batch 1 --rate "$rate" --changes $(( rate * 60 * minutes )) \
-  > docs/bench/soak.jsonl 2> /dev/null &
+  > docs/bench/soak.jsonl 2> target/soak.err &
 pid=$!
 printf 'minute\trss_mb\n' > docs/bench/soak-rss.tsv
 m=0

@@ -203,6 +203,9 @@ fn signing_bound(bits: RsaBits, seconds: u64) -> Result<(f64, usize, usize), Str
 }
 
 /// One tenant's publishing token.
+/// Paced publishes open at once at most.
+const MAX_PACED_IN_FLIGHT: usize = 512;
+
 struct Publisher {
     token: String,
 }
@@ -338,6 +341,7 @@ async fn measure(
             let (rate, batch, changes) = (args.rate, args.batch, args.changes);
             tasks.push(tokio::spawn(async move {
                 let mut in_flight = tokio::task::JoinSet::new();
+                let open = Arc::new(tokio::sync::Semaphore::new(MAX_PACED_IN_FLIGHT));
                 loop {
                     let b = next.fetch_add(1, Ordering::Relaxed);
                     if b >= batches {
@@ -354,7 +358,18 @@ async fn measure(
                     let url = urls[(b as usize) % urls.len()].clone();
                     let send = publish(http.clone(), url, publisher.token.clone(), b, n);
                     if rate.is_some() {
-                        in_flight.spawn(send);
+                        // At most MAX_PACED_IN_FLIGHT publishes open at once: past what the
+                        // server keeps up with, the publisher falls behind its schedule (the
+                        // line's changes_per_s says so) instead of opening sockets until the
+                        // process runs out of file descriptors.
+                        let Ok(slot) = open.clone().acquire_owned().await else {
+                            break;
+                        };
+                        in_flight.spawn(async move {
+                            let result = send.await;
+                            drop(slot);
+                            result
+                        });
                         // Reap finished publishes as we go: a JoinSet keeps every finished
                         // task until it is joined, which over a long paced run (a soak) grew
                         // the bench's memory by some 50 MB a minute.
@@ -556,7 +571,16 @@ async fn publish(
         .json(&changes)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            // reqwest's message hides the cause ("error sending request"): add the chain.
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            message
+        })?;
     if r.status().as_u16() != 202 {
         let status = r.status();
         return Err(format!(
