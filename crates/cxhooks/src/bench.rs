@@ -222,6 +222,8 @@ async fn measure(
     config.keys.rsa_bits = args.rsa_bits;
     config.limits.monthly_notifications_per_client = u64::MAX;
     config.limits.max_webhooks_per_client = u32::MAX;
+    // One token per publisher for the whole run, however long (a soak runs 30 minutes).
+    config.auth.token_ttl = Duration::from_secs(24 * 3600);
     // Each node: its own store pool, state (dispatcher, registry, node id) and listener. They
     // share one public URL, as nodes behind a load balancer do, so tokens are valid on all.
     let (stop, stopped) = tokio::sync::watch::channel(false);
