@@ -7,7 +7,17 @@ use cxhooks_store::testing::Backend;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-async fn nodes_sharing_a_store_see_each_others_webhooks(backend: Backend) {
+/// Two nodes on one store, a receiver, and tokens of tenant `acme`: a manager's and a
+/// publisher's.
+struct TwoNodes {
+    receiver: TestReceiver,
+    a: TestApp,
+    b: TestApp,
+    manager: String,
+    publisher: String,
+}
+
+async fn two_nodes(backend: Backend) -> TwoNodes {
     let receiver = TestReceiver::ok().await;
     let mut cfg = config();
     // Every node of a cluster serves one public URL: tokens name it as their issuer.
@@ -23,6 +33,23 @@ async fn nodes_sharing_a_store_see_each_others_webhooks(backend: Backend) {
         )
         .await;
     let (_, publisher) = a.client_token("acme", PUBLISH, "").await;
+    TwoNodes {
+        receiver,
+        a,
+        b,
+        manager,
+        publisher,
+    }
+}
+
+async fn nodes_sharing_a_store_see_each_others_webhooks(backend: Backend) {
+    let TwoNodes {
+        receiver,
+        a,
+        b,
+        manager,
+        publisher,
+    } = two_nodes(backend).await;
 
     // A webhook created on node A …
     let app_id = a.application(&manager, "cluster").await;
@@ -94,20 +121,13 @@ async fn nodes_sharing_a_store_see_each_others_webhooks(backend: Backend) {
 /// for a webhook it does not know: it asks the store first. (Before, A cancelled them, and
 /// accepted changes were never delivered.)
 async fn a_node_behind_on_configuration_cancels_nothing(backend: Backend) {
-    let receiver = TestReceiver::ok().await;
-    let mut cfg = config();
-    cfg.server.public_url = Some("http://cxhooks.test".into());
-    let a = spawn_app_with(backend, cfg.clone()).await;
-    let b = spawn_node(a.state.store.clone(), a.state.master.clone(), cfg).await;
-    a.tenant("acme").await;
-    let (_, manager) = b
-        .client_token(
-            "acme",
-            ALL_SCOPES,
-            "create=on,read=all,update=all,delete=all",
-        )
-        .await;
-    let (_, publisher) = b.client_token("acme", PUBLISH, "").await;
+    let TwoNodes {
+        receiver,
+        a: _a,
+        b,
+        manager,
+        publisher,
+    } = two_nodes(backend).await;
     let app_id = b.application(&manager, "cluster").await;
     let hook = json!({"url": receiver.url, "filters": [{"eventType": "cremployee:updated"}]});
     let path = format!("/webhooks/v1/applications/{app_id}/webhooks");
