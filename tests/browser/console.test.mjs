@@ -3,8 +3,10 @@
 // Starts `cxhooks serve` on a fresh SQLite store with a receiver in this process, then, as an
 // operator would: signs in, creates a client, creates an application and a webhook (first with
 // an invalid condition, then a valid one), publishes a change, finds it in the request log,
-// checks its signature with the seed's own verifiers, and redelivers it.
-// Screenshots go to target/browser-artifacts/. Exit status 0 only if every step passed.
+// checks its signature with the seed's own verifiers, filters the log, redelivers it, rotates
+// the client's secret and disables and enables the webhook.
+// Screenshots (and one of the page at a failure) go to ci-artifacts/browser/, emptied at the
+// start of each run. Exit status 0 only if every step passed.
 //
 //   node tests/browser/console.test.mjs          (after `cargo build --bin cxhooks`)
 //   CXHOOKS_BIN=… CHROMIUM=… to use other binaries.
@@ -21,13 +23,15 @@ import assert from "node:assert/strict";
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const target = process.env.CARGO_TARGET_DIR || join(repo, "target");
 const bin = process.env.CXHOOKS_BIN || join(target, "debug", "cxhooks");
-const artifacts = join(target, "browser-artifacts");
+const artifacts = process.env.CXHOOKS_ARTIFACTS || join(repo, "ci-artifacts", "browser");
+rmSync(artifacts, { recursive: true, force: true });
 mkdirSync(artifacts, { recursive: true });
 const data = mkdtempSync(join(tmpdir(), "cxhooks-browser-"));
 const password = "correct horse battery staple";
 
 const children = [];
 let browser;
+let current; // the page in use, for a screenshot if a step fails
 async function cleanup() {
   if (browser) await browser.close().catch(() => {});
   for (const c of children) c.kill("SIGKILL");
@@ -99,6 +103,7 @@ async function main() {
   });
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
   const page = await context.newPage();
+  current = page;
   page.on("dialog", (d) => d.accept());
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
@@ -228,6 +233,25 @@ async function main() {
   await page.selectOption("select[name=status]", "delivered");
   await page.click("button:has-text('Filter')");
   await row.waitFor();
+  await page.fill("input[name=type]", "crvacancy:updated");
+  await page.click("button:has-text('Filter')");
+  await page.getByText("No deliveries match.").waitFor();
+  await page.fill("input[name=type]", "cremployee:updated");
+  await page.selectOption("select[name=webhook]", { label: hookUrl });
+  await page.click("button:has-text('Filter')");
+  await row.waitFor();
+  // The time filter (UTC): a window that ended an hour ago holds nothing, one around now the row.
+  const utc = (ms) => new Date(ms).toISOString().slice(0, 16);
+  await page.fill("input[name=since]", utc(Date.now() - 3 * 3600e3));
+  await page.fill("input[name=until]", utc(Date.now() - 3600e3));
+  await page.click("button:has-text('Filter')");
+  await page.getByText("No deliveries match.").waitFor();
+  await page.fill("input[name=until]", utc(Date.now() + 3600e3));
+  await page.click("button:has-text('Filter')");
+  await row.waitFor();
+  const filtered = new URL(page.url()).searchParams;
+  assert.equal(filtered.get("type"), "cremployee:updated");
+  assert.equal(filtered.get("status"), "delivered");
   await shot(page, "request-log");
 
   console.log("open the delivery and redeliver it");
@@ -250,6 +274,33 @@ async function main() {
     return (await attempts.count()) === 2;
   });
   await shot(page, "delivery-redelivered");
+
+  console.log("rotate the client's secret");
+  await page.goto(`${base}/console/clients`);
+  await page.locator("tr", { hasText: "HireData" }).locator("button:has-text('Rotate secret')").click();
+  await page.getByRole("heading", { name: "Secret rotated" }).waitFor();
+  const rotated = (await page.textContent("#client-secret")).trim();
+  assert.notEqual(rotated, secret, "a new secret");
+  const tokenWith = (s) => fetch(`${base}/auth/realms/acme/protocol/openid-connect/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded",
+      authorization: "Basic " + Buffer.from(`${clientId}:${s}`).toString("base64") },
+    body: "grant_type=client_credentials",
+  });
+  assert.equal((await tokenWith(rotated)).status, 200, "the rotated secret gets a token");
+  assert.equal((await tokenWith(secret)).status, 401, "the old secret stops working at once");
+  await shot(page, "client-secret-rotated");
+
+  console.log("disable and enable the webhook");
+  await page.click("nav >> text=Webhooks");
+  const hookRow = page.locator("tr", { hasText: hookUrl });
+  await Promise.all([page.waitForNavigation(), hookRow.locator("button:has-text('Disable')").click()]);
+  await hookRow.locator("button:has-text('Enable')").waitFor();
+  assert.match(await hookRow.textContent(), /disabled/);
+  await shot(page, "webhook-disabled");
+  await Promise.all([page.waitForNavigation(), hookRow.locator("button:has-text('Enable')").click()]);
+  await hookRow.locator("button:has-text('Disable')").waitFor();
+  assert.match(await hookRow.textContent(), /enabled/);
 
   console.log("readable on a phone");
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true,
@@ -280,6 +331,11 @@ main().then(async () => {
   process.exit(0);
 }, async (e) => {
   console.error("console browser test FAILED:", e);
+  if (current) {
+    const file = join(artifacts, "failure.png");
+    await current.screenshot({ path: file, fullPage: true }).then(
+      () => console.error(`  screenshot of the page at the failure: ${file}`), () => {});
+  }
   await cleanup();
   process.exit(1);
 });

@@ -61,6 +61,11 @@ pub struct BenchArgs {
     /// publish before measuring.
     #[arg(long, default_value_t = 20)]
     down_seconds: u64,
+    /// Use this new SQLite file as the store and keep it afterwards (to see where the bytes go,
+    /// e.g. with `sqlite3 FILE "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"`); the
+    /// default is a temporary file, deleted after the run. Not with --database-url.
+    #[arg(long, value_name = "FILE")]
+    keep_sqlite: Option<std::path::PathBuf>,
 }
 
 /// What the receivers saw: deliveries and their ingest-to-delivery latencies (µs).
@@ -110,6 +115,15 @@ pub async fn run(database_url: Option<String>, args: BenchArgs) -> Result<ExitCo
     if args.nodes > 1 && database_url.is_none() {
         return Err("--nodes above 1 needs a PostgreSQL store: add --database-url".into());
     }
+    if args.keep_sqlite.is_some() && database_url.is_some() {
+        return Err("--keep-sqlite is for the SQLite store: leave out --database-url".into());
+    }
+    if let Some(file) = args.keep_sqlite.as_ref().filter(|f| f.exists()) {
+        return Err(format!(
+            "--keep-sqlite {}: the file exists; give a new one",
+            file.display()
+        ));
+    }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (location, schema) = match &database_url {
         Some(url) => {
@@ -122,7 +136,10 @@ pub async fn run(database_url: Option<String>, args: BenchArgs) -> Result<ExitCo
         }
         None => (
             StoreLocation::Sqlite {
-                path: dir.path().join("bench.db"),
+                path: args
+                    .keep_sqlite
+                    .clone()
+                    .unwrap_or_else(|| dir.path().join("bench.db")),
             },
             None,
         ),

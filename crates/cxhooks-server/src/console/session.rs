@@ -1,7 +1,8 @@
 //! Signing in and out, the session cookie, CSRF tokens, form bodies and the page layout.
 //!
-//! A session id is 256 random bits in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when
-//! the public url is https); the store keeps only its keyed hash. Every form carries a CSRF
+//! A session id is 256 random bits in an `HttpOnly`, `SameSite=Strict`, `Secure` cookie (not
+//! `Secure` only when the public url is plain http on loopback); the store keeps only its keyed
+//! hash. Every form carries a CSRF
 //! token derived from the session id with the master key, checked on every POST. The sign-in
 //! form, which has no session yet, uses a double-submit cookie instead.
 
@@ -126,10 +127,10 @@ fn set_cookie(
     value: &str,
     max_age: i64,
 ) -> (header::HeaderName, String) {
-    let secure = if state.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
+    let secure = if plain_http_on_loopback(&state.public_url) {
         ""
+    } else {
+        "; Secure"
     };
     (
         header::SET_COOKIE,
@@ -137,6 +138,23 @@ fn set_cookie(
             "{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
         ),
     )
+}
+
+/// Whether the console is served over plain http to this machine only: the one case where its
+/// cookies go without `Secure`. Anywhere else (https, or a server behind a TLS proxy whose
+/// public url was not set and defaults to `http://0.0.0.0:…`) they are `Secure`; browsers accept
+/// `Secure` cookies from `http://localhost` too.
+fn plain_http_on_loopback(public_url: &str) -> bool {
+    let Ok(url) = url::Url::parse(public_url) else {
+        return false;
+    };
+    url.scheme() == "http"
+        && match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
 }
 
 /// Where to go back to after signing in: only console paths, never another site.
@@ -414,4 +432,30 @@ pub async fn logout(State(state): State<AppState>, Posted { session, .. }: Poste
     r.headers_mut()
         .append(name, value.parse().expect("a valid header"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_http_on_loopback;
+
+    #[test]
+    fn cookies_go_without_secure_only_over_plain_http_on_loopback() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080/",
+            "http://[::1]:8080",
+        ] {
+            assert!(plain_http_on_loopback(url), "{url}");
+        }
+        for url in [
+            "https://127.0.0.1:8080",
+            "https://hooks.example.com",
+            "http://0.0.0.0:8080",
+            "http://192.168.1.10:8080",
+            "http://hooks.example.com",
+            "not a url",
+        ] {
+            assert!(!plain_http_on_loopback(url), "{url}");
+        }
+    }
 }

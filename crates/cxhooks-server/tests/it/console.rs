@@ -539,18 +539,20 @@ async fn webhooks_validate_like_the_api_and_deliveries_can_be_redelivered(backen
 
     // Disable and enable through the console.
     let hook = created["_id"].as_str().unwrap();
-    let path = format!("/console/webhooks/{}/{hook}/disable", s.app_id);
-    assert_eq!(b.post(&path, &[("csrf", &csrf)]).await.status, 303);
-    let after = s
-        .app
-        .call(
-            "GET",
-            &format!("/webhooks/v1/applications/{}/webhooks/{hook}", s.app_id),
-            &s.manager,
-            None,
-        )
-        .await;
-    assert_eq!(after.body["status"], "disabled");
+    for (action, status) in [("disable", "disabled"), ("enable", "enabled")] {
+        let path = format!("/console/webhooks/{}/{hook}/{action}", s.app_id);
+        assert_eq!(b.post(&path, &[("csrf", &csrf)]).await.status, 303);
+        let after = s
+            .app
+            .call(
+                "GET",
+                &format!("/webhooks/v1/applications/{}/webhooks/{hook}", s.app_id),
+                &s.manager,
+                None,
+            )
+            .await;
+        assert_eq!(after.body["status"], status, "after {action}");
+    }
 
     // A delivery shows in the log and its chart, and is redelivered from its page.
     let published = s.publish(&candidate_change("7")).await;
