@@ -298,7 +298,7 @@ pub async fn test_webhook(
         )));
     }
     let now = chrono::Utc::now();
-    let id = uuid::Uuid::new_v4();
+    let id = uuid::Uuid::now_v7();
     let time = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let payload = Notification {
         id,

@@ -44,7 +44,7 @@ impl Delivery {
             registry,
             sender,
             wake: Notify::new(),
-            node: uuid::Uuid::new_v4().to_string(),
+            node: format!("{:016x}", uuid::Uuid::new_v4().as_u64_pair().1),
             waiters: Mutex::new(HashMap::new()),
         }
     }
