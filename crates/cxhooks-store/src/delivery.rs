@@ -85,7 +85,7 @@ pub struct NewDelivery {
     pub change_id: Option<uuid::Uuid>,
     /// Event type.
     pub event_type: String,
-    /// The exact bytes that will be sent and signed.
+    /// The exact bytes that will be sent and signed (stored compressed, given back as they are).
     pub payload: Vec<u8>,
     /// Creation time, µs; the first attempt is due then.
     pub created_at: i64,
@@ -118,6 +118,7 @@ pub struct Claimed {
     /// Webhook.
     pub webhook_id: String,
     /// Payload bytes.
+    #[sqlx(try_from = "crate::pack::Packed")]
     pub payload: Vec<u8>,
     /// Signature, once signed.
     pub signature: Option<String>,
@@ -196,6 +197,7 @@ pub struct DeliveryRecord {
     #[sqlx(rename = "type")]
     pub event_type: String,
     /// Payload bytes.
+    #[sqlx(try_from = "crate::pack::Packed")]
     pub payload: Vec<u8>,
     /// Status word.
     pub status: String,
@@ -388,7 +390,7 @@ macro_rules! accept_in {
                         .bind(d.webhook_id.to_string())
                         .bind(d.change_id.map(|c| c.to_string()))
                         .bind(&d.event_type)
-                        .bind(&d.payload)
+                        .bind(crate::pack::pack(&d.payload))
                         .bind(None::<String>)
                         .bind(status.as_str())
                         .bind(0i64)

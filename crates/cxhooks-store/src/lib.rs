@@ -26,6 +26,7 @@ mod group;
 mod identity;
 mod management;
 pub mod model;
+mod pack;
 mod postgres;
 mod records;
 mod sqlite;
