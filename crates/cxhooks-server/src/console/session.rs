@@ -2,9 +2,9 @@
 //!
 //! A session id is 256 random bits in an `HttpOnly`, `SameSite=Strict`, `Secure` cookie (not
 //! `Secure` only when the public url is plain http on loopback); the store keeps only its keyed
-//! hash. Every form carries a CSRF
-//! token derived from the session id with the master key, checked on every POST. The sign-in
-//! form, which has no session yet, uses a double-submit cookie instead.
+//! hash. Every form carries a CSRF token derived from the session id with the master key,
+//! checked on every POST. The sign-in form, which has no session yet, uses a double-submit
+//! cookie instead.
 
 use crate::error::ApiError;
 use crate::identity::auth::Principal;
