@@ -304,7 +304,7 @@ pub fn month_of(us: i64) -> String {
 /// The body of [`Store::accept_changes`] inside the transaction (or savepoint) `$tx`: one
 /// definition for PostgreSQL's own transactions and SQLite's group commits.
 macro_rules! accept_in {
-    ($store:expr, $tx:ident, $tenant:expr, $accept:expr, $now:expr) => {{
+    ($store:expr, $tx:ident, $tenant:expr, $accept:expr, $packed:expr, $now:expr) => {{
         let Accept {
             changes,
             deliveries,
@@ -383,6 +383,7 @@ macro_rules! accept_in {
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for (i, d) in chunk.iter().enumerate() {
                     let status = statuses[chunk_no * CHUNK + i];
+                    let payload: &Vec<u8> = &$packed[chunk_no * CHUNK + i];
                     q = q
                         .bind(d.id.to_string())
                         .bind(tenant.as_str())
@@ -390,7 +391,7 @@ macro_rules! accept_in {
                         .bind(d.webhook_id.to_string())
                         .bind(d.change_id.map(|c| c.to_string()))
                         .bind(&d.event_type)
-                        .bind(crate::pack::pack(&d.payload))
+                        .bind(payload)
                         .bind(None::<String>)
                         .bind(status.as_str())
                         .bind(0i64)
@@ -455,22 +456,25 @@ impl Store {
         accept: &Accept<'_>,
         now: i64,
     ) -> Result<Vec<DeliveryStatus>, StoreError> {
+        if let Some(committer) = &self.committer {
+            // Packed on the way into the queue, in the publisher's task.
+            return committer.accept(tenant, accept, now).await;
+        }
+        // Payloads are packed before the transaction begins, not while it holds the writer.
+        let packed = crate::pack::pack_all(accept.deliveries);
         match &self.writer {
             crate::Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                let statuses = accept_in!(self, tx, tenant, accept, now)?;
+                let statuses = accept_in!(self, tx, tenant, accept, packed, now)?;
                 tx.commit().await?;
                 Ok(statuses)
             }
-            crate::Pool::Sqlite(pool) => match &self.committer {
-                Some(committer) => committer.accept(tenant, accept, now).await,
-                None => {
-                    let mut tx = crate::BeginWrite::begin_write(pool).await?;
-                    let statuses = accept_in!(self, tx, tenant, accept, now)?;
-                    tx.commit().await?;
-                    Ok(statuses)
-                }
-            },
+            crate::Pool::Sqlite(pool) => {
+                let mut tx = crate::BeginWrite::begin_write(pool).await?;
+                let statuses = accept_in!(self, tx, tenant, accept, packed, now)?;
+                tx.commit().await?;
+                Ok(statuses)
+            }
         }
     }
 
@@ -489,7 +493,14 @@ impl Store {
         for item in items {
             let accept = item.accept();
             let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-            match accept_in!(self, savepoint, &item.tenant, &accept, item.now) {
+            match accept_in!(
+                self,
+                savepoint,
+                &item.tenant,
+                &accept,
+                item.packed,
+                item.now
+            ) {
                 Ok(statuses) => {
                     savepoint.commit().await?;
                     results.push(Ok(statuses));

@@ -20,6 +20,8 @@ pub(crate) struct GroupItem {
     pub(crate) tenant: TenantName,
     changes: Vec<NewChange>,
     deliveries: Vec<NewDelivery>,
+    /// The deliveries' payloads as stored, packed before they reach the committer.
+    pub(crate) packed: Vec<Vec<u8>>,
     quota: u64,
     idempotency: Option<(String, String)>,
     record: Option<RecordWrite>,
@@ -70,6 +72,7 @@ impl Committer {
             tenant: tenant.clone(),
             changes: accept.changes.to_vec(),
             deliveries: accept.deliveries.to_vec(),
+            packed: crate::pack::pack_all(accept.deliveries),
             quota: accept.quota,
             idempotency: accept
                 .idempotency

@@ -58,6 +58,11 @@ pub(crate) fn pack(payload: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The stored form of each delivery's payload, in order.
+pub(crate) fn pack_all(deliveries: &[crate::NewDelivery]) -> Vec<Vec<u8>> {
+    deliveries.iter().map(|d| pack(&d.payload)).collect()
+}
+
 /// The payload stored as `stored`.
 pub(crate) fn unpack(stored: Vec<u8>) -> io::Result<Vec<u8>> {
     match stored.first() {
