@@ -243,72 +243,84 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
     }
 }
 
-/// Jobs signed per blocking task: small enough that sends start soon after a claim, large
-/// enough that handing work to a thread (~30 µs) is small next to signing (~400 µs each).
-const SIGN_CHUNK: usize = 8;
+/// Work for the signing threads.
+type SignTask = Box<dyn FnOnce() + Send>;
 
-/// At most one signing task per core at a time, whatever the number of claimed batches.
-fn signers() -> &'static Arc<Semaphore> {
-    static SIGNERS: std::sync::OnceLock<Arc<Semaphore>> = std::sync::OnceLock::new();
-    SIGNERS.get_or_init(|| Arc::new(Semaphore::new(super::signing_threads())))
+/// The signing threads, one per core ([`super::signing_threads`], as many as `cxhooks bench
+/// --sign-only` measures with), fed by one queue. A thread that finishes a signature takes the
+/// next at once. Before, each chunk of 8 went to a blocking task of the runtime: the round trip
+/// (a task waiting for a signing slot, then a blocking thread woken for the chunk) left a core
+/// idle between chunks, about a tenth of the machine in the bench.
+fn signing_queue() -> &'static std::sync::mpsc::Sender<SignTask> {
+    static QUEUE: std::sync::OnceLock<std::sync::mpsc::Sender<SignTask>> =
+        std::sync::OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SignTask>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for n in 0..super::signing_threads() {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("cxhooks-sign-{n}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next task.
+                        let Ok(task) = rx.lock().map_err(drop).and_then(|rx| rx.recv().map_err(drop))
+                        else {
+                            return;
+                        };
+                        // A panicking task drops its job and its permits; the lease expires
+                        // and the delivery is claimed again. The thread goes on.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+                    }
+                })
+                .expect("a signing thread can be started");
+        }
+        tx
+    })
 }
 
-/// Signs the jobs that need it off the async workers, a chunk per blocking task and at most
-/// [`super::signing_threads`] at once, and sends each chunk as soon as it is signed.
+/// Signs the jobs that need it on the signing threads, off the async workers, and sends each as
+/// soon as it is signed.
 fn sign_and_send(state: &AppState, completions: &mpsc::Sender<Done>, jobs: Vec<Job>) {
-    let mut jobs = jobs.into_iter().peekable();
-    while jobs.peek().is_some() {
-        let chunk: Vec<Job> = jobs.by_ref().take(SIGN_CHUNK).collect();
+    let runtime = tokio::runtime::Handle::current();
+    for mut job in jobs {
         let (state, completions) = (state.clone(), completions.clone());
-        tokio::spawn(async move {
-            let Ok(_signer) = signers().clone().acquire_owned().await else {
-                return;
-            };
-            let signed = tokio::task::spawn_blocking(move || {
-                chunk
-                    .into_iter()
-                    .map(|mut job| {
-                        if job.signature.is_none()
-                            && let Some(key) = &job.key
-                        {
-                            job.signature = key.sign_base64(&job.claimed.payload).ok();
-                        }
-                        job
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .await;
-            drop(_signer);
-            // A panicked task drops its jobs and their permits; their leases expire and they are
-            // claimed again.
-            for job in signed.unwrap_or_default() {
-                let (state, completions) = (state.clone(), completions.clone());
-                tokio::spawn(async move {
-                    let Ok(_sending) = job.sends.clone().acquire_owned().await else {
-                        return;
-                    };
-                    // Never send what another node may claim before the answer is recorded:
-                    // a claim that waited too long for a send slot is given back.
-                    // The margin covers the send (up to the timeout) and recording its answer.
-                    let lease = us(state.config.delivery.lease);
-                    let margin = us(state.config.delivery.timeout) + lease / 4;
-                    if now_us() + margin >= job.lease_until {
-                        let id = [job.claimed.id.clone()];
-                        if let Err(e) = state.store.release(&state.delivery.node, &id).await {
-                            tracing::warn!(error = %e, "releasing a stale claim failed; its lease expires");
-                        }
-                        return;
-                    }
-                    let completion = attempt(&state, &job).await;
-                    drop(_sending);
-                    // The claim's permits are held until the answer is recorded, so a node never
-                    // claims faster than it records: unrecorded work (whose lease is running)
-                    // stays bounded.
-                    let _ = completions.send((completion, Some(job.permits))).await;
-                });
-            }
+        let Some(key) = job.key.clone().filter(|_| job.signature.is_none()) else {
+            tokio::spawn(send(state, completions, job));
+            continue;
+        };
+        let runtime = runtime.clone();
+        let task: SignTask = Box::new(move || {
+            job.signature = key.sign_base64(&job.claimed.payload).ok();
+            runtime.spawn(send(state, completions, job));
         });
+        // The threads live as long as the process: the queue is never closed.
+        let _ = signing_queue().send(task);
     }
+}
+
+/// Sends one signed job within its webhook's send slots, and hands the outcome to the completer.
+async fn send(state: AppState, completions: mpsc::Sender<Done>, job: Job) {
+    let Ok(_sending) = job.sends.clone().acquire_owned().await else {
+        return;
+    };
+    // Never send what another node may claim before the answer is recorded: a claim that waited
+    // too long for a send slot is given back. The margin covers the send (up to the timeout)
+    // and recording its answer.
+    let lease = us(state.config.delivery.lease);
+    let margin = us(state.config.delivery.timeout) + lease / 4;
+    if now_us() + margin >= job.lease_until {
+        let id = [job.claimed.id.clone()];
+        if let Err(e) = state.store.release(&state.delivery.node, &id).await {
+            tracing::warn!(error = %e, "releasing a stale claim failed; its lease expires");
+        }
+        return;
+    }
+    let completion = attempt(&state, &job).await;
+    drop(_sending);
+    // The claim's permits are held until the answer is recorded, so a node never claims faster
+    // than it records: unrecorded work (whose lease is running) stays bounded.
+    let _ = completions.send((completion, Some(job.permits))).await;
 }
 
 async fn attempt(state: &AppState, job: &Job) -> Completion {
