@@ -104,6 +104,22 @@ pub struct Accept<'a> {
     pub idempotency: Option<(&'a str, &'a str)>,
     /// The record write that produced the change (record store), if any.
     pub record: Option<&'a crate::records::RecordWrite>,
+    /// Deliveries the publishing node takes on itself, if any.
+    pub lease: Option<Lease<'a>>,
+}
+
+/// Deliveries stored already claimed by the node that accepts them: it sends them from memory,
+/// with no claim to write or read back. If it dies first, the lease runs out and another node
+/// claims them, as it would any claim of a dead node.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    /// The node's lease owner id.
+    pub owner: &'a str,
+    /// When the lease ends, µs.
+    pub until: i64,
+    /// Which deliveries, by position in [`Accept::deliveries`], the node takes; those past
+    /// their owner's quota are stored unclaimed whatever this says.
+    pub taken: &'a [bool],
 }
 
 /// A delivery claimed for sending.
@@ -311,6 +327,7 @@ macro_rules! accept_in {
             quota,
             idempotency,
             record,
+            lease,
         } = *$accept;
         let (tenant, now) = ($tenant, $now);
         let month = month_of(now);
@@ -384,6 +401,10 @@ macro_rules! accept_in {
                 for (i, d) in chunk.iter().enumerate() {
                     let status = statuses[chunk_no * CHUNK + i];
                     let payload: &Vec<u8> = &$packed[chunk_no * CHUNK + i];
+                    let leased = lease.filter(|l| {
+                        status == DeliveryStatus::Pending
+                            && l.taken.get(chunk_no * CHUNK + i) == Some(&true)
+                    });
                     q = q
                         .bind(d.id.to_string())
                         .bind(tenant.as_str())
@@ -398,8 +419,8 @@ macro_rules! accept_in {
                         .bind(0i64)
                         .bind(None::<i64>)
                         .bind(d.created_at)
-                        .bind(None::<i64>)
-                        .bind(None::<String>)
+                        .bind(leased.map(|l| l.until))
+                        .bind(leased.map(|l| l.owner))
                         .bind(d.created_at)
                         .bind(d.created_at);
                 }

@@ -25,6 +25,8 @@ pub(crate) struct GroupItem {
     quota: u64,
     idempotency: Option<(String, String)>,
     record: Option<RecordWrite>,
+    /// [`crate::Lease`], owned: owner, until, taken.
+    lease: Option<(String, i64, Vec<bool>)>,
     pub(crate) now: i64,
     reply: oneshot::Sender<Result<Vec<DeliveryStatus>, StoreError>>,
 }
@@ -40,6 +42,11 @@ impl GroupItem {
                 .as_ref()
                 .map(|(k, a)| (k.as_str(), a.as_str())),
             record: self.record.as_ref(),
+            lease: self.lease.as_ref().map(|(owner, until, taken)| crate::Lease {
+                owner,
+                until: *until,
+                taken,
+            }),
         }
     }
 }
@@ -78,6 +85,9 @@ impl Committer {
                 .idempotency
                 .map(|(k, a)| (k.to_owned(), a.to_owned())),
             record: accept.record.cloned(),
+            lease: accept
+                .lease
+                .map(|l| (l.owner.to_owned(), l.until, l.taken.to_vec())),
             now,
             reply,
         };

@@ -3,6 +3,7 @@
 
 use super::body::{Problems, parse_json, pointer};
 use crate::delivery::payload::{Notification, NotificationData};
+use crate::delivery::worker::Handoff;
 use crate::error::ApiError;
 use crate::identity::auth::Principal;
 use crate::state::AppState;
@@ -264,7 +265,8 @@ pub async fn publish_changes(
     let answer = serde_json::to_string(&accepted).expect("serialisable");
     let quota = state.config.limits.monthly_notifications_per_client;
     let idem = idempotency_key.as_deref().map(|k| (k, answer.as_str()));
-    match state
+    let handoff = Handoff::reserve(&state, &deliveries);
+    let statuses = match state
         .store
         .accept_changes(
             &tenant,
@@ -274,13 +276,15 @@ pub async fn publish_changes(
                 quota,
                 idempotency: idem,
                 record: None,
+                lease: handoff.as_ref().map(Handoff::lease),
             },
             at,
         )
         .await
     {
-        Ok(_) => {
+        Ok(statuses) => {
             state.metrics.changes_accepted.inc_by(changes.len() as u64);
+            statuses
         }
         // A concurrent publish with the same key won: answer as it did.
         Err(StoreError::Conflict(_)) if idempotency_key.is_some() => {
@@ -293,9 +297,14 @@ pub async fn publish_changes(
             ));
         }
         Err(e) => return Err(e.into()),
-    }
-    if !deliveries.is_empty() {
+    };
+    if !deliveries.is_empty() && !handoff.as_ref().is_some_and(Handoff::took_all) {
         state.delivery.wake.notify_one();
+    }
+    if let Some(handoff) = handoff {
+        handoff
+            .start(&state, tenant.as_str(), deliveries, &statuses)
+            .await;
     }
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }

@@ -334,6 +334,7 @@ pub async fn test_webhook(
                 quota: u64::MAX,
                 idempotency: None,
                 record: None,
+                lease: None,
             },
             now.timestamp_micros(),
         )

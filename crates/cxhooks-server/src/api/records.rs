@@ -5,6 +5,7 @@
 use super::body::{Problems, merge_patch, parse_json};
 use super::changes::ChangeEvent;
 use super::list::encode_cursor;
+use crate::delivery::worker::Handoff;
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::Principal;
 use crate::records::{all_paths, changed_paths, check_dates, stamp_modification, update_paths};
@@ -160,7 +161,8 @@ async fn commit(
     };
     let (change, deliveries) = event.deliveries(state, tenant, at);
     let quota = state.config.limits.monthly_notifications_per_client;
-    state
+    let handoff = Handoff::reserve(state, &deliveries);
+    let statuses = state
         .store
         .accept_changes(
             tenant,
@@ -170,13 +172,19 @@ async fn commit(
                 quota,
                 idempotency: None,
                 record: Some(&write),
+                lease: handoff.as_ref().map(Handoff::lease),
             },
             at,
         )
         .await?;
     state.metrics.changes_accepted.inc();
-    if !deliveries.is_empty() {
+    if !handoff.as_ref().is_some_and(Handoff::took_all) {
         state.delivery.wake.notify_one();
+    }
+    if let Some(handoff) = handoff {
+        handoff
+            .start(state, tenant.as_str(), deliveries, &statuses)
+            .await;
     }
     Ok(())
 }

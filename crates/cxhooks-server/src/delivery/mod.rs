@@ -34,6 +34,8 @@ pub struct Delivery {
     pub wake: Notify,
     /// This node's lease owner id.
     pub node: String,
+    /// The dispatcher's limits and queues, once the workers run.
+    pub pipeline: std::sync::OnceLock<worker::Pipeline>,
     waiters: Mutex<HashMap<String, oneshot::Sender<AttemptRecord>>>,
 }
 
@@ -45,6 +47,7 @@ impl Delivery {
             sender,
             wake: Notify::new(),
             node: format!("{:016x}", uuid::Uuid::new_v4().as_u64_pair().1),
+            pipeline: std::sync::OnceLock::new(),
             waiters: Mutex::new(HashMap::new()),
         }
     }

@@ -4,9 +4,12 @@ use super::policy;
 use super::registry::HookInfo;
 use crate::state::AppState;
 use cxhooks_signing::PrivateKey;
-use cxhooks_store::{AttemptRecord, Claimed, Completion, Next, WebhookStatus};
+use cxhooks_store::{
+    AttemptRecord, Claimed, Completion, DeliveryStatus, Lease, NewDelivery, Next, WebhookStatus,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -15,6 +18,11 @@ use tokio::task::JoinSet;
 const MAX_IN_FLIGHT: usize = 1024;
 /// Deliveries claimed per round at most.
 const CLAIM_BATCH: usize = 256;
+/// Claimed deliveries waiting for a signing thread below which the dispatcher claims whatever
+/// room there is. Above it, it waits until it can claim a whole [`CLAIM_BATCH`]: the signing
+/// threads have work meanwhile, and one claim of 256 writes far fewer pages than twelve of 21
+/// (the rows of a batch share pages), in one transaction instead of twelve.
+const SIGN_LOW_WATER: usize = 64;
 /// Deliveries of one webhook a node may hold claimed, as a multiple of those it may be sending.
 const CLAIM_AHEAD: usize = 16;
 /// How often the store is asked for due retries when nothing wakes the dispatcher.
@@ -42,12 +50,200 @@ pub async fn spawn(state: AppState) -> JoinSet<()> {
         }
     }
     let (tx, rx) = mpsc::channel(4096);
+    let per_hook_limit = state.config.delivery.max_in_flight_per_webhook.max(1) as usize;
+    let pipeline = Pipeline {
+        completions: tx,
+        backlog: Arc::new(AtomicUsize::new(0)),
+        global: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        per_hook: std::sync::Mutex::new(HashMap::new()),
+        per_hook_limit,
+        per_hook_claims: per_hook_limit * CLAIM_AHEAD,
+    };
+    if state.delivery.pipeline.set(pipeline).is_err() {
+        tracing::error!("the delivery workers of this node were already started");
+    }
     let mut set = JoinSet::new();
     set.spawn(complete_loop(state.clone(), rx));
     set.spawn(watch_config(state.clone()));
     set.spawn(watch_due(state.clone()));
-    set.spawn(dispatch_loop(state, tx));
+    set.spawn(dispatch_loop(state));
     set
+}
+
+/// What the dispatcher shares with the publishes that hand it their deliveries directly.
+pub struct Pipeline {
+    completions: mpsc::Sender<Done>,
+    /// Jobs handed to the signing threads and not yet taken by one.
+    backlog: Arc<AtomicUsize>,
+    /// Deliveries this node holds (claimed or handed over) and has not recorded the outcome
+    /// of: at most [`MAX_IN_FLIGHT`].
+    global: Arc<Semaphore>,
+    /// Per webhook: how many of its deliveries this node may hold, and how many it may be
+    /// sending. Holding a few times more than it sends keeps every webhook's pipe full without
+    /// claiming and releasing work it cannot send yet.
+    per_hook: std::sync::Mutex<HashMap<uuid::Uuid, (Arc<Semaphore>, Arc<Semaphore>)>>,
+    per_hook_limit: usize,
+    per_hook_claims: usize,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("free", &self.global.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// The webhook's (holding, sending) slots.
+    fn hook_slots(&self, id: uuid::Uuid) -> (Arc<Semaphore>, Arc<Semaphore>) {
+        let mut per_hook = self.per_hook.lock().expect("not poisoned");
+        // Idle webhooks' slots are dropped now and then, so the map does not grow without bound.
+        if per_hook.len() > 10_000 {
+            per_hook.retain(|_, (claims, _)| claims.available_permits() < self.per_hook_claims);
+        }
+        per_hook
+            .entry(id)
+            .or_insert_with(|| {
+                (
+                    Arc::new(Semaphore::new(self.per_hook_claims)),
+                    Arc::new(Semaphore::new(self.per_hook_limit)),
+                )
+            })
+            .clone()
+    }
+
+    /// Room for one more delivery of `hook`, if the node has it.
+    fn take(&self, hook: &HookInfo) -> Option<Taken> {
+        let (claims, sends) = self.hook_slots(hook.id);
+        let hook_permit = claims.try_acquire_owned().ok()?;
+        let global_permit = self.global.clone().try_acquire_owned().ok()?;
+        Some(Taken {
+            permits: (hook_permit, global_permit),
+            sends,
+        })
+    }
+}
+
+/// Room taken in the pipeline for one delivery.
+struct Taken {
+    permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    sends: Arc<Semaphore>,
+}
+
+/// Fresh deliveries a publish hands to this node's dispatcher: stored already leased to the
+/// node ([`cxhooks_store::Lease`]) and sent from memory after the commit, with no claim to
+/// write and read back. Those the node has no room for are stored unclaimed and claimed later.
+pub struct Handoff {
+    owner: String,
+    lease_until: i64,
+    taken: Vec<bool>,
+    slots: Vec<Option<(Arc<HookInfo>, Taken)>>,
+}
+
+impl std::fmt::Debug for Handoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handoff")
+            .field("lease_until", &self.lease_until)
+            .field("taken", &self.taken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handoff {
+    /// Takes room for what of `deliveries` this node can send now; none when it has no room
+    /// (or runs no dispatcher).
+    pub fn reserve(state: &AppState, deliveries: &[NewDelivery]) -> Option<Self> {
+        let pipeline = state.delivery.pipeline.get()?;
+        let slots: Vec<_> = deliveries
+            .iter()
+            .map(|d| {
+                let hook = state
+                    .delivery
+                    .registry
+                    .hook(d.webhook_id)
+                    .filter(|h| h.status == WebhookStatus::Enabled)?;
+                let taken = pipeline.take(&hook)?;
+                Some((hook, taken))
+            })
+            .collect();
+        if slots.iter().all(Option::is_none) {
+            return None;
+        }
+        Some(Self {
+            owner: state.delivery.node.clone(),
+            lease_until: now_us() + us(state.config.delivery.lease),
+            taken: slots.iter().map(Option::is_some).collect(),
+            slots,
+        })
+    }
+
+    /// The lease to store the deliveries with.
+    pub fn lease(&self) -> Lease<'_> {
+        Lease {
+            owner: &self.owner,
+            until: self.lease_until,
+            taken: &self.taken,
+        }
+    }
+
+    /// Whether every delivery was taken (nothing is left for the dispatcher to claim).
+    pub fn took_all(&self) -> bool {
+        self.taken.iter().all(|t| *t)
+    }
+
+    /// After the commit: signs and sends the deliveries taken that were stored pending
+    /// (`statuses` as the store answered, in order).
+    pub async fn start(
+        self,
+        state: &AppState,
+        tenant: &str,
+        deliveries: Vec<NewDelivery>,
+        statuses: &[DeliveryStatus],
+    ) {
+        let Some(pipeline) = state.delivery.pipeline.get() else {
+            return;
+        };
+        let mut jobs = Vec::new();
+        for ((d, slot), status) in deliveries.into_iter().zip(self.slots).zip(statuses) {
+            let Some((hook, taken)) = slot.filter(|_| *status == DeliveryStatus::Pending) else {
+                continue;
+            };
+            let claimed = Claimed {
+                id: d.id.to_string(),
+                tenant: tenant.to_owned(),
+                application_id: d.application_id.to_string(),
+                webhook_id: d.webhook_id.to_string(),
+                payload: d.payload,
+                signature: None,
+                attempts: 0,
+                series_attempts: 0,
+                series_started: None,
+            };
+            let key = state
+                .delivery
+                .registry
+                .key(&state.store, &state.master, &hook.tenant, hook.application_id)
+                .await;
+            if key.is_none() {
+                let _ = pipeline
+                    .completions
+                    .send((cancelled(state, &claimed), None))
+                    .await;
+                continue;
+            }
+            jobs.push(Job {
+                claimed,
+                hook,
+                key,
+                signature: None,
+                permits: taken.permits,
+                sends: taken.sends,
+                lease_until: self.lease_until,
+            });
+        }
+        sign_and_send(state, &pipeline.completions, &pipeline.backlog, jobs);
+    }
 }
 
 struct Job {
@@ -74,14 +270,13 @@ fn cancelled(state: &AppState, c: &Claimed) -> Completion {
     }
 }
 
-async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
-    let global = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    // Per webhook: how many of its deliveries this node may hold claimed, and how many it may
-    // be sending. Holding a few times more than it sends keeps every webhook's pipe full without
-    // claiming and releasing work it cannot send yet.
-    let mut per_hook: HashMap<uuid::Uuid, (Arc<Semaphore>, Arc<Semaphore>)> = HashMap::new();
-    let per_hook_limit = state.config.delivery.max_in_flight_per_webhook.max(1) as usize;
-    let per_hook_claims = per_hook_limit * CLAIM_AHEAD;
+async fn dispatch_loop(state: AppState) {
+    let pipeline = state.delivery.pipeline.get().expect("set before the loop starts");
+    let (global, completions, backlog) = (
+        &pipeline.global,
+        &pipeline.completions,
+        &pipeline.backlog,
+    );
     let lease = us(state.config.delivery.lease);
     let mut last_expired_check = std::time::Instant::now() - POLL;
     let mut last_forced_reload = std::time::Instant::now() - POLL;
@@ -92,8 +287,19 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
             drop(global.clone().acquire_owned().await);
             continue;
         }
+        if free < CLAIM_BATCH && backlog.load(Ordering::Relaxed) >= SIGN_LOW_WATER {
+            // Busy: let finished jobs free a whole batch's room while the signers work.
+            tokio::select! {
+                _ = state.delivery.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+            continue;
+        }
         // Webhooks this node holds all it may of are left to other nodes (or to later).
-        let full: Vec<String> = per_hook
+        let full: Vec<String> = pipeline
+            .per_hook
+            .lock()
+            .expect("not poisoned")
             .iter()
             .filter(|(_, (claims, _))| claims.available_permits() == 0)
             .map(|(id, _)| id.to_string())
@@ -174,19 +380,7 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
                 }
                 continue;
             };
-            let (claims, sends) = per_hook
-                .entry(hook.id)
-                .or_insert_with(|| {
-                    (
-                        Arc::new(Semaphore::new(per_hook_claims)),
-                        Arc::new(Semaphore::new(per_hook_limit)),
-                    )
-                })
-                .clone();
-            let (Ok(hook_permit), Ok(global_permit)) = (
-                claims.try_acquire_owned(),
-                global.clone().try_acquire_owned(),
-            ) else {
+            let Some(taken) = pipeline.take(&hook) else {
                 release.push(c.id);
                 continue;
             };
@@ -215,8 +409,8 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
                 hook,
                 key,
                 signature,
-                permits: (hook_permit, global_permit),
-                sends,
+                permits: taken.permits,
+                sends: taken.sends,
                 lease_until: now + lease,
             });
         }
@@ -235,11 +429,7 @@ async fn dispatch_loop(state: AppState, completions: mpsc::Sender<Done>) {
         }
         // Signing and sending go on while the next batch is claimed: the permits the jobs hold
         // bound how much is in flight.
-        sign_and_send(&state, &completions, jobs);
-        // Trim semaphores of idle webhooks so the map does not grow without bound.
-        if per_hook.len() > 10_000 {
-            per_hook.retain(|_, (claims, _)| claims.available_permits() < per_hook_claims);
-        }
+        sign_and_send(&state, completions, backlog, jobs);
     }
 }
 
@@ -281,7 +471,12 @@ fn signing_queue() -> &'static std::sync::mpsc::Sender<SignTask> {
 
 /// Signs the jobs that need it on the signing threads, off the async workers, and sends each as
 /// soon as it is signed.
-fn sign_and_send(state: &AppState, completions: &mpsc::Sender<Done>, jobs: Vec<Job>) {
+fn sign_and_send(
+    state: &AppState,
+    completions: &mpsc::Sender<Done>,
+    backlog: &Arc<AtomicUsize>,
+    jobs: Vec<Job>,
+) {
     let runtime = tokio::runtime::Handle::current();
     for mut job in jobs {
         let (state, completions) = (state.clone(), completions.clone());
@@ -289,8 +484,10 @@ fn sign_and_send(state: &AppState, completions: &mpsc::Sender<Done>, jobs: Vec<J
             tokio::spawn(send(state, completions, job));
             continue;
         };
-        let runtime = runtime.clone();
+        let (runtime, backlog) = (runtime.clone(), backlog.clone());
+        backlog.fetch_add(1, Ordering::Relaxed);
         let task: SignTask = Box::new(move || {
+            backlog.fetch_sub(1, Ordering::Relaxed);
             job.signature = key.sign_base64(&job.claimed.payload).ok();
             runtime.spawn(send(state, completions, job));
         });

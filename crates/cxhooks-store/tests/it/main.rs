@@ -192,6 +192,7 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
         quota: 1_000,
         idempotency: None,
         record: None,
+        lease: None,
     };
     store
         .accept_changes(&acme.name, &accept, now)
@@ -334,6 +335,7 @@ async fn postgres_nodes_are_woken_by_another_nodes_publish() {
                 quota: 1_000_000,
                 idempotency: None,
                 record: None,
+                lease: None,
             };
             store.accept_changes(&tenant, &accept, 1).await.unwrap();
         }
@@ -397,6 +399,7 @@ async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
                 quota: 1_000_000,
                 idempotency: (i < 2).then_some(("same-key", "answer")),
                 record: None,
+                lease: None,
             };
             store.accept_changes(&tenant, &accept, 1).await
         });
