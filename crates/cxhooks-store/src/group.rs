@@ -42,11 +42,14 @@ impl GroupItem {
                 .as_ref()
                 .map(|(k, a)| (k.as_str(), a.as_str())),
             record: self.record.as_ref(),
-            lease: self.lease.as_ref().map(|(owner, until, taken)| crate::Lease {
-                owner,
-                until: *until,
-                taken,
-            }),
+            lease: self
+                .lease
+                .as_ref()
+                .map(|(owner, until, taken)| crate::Lease {
+                    owner,
+                    until: *until,
+                    taken,
+                }),
         }
     }
 }

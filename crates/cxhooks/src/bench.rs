@@ -103,6 +103,16 @@ struct CpuTimes {
     machine: Option<(u64, u64, u64)>,
     /// This process's user + system time, in clock ticks.
     process: Option<u64>,
+    /// The same, of its signing threads (`cxhooks-sign-*`).
+    signing: Option<u64>,
+}
+
+/// User + system clock ticks of a `/proc/…/stat` line: fields 14 and 15, counted after the `)`
+/// that ends the command name.
+fn stat_ticks(stat: &str) -> Option<u64> {
+    let after = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
 impl CpuTimes {
@@ -120,29 +130,36 @@ impl CpuTimes {
             let total = fields.iter().take(8).sum();
             Some((total, idle, *fields.get(7)?))
         });
-        // Fields 14 and 15 (utime, stime) of /proc/self/stat, counted after the `)` that ends
-        // the command name.
         let process = std::fs::read_to_string("/proc/self/stat")
             .ok()
-            .and_then(|s| {
-                let after = &s[s.rfind(')')? + 2..];
-                let fields: Vec<&str> = after.split_whitespace().collect();
-                Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-            });
-        Self { machine, process }
+            .and_then(|s| stat_ticks(&s));
+        let signing = std::fs::read_dir("/proc/self/task").ok().map(|tasks| {
+            tasks
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+                .filter(|s| s.contains("(cxhooks-sign-"))
+                .filter_map(|s| stat_ticks(&s))
+                .sum()
+        });
+        Self {
+            machine,
+            process,
+            signing,
+        }
     }
 
     /// (the machine's idle share, its steal share — time the hypervisor gave to other guests —,
-    /// this process's CPU seconds) since `before`.
-    fn since(&self, before: &Self) -> Option<(f64, f64, f64)> {
+    /// this process's CPU seconds, its signing threads' CPU seconds) since `before`.
+    fn since(&self, before: &Self) -> Option<(f64, f64, f64, f64)> {
         let ((total, idle, steal), (total0, idle0, steal0)) = (self.machine?, before.machine?);
         let total = (total - total0).max(1) as f64;
         let ticks_per_s = 100.0; // USER_HZ, 100 on every Linux that runs this
         let process_s = (self.process? - before.process?) as f64 / ticks_per_s;
+        let signing_s = (self.signing? - before.signing?) as f64 / ticks_per_s;
         Some((
             (idle - idle0) as f64 / total,
             (steal - steal0) as f64 / total,
             process_s,
+            signing_s,
         ))
     }
 }
@@ -544,10 +561,11 @@ async fn measure(
         "peak_rss_mb": peak_rss_mb(),
         "store_bytes_per_delivery": round((size_after - size_before) as f64 / stored.max(1) as f64),
         "nodes": args.nodes, "node_deliveries": node_shares, "pending": pending,
-        "cpu": cpu.map(|(idle, steal, process_s)| json!({
+        "cpu": cpu.map(|(idle, steal, process_s, signing_s)| json!({
             "machine_idle_share": round(idle * 1000.0) / 1000.0,
             "machine_steal_share": round(steal * 1000.0) / 1000.0,
             "process_cpu_us_per_delivery": round(process_s * 1e6 / delivered.max(1) as f64),
+            "signing_cpu_us_per_delivery": round(signing_s * 1e6 / delivered.max(1) as f64),
         })),
     }))
 }

@@ -70,6 +70,9 @@ pub async fn spawn(state: AppState) -> JoinSet<()> {
     set
 }
 
+/// A webhook's slots on this node: (deliveries it may hold, sends it may have open).
+type HookSlots = (Arc<Semaphore>, Arc<Semaphore>);
+
 /// What the dispatcher shares with the publishes that hand it their deliveries directly.
 pub struct Pipeline {
     completions: mpsc::Sender<Done>,
@@ -81,7 +84,7 @@ pub struct Pipeline {
     /// Per webhook: how many of its deliveries this node may hold, and how many it may be
     /// sending. Holding a few times more than it sends keeps every webhook's pipe full without
     /// claiming and releasing work it cannot send yet.
-    per_hook: std::sync::Mutex<HashMap<uuid::Uuid, (Arc<Semaphore>, Arc<Semaphore>)>>,
+    per_hook: std::sync::Mutex<HashMap<uuid::Uuid, HookSlots>>,
     per_hook_limit: usize,
     per_hook_claims: usize,
 }
@@ -96,7 +99,7 @@ impl std::fmt::Debug for Pipeline {
 
 impl Pipeline {
     /// The webhook's (holding, sending) slots.
-    fn hook_slots(&self, id: uuid::Uuid) -> (Arc<Semaphore>, Arc<Semaphore>) {
+    fn hook_slots(&self, id: uuid::Uuid) -> HookSlots {
         let mut per_hook = self.per_hook.lock().expect("not poisoned");
         // Idle webhooks' slots are dropped now and then, so the map does not grow without bound.
         if per_hook.len() > 10_000 {
@@ -223,7 +226,12 @@ impl Handoff {
             let key = state
                 .delivery
                 .registry
-                .key(&state.store, &state.master, &hook.tenant, hook.application_id)
+                .key(
+                    &state.store,
+                    &state.master,
+                    &hook.tenant,
+                    hook.application_id,
+                )
                 .await;
             if key.is_none() {
                 let _ = pipeline
@@ -271,12 +279,13 @@ fn cancelled(state: &AppState, c: &Claimed) -> Completion {
 }
 
 async fn dispatch_loop(state: AppState) {
-    let pipeline = state.delivery.pipeline.get().expect("set before the loop starts");
-    let (global, completions, backlog) = (
-        &pipeline.global,
-        &pipeline.completions,
-        &pipeline.backlog,
-    );
+    let pipeline = state
+        .delivery
+        .pipeline
+        .get()
+        .expect("set before the loop starts");
+    let (global, completions, backlog) =
+        (&pipeline.global, &pipeline.completions, &pipeline.backlog);
     let lease = us(state.config.delivery.lease);
     let mut last_expired_check = std::time::Instant::now() - POLL;
     let mut last_forced_reload = std::time::Instant::now() - POLL;
@@ -454,7 +463,10 @@ fn signing_queue() -> &'static std::sync::mpsc::Sender<SignTask> {
                 .spawn(move || {
                     loop {
                         // The lock is held only while waiting for the next task.
-                        let Ok(task) = rx.lock().map_err(drop).and_then(|rx| rx.recv().map_err(drop))
+                        let Ok(task) = rx
+                            .lock()
+                            .map_err(drop)
+                            .and_then(|rx| rx.recv().map_err(drop))
                         else {
                             return;
                         };
@@ -615,10 +627,14 @@ async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>) {
     );
     while let Some(first) = rx.recv().await {
         let mut done = vec![first];
-        while done.len() < 512 {
+        let linger = tokio::time::Instant::now() + Duration::from_millis(5);
+        while done.len() < 256 {
             match rx.try_recv() {
                 Ok(c) => done.push(c),
-                Err(_) => break,
+                Err(_) => match tokio::time::timeout_at(linger, rx.recv()).await {
+                    Ok(Some(c)) => done.push(c),
+                    _ => break,
+                },
             }
         }
         let (batch, held): (Vec<Completion>, Vec<_>) = done.into_iter().unzip();
