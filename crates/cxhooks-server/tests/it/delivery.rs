@@ -771,7 +771,43 @@ async fn rotation_signs_new_deliveries_with_the_new_key(backend: Backend) {
     verify_with_seed_snippets(&s, &got[0].body, got[0].header("cx-signature"));
 }
 
+/// A publish hands its node what the node has room for (sent from memory, stored leased to it)
+/// and stores the rest unclaimed, for the dispatcher to claim as room frees up. With room for
+/// 16 of a webhook's deliveries (one send at a time, 16 held), a batch of 40 goes both ways:
+/// every notification arrives exactly once, each signed.
+async fn a_batch_larger_than_the_node_holds_is_delivered_once_each(backend: Backend) {
+    let receiver = TestReceiver::start(|_| Reply::Sleep(Duration::from_millis(20))).await;
+    let mut c = config();
+    c.delivery.max_in_flight_per_webhook = 1;
+    let s = setup(backend, c, &receiver.url).await;
+    let batch: Vec<Value> = (0..40).map(|i| candidate_change(&i.to_string())).collect();
+    assert_eq!(s.publish(&json!(batch)).await.status, 202);
+    let got = receiver.wait_for(40).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got_after = receiver.received();
+    assert_eq!(got_after.len(), 40, "nothing sent twice");
+    let mut entities: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["data"]["entityId"].as_str().unwrap().to_owned())
+        .collect();
+    entities.sort();
+    entities.dedup();
+    assert_eq!(entities.len(), 40, "each change once");
+    verify_with_seed_snippets(&s, &got[39].body, got[39].header("cx-signature"));
+    assert_eq!(s.log("?limit=100").await.len(), 40);
+    let mut delivered = 0;
+    for _ in 0..100 {
+        delivered = s.log("?status=delivered&limit=100").await.len();
+        if delivered == 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(delivered, 40, "every outcome recorded");
+}
+
 cxhooks_store::both_backends!(
+    a_batch_larger_than_the_node_holds_is_delivered_once_each,
     delivered_body_and_headers_field_by_field,
     fails_twice_then_succeeds,
     always_failing_ends_failed_then_redelivers,

@@ -169,6 +169,78 @@ async fn reopening_keeps_data_and_migrations_are_idempotent(backend: Backend) {
 /// Three deliveries claimed by node `a`; one is released and claimed by node `b` meanwhile. A's
 /// batch of outcomes is recorded for the two it still owns and dropped for the third; b's
 /// outcome (a retry) is recorded for its one.
+/// A publish that hands some of its deliveries to its own node stores them leased to it: no
+/// other node claims them until the lease runs out, while the ones it did not take (and one past
+/// the quota, whatever it asked) are claimable at once; the owner completes its own.
+async fn deliveries_stored_leased_are_claimed_only_after_the_lease(backend: Backend) {
+    let (store, _loc) = backend.store().await;
+    let (acme, key) = tenant("acme");
+    store.create_tenant(&acme, &key).await.unwrap();
+    let (app, hook, now) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000_000);
+    let deliveries: Vec<NewDelivery> = (0..4)
+        .map(|i| NewDelivery {
+            id: uuid::Uuid::new_v4(),
+            application_id: app,
+            webhook_id: hook,
+            owner: "c1".into(),
+            change_id: None,
+            event_type: "crjob:created".into(),
+            payload: format!("{{\"n\":{i}}}").into_bytes(),
+            created_at: now,
+        })
+        .collect();
+    let until = now + 5_000_000;
+    let taken = [true, false, true, true];
+    let accept = Accept {
+        changes: &[],
+        deliveries: &deliveries,
+        quota: 3,
+        idempotency: None,
+        record: None,
+        lease: Some(Lease {
+            owner: "a",
+            until,
+            taken: &taken,
+        }),
+    };
+    let statuses = store
+        .accept_changes(&acme.name, &accept, now)
+        .await
+        .unwrap();
+    assert_eq!(statuses[3], DeliveryStatus::QuotaExceeded);
+    // Another node finds only the one not taken: the quota-exceeded one is not sent at all.
+    let other = store
+        .claim_due("b", now, now + 60_000_000, 10, &[], true)
+        .await
+        .unwrap();
+    let id = |i: usize| deliveries[i].id.to_string();
+    assert_eq!(
+        other.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        [id(1)]
+    );
+    // Before the lease ends, still nothing; after, node b takes what a held.
+    let early = store
+        .claim_due("b", until - 1, until + 60_000_000, 10, &[], true)
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "{early:?}");
+    let late = store
+        .claim_due("b", until + 1, until + 60_000_000, 10, &[], true)
+        .await
+        .unwrap();
+    let mut late: Vec<String> = late.into_iter().map(|c| c.id).collect();
+    late.sort();
+    let mut held = vec![id(0), id(2)];
+    held.sort();
+    assert_eq!(late, held);
+    let record = store
+        .delivery(&acme.name, app, deliveries[2].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, "pending");
+}
+
 async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
     let (store, _loc) = backend.store().await;
     let (acme, key) = tenant("acme");
@@ -433,6 +505,7 @@ async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
 cxhooks_store::both_backends!(
     concurrent_publishes_commit_together_and_fail_alone,
     completions_are_recorded_only_by_the_lease_owner,
+    deliveries_stored_leased_are_claimed_only_after_the_lease,
     tenants_round_trip,
     clients_are_partitioned_by_tenant,
     deleting_a_tenant_deletes_what_it_owns,
