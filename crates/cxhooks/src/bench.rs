@@ -368,6 +368,15 @@ async fn measure(
         )));
     }
     let url = urls[0].clone();
+    // The load side (the receiver and the publishers) runs on a runtime of its own, as another
+    // process would: the nodes' runtime then carries only what a server carries. Its one thread
+    // is counted in the process's CPU all the same.
+    let load = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bench-load")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     // Whatever happens, the nodes are stopped before the caller drops the store.
     let measured = async {
         // The receiver: answers 200 at once and notes when each change, published at the time in
@@ -389,8 +398,10 @@ async fn measure(
                 ""
             }
         });
-        let receiver_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
+        let receiver_listener =
+            std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        receiver_listener
+            .set_nonblocking(true)
             .map_err(|e| e.to_string())?;
         let mut hook_url = format!(
             "http://{}/hook",
@@ -401,7 +412,10 @@ async fn measure(
             drop(receiver_listener);
             hook_url = format!("{}/down", hook_url.trim_end_matches("/hook"));
         } else {
-            tokio::spawn(async move { axum::serve(receiver_listener, receiver).await });
+            load.spawn(async move {
+                let listener = tokio::net::TcpListener::from_std(receiver_listener)?;
+                axum::serve(listener, receiver).await
+            });
         }
 
         eprintln!(
@@ -438,11 +452,17 @@ async fn measure(
             args.publishers.max(1)
         };
         let urls = Arc::new(urls);
+        // Its connections are opened on the load runtime, by the tasks that use them.
+        let load_http = reqwest::Client::new();
         for _ in 0..workers {
-            let (http, urls, publishers, next) =
-                (http.clone(), urls.clone(), publishers.clone(), next.clone());
+            let (http, urls, publishers, next) = (
+                load_http.clone(),
+                urls.clone(),
+                publishers.clone(),
+                next.clone(),
+            );
             let (rate, batch, changes) = (args.rate, args.batch, args.changes);
-            tasks.push(tokio::spawn(async move {
+            tasks.push(load.spawn(async move {
                 let mut in_flight = tokio::task::JoinSet::new();
                 let open = Arc::new(tokio::sync::Semaphore::new(MAX_PACED_IN_FLIGHT));
                 loop {
@@ -529,6 +549,8 @@ async fn measure(
         ))
     }
     .await;
+    // Not dropped here, inside the nodes' runtime, where waiting for its thread is not allowed.
+    load.shutdown_background();
     let _ = stop.send(true);
     for server in servers {
         let _ = server.await;
