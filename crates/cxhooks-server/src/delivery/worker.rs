@@ -241,27 +241,13 @@ impl Handoff {
                 series_attempts: 0,
                 series_started: None,
             };
-            let key = state
-                .delivery
-                .registry
-                .key(
-                    &state.store,
-                    &state.master,
-                    &hook.tenant,
-                    hook.application_id,
-                )
-                .await;
-            if key.is_none() {
-                let _ = pipeline
-                    .completions
-                    .send((cancelled(state, &claimed), None))
-                    .await;
+            let Some(key) = key_for(state, &pipeline.completions, &hook, &claimed).await else {
                 continue;
-            }
+            };
             jobs.push(Job {
                 claimed,
                 hook,
-                key,
+                key: Some(key),
                 signature: None,
                 permits: taken.permits,
                 sends: taken.sends,
@@ -294,6 +280,30 @@ fn cancelled(state: &AppState, c: &Claimed) -> Completion {
         next: Next::Cancelled,
         series_started: c.series_started.unwrap_or_else(now_us),
     }
+}
+
+/// The signing key of `c`'s application; when there is none (the application is gone), `c` is
+/// recorded as cancelled and there is nothing to send.
+async fn key_for(
+    state: &AppState,
+    completions: &mpsc::Sender<Done>,
+    hook: &HookInfo,
+    c: &Claimed,
+) -> Option<Arc<PrivateKey>> {
+    let key = state
+        .delivery
+        .registry
+        .key(
+            &state.store,
+            &state.master,
+            &hook.tenant,
+            hook.application_id,
+        )
+        .await;
+    if key.is_none() {
+        let _ = completions.send((cancelled(state, c), None)).await;
+    }
+    key
 }
 
 async fn dispatch_loop(state: AppState) {
@@ -412,21 +422,10 @@ async fn dispatch_loop(state: AppState) {
                 continue;
             };
             let key = if c.signature.is_none() {
-                let key = state
-                    .delivery
-                    .registry
-                    .key(
-                        &state.store,
-                        &state.master,
-                        &hook.tenant,
-                        hook.application_id,
-                    )
-                    .await;
-                if key.is_none() {
-                    let _ = completions.send((cancelled(&state, &c), None)).await;
+                let Some(key) = key_for(&state, completions, &hook, &c).await else {
                     continue;
-                }
-                key
+                };
+                Some(key)
             } else {
                 None
             };

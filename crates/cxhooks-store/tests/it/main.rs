@@ -166,18 +166,9 @@ async fn reopening_keeps_data_and_migrations_are_idempotent(backend: Backend) {
     assert_eq!(again.tenant(&acme.name).await.unwrap(), Some(acme));
 }
 
-/// Three deliveries claimed by node `a`; one is released and claimed by node `b` meanwhile. A's
-/// batch of outcomes is recorded for the two it still owns and dropped for the third; b's
-/// outcome (a retry) is recorded for its one.
-/// A publish that hands some of its deliveries to its own node stores them leased to it: no
-/// other node claims them until the lease runs out, while the ones it did not take (and one past
-/// the quota, whatever it asked) are claimable at once; the owner completes its own.
-async fn deliveries_stored_leased_are_claimed_only_after_the_lease(backend: Backend) {
-    let (store, _loc) = backend.store().await;
-    let (acme, key) = tenant("acme");
-    store.create_tenant(&acme, &key).await.unwrap();
-    let (app, hook, now) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000_000);
-    let deliveries: Vec<NewDelivery> = (0..4)
+/// `n` deliveries of one webhook, owned by client `c1`, created at `now`.
+fn job_deliveries(n: usize, app: uuid::Uuid, hook: uuid::Uuid, now: i64) -> Vec<NewDelivery> {
+    (0..n)
         .map(|i| NewDelivery {
             id: uuid::Uuid::new_v4(),
             application_id: app,
@@ -188,7 +179,18 @@ async fn deliveries_stored_leased_are_claimed_only_after_the_lease(backend: Back
             payload: format!("{{\"n\":{i}}}").into_bytes(),
             created_at: now,
         })
-        .collect();
+        .collect()
+}
+
+/// A publish that hands some of its deliveries to its own node stores them leased to it:
+/// another node claims the one not taken at once and the taken ones only after the lease runs
+/// out; one past the quota is never claimed, whatever the publish asked.
+async fn deliveries_stored_leased_are_claimed_only_after_the_lease(backend: Backend) {
+    let (store, _loc) = backend.store().await;
+    let (acme, key) = tenant("acme");
+    store.create_tenant(&acme, &key).await.unwrap();
+    let (app, hook, now) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000_000);
+    let deliveries = job_deliveries(4, app, hook, now);
     let until = now + 5_000_000;
     let taken = [true, false, true, true];
     let accept = Accept {
@@ -241,23 +243,15 @@ async fn deliveries_stored_leased_are_claimed_only_after_the_lease(backend: Back
     assert_eq!(record.status, "pending");
 }
 
+/// Three deliveries claimed by node `a`; one is released and claimed by node `b` meanwhile. A's
+/// batch of outcomes is recorded for the two it still owns and dropped for the third; b's
+/// outcome (a retry) is recorded for its one.
 async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
     let (store, _loc) = backend.store().await;
     let (acme, key) = tenant("acme");
     store.create_tenant(&acme, &key).await.unwrap();
     let (app, hook, now) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000_000);
-    let deliveries: Vec<NewDelivery> = (0..3)
-        .map(|i| NewDelivery {
-            id: uuid::Uuid::new_v4(),
-            application_id: app,
-            webhook_id: hook,
-            owner: "c1".into(),
-            change_id: None,
-            event_type: "crjob:created".into(),
-            payload: format!("{{\"n\":{i}}}").into_bytes(),
-            created_at: now,
-        })
-        .collect();
+    let deliveries = job_deliveries(3, app, hook, now);
     let accept = Accept {
         changes: &[],
         deliveries: &deliveries,
