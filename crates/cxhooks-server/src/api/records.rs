@@ -178,7 +178,7 @@ async fn commit(
         )
         .await?;
     state.metrics.changes_accepted.inc();
-    if !handoff.as_ref().is_some_and(Handoff::took_all) {
+    if !deliveries.is_empty() && !handoff.as_ref().is_some_and(Handoff::took_all) {
         state.delivery.wake.notify_one();
     }
     if let Some(handoff) = handoff {
