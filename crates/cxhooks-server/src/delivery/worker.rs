@@ -516,7 +516,11 @@ fn sign_and_send(
         let (runtime, backlog) = (runtime.clone(), backlog.clone());
         backlog.fetch_add(1, Ordering::Relaxed);
         let task: SignTask = Box::new(move || {
-            backlog.fetch_sub(1, Ordering::Relaxed);
+            if backlog.fetch_sub(1, Ordering::Relaxed) == SIGN_LOW_WATER {
+                // The dispatcher may be waiting for a whole batch's room while the signers
+                // work: it claims what room there is before they run dry.
+                state.delivery.wake.notify_one();
+            }
             job.signature = key.sign_base64(&job.claimed.payload).ok();
             runtime.spawn(send(state, completions, job));
         });
