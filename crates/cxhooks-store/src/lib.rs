@@ -242,6 +242,35 @@ impl Store {
         }
     }
 
+    /// The store's size (as [`Store::size_bytes`]) once rewritten without dead space: what its
+    /// rows and indexes need, as opposed to what it grew by. PostgreSQL keeps every row version
+    /// an update leaves behind until vacuum frees it for reuse, so right after a burst its files
+    /// hold each delivery up to three times; `VACUUM FULL` rewrites them with live rows only.
+    /// On SQLite, which updates rows in place, `VACUUM` only repacks pages. For `cxhooks
+    /// bench`: it locks every table while it runs.
+    pub async fn live_size_bytes(&self) -> Result<i64, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query("VACUUM").execute(pool).await?;
+            }
+            Pool::Postgres(pool) => {
+                // This schema's tables only: the database may hold other stores.
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT quote_ident(c.relname) FROM pg_class c \
+                     JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+                )
+                .fetch_all(pool)
+                .await?;
+                if !tables.is_empty() {
+                    let sql = format!("VACUUM FULL {}", tables.join(", "));
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+                }
+            }
+        }
+        self.size_bytes().await
+    }
+
     /// Drops a PostgreSQL schema and everything in it (what `cxhooks bench` made); nothing on
     /// SQLite.
     pub async fn drop_schema(&self, schema: &str) -> Result<(), StoreError> {

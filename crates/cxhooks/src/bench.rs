@@ -533,6 +533,8 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(500)).await;
         let size_after = store.size_bytes().await.map_err(|e| e.to_string())?;
         let pending = store.pending_count().await.map_err(|e| e.to_string())?;
+        let peak_rss = peak_rss_mb();
+        let size_live = store.live_size_bytes().await.map_err(|e| e.to_string())?;
         let mut node_shares = Vec::new();
         for url in urls.iter() {
             node_shares.push(delivered_by(&http, url).await?);
@@ -544,6 +546,8 @@ async fn measure(
             delivered_in,
             size_before,
             size_after,
+            size_live,
+            peak_rss,
             node_shares,
             pending,
         ))
@@ -555,8 +559,18 @@ async fn measure(
     for server in servers {
         let _ = server.await;
     }
-    let (seen, cpu, published_in, delivered_in, size_before, size_after, node_shares, pending) =
-        measured?;
+    let (
+        seen,
+        cpu,
+        published_in,
+        delivered_in,
+        size_before,
+        size_after,
+        size_live,
+        peak_rss,
+        node_shares,
+        pending,
+    ) = measured?;
 
     let mut lat = std::mem::take(&mut *seen.latencies_us.lock().expect("not poisoned"));
     lat.sort_unstable();
@@ -580,8 +594,9 @@ async fn measure(
         "deliveries_per_s": deliveries_per_s,
         "latency_ms": {"p50": pct(0.50), "p99": pct(0.99), "max": pct(1.0)},
         "signatures_per_s": deliveries_per_s,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak_rss,
         "store_bytes_per_delivery": round((size_after - size_before) as f64 / stored.max(1) as f64),
+        "store_live_bytes_per_delivery": round((size_live - size_before) as f64 / stored.max(1) as f64),
         "nodes": args.nodes, "node_deliveries": node_shares, "pending": pending,
         "cpu": cpu.map(|(idle, steal, process_s, signing_s)| json!({
             "machine_idle_share": round(idle * 1000.0) / 1000.0,

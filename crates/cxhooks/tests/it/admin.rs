@@ -198,12 +198,18 @@ async fn bench_prints_the_documented_line(backend: Backend) {
         "signatures_per_s",
         "peak_rss_mb",
         "store_bytes_per_delivery",
+        "store_live_bytes_per_delivery",
     ] {
         assert!(
             line[key].as_f64().is_some_and(|v| v > 0.0),
             "{key} in {line}"
         );
     }
+    // What stays once dead space is reclaimed is at most what the store grew by.
+    assert!(
+        line["store_live_bytes_per_delivery"].as_f64() <= line["store_bytes_per_delivery"].as_f64(),
+        "{line}"
+    );
     let (p50, p99, max) = (
         &line["latency_ms"]["p50"],
         &line["latency_ms"]["p99"],
