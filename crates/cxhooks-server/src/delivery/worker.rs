@@ -459,8 +459,37 @@ async fn dispatch_loop(state: AppState) {
     }
 }
 
+/// A signed delivery ready to send, with the runtime it is to be sent on.
+type Signed = (
+    tokio::runtime::Handle,
+    std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+);
+
 /// Work for the signing threads.
-type SignTask = Box<dyn FnOnce() + Send>;
+type SignTask = Box<dyn FnOnce() -> Signed + Send>;
+
+/// Signed deliveries a signing thread gives the async runtime at once while more wait to be
+/// signed. One spawn per delivery woke the async worker once per delivery (each wake-up a
+/// context switch that also interrupts the other signing thread); one per four costs a send at
+/// most three signatures (under a millisecond) of waiting, and only under load: a thread that
+/// finds nothing more to sign hands over what it has at once.
+const HAND_OVER: usize = 4;
+
+/// Spawns the signed sends, one task per runtime for the lot.
+fn hand_over(signed: &mut Vec<Signed>) {
+    let mut signed = signed.drain(..).peekable();
+    while let Some((runtime, first)) = signed.next() {
+        let mut sends = vec![first];
+        while let Some((_, send)) = signed.next_if(|(r, _)| r.id() == runtime.id()) {
+            sends.push(send);
+        }
+        runtime.spawn(async move {
+            for send in sends {
+                tokio::spawn(send);
+            }
+        });
+    }
+}
 
 /// The signing threads, one per core ([`super::signing_threads`], as many as `cxhooks bench
 /// --sign-only` measures with), fed by one queue. A thread that finishes a signature takes the
@@ -478,18 +507,45 @@ fn signing_queue() -> &'static std::sync::mpsc::Sender<SignTask> {
             std::thread::Builder::new()
                 .name(format!("cxhooks-sign-{n}"))
                 .spawn(move || {
+                    let mut signed: Vec<Signed> = Vec::with_capacity(HAND_OVER);
                     loop {
-                        // The lock is held only while waiting for the next task.
-                        let Ok(task) = rx
-                            .lock()
-                            .map_err(drop)
-                            .and_then(|rx| rx.recv().map_err(drop))
-                        else {
-                            return;
+                        // Never wait on the lock with sends in hand: the other thread may hold
+                        // it, waiting for a task that never comes.
+                        let queued = match rx.try_lock() {
+                            Ok(rx) => match rx.try_recv() {
+                                Ok(task) => Some(task),
+                                Err(std::sync::mpsc::TryRecvError::Empty) => None,
+                                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                            },
+                            Err(std::sync::TryLockError::WouldBlock) => None,
+                            Err(std::sync::TryLockError::Poisoned(_)) => return,
+                        };
+                        let task = match queued {
+                            Some(task) => task,
+                            None => {
+                                // Nothing more to sign: what is signed goes now.
+                                hand_over(&mut signed);
+                                // The lock is held only while waiting for the next task.
+                                let Ok(task) = rx
+                                    .lock()
+                                    .map_err(drop)
+                                    .and_then(|rx| rx.recv().map_err(drop))
+                                else {
+                                    return;
+                                };
+                                task
+                            }
                         };
                         // A panicking task drops its job and its permits; the lease expires
                         // and the delivery is claimed again. The thread goes on.
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+                        if let Ok(done) =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))
+                        {
+                            signed.push(done);
+                        }
+                        if signed.len() >= HAND_OVER {
+                            hand_over(&mut signed);
+                        }
                     }
                 })
                 .expect("a signing thread can be started");
@@ -522,7 +578,7 @@ fn sign_and_send(
                 state.delivery.wake.notify_one();
             }
             job.signature = key.sign_base64(&job.claimed.payload).ok();
-            runtime.spawn(send(state, completions, job));
+            (runtime, Box::pin(send(state, completions, job)))
         });
         // The threads live as long as the process: the queue is never closed.
         let _ = signing_queue().send(task);
