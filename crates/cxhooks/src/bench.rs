@@ -539,7 +539,7 @@ async fn measure(
         for url in urls.iter() {
             node_shares.push(delivered_by(&http, url).await?);
         }
-        Ok::<_, String>((
+        Ok::<_, String>(Measured {
             seen,
             cpu,
             published_in,
@@ -550,7 +550,7 @@ async fn measure(
             peak_rss,
             node_shares,
             pending,
-        ))
+        })
     }
     .await;
     // Not dropped here, inside the nodes' runtime, where waiting for its thread is not allowed.
@@ -559,52 +559,55 @@ async fn measure(
     for server in servers {
         let _ = server.await;
     }
-    let (
-        seen,
-        cpu,
-        published_in,
-        delivered_in,
-        size_before,
-        size_after,
-        size_live,
-        peak_rss,
-        node_shares,
-        pending,
-    ) = measured?;
+    let m = measured?;
 
-    let mut lat = std::mem::take(&mut *seen.latencies_us.lock().expect("not poisoned"));
+    let mut lat = std::mem::take(&mut *m.seen.latencies_us.lock().expect("not poisoned"));
     lat.sort_unstable();
     let pct = |p: f64| {
         let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len().max(1)) - 1;
         lat.get(i).map(|us| round(*us as f64 / 1000.0))
     };
-    let delivered = seen.count.load(Ordering::Relaxed);
+    let delivered = m.seen.count.load(Ordering::Relaxed);
     // Per delivered notification; with the receiver down, per pending one.
     let stored = if args.receiver_down {
-        u64::try_from(pending).unwrap_or(0)
+        u64::try_from(m.pending).unwrap_or(0)
     } else {
         delivered
     };
-    let deliveries_per_s = round(delivered as f64 / delivered_in.as_secs_f64());
+    let deliveries_per_s = round(delivered as f64 / m.delivered_in.as_secs_f64());
     Ok(json!({
         "mode": "end-to-end", "store": null, "rsa_bits": args.rsa_bits,
         "signing_threads": cxhooks_server::delivery::signing_threads(),
         "changes": args.changes, "deliveries": delivered, "rate": args.rate,
-        "changes_per_s": round(args.changes as f64 / published_in.as_secs_f64()),
+        "changes_per_s": round(args.changes as f64 / m.published_in.as_secs_f64()),
         "deliveries_per_s": deliveries_per_s,
         "latency_ms": {"p50": pct(0.50), "p99": pct(0.99), "max": pct(1.0)},
         "signatures_per_s": deliveries_per_s,
-        "peak_rss_mb": peak_rss,
-        "store_bytes_per_delivery": round((size_after - size_before) as f64 / stored.max(1) as f64),
-        "store_live_bytes_per_delivery": round((size_live - size_before) as f64 / stored.max(1) as f64),
-        "nodes": args.nodes, "node_deliveries": node_shares, "pending": pending,
-        "cpu": cpu.map(|(idle, steal, process_s, signing_s)| json!({
+        "peak_rss_mb": m.peak_rss,
+        "store_bytes_per_delivery": round((m.size_after - m.size_before) as f64 / stored.max(1) as f64),
+        "store_live_bytes_per_delivery": round((m.size_live - m.size_before) as f64 / stored.max(1) as f64),
+        "nodes": args.nodes, "node_deliveries": m.node_shares, "pending": m.pending,
+        "cpu": m.cpu.map(|(idle, steal, process_s, signing_s)| json!({
             "machine_idle_share": round(idle * 1000.0) / 1000.0,
             "machine_steal_share": round(steal * 1000.0) / 1000.0,
             "process_cpu_us_per_delivery": round(process_s * 1e6 / delivered.max(1) as f64),
             "signing_cpu_us_per_delivery": round(signing_s * 1e6 / delivered.max(1) as f64),
         })),
     }))
+}
+
+/// What one end-to-end run measured, for its result line.
+struct Measured {
+    seen: Arc<Seen>,
+    cpu: Option<(f64, f64, f64, f64)>,
+    published_in: Duration,
+    delivered_in: Duration,
+    size_before: i64,
+    size_after: i64,
+    size_live: i64,
+    peak_rss: Option<f64>,
+    node_shares: Vec<u64>,
+    pending: i64,
 }
 
 /// Waits until the receivers have seen `expected` deliveries; fails if none arrive for 30 s.

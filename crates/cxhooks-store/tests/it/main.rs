@@ -243,15 +243,16 @@ async fn deliveries_stored_leased_are_claimed_only_after_the_lease(backend: Back
     assert_eq!(record.status, "pending");
 }
 
-/// The live size leaves out what updates left behind, and compacting loses nothing: 200
-/// deliveries, each claimed and given back (two updates), measure no more live than grown; on
-/// PostgreSQL, whose updates write new row versions, less. Every delivery is still there after.
-async fn live_size_leaves_out_what_updates_left_behind(backend: Backend) {
-    let (store, _loc) = backend.store().await;
+/// Tenant `acme` with `n` pending deliveries of one webhook of one application, stored at
+/// `now`; returns them all.
+async fn acme_with_pending(
+    store: &Store,
+    n: usize,
+) -> (Tenant, uuid::Uuid, uuid::Uuid, Vec<NewDelivery>, i64) {
     let (acme, key) = tenant("acme");
     store.create_tenant(&acme, &key).await.unwrap();
     let (app, hook, now) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000_000);
-    let deliveries = job_deliveries(200, app, hook, now);
+    let deliveries = job_deliveries(n, app, hook, now);
     let accept = Accept {
         changes: &[],
         deliveries: &deliveries,
@@ -264,6 +265,15 @@ async fn live_size_leaves_out_what_updates_left_behind(backend: Backend) {
         .accept_changes(&acme.name, &accept, now)
         .await
         .unwrap();
+    (acme, app, hook, deliveries, now)
+}
+
+/// The live size leaves out what updates left behind, and compacting loses nothing: 200
+/// deliveries, each claimed and given back (two updates), measure no more live than grown; on
+/// PostgreSQL, whose updates write new row versions, less. Every delivery is still there after.
+async fn live_size_leaves_out_what_updates_left_behind(backend: Backend) {
+    let (store, _loc) = backend.store().await;
+    let (acme, app, _, deliveries, now) = acme_with_pending(&store, 200).await;
     let claimed = store
         .claim_due("a", now, now + 60_000_000, 500, &[], false)
         .await
@@ -300,22 +310,7 @@ async fn live_size_leaves_out_what_updates_left_behind(backend: Backend) {
 /// outcome (a retry) is recorded for its one.
 async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
     let (store, _loc) = backend.store().await;
-    let (acme, key) = tenant("acme");
-    store.create_tenant(&acme, &key).await.unwrap();
-    let (app, hook, now) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000_000);
-    let deliveries = job_deliveries(3, app, hook, now);
-    let accept = Accept {
-        changes: &[],
-        deliveries: &deliveries,
-        quota: 1_000,
-        idempotency: None,
-        record: None,
-        lease: None,
-    };
-    store
-        .accept_changes(&acme.name, &accept, now)
-        .await
-        .unwrap();
+    let (acme, app, hook, deliveries, now) = acme_with_pending(&store, 3).await;
     let claimed = store
         .claim_due("a", now, now + 60_000_000, 10, &[], true)
         .await
