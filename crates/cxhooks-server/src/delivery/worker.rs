@@ -506,52 +506,55 @@ fn signing_queue() -> &'static std::sync::mpsc::Sender<SignTask> {
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("cxhooks-sign-{n}"))
-                .spawn(move || {
-                    let mut signed: Vec<Signed> = Vec::with_capacity(HAND_OVER);
-                    loop {
-                        // Never wait on the lock with sends in hand: the other thread may hold
-                        // it, waiting for a task that never comes.
-                        let queued = match rx.try_lock() {
-                            Ok(rx) => match rx.try_recv() {
-                                Ok(task) => Some(task),
-                                Err(std::sync::mpsc::TryRecvError::Empty) => None,
-                                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
-                            },
-                            Err(std::sync::TryLockError::WouldBlock) => None,
-                            Err(std::sync::TryLockError::Poisoned(_)) => return,
-                        };
-                        let task = match queued {
-                            Some(task) => task,
-                            None => {
-                                // Nothing more to sign: what is signed goes now.
-                                hand_over(&mut signed);
-                                // The lock is held only while waiting for the next task.
-                                let Ok(task) = rx
-                                    .lock()
-                                    .map_err(drop)
-                                    .and_then(|rx| rx.recv().map_err(drop))
-                                else {
-                                    return;
-                                };
-                                task
-                            }
-                        };
-                        // A panicking task drops its job and its permits; the lease expires
-                        // and the delivery is claimed again. The thread goes on.
-                        if let Ok(done) =
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))
-                        {
-                            signed.push(done);
-                        }
-                        if signed.len() >= HAND_OVER {
-                            hand_over(&mut signed);
-                        }
-                    }
-                })
+                .spawn(move || sign_loop(&rx))
                 .expect("a signing thread can be started");
         }
         tx
     })
+}
+
+/// One signing thread's work: takes tasks from the shared queue until it closes, and hands what
+/// it signed to the runtime [`HAND_OVER`] at a time, or at once when the queue is empty.
+fn sign_loop(rx: &std::sync::Mutex<std::sync::mpsc::Receiver<SignTask>>) {
+    let mut signed: Vec<Signed> = Vec::with_capacity(HAND_OVER);
+    loop {
+        // Never wait on the lock with sends in hand: the other thread may hold
+        // it, waiting for a task that never comes.
+        let queued = match rx.try_lock() {
+            Ok(rx) => match rx.try_recv() {
+                Ok(task) => Some(task),
+                Err(std::sync::mpsc::TryRecvError::Empty) => None,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
+            },
+            Err(std::sync::TryLockError::WouldBlock) => None,
+            Err(std::sync::TryLockError::Poisoned(_)) => break,
+        };
+        let task = match queued {
+            Some(task) => task,
+            None => {
+                // Nothing more to sign: what is signed goes now.
+                hand_over(&mut signed);
+                // The lock is held only while waiting for the next task.
+                let Ok(task) = rx
+                    .lock()
+                    .map_err(drop)
+                    .and_then(|rx| rx.recv().map_err(drop))
+                else {
+                    break;
+                };
+                task
+            }
+        };
+        // A panicking task drops its job and its permits; the lease expires
+        // and the delivery is claimed again. The thread goes on.
+        if let Ok(done) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)) {
+            signed.push(done);
+        }
+        if signed.len() >= HAND_OVER {
+            hand_over(&mut signed);
+        }
+    }
+    hand_over(&mut signed);
 }
 
 /// Signs the jobs that need it on the signing threads, off the async workers, and sends each as
@@ -789,5 +792,59 @@ async fn record(state: &AppState, batch: &[Completion], after_us: i64, after_n: 
                 .observe(a.duration_us as f64 / 1e6);
             state.delivery.attempted(&c.delivery_id, a);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits up to 5 s for `sent` to reach `n`.
+    async fn reaches(sent: &AtomicUsize, n: usize) -> bool {
+        for _ in 0..500 {
+            if sent.load(Ordering::SeqCst) >= n {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    /// Nothing signed is held back. Tasks come one at a time, each after both threads have gone
+    /// idle: the thread that signs one holds fewer than [`HAND_OVER`] while the other waits for
+    /// the queue holding its lock (the first version waited for that lock, sends in hand, for
+    /// good). Then a burst that is not a multiple of [`HAND_OVER`].
+    #[tokio::test]
+    async fn signing_threads_hand_over_everything_they_sign() {
+        let (tx, rx) = std::sync::mpsc::channel::<SignTask>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for _ in 0..2 {
+            let rx = rx.clone();
+            std::thread::spawn(move || sign_loop(&rx));
+        }
+        let sent = Arc::new(AtomicUsize::new(0));
+        let task = |sent: &Arc<AtomicUsize>| -> SignTask {
+            let (sent, runtime) = (sent.clone(), tokio::runtime::Handle::current());
+            Box::new(move || {
+                // Signing takes a while: the other thread is waiting on the queue by then.
+                std::thread::sleep(Duration::from_millis(20));
+                let send = async move {
+                    sent.fetch_add(1, Ordering::SeqCst);
+                };
+                (runtime, Box::pin(send) as _)
+            })
+        };
+        for n in 1..=3 {
+            tx.send(task(&sent)).unwrap();
+            assert!(reaches(&sent, n).await, "send {n} was held back");
+        }
+        for _ in 0..9 {
+            tx.send(task(&sent)).unwrap();
+        }
+        assert!(
+            reaches(&sent, 12).await,
+            "{} of 12 sent",
+            sent.load(Ordering::SeqCst)
+        );
     }
 }
