@@ -234,7 +234,7 @@ impl Store {
              GROUP BY a.at / 3600000000 ORDER BY hour"
         )
         .bind(tenant.as_str())
-        .bind(app_id.to_string())
+        .bind(crate::id::Id::from(app_id))
         .bind(since)
         .fetch_all(pool)
         .await

@@ -6,6 +6,7 @@
 //! batches ([`Store::complete`]). A delivery whose lease expires unfinished (its node died) is
 //! claimed again: delivery is at least once.
 
+use crate::id::{Id, IdText, is_id};
 use crate::model::*;
 use crate::{Page, Paged, Store, StoreError, on_pool};
 use sqlx::AssertSqlSafe;
@@ -126,12 +127,15 @@ pub struct Lease<'a> {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     /// Notification id.
+    #[sqlx(try_from = "crate::id::IdText")]
     pub id: String,
     /// Tenant.
     pub tenant: String,
     /// Application.
+    #[sqlx(try_from = "crate::id::IdText")]
     pub application_id: String,
     /// Webhook.
+    #[sqlx(try_from = "crate::id::IdText")]
     pub webhook_id: String,
     /// Payload bytes.
     #[sqlx(try_from = "crate::pack::Packed")]
@@ -202,12 +206,16 @@ pub struct Completion {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryRecord {
     /// Notification id.
+    #[sqlx(try_from = "crate::id::IdText")]
     pub id: String,
     /// Application.
+    #[sqlx(try_from = "crate::id::IdText")]
     pub application_id: String,
     /// Webhook.
+    #[sqlx(try_from = "crate::id::IdText")]
     pub webhook_id: String,
     /// Change, if any.
+    #[sqlx(try_from = "crate::id::MaybeIdText")]
     pub change_id: Option<String>,
     /// Event type.
     #[sqlx(rename = "type")]
@@ -312,6 +320,57 @@ macro_rules! due_channel {
 /// Rows per multi-row statement: well under SQLite's 32,766 parameters.
 const CHUNK: usize = 400;
 
+/// Bytes of values a statement sent to PostgreSQL carries at most. sqlx encrypts a message in
+/// TLS records of 16 KiB and writes each record with its own `send`, without `TCP_NODELAY`: past
+/// the first, a record waited for the server's delayed ACK, up to 40 ms. Found in `cxhooks
+/// bench` on PostgreSQL over TLS: a quarter of the machine idle, publishes queued on their usage
+/// count's lock, each holder `idle in transaction` halfway through its deliveries' insert. A
+/// statement that fits in one record is never held back: 10 KiB of rows leaves room for the
+/// padding rows of [`padded_rows`] (a padding row costs less than half a real one) and the
+/// message's own bytes. sqlx 0.9.0 lost `TCP_NODELAY` (transact-rs/sqlx#4335; the fix, #4336,
+/// is not released yet). SQLite has no socket: its statements are bounded by [`CHUNK`] rows only.
+const PG_MESSAGE_BUDGET: usize = 10 * 1024;
+
+/// What a value costs in a bind message besides its bytes: its length and its format code.
+const PER_VALUE: usize = 6;
+
+/// A delivery row in a bind message besides its payload, tenant and event type: four ids, its
+/// status and lease owner, eight numbers, and the cost of its 17 values.
+const DELIVERY_ROW_BYTES: usize = 4 * 16 + 2 * 16 + 8 * 8 + 17 * PER_VALUE;
+
+/// An outcome row besides its signature: an id, a lease owner, a status, five numbers, 8 values.
+const COMPLETION_ROW_BYTES: usize = 16 + 16 + 16 + 5 * 8 + 8 * PER_VALUE;
+
+/// An attempt row besides its error and answer: an id, four numbers, 7 values.
+const ATTEMPT_ROW_BYTES: usize = 16 + 4 * 8 + 7 * PER_VALUE;
+
+/// How many bytes of values one statement may carry on this store.
+fn message_budget(store: &Store) -> usize {
+    match store.pool {
+        crate::Pool::Postgres(_) => PG_MESSAGE_BUDGET,
+        crate::Pool::Sqlite(_) => usize::MAX,
+    }
+}
+
+/// Consecutive rows, `CHUNK` at most and together no more than `budget` bytes (a row larger
+/// than the budget alone), given each row's size.
+fn row_chunks(sizes: impl Iterator<Item = usize>, budget: usize) -> Vec<std::ops::Range<usize>> {
+    let mut chunks = Vec::new();
+    let (mut start, mut end, mut bytes) = (0, 0, 0usize);
+    for size in sizes {
+        if end > start && (end - start == CHUNK || bytes.saturating_add(size) > budget) {
+            chunks.push(start..end);
+            (start, bytes) = (end, 0);
+        }
+        bytes = bytes.saturating_add(size);
+        end += 1;
+    }
+    if end > start {
+        chunks.push(start..end);
+    }
+    chunks
+}
+
 /// The rows a multi-row statement for `n` rows is written for: the next power of two (or
 /// [`CHUNK`]), the rest padded with rows that match or insert nothing. Outcome batches come in
 /// every size from 1 to 512, and each size was a new statement text: parsed and planned anew,
@@ -393,7 +452,7 @@ macro_rules! accept_in {
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for c in chunk {
                     q = q
-                        .bind(c.id.to_string())
+                        .bind(Id::from(c.id))
                         .bind(tenant.as_str())
                         .bind(&c.event_type)
                         .bind(&c.entity_id)
@@ -401,25 +460,28 @@ macro_rules! accept_in {
                 }
                 q.execute(&mut *$tx).await?;
             }
-            for (chunk_no, chunk) in deliveries.chunks(CHUNK).enumerate() {
+            let sizes = deliveries.iter().zip($packed.iter()).map(|(d, p)| {
+                DELIVERY_ROW_BYTES + p.len() + tenant.as_str().len() + d.event_type.len()
+            });
+            for rows in row_chunks(sizes, message_budget($store)) {
                 let sql = format!(
                     "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
-                    placeholders($store, chunk.len(), 17, 1)
+                    placeholders($store, rows.len(), 17, 1)
                 );
                 let mut q = sqlx::query(AssertSqlSafe(sql));
-                for (i, d) in chunk.iter().enumerate() {
-                    let status = statuses[chunk_no * CHUNK + i];
-                    let payload: &Vec<u8> = &$packed[chunk_no * CHUNK + i];
+                for i in rows {
+                    let d = &deliveries[i];
+                    let status = statuses[i];
+                    let payload: &Vec<u8> = &$packed[i];
                     let leased = lease.filter(|l| {
-                        status == DeliveryStatus::Pending
-                            && l.taken.get(chunk_no * CHUNK + i) == Some(&true)
+                        status == DeliveryStatus::Pending && l.taken.get(i) == Some(&true)
                     });
                     q = q
-                        .bind(d.id.to_string())
+                        .bind(Id::from(d.id))
                         .bind(tenant.as_str())
-                        .bind(d.application_id.to_string())
-                        .bind(d.webhook_id.to_string())
-                        .bind(d.change_id.map(|c| c.to_string()))
+                        .bind(Id::from(d.application_id))
+                        .bind(Id::from(d.webhook_id))
+                        .bind(d.change_id.map(Id::from))
                         .bind(&d.event_type)
                         .bind(payload)
                         .bind(None::<String>)
@@ -620,7 +682,7 @@ impl Store {
             crate::on_writer!(self, |pool| {
                 let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(owner);
                 for id in chunk {
-                    q = q.bind(id);
+                    q = q.bind(Id::from(id));
                 }
                 q.execute(pool).await.map(|_| ())
             })?;
@@ -660,7 +722,11 @@ impl Store {
             // One statement per chunk: the outcomes as a table of values, joined on id and lease
             // owner; what it returns is what this node still owned.
             let mut still_owned = std::collections::HashSet::with_capacity(batch.len());
-            for chunk in batch.chunks(CHUNK) {
+            let sizes = batch
+                .iter()
+                .map(|c| COMPLETION_ROW_BYTES + c.signature.as_ref().map_or(0, String::len));
+            for rows in row_chunks(sizes, message_budget(self)) {
+                let chunk = &batch[rows];
                 let sql = format!(
                     "WITH v(v_id, v_owner, v_status, v_next, v_signature, v_tried, v_started, v_now) AS \
                      (VALUES {}) \
@@ -672,7 +738,7 @@ impl Store {
                      FROM v WHERE id = v_id AND lease_owner = v_owner RETURNING id",
                     placeholders(self, padded_rows(chunk.len()), 8, 1)
                 );
-                let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+                let mut q = sqlx::query_scalar::<_, IdText>(AssertSqlSafe(sql));
                 for c in chunk {
                     let (status, next_at) = match c.next {
                         Next::Delivered => (DeliveryStatus::Delivered, now),
@@ -681,7 +747,7 @@ impl Store {
                         Next::Cancelled => (DeliveryStatus::Cancelled, now),
                     };
                     q = q
-                        .bind(&c.delivery_id)
+                        .bind(Id::from(&c.delivery_id))
                         .bind(&c.lease_owner)
                         .bind(status.as_str())
                         .bind(next_at)
@@ -693,7 +759,7 @@ impl Store {
                 // Padding: a null id matches no delivery.
                 for _ in chunk.len()..padded_rows(chunk.len()) {
                     q = q
-                        .bind(None::<&str>)
+                        .bind(None::<Id>)
                         .bind(None::<&str>)
                         .bind(None::<&str>)
                         .bind(None::<i64>)
@@ -702,7 +768,7 @@ impl Store {
                         .bind(None::<i64>)
                         .bind(None::<i64>);
                 }
-                still_owned.extend(q.fetch_all(&mut *tx).await?);
+                still_owned.extend(q.fetch_all(&mut *tx).await?.into_iter().map(String::from));
             }
             let owned: Vec<bool> = batch
                 .iter()
@@ -714,7 +780,11 @@ impl Store {
                 .filter(|(_, owned)| **owned)
                 .filter_map(|(c, _)| c.attempt.as_ref().map(|a| (c, a)))
                 .collect();
-            for chunk in attempts.chunks(CHUNK) {
+            let sizes = attempts.iter().map(|(_, a)| {
+                ATTEMPT_ROW_BYTES + a.response_body.len() + a.error.as_ref().map_or(0, String::len)
+            });
+            for rows in row_chunks(sizes, message_budget(self)) {
+                let chunk = &attempts[rows];
                 let sql = format!(
                     "INSERT INTO attempts (delivery_id, n, at, duration_us, status_code, error, response_body) \
                      SELECT * FROM (VALUES {}) AS v WHERE column1 IS NOT NULL \
@@ -724,7 +794,7 @@ impl Store {
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for (c, a) in chunk {
                     q = q
-                        .bind(&c.delivery_id)
+                        .bind(Id::from(&c.delivery_id))
                         .bind(a.n)
                         .bind(a.at)
                         .bind(a.duration_us)
@@ -735,7 +805,7 @@ impl Store {
                 // Padding: rows without a delivery are left out by the WHERE.
                 for _ in chunk.len()..padded_rows(chunk.len()) {
                     q = q
-                        .bind(None::<&str>)
+                        .bind(None::<Id>)
                         .bind(None::<i64>)
                         .bind(None::<i64>)
                         .bind(None::<i64>)
@@ -782,7 +852,7 @@ impl Store {
                         "UPDATE deliveries SET status = 'cancelled', updated_at = $2 WHERE webhook_id = $1 \
                          AND status IN ('pending', 'retrying') AND lease_owner IS NULL",
                     )
-                    .bind(&id)
+                    .bind(Id::from(&id))
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
@@ -846,7 +916,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let n = on_pool!(self, |pool| sqlx::query(sql)
             .bind(tenant.as_str())
-            .bind(id.to_string())
+            .bind(Id::from(id))
             .bind(now)
             .execute(pool)
             .await
@@ -867,25 +937,34 @@ impl Store {
             "SELECT ",
             record_columns!(),
             " FROM deliveries WHERE tenant = $1 AND application_id = $2 \
-             AND ($3 = '' OR webhook_id = $3) AND ($4 = '' OR type = $4) AND ($5 = '' OR status = $5) \
+             AND ($3 IS NULL OR webhook_id = $3) AND ($4 = '' OR type = $4) AND ($5 = '' OR status = $5) \
              AND created_at >= $6 AND created_at < $7 \
              AND (created_at < $8 OR (created_at = $8 AND id < $9)) \
              ORDER BY created_at DESC, id DESC LIMIT $10"
         );
         let (before_at, before_id) = match &page.after {
-            Some((at, id)) => (*at, id.clone()),
-            None => (i64::MAX, String::new()),
+            Some((at, id)) => (*at, Some(id.as_str())),
+            None => (i64::MAX, None),
         };
+        // Text that is not an id names no webhook and follows no delivery: nothing to list.
+        if filter.webhook_id.as_deref().is_some_and(|w| !is_id(w))
+            || before_id.is_some_and(|id| !is_id(id))
+        {
+            return Ok(Paged {
+                items: Vec::new(),
+                more: false,
+            });
+        }
         let rows: Vec<DeliveryRecord> = on_pool!(self, |pool| sqlx::query_as(sql)
             .bind(tenant.as_str())
-            .bind(app_id.to_string())
-            .bind(filter.webhook_id.as_deref().unwrap_or(""))
+            .bind(Id::from(app_id))
+            .bind(filter.webhook_id.as_deref().map(Id::from))
             .bind(filter.event_type.as_deref().unwrap_or(""))
             .bind(filter.status.map_or("", DeliveryStatus::as_str))
             .bind(filter.since.unwrap_or(i64::MIN))
             .bind(filter.until.unwrap_or(i64::MAX))
             .bind(before_at)
-            .bind(&before_id)
+            .bind(before_id.map(Id::from))
             .bind(i64::from(page.limit) + 1)
             .fetch_all(pool)
             .await)?;
@@ -909,8 +988,8 @@ impl Store {
         );
         on_pool!(self, |pool| sqlx::query_as(sql)
             .bind(tenant.as_str())
-            .bind(app_id.to_string())
-            .bind(id.to_string())
+            .bind(Id::from(app_id))
+            .bind(Id::from(id))
             .fetch_optional(pool)
             .await)
         .map_err(StoreError::from)
@@ -918,10 +997,13 @@ impl Store {
 
     /// The attempts of a delivery, in order.
     pub async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        if !is_id(delivery_id) {
+            return Ok(Vec::new());
+        }
         on_pool!(self, |pool| sqlx::query_as(
             "SELECT n, at, duration_us, status_code, error, response_body FROM attempts WHERE delivery_id = $1 ORDER BY n"
         )
-        .bind(delivery_id)
+        .bind(Id::from(delivery_id))
         .fetch_all(pool)
         .await)
         .map_err(StoreError::from)
@@ -942,8 +1024,8 @@ impl Store {
              WHERE tenant = $1 AND application_id = $2 AND id = $3"
         )
         .bind(tenant.as_str())
-        .bind(app_id.to_string())
-        .bind(id.to_string())
+        .bind(Id::from(app_id))
+        .bind(Id::from(id))
         .bind(now)
         .execute(pool)
         .await
@@ -970,5 +1052,26 @@ impl Store {
         .fetch_one(pool)
         .await)
         .map_err(StoreError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_chunks_keep_to_the_budget_and_to_chunk_and_lose_no_row() {
+        let flat = |chunks: &[std::ops::Range<usize>]| {
+            chunks.iter().flat_map(|r| r.clone()).collect::<Vec<_>>()
+        };
+        assert!(row_chunks(std::iter::empty(), 100).is_empty());
+        let by_bytes = row_chunks([40, 40, 40, 10, 90, 200, 5].into_iter(), 100);
+        assert_eq!(by_bytes, [0..2, 2..4, 4..5, 5..6, 6..7]);
+        assert_eq!(flat(&by_bytes), (0..7).collect::<Vec<_>>());
+        let by_rows = row_chunks(std::iter::repeat_n(1, CHUNK * 2 + 3), usize::MAX);
+        assert_eq!(
+            by_rows,
+            [0..CHUNK, CHUNK..2 * CHUNK, 2 * CHUNK..2 * CHUNK + 3]
+        );
     }
 }

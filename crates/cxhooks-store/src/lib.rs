@@ -23,6 +23,7 @@ mod console;
 mod delivery;
 mod error;
 mod group;
+mod id;
 mod identity;
 mod management;
 pub mod model;

@@ -158,6 +158,17 @@ pub async fn list_events(
         fields: None,
     }
     .page()?;
+    // The log's cursors end in a delivery id: one that does not was not handed out here.
+    if page
+        .after
+        .as_ref()
+        .is_some_and(|(_, id)| uuid::Uuid::parse_str(id).is_err())
+    {
+        return Err(bad(
+            "?cursor",
+            "the cursor is not one this API gave out: pass nextCursor of the previous page".into(),
+        ));
+    }
     let paged = state
         .store
         .deliveries(&app.tenant, app.id, &filter, &page)

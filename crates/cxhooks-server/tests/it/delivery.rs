@@ -246,6 +246,22 @@ async fn delivered_body_and_headers_field_by_field(backend: Backend) {
             .len(),
         1
     );
+    assert_eq!(s.log("?webhookId=hook-1").await.len(), 0, "no such webhook");
+    // A cursor the log did not hand out (base64 of `1:zzz`) is refused, on both stores alike.
+    let forged = s
+        .app
+        .call(
+            "GET",
+            &format!(
+                "/webhooks/v1/applications/{}/events?cursor=MTp6eno",
+                s.app_id
+            ),
+            &s.manager,
+            None,
+        )
+        .await;
+    assert_eq!(forged.status, 400, "{}", forged.text);
+    assert!(forged.text.contains("?cursor"), "{}", forged.text);
 }
 
 async fn fails_twice_then_succeeds(backend: Backend) {

@@ -305,6 +305,77 @@ async fn live_size_leaves_out_what_updates_left_behind(backend: Backend) {
     assert_eq!(record.payload, deliveries[7].payload);
 }
 
+/// The request log pages by (created, id) with the cursor the API hands out, newest first, on
+/// both backends alike (PostgreSQL keeps ids as `uuid`, SQLite as text: the same order). Text
+/// that is not an id (a webhook filter, a cursor, a delivery) finds nothing and is no error.
+async fn the_request_log_pages_in_id_order_and_takes_any_text(backend: Backend) {
+    let (store, _loc) = backend.store().await;
+    let (acme, app, hook, deliveries, _) = acme_with_pending(&store, 5).await;
+    let mut expected: Vec<String> = deliveries.iter().map(|d| d.id.to_string()).collect();
+    expected.sort_unstable_by(|a, b| b.cmp(a));
+    let all = LogFilter::default();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = Page {
+            limit: 2,
+            after: after.clone(),
+            created_by: None,
+        };
+        let got = store
+            .deliveries(&acme.name, app, &all, &page)
+            .await
+            .unwrap();
+        seen.extend(got.items.iter().map(|d| d.id.clone()));
+        let Some(last) = got.items.last() else { break };
+        after = Some((last.created_at, last.id.clone()));
+        if !got.more {
+            break;
+        }
+    }
+    assert_eq!(seen, expected);
+
+    let first = Page {
+        limit: 50,
+        after: None,
+        created_by: None,
+    };
+    let by_hook = |webhook_id: &str| LogFilter {
+        webhook_id: Some(webhook_id.to_owned()),
+        ..LogFilter::default()
+    };
+    let count = |filter: LogFilter, page: Page| {
+        let store = &store;
+        let tenant = acme.name.clone();
+        async move {
+            let got = store.deliveries(&tenant, app, &filter, &page).await;
+            got.unwrap_or_else(|e| panic!("{filter:?} {page:?}: {e}"))
+                .items
+                .len()
+        }
+    };
+    assert_eq!(count(by_hook(&hook.to_string()), first.clone()).await, 5);
+    let other = uuid::Uuid::new_v4().to_string();
+    assert_eq!(count(by_hook(&other), first.clone()).await, 0);
+    assert_eq!(count(by_hook("hook-1"), first.clone()).await, 0);
+    let forged = Page {
+        limit: 50,
+        after: Some((i64::MAX, "zzz".into())),
+        created_by: None,
+    };
+    assert_eq!(count(LogFilter::default(), forged).await, 0);
+    assert!(store.attempts("not-a-delivery").await.unwrap().is_empty());
+    let record = store
+        .delivery(&acme.name, app, deliveries[3].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (record.id, record.webhook_id, record.change_id),
+        (deliveries[3].id.to_string(), hook.to_string(), None)
+    );
+}
+
 /// Three deliveries claimed by node `a`; one is released and claimed by node `b` meanwhile. A's
 /// batch of outcomes is recorded for the two it still owns and dropped for the third; b's
 /// outcome (a retry) is recorded for its one.
@@ -548,6 +619,7 @@ cxhooks_store::both_backends!(
     completions_are_recorded_only_by_the_lease_owner,
     deliveries_stored_leased_are_claimed_only_after_the_lease,
     live_size_leaves_out_what_updates_left_behind,
+    the_request_log_pages_in_id_order_and_takes_any_text,
     tenants_round_trip,
     clients_are_partitioned_by_tenant,
     deleting_a_tenant_deletes_what_it_owns,
