@@ -23,6 +23,9 @@ pub struct HookInfo {
     pub application_id: uuid::Uuid,
     /// Delivery url.
     pub url: String,
+    /// The url parsed, once rather than on every send (`None` if it does not parse: a send then
+    /// fails with the HTTP client's own explanation).
+    pub target: Option<reqwest::Url>,
     /// Custom headers (values are credentials: never logged).
     pub headers: Vec<CustomHeader>,
     /// The client that created it: whose quota its deliveries count against.
@@ -102,6 +105,7 @@ impl Registry {
             id: hook.id,
             application_id: hook.application_id,
             url: hook.url.clone(),
+            target: reqwest::Url::parse(&hook.url).ok(),
             headers,
             owner: hook.audit.created_by.clone(),
             status: hook.status,
@@ -149,6 +153,7 @@ impl Registry {
                 id,
                 application_id: old.application_id,
                 url: old.url.clone(),
+                target: old.target.clone(),
                 headers: old.headers.clone(),
                 owner: old.owner.clone(),
                 status: WebhookStatus::Error,

@@ -5,8 +5,14 @@
 use super::registry::HookInfo;
 use crate::config::DeliveryConfig;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// The notification's own headers (HTTP header names are case-insensitive; these are sent in
+/// lower case, as HTTP/2 requires and HTTP/1.1 allows).
+const CX_SIGNATURE: HeaderName = HeaderName::from_static("cx-signature");
+const SCHEMA_VERSION: HeaderName = HeaderName::from_static("cx-payload-schema-version");
 
 /// Most of an answer that is read.
 const READ_CAP: usize = 64 * 1024;
@@ -148,7 +154,7 @@ impl Sender {
         };
         // A literal address never reaches the resolver: check it here.
         if !self.allow_private
-            && let Ok(url) = url::Url::parse(&hook.url)
+            && let Some(url) = &hook.target
             && let Some(reason) = url.host().and_then(|h| crate::net::forbidden_host(&h))
         {
             observed.error = Some(format!(
@@ -157,12 +163,14 @@ impl Sender {
             ));
             return observed;
         }
-        let mut request = self
-            .client
-            .post(&hook.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("Cx-Signature", signature)
-            .header("Cx-Payload-Schema-Version", "1")
+        let request = match &hook.target {
+            Some(url) => self.client.post(url.clone()),
+            None => self.client.post(&hook.url),
+        };
+        let mut request = request
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(CX_SIGNATURE, signature)
+            .header(SCHEMA_VERSION, HeaderValue::from_static("1"))
             .body(payload.to_vec());
         for h in &hook.headers {
             request = request.header(&h.name, &h.value);
@@ -253,6 +261,7 @@ mod tests {
             id: uuid::Uuid::new_v4(),
             application_id: uuid::Uuid::new_v4(),
             url: "http://169.254.169.254/latest/meta-data".into(),
+            target: reqwest::Url::parse("http://169.254.169.254/latest/meta-data").ok(),
             headers: Vec::new(),
             owner: "c".into(),
             status: cxhooks_store::WebhookStatus::Enabled,
