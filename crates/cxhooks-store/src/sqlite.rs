@@ -7,6 +7,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use std::path::Path;
 use std::time::Duration;
 
+/// See [`connect`]: a batch's `RETURNING` is at most [`crate::delivery`]'s 400 rows per
+/// statement, and claims return at most a few hundred.
+const ROW_CHANNEL: usize = 1024;
+
 pub(crate) async fn connect(path: &Path, connections: u32) -> Result<SqlitePool, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -26,6 +30,10 @@ pub(crate) async fn connect(path: &Path, connections: u32) -> Result<SqlitePool,
         // 16 MiB of page cache per connection instead of 2: the delivery tables' hot pages stay
         // in memory instead of being read back from the OS for every statement.
         .pragma("cache_size", "-16384")
+        // Rows a statement may hand to the async side before SQLite's thread waits for them to
+        // be taken: sqlx's 50 made an outcome batch's `RETURNING` of more rows stop and wait for
+        // a wake-up of the async worker, then be woken itself, every 50 rows.
+        .row_buffer_size(ROW_CHANNEL)
         // The CLI administers the store while a server runs on it: wait for the writer's lock
         // instead of failing.
         .busy_timeout(Duration::from_secs(10));
