@@ -33,6 +33,8 @@ mod records;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
+#[cfg(test)]
+mod upgrade_test;
 
 pub use console::*;
 pub use delivery::*;

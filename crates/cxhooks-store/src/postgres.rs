@@ -97,7 +97,7 @@ pub(crate) async fn claim(
 
 #[cfg(test)]
 mod tests {
-    use crate::{Store, StoreLocation, TenantName};
+    use crate::{Store, StoreLocation};
 
     /// A store made before migration 0010 (ids as text) opens with every change, delivery and
     /// attempt intact, its ids now `uuid`, and the attempts still tied to their delivery.
@@ -106,64 +106,10 @@ mod tests {
         let url = crate::testing::postgres_url();
         let schema = format!("cxtest_{}", uuid::Uuid::new_v4().simple());
         let pool = super::connect(&url, Some(&schema)).await.unwrap();
-        let mut before = sqlx::migrate!("./migrations/postgres");
-        before.migrations = before
-            .migrations
-            .iter()
-            .filter(|m| m.version <= 9)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into();
+        let before = crate::upgrade_test::up_to(sqlx::migrate!("./migrations/postgres"), 9);
         before.run(&pool).await.unwrap();
-        let (app, hook, change) = (
-            uuid::Uuid::new_v4(),
-            uuid::Uuid::new_v4(),
-            uuid::Uuid::now_v7(),
-        );
-        let ids = [uuid::Uuid::now_v7(), uuid::Uuid::now_v7()];
-        let payload = format!(r#"{{"id":"{}","type":"cremployee:updated"}}"#, ids[0]);
-        sqlx::query(
-            "INSERT INTO tenants (name, webhooks_enabled, created_at) VALUES ('acme', true, 1)",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO changes (id, tenant, type, entity_id, accepted_at) \
-             VALUES ($1, 'acme', 'cremployee:updated', '7', 1)",
-        )
-        .bind(change.to_string())
-        .execute(&pool)
-        .await
-        .unwrap();
-        for (id, status) in ids.iter().zip(["delivered", "pending"]) {
-            sqlx::query(
-                "INSERT INTO deliveries (id, tenant, application_id, webhook_id, change_id, type, \
-                 payload, status, attempts, series_attempts, next_attempt_at, created_at, updated_at) \
-                 VALUES ($1, 'acme', $2, $3, $4, 'cremployee:updated', $5, $6, 2, 2, 5, 3, 4)",
-            )
-            .bind(id.to_string())
-            .bind(app.to_string())
-            .bind(hook.to_string())
-            .bind(change.to_string())
-            .bind(payload.as_bytes())
-            .bind(status)
-            .execute(&pool)
-            .await
-            .unwrap();
-        }
-        for n in [1_i64, 2] {
-            sqlx::query(
-                "INSERT INTO attempts (delivery_id, n, at, duration_us, status_code, error, response_body) \
-                 VALUES ($1, $2, 3, 10, $3, NULL, 'ok')",
-            )
-            .bind(ids[0].to_string())
-            .bind(n)
-            .bind(if n == 1 { 503_i64 } else { 200 })
-            .execute(&pool)
-            .await
-            .unwrap();
-        }
+        let rows = crate::upgrade_test::OldRows::new();
+        crate::upgrade_test::store_old_rows!(&pool, &rows, "true");
         pool.close().await;
 
         let store = Store::open(&StoreLocation::Postgres {
@@ -172,23 +118,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let tenant = TenantName::parse("acme").unwrap();
-        let first = store.delivery(&tenant, app, ids[0]).await.unwrap().unwrap();
-        assert_eq!(first.payload, payload.as_bytes());
-        assert_eq!(first.status, "delivered");
-        assert_eq!(first.webhook_id, hook.to_string());
-        assert_eq!(first.change_id, Some(change.to_string()));
-        let attempts = store.attempts(&ids[0].to_string()).await.unwrap();
-        assert_eq!(
-            attempts
-                .iter()
-                .map(|a| (a.n, a.status_code))
-                .collect::<Vec<_>>(),
-            [(1, Some(503)), (2, Some(200))]
-        );
-        let second = store.delivery(&tenant, app, ids[1]).await.unwrap().unwrap();
-        assert_eq!(second.status, "pending");
-        assert_eq!(store.queue_stats().await.unwrap().0, 1);
+        rows.check(&store).await;
         let (uuid_columns, cascades): (i64, i64) = crate::on_pool!(store, |pool| sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() \
                AND data_type = 'uuid' AND table_name IN ('changes', 'deliveries', 'attempts')), \

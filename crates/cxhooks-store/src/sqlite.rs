@@ -94,7 +94,7 @@ pub(crate) async fn claim(
 
 #[cfg(test)]
 mod tests {
-    use crate::{Store, StoreLocation, TenantName};
+    use crate::{Store, StoreLocation};
 
     /// A store made before migration 0008 (rowid tables, payloads as plain JSON) opens with
     /// every delivery, attempt and change intact: dropping the old `deliveries` must not cascade
@@ -104,100 +104,23 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cxhooks-upgrade-{}", uuid::Uuid::new_v4()));
         let path = dir.join("store.db");
         let pool = super::connect(&path, 1).await.unwrap();
-        let mut before = sqlx::migrate!("./migrations/sqlite");
-        before.migrations = before
-            .migrations
-            .iter()
-            .filter(|m| m.version <= 7)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into();
+        let before = crate::upgrade_test::up_to(sqlx::migrate!("./migrations/sqlite"), 7);
         before.run(&pool).await.unwrap();
-        let (app, hook, change) = (
-            uuid::Uuid::new_v4(),
-            uuid::Uuid::new_v4(),
-            uuid::Uuid::new_v4(),
-        );
-        let ids = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
-        let payload = format!(r#"{{"id":"{}","type":"cremployee:updated"}}"#, ids[0]);
-        sqlx::query(
-            "INSERT INTO tenants (name, webhooks_enabled, created_at) VALUES ('acme', 1, 1)",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO changes (id, tenant, type, entity_id, accepted_at) \
-             VALUES ($1, 'acme', 'cremployee:updated', '7', 1)",
-        )
-        .bind(change.to_string())
-        .execute(&pool)
-        .await
-        .unwrap();
-        for (id, status) in ids.iter().zip(["delivered", "pending"]) {
-            sqlx::query(
-                "INSERT INTO deliveries (id, tenant, application_id, webhook_id, change_id, type, \
-                 payload, status, attempts, series_attempts, next_attempt_at, created_at, updated_at) \
-                 VALUES ($1, 'acme', $2, $3, $4, 'cremployee:updated', $5, $6, 2, 2, 5, 3, 4)",
-            )
-            .bind(id.to_string())
-            .bind(app.to_string())
-            .bind(hook.to_string())
-            .bind(change.to_string())
-            .bind(payload.as_bytes())
-            .bind(status)
-            .execute(&pool)
-            .await
-            .unwrap();
-        }
-        for n in [1, 2] {
-            sqlx::query(
-                "INSERT INTO attempts (delivery_id, n, at, duration_us, status_code, error, response_body) \
-                 VALUES ($1, $2, 3, 10, $3, NULL, 'ok')",
-            )
-            .bind(ids[0].to_string())
-            .bind(n)
-            .bind(if n == 1 { 503 } else { 200 })
-            .execute(&pool)
-            .await
-            .unwrap();
-        }
+        let rows = crate::upgrade_test::OldRows::new();
+        crate::upgrade_test::store_old_rows!(&pool, &rows, "1");
         pool.close().await;
 
         let store = Store::open(&StoreLocation::Sqlite { path: path.clone() })
             .await
             .unwrap();
-        let tenant = TenantName::parse("acme").unwrap();
-        let first = store.delivery(&tenant, app, ids[0]).await.unwrap().unwrap();
-        assert_eq!(
-            first.payload,
-            payload.as_bytes(),
-            "plain payloads read as they were"
-        );
-        assert_eq!(first.status, "delivered");
-        let attempts = store.attempts(&ids[0].to_string()).await.unwrap();
-        assert_eq!(
-            attempts
-                .iter()
-                .map(|a| (a.n, a.status_code))
-                .collect::<Vec<_>>(),
-            [(1, Some(503)), (2, Some(200))]
-        );
-        let second = store.delivery(&tenant, app, ids[1]).await.unwrap().unwrap();
-        assert_eq!(second.status, "pending");
-        assert_eq!(
-            store.queue_stats().await.unwrap().0,
-            1,
-            "the pending one is still due"
-        );
-        let (changes, keyed): (i64, i64) = crate::on_pool!(store, |pool| sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM changes), \
-             (SELECT COUNT(*) FROM sqlite_schema WHERE sql LIKE '%WITHOUT ROWID%')"
+        rows.check(&store).await;
+        let keyed: i64 = crate::on_pool!(store, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE sql LIKE '%WITHOUT ROWID%'"
         )
         .fetch_one(pool)
         .await)
         .unwrap();
-        assert_eq!((changes, keyed), (1, 3));
+        assert_eq!(keyed, 3);
         let fk: i64 = crate::on_pool!(store, |pool| sqlx::query_scalar("PRAGMA foreign_keys")
             .fetch_one(pool)
             .await)

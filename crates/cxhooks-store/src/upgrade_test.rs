@@ -1,0 +1,136 @@
+//! What the upgrade tests of both backends store with an older schema, and check once the store
+//! has opened (and migrated) it: one change, two deliveries (one delivered after a 503 and a 200,
+//! one pending), with text ids and a plain JSON payload, as older versions wrote them.
+
+use crate::{Store, TenantName};
+
+/// The migrations of `all` up to `version`: a store as that version left it.
+pub(crate) fn up_to(mut all: sqlx::migrate::Migrator, version: i64) -> sqlx::migrate::Migrator {
+    all.migrations = all
+        .migrations
+        .iter()
+        .filter(|m| m.version <= version)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    all
+}
+
+/// The rows [`store_old_rows!`] wrote.
+pub(crate) struct OldRows {
+    pub(crate) app: uuid::Uuid,
+    pub(crate) hook: uuid::Uuid,
+    pub(crate) change: uuid::Uuid,
+    pub(crate) ids: [uuid::Uuid; 2],
+    pub(crate) payload: String,
+}
+
+impl OldRows {
+    pub(crate) fn new() -> Self {
+        let ids = [uuid::Uuid::now_v7(), uuid::Uuid::now_v7()];
+        OldRows {
+            app: uuid::Uuid::new_v4(),
+            hook: uuid::Uuid::new_v4(),
+            change: uuid::Uuid::now_v7(),
+            payload: format!(r#"{{"id":"{}","type":"cremployee:updated"}}"#, ids[0]),
+            ids,
+        }
+    }
+
+    /// Every change, delivery and attempt reads back as it was written.
+    pub(crate) async fn check(&self, store: &Store) {
+        let tenant = TenantName::parse("acme").unwrap();
+        let first = store
+            .delivery(&tenant, self.app, self.ids[0])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            first.payload,
+            self.payload.as_bytes(),
+            "plain payloads read as they were"
+        );
+        assert_eq!(first.status, "delivered");
+        assert_eq!(first.webhook_id, self.hook.to_string());
+        assert_eq!(first.change_id, Some(self.change.to_string()));
+        let attempts = store.attempts(&self.ids[0].to_string()).await.unwrap();
+        assert_eq!(
+            attempts
+                .iter()
+                .map(|a| (a.n, a.status_code))
+                .collect::<Vec<_>>(),
+            [(1, Some(503)), (2, Some(200))]
+        );
+        let second = store
+            .delivery(&tenant, self.app, self.ids[1])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.status, "pending");
+        assert_eq!(
+            store.queue_stats().await.unwrap().0,
+            1,
+            "the pending one is still due"
+        );
+        let changes: i64 = crate::on_pool!(store, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM changes"
+        )
+        .fetch_one(pool)
+        .await)
+        .unwrap();
+        assert_eq!(changes, 1);
+    }
+}
+
+/// Writes [`OldRows`] (`$rows`) into `$pool`, migrated to an older version, for tenant `acme`
+/// (created with `webhooks_enabled` = `$enabled`, spelled as the backend spells true).
+macro_rules! store_old_rows {
+    ($pool:expr, $rows:expr, $enabled:literal) => {{
+        let (pool, rows) = ($pool, $rows);
+        sqlx::query(concat!(
+            "INSERT INTO tenants (name, webhooks_enabled, created_at) VALUES ('acme', ",
+            $enabled,
+            ", 1)"
+        ))
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO changes (id, tenant, type, entity_id, accepted_at) \
+             VALUES ($1, 'acme', 'cremployee:updated', '7', 1)",
+        )
+        .bind(rows.change.to_string())
+        .execute(pool)
+        .await
+        .unwrap();
+        for (id, status) in rows.ids.iter().zip(["delivered", "pending"]) {
+            sqlx::query(
+                "INSERT INTO deliveries (id, tenant, application_id, webhook_id, change_id, type, \
+                 payload, status, attempts, series_attempts, next_attempt_at, created_at, updated_at) \
+                 VALUES ($1, 'acme', $2, $3, $4, 'cremployee:updated', $5, $6, 2, 2, 5, 3, 4)",
+            )
+            .bind(id.to_string())
+            .bind(rows.app.to_string())
+            .bind(rows.hook.to_string())
+            .bind(rows.change.to_string())
+            .bind(rows.payload.as_bytes())
+            .bind(status)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        for n in [1_i64, 2] {
+            sqlx::query(
+                "INSERT INTO attempts (delivery_id, n, at, duration_us, status_code, error, response_body) \
+                 VALUES ($1, $2, 3, 10, $3, NULL, 'ok')",
+            )
+            .bind(rows.ids[0].to_string())
+            .bind(n)
+            .bind(if n == 1 { 503_i64 } else { 200 })
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    }};
+}
+pub(crate) use store_old_rows;
