@@ -338,6 +338,9 @@ const PER_VALUE: usize = 6;
 /// status and lease owner, eight numbers, and the cost of its 17 values.
 const DELIVERY_ROW_BYTES: usize = 4 * 16 + 2 * 16 + 8 * 8 + 17 * PER_VALUE;
 
+/// A change row besides its tenant, event type and entity id: an id, a number, 5 values.
+const CHANGE_ROW_BYTES: usize = 16 + 8 + 5 * PER_VALUE;
+
 /// An outcome row besides its signature: an id, a lease owner, a status, five numbers, 8 values.
 const COMPLETION_ROW_BYTES: usize = 16 + 16 + 16 + 5 * 8 + 8 * PER_VALUE;
 
@@ -444,7 +447,11 @@ macro_rules! accept_in {
                     }
                 }
             }
-            for chunk in changes.chunks(CHUNK) {
+            let sizes = changes.iter().map(|c| {
+                CHANGE_ROW_BYTES + tenant.as_str().len() + c.event_type.len() + c.entity_id.len()
+            });
+            for rows in row_chunks(sizes, message_budget($store)) {
+                let chunk = &changes[rows];
                 let sql = format!(
                     "INSERT INTO changes (id, tenant, type, entity_id, accepted_at) VALUES {}",
                     placeholders($store, chunk.len(), 5, 1)

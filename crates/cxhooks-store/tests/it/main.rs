@@ -305,6 +305,48 @@ async fn live_size_leaves_out_what_updates_left_behind(backend: Backend) {
     assert_eq!(record.payload, deliveries[7].payload);
 }
 
+/// A publish larger than one statement carries (400 rows, or on PostgreSQL 10 KiB of values)
+/// is stored whole, every change and delivery, in one transaction.
+async fn a_publish_of_many_statements_is_stored_whole(backend: Backend) {
+    let (store, _loc) = backend.store().await;
+    let (acme, key) = tenant("acme");
+    store.create_tenant(&acme, &key).await.unwrap();
+    let (app, hook, now) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000_000);
+    let n = 900;
+    let changes: Vec<NewChange> = (0..n)
+        .map(|i| NewChange {
+            id: uuid::Uuid::now_v7(),
+            event_type: "cremployee:updated".into(),
+            entity_id: format!("{}", 100_000 + i),
+            accepted_at: now,
+        })
+        .collect();
+    let mut deliveries = job_deliveries(n, app, hook, now);
+    for (d, c) in deliveries.iter_mut().zip(&changes) {
+        d.change_id = Some(c.id);
+    }
+    let accept = Accept {
+        changes: &changes,
+        deliveries: &deliveries,
+        quota: 10_000,
+        idempotency: None,
+        record: None,
+        lease: None,
+    };
+    store
+        .accept_changes(&acme.name, &accept, now)
+        .await
+        .unwrap();
+    assert_eq!(store.pending_count().await.unwrap(), n as i64);
+    let last = store
+        .delivery(&acme.name, app, deliveries[n - 1].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.change_id, Some(changes[n - 1].id.to_string()));
+    assert_eq!(last.payload, deliveries[n - 1].payload);
+}
+
 /// The request log pages by (created, id) with the cursor the API hands out, newest first, on
 /// both backends alike (PostgreSQL keeps ids as `uuid`, SQLite as text: the same order). Text
 /// that is not an id (a webhook filter, a cursor, a delivery) finds nothing and is no error.
@@ -620,6 +662,7 @@ cxhooks_store::both_backends!(
     deliveries_stored_leased_are_claimed_only_after_the_lease,
     live_size_leaves_out_what_updates_left_behind,
     the_request_log_pages_in_id_order_and_takes_any_text,
+    a_publish_of_many_statements_is_stored_whole,
     tenants_round_trip,
     clients_are_partitioned_by_tenant,
     deleting_a_tenant_deletes_what_it_owns,
