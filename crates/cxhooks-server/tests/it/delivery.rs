@@ -103,16 +103,20 @@ impl Setup {
             .await
     }
 
-    pub async fn log(&self, query: &str) -> Vec<Value> {
-        let a = self
-            .app
+    /// The request log's answer to `query`, whatever its status.
+    pub async fn log_answer(&self, query: &str) -> Answer {
+        self.app
             .call(
                 "GET",
                 &format!("/webhooks/v1/applications/{}/events{query}", self.app_id),
                 &self.manager,
                 None,
             )
-            .await;
+            .await
+    }
+
+    pub async fn log(&self, query: &str) -> Vec<Value> {
+        let a = self.log_answer(query).await;
         assert_eq!(a.status, 200, "{}", a.text);
         a.body["items"].as_array().unwrap().clone()
     }
@@ -248,18 +252,7 @@ async fn delivered_body_and_headers_field_by_field(backend: Backend) {
     );
     assert_eq!(s.log("?webhookId=hook-1").await.len(), 0, "no such webhook");
     // A cursor the log did not hand out (base64 of `1:zzz`) is refused, on both stores alike.
-    let forged = s
-        .app
-        .call(
-            "GET",
-            &format!(
-                "/webhooks/v1/applications/{}/events?cursor=MTp6eno",
-                s.app_id
-            ),
-            &s.manager,
-            None,
-        )
-        .await;
+    let forged = s.log_answer("?cursor=MTp6eno").await;
     assert_eq!(forged.status, 400, "{}", forged.text);
     assert!(forged.text.contains("?cursor"), "{}", forged.text);
 }
