@@ -253,19 +253,30 @@ async fn acme_with_pending(
     store.create_tenant(&acme, &key).await.unwrap();
     let (app, hook, now) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000_000);
     let deliveries = job_deliveries(n, app, hook, now);
+    store_unleased(store, &acme, &[], &deliveries, now).await;
+    (acme, app, hook, deliveries, now)
+}
+
+/// Stores `changes` and `deliveries` for `tenant` in one publish, none leased, within quota.
+async fn store_unleased(
+    store: &Store,
+    tenant: &Tenant,
+    changes: &[NewChange],
+    deliveries: &[NewDelivery],
+    now: i64,
+) {
     let accept = Accept {
-        changes: &[],
-        deliveries: &deliveries,
-        quota: 1_000,
+        changes,
+        deliveries,
+        quota: 10_000,
         idempotency: None,
         record: None,
         lease: None,
     };
     store
-        .accept_changes(&acme.name, &accept, now)
+        .accept_changes(&tenant.name, &accept, now)
         .await
         .unwrap();
-    (acme, app, hook, deliveries, now)
 }
 
 /// The live size leaves out what updates left behind, and compacting loses nothing: 200
@@ -325,18 +336,7 @@ async fn a_publish_of_many_statements_is_stored_whole(backend: Backend) {
     for (d, c) in deliveries.iter_mut().zip(&changes) {
         d.change_id = Some(c.id);
     }
-    let accept = Accept {
-        changes: &changes,
-        deliveries: &deliveries,
-        quota: 10_000,
-        idempotency: None,
-        record: None,
-        lease: None,
-    };
-    store
-        .accept_changes(&acme.name, &accept, now)
-        .await
-        .unwrap();
+    store_unleased(&store, &acme, &changes, &deliveries, now).await;
     assert_eq!(store.pending_count().await.unwrap(), n as i64);
     let last = store
         .delivery(&acme.name, app, deliveries[n - 1].id)
