@@ -8,6 +8,7 @@
 
 use crate::id::{Id, IdText, is_id};
 use crate::model::*;
+use crate::script::Script;
 use crate::{Page, Paged, Store, StoreError, on_pool};
 use sqlx::AssertSqlSafe;
 
@@ -388,8 +389,90 @@ pub fn month_of(us: i64) -> String {
     from_micros(us).format("%Y-%m").to_string()
 }
 
+/// Per owner, in order of first appearance: how many of `deliveries` it owns.
+fn owner_counts(deliveries: &[NewDelivery]) -> Vec<(&str, i64)> {
+    let mut owners: Vec<(&str, i64)> = Vec::new();
+    for d in deliveries {
+        match owners.iter_mut().find(|(o, _)| *o == d.owner) {
+            Some((_, n)) => *n += 1,
+            None => owners.push((&d.owner, 1)),
+        }
+    }
+    owners
+}
+
+/// The stored status of each of a publish's deliveries, given each owner's count (`n`) in it
+/// and its monthly total once they are counted: an owner's last deliveries are the ones past
+/// its quota.
+fn quota_statuses(
+    deliveries: &[NewDelivery],
+    totals: &[(&str, i64, i64)],
+    quota: u64,
+) -> Vec<DeliveryStatus> {
+    let quota = i64::try_from(quota).unwrap_or(i64::MAX);
+    let mut statuses = vec![DeliveryStatus::Pending; deliveries.len()];
+    for (owner, n, total) in totals {
+        let mut excess = (total - quota).clamp(0, *n);
+        for (i, d) in deliveries.iter().enumerate().rev() {
+            if excess == 0 {
+                break;
+            }
+            if d.owner == *owner {
+                statuses[i] = DeliveryStatus::QuotaExceeded;
+                excess -= 1;
+            }
+        }
+    }
+    statuses
+}
+
+/// Binds a change row (5 values) to `$q`, a query or a [`crate::script::Script`].
+macro_rules! bind_change {
+    ($q:expr, $c:expr, $tenant:expr) => {{
+        let c: &NewChange = $c;
+        $q.bind(Id::from(c.id))
+            .bind($tenant)
+            .bind(&c.event_type)
+            .bind(&c.entity_id)
+            .bind(c.accepted_at)
+    }};
+}
+
+/// Binds a delivery row ([`DELIVERY_COLUMNS`], 17 values) to `$q`, a query or a
+/// [`crate::script::Script`]; `$leased` is the lease it is stored under, if any.
+macro_rules! bind_delivery {
+    ($q:expr, $d:expr, $tenant:expr, $payload:expr, $status:expr, $leased:expr) => {{
+        let d: &NewDelivery = $d;
+        let leased: Option<Lease<'_>> = $leased;
+        $q.bind(Id::from(d.id))
+            .bind($tenant)
+            .bind(Id::from(d.application_id))
+            .bind(Id::from(d.webhook_id))
+            .bind(d.change_id.map(Id::from))
+            .bind(&d.event_type)
+            .bind($payload)
+            .bind(None::<String>)
+            .bind($status.as_str())
+            .bind(0i64)
+            .bind(0i64)
+            .bind(None::<i64>)
+            .bind(d.created_at)
+            .bind(leased.map(|l| l.until))
+            .bind(leased.map(|l| l.owner))
+            .bind(d.created_at)
+            .bind(d.created_at)
+    }};
+}
+
+/// The lease delivery `i` of a publish is stored under: the publishing node's, if it took the
+/// delivery and the delivery is within its owner's quota.
+fn lease_of<'a>(lease: Option<Lease<'a>>, status: DeliveryStatus, i: usize) -> Option<Lease<'a>> {
+    lease.filter(|l| status == DeliveryStatus::Pending && l.taken.get(i) == Some(&true))
+}
+
 /// The body of [`Store::accept_changes`] inside the transaction (or savepoint) `$tx`: one
-/// definition for PostgreSQL's own transactions and SQLite's group commits.
+/// definition for PostgreSQL's own transactions and SQLite's group commits that fell back to
+/// one statement at a time (see [`Store::accept_group`]).
 macro_rules! accept_in {
     ($store:expr, $tx:ident, $tenant:expr, $accept:expr, $packed:expr, $now:expr) => {{
         let Accept {
@@ -404,20 +487,14 @@ macro_rules! accept_in {
         let month = month_of(now);
         let is_postgres = matches!($store.pool, crate::Pool::Postgres(_));
         // Per owner: how many of its deliveries this publish adds.
-        let mut owners: Vec<(&str, i64)> = Vec::new();
-        for d in deliveries {
-            match owners.iter_mut().find(|(o, _)| *o == d.owner) {
-                Some((_, n)) => *n += 1,
-                None => owners.push((&d.owner, 1)),
-            }
-        }
+        let owners = owner_counts(deliveries);
         async {
             if let Some(write) = record {
                 crate::records::apply_record_write!($tx, tenant, write, now);
             }
             // Counting first, in the same transaction, so that concurrent publishes cannot both
             // slip under the quota.
-            let mut over: Vec<(&str, i64)> = Vec::new();
+            let mut totals = Vec::with_capacity(owners.len());
             for (owner, n) in &owners {
                 let total: i64 = sqlx::query_scalar(
                     "INSERT INTO usage (tenant, client_id, month, count) VALUES ($1, $2, $3, $4) \
@@ -429,24 +506,9 @@ macro_rules! accept_in {
                 .bind(n)
                 .fetch_one(&mut *$tx)
                 .await?;
-                let excess = (total - i64::try_from(quota).unwrap_or(i64::MAX)).clamp(0, *n);
-                if excess > 0 {
-                    over.push((owner, excess));
-                }
+                totals.push((*owner, *n, total));
             }
-            // The last deliveries of an owner are the ones past its quota.
-            let mut statuses = vec![DeliveryStatus::Pending; deliveries.len()];
-            for (owner, mut excess) in over {
-                for (i, d) in deliveries.iter().enumerate().rev() {
-                    if excess == 0 {
-                        break;
-                    }
-                    if d.owner == owner {
-                        statuses[i] = DeliveryStatus::QuotaExceeded;
-                        excess -= 1;
-                    }
-                }
-            }
+            let statuses = quota_statuses(deliveries, &totals, quota);
             let sizes = changes.iter().map(|c| {
                 CHANGE_ROW_BYTES + tenant.as_str().len() + c.event_type.len() + c.entity_id.len()
             });
@@ -458,12 +520,7 @@ macro_rules! accept_in {
                 );
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for c in chunk {
-                    q = q
-                        .bind(Id::from(c.id))
-                        .bind(tenant.as_str())
-                        .bind(&c.event_type)
-                        .bind(&c.entity_id)
-                        .bind(c.accepted_at);
+                    q = bind_change!(q, c, tenant.as_str());
                 }
                 q.execute(&mut *$tx).await?;
             }
@@ -477,30 +534,9 @@ macro_rules! accept_in {
                 );
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for i in rows {
-                    let d = &deliveries[i];
-                    let status = statuses[i];
                     let payload: &Vec<u8> = &$packed[i];
-                    let leased = lease.filter(|l| {
-                        status == DeliveryStatus::Pending && l.taken.get(i) == Some(&true)
-                    });
-                    q = q
-                        .bind(Id::from(d.id))
-                        .bind(tenant.as_str())
-                        .bind(Id::from(d.application_id))
-                        .bind(Id::from(d.webhook_id))
-                        .bind(d.change_id.map(Id::from))
-                        .bind(&d.event_type)
-                        .bind(payload)
-                        .bind(None::<String>)
-                        .bind(status.as_str())
-                        .bind(0i64)
-                        .bind(0i64)
-                        .bind(None::<i64>)
-                        .bind(d.created_at)
-                        .bind(leased.map(|l| l.until))
-                        .bind(leased.map(|l| l.owner))
-                        .bind(d.created_at)
-                        .bind(d.created_at);
+                    let leased = lease_of(lease, statuses[i], i);
+                    q = bind_delivery!(q, &deliveries[i], tenant.as_str(), payload, statuses[i], leased);
                 }
                 q.execute(&mut *$tx).await?;
             }
@@ -577,9 +613,11 @@ impl Store {
         }
     }
 
-    /// Stores several publishes in one SQLite transaction, each in a savepoint of its own: one
-    /// that fails (a conflicting `Idempotency-Key`, a stale record version) is rolled back
-    /// alone and gets its error; the others commit together, with one fsync.
+    /// Stores several publishes in one SQLite transaction, committed with one fsync. The group
+    /// is first written as two scripts (see [`Store::accept_scripted`]). If a statement fails
+    /// (a conflicting `Idempotency-Key`), or a publish writes a record (whose version checks
+    /// read as they go), the group is written one statement at a time instead, each publish in
+    /// a savepoint of its own: one that fails is rolled back alone and gets its error.
     pub(crate) async fn accept_group(
         &self,
         items: &[crate::group::GroupItem],
@@ -587,6 +625,18 @@ impl Store {
         let crate::Pool::Sqlite(pool) = &self.writer else {
             return Err(StoreError::Open("group commits are for SQLite".into()));
         };
+        if items.iter().all(|item| item.accept().record.is_none()) {
+            let mut conn = pool.acquire().await?;
+            match self.accept_scripted(&mut conn, items).await {
+                Ok(statuses) => return Ok(statuses.into_iter().map(Ok).collect()),
+                Err(e) => {
+                    // Nothing of it is committed: undo what ran (if the transaction had
+                    // begun), then find the publish that fails below.
+                    tracing::debug!(error = %e, "a scripted group commit failed; storing it statement by statement");
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                }
+            }
+        }
         let mut tx = crate::BeginWrite::begin_write(pool).await?;
         let mut results = Vec::with_capacity(items.len());
         for item in items {
@@ -612,6 +662,142 @@ impl Store {
         }
         tx.commit().await?;
         Ok(results)
+    }
+
+    /// Writes a group of publishes (none with a record write) in two [`Script`]s, whatever its
+    /// size: the first opens the transaction and counts every owner's deliveries against its
+    /// quota, the second stores every change, delivery and idempotency answer and commits.
+    /// Statement by statement, a group took three statements per publish, a savepoint around
+    /// each and the transaction's own two, each a round trip to SQLite's thread. The quota
+    /// comes out as if the publishes were counted one after the other, in order. On an error
+    /// nothing is committed, and the transaction may be left open for the caller to roll back.
+    pub(crate) async fn accept_scripted(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        items: &[crate::group::GroupItem],
+    ) -> Result<Vec<Vec<DeliveryStatus>>, sqlx::Error> {
+        use sqlx::Row;
+        let accepts: Vec<Accept<'_>> = items.iter().map(|item| item.accept()).collect();
+        let months: Vec<String> = items.iter().map(|item| month_of(item.now)).collect();
+        let owners: Vec<Vec<(&str, i64)>> =
+            accepts.iter().map(|a| owner_counts(a.deliveries)).collect();
+        // (tenant, owner, month, deliveries of the group), in order of first appearance.
+        let mut keys: Vec<(&str, &str, &str, i64)> = Vec::new();
+        for ((item, month), owners) in items.iter().zip(&months).zip(&owners) {
+            for (owner, n) in owners {
+                let key = (item.tenant.as_str(), *owner, month.as_str());
+                match keys.iter_mut().find(|k| (k.0, k.1, k.2) == key) {
+                    Some(k) => k.3 += n,
+                    None => keys.push((key.0, key.1, key.2, *n)),
+                }
+            }
+        }
+        let mut counting = Script::default();
+        counting.statement("BEGIN IMMEDIATE");
+        for rows in row_chunks(keys.iter().map(|_| 0), usize::MAX) {
+            counting.statement(&format!(
+                "INSERT INTO usage (tenant, client_id, month, count) VALUES {} \
+                 ON CONFLICT (tenant, client_id, month) DO UPDATE SET count = usage.count + excluded.count \
+                 RETURNING tenant, client_id, month, count",
+                placeholders(self, rows.len(), 4, 1)
+            ));
+            for (tenant, owner, month, n) in &keys[rows] {
+                counting = counting.bind(*tenant).bind(*owner).bind(*month).bind(*n);
+            }
+        }
+        // Each key's count before the group: its total now, less the group's deliveries.
+        let mut before: Vec<Option<i64>> = vec![None; keys.len()];
+        for row in counting.fetch_all(conn).await? {
+            let (tenant, owner, month): (&str, &str, &str) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            if let Some(k) = keys
+                .iter()
+                .position(|k| (k.0, k.1, k.2) == (tenant, owner, month))
+            {
+                before[k] = Some(row.try_get::<i64, _>(3)? - keys[k].3);
+            }
+        }
+        let mut running = before
+            .into_iter()
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| sqlx::Error::Protocol("a usage count was not returned".into()))?;
+        let mut statuses = Vec::with_capacity(items.len());
+        for (((item, accept), month), owners) in
+            items.iter().zip(&accepts).zip(&months).zip(&owners)
+        {
+            let mut totals = Vec::with_capacity(owners.len());
+            for (owner, n) in owners {
+                let key = (item.tenant.as_str(), *owner, month.as_str());
+                let k = keys
+                    .iter()
+                    .position(|k| (k.0, k.1, k.2) == key)
+                    .expect("every owner has a key");
+                running[k] += n;
+                totals.push((*owner, *n, running[k]));
+            }
+            statuses.push(quota_statuses(accept.deliveries, &totals, accept.quota));
+        }
+
+        let mut writing = Script::default();
+        let changes: Vec<(&str, &NewChange)> = items
+            .iter()
+            .zip(&accepts)
+            .flat_map(|(item, a)| a.changes.iter().map(|c| (item.tenant.as_str(), c)))
+            .collect();
+        for rows in row_chunks(changes.iter().map(|_| 0), usize::MAX) {
+            writing.statement(&format!(
+                "INSERT INTO changes (id, tenant, type, entity_id, accepted_at) VALUES {}",
+                placeholders(self, rows.len(), 5, 1)
+            ));
+            for (tenant, c) in &changes[rows] {
+                writing = bind_change!(writing, c, *tenant);
+            }
+        }
+        // (publish, delivery within it)
+        let deliveries: Vec<(usize, usize)> = accepts
+            .iter()
+            .enumerate()
+            .flat_map(|(k, a)| (0..a.deliveries.len()).map(move |i| (k, i)))
+            .collect();
+        for rows in row_chunks(deliveries.iter().map(|_| 0), usize::MAX) {
+            writing.statement(&format!(
+                "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
+                placeholders(self, rows.len(), 17, 1)
+            ));
+            for &(k, i) in &deliveries[rows] {
+                let (item, accept, status) = (&items[k], &accepts[k], statuses[k][i]);
+                let leased = lease_of(accept.lease, status, i);
+                writing = bind_delivery!(
+                    writing,
+                    &accept.deliveries[i],
+                    item.tenant.as_str(),
+                    &item.packed[i],
+                    status,
+                    leased
+                );
+            }
+        }
+        let keyed: Vec<(&crate::group::GroupItem, (&str, &str))> = items
+            .iter()
+            .zip(&accepts)
+            .filter_map(|(item, a)| a.idempotency.map(|key| (item, key)))
+            .collect();
+        for rows in row_chunks(keyed.iter().map(|_| 0), usize::MAX) {
+            writing.statement(&format!(
+                "INSERT INTO idempotency (tenant, key, answer, created_at) VALUES {}",
+                placeholders(self, rows.len(), 4, 1)
+            ));
+            for (item, (key, answer)) in &keyed[rows] {
+                writing = writing
+                    .bind(item.tenant.as_str())
+                    .bind(*key)
+                    .bind(*answer)
+                    .bind(item.now);
+            }
+        }
+        writing.statement("COMMIT");
+        writing.fetch_all(conn).await?;
+        Ok(statuses)
     }
 
     /// Claims up to `limit` due deliveries for `owner` until `lease_until` (µs), leaving those

@@ -13,6 +13,7 @@
 //! - `management`: applications and webhooks, with cursor pages ([`Page`], [`Paged`]).
 //! - `delivery`: the durable outbox: changes, deliveries, attempts, usage counts.
 //! - `records`: the record store, whose writes commit with the change they publish.
+//! - `group`, `script`: SQLite's group commit of publishes, in two messages to its thread.
 //! - `console`: the console's operators and sessions, and the request-log chart.
 //!
 //! Every method that reads tenant data takes the tenant first: there is no way to reach an
@@ -30,6 +31,7 @@ pub mod model;
 mod pack;
 mod postgres;
 mod records;
+mod script;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;

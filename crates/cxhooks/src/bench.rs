@@ -68,11 +68,13 @@ pub struct BenchArgs {
     keep_sqlite: Option<std::path::PathBuf>,
 }
 
-/// What the receivers saw: deliveries and their ingest-to-delivery latencies (µs).
+/// What the receivers saw: deliveries and their ingest-to-delivery latencies (µs); and what the
+/// publishers saw: how long each publish took to be acknowledged (µs).
 #[derive(Default)]
 struct Seen {
     count: AtomicU64,
     latencies_us: Mutex<Vec<u64>>,
+    acks_us: Mutex<Vec<u64>>,
 }
 
 fn now_us() -> u64 {
@@ -263,7 +265,8 @@ fn sign_only(bits: RsaBits, seconds: u64) -> Result<ExitCode, String> {
         json!({
             "mode": "sign-only", "store": null, "rsa_bits": bits.bits(), "signing_threads": threads,
             "payload_bytes": payload_bytes, "changes_per_s": null, "deliveries_per_s": per_s,
-            "latency_ms": {"p50": null, "p99": null, "max": null}, "signatures_per_s": per_s,
+            "latency_ms": percentiles(&Mutex::default()),
+            "ack_latency_ms": percentiles(&Mutex::default()), "signatures_per_s": per_s,
             "peak_rss_mb": peak_rss_mb(), "store_bytes_per_delivery": null,
         })
     );
@@ -455,11 +458,12 @@ async fn measure(
         // Its connections are opened on the load runtime, by the tasks that use them.
         let load_http = reqwest::Client::new();
         for _ in 0..workers {
-            let (http, urls, publishers, next) = (
+            let (http, urls, publishers, next, seen) = (
                 load_http.clone(),
                 urls.clone(),
                 publishers.clone(),
                 next.clone(),
+                seen.clone(),
             );
             let (rate, batch, changes) = (args.rate, args.batch, args.changes);
             tasks.push(load.spawn(async move {
@@ -479,7 +483,13 @@ async fn measure(
                     let n = batch.min(changes - b * batch);
                     let publisher = &publishers[(b as usize) % publishers.len()];
                     let url = urls[(b as usize) % urls.len()].clone();
-                    let send = publish(http.clone(), url, publisher.token.clone(), b, n);
+                    let (acked, token) = (seen.clone(), publisher.token.clone());
+                    let send = publish(http.clone(), url, token, b, n);
+                    let send = async move {
+                        let took = send.await?;
+                        acked.acks_us.lock().expect("not poisoned").push(took);
+                        Ok::<(), String>(())
+                    };
                     if rate.is_some() {
                         // At most MAX_PACED_IN_FLIGHT publishes open at once: past what the
                         // server keeps up with, the publisher falls behind its schedule (the
@@ -561,12 +571,8 @@ async fn measure(
     }
     let m = measured?;
 
-    let mut lat = std::mem::take(&mut *m.seen.latencies_us.lock().expect("not poisoned"));
-    lat.sort_unstable();
-    let pct = |p: f64| {
-        let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len().max(1)) - 1;
-        lat.get(i).map(|us| round(*us as f64 / 1000.0))
-    };
+    let latency = percentiles(&m.seen.latencies_us);
+    let ack_latency = percentiles(&m.seen.acks_us);
     let delivered = m.seen.count.load(Ordering::Relaxed);
     // Per delivered notification; with the receiver down, per pending one.
     let stored = if args.receiver_down {
@@ -581,7 +587,8 @@ async fn measure(
         "changes": args.changes, "deliveries": delivered, "rate": args.rate,
         "changes_per_s": round(args.changes as f64 / m.published_in.as_secs_f64()),
         "deliveries_per_s": deliveries_per_s,
-        "latency_ms": {"p50": pct(0.50), "p99": pct(0.99), "max": pct(1.0)},
+        "latency_ms": latency,
+        "ack_latency_ms": ack_latency,
         "signatures_per_s": deliveries_per_s,
         "peak_rss_mb": m.peak_rss,
         "store_bytes_per_delivery": round((m.size_after - m.size_before) as f64 / stored.max(1) as f64),
@@ -700,14 +707,26 @@ async fn set_up_tenant(
     Ok(Publisher { token })
 }
 
-/// Publishes batch `b` of `n` changes; each entityId starts with its publish time (µs).
+/// p50, p99 and max of latencies in µs, in ms (nulls when there are none).
+fn percentiles(us: &Mutex<Vec<u64>>) -> Value {
+    let mut lat = std::mem::take(&mut *us.lock().expect("not poisoned"));
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len().max(1)) - 1;
+        lat.get(i).map(|us| round(*us as f64 / 1000.0))
+    };
+    json!({"p50": pct(0.50), "p99": pct(0.99), "max": pct(1.0)})
+}
+
+/// Publishes batch `b` of `n` changes; each entityId starts with its publish time (µs). Returns
+/// how long the publish took to be acknowledged (µs).
 async fn publish(
     http: reqwest::Client,
     url: String,
     token: String,
     b: u64,
     n: u64,
-) -> Result<(), String> {
+) -> Result<u64, String> {
     let at = now_us();
     let changes: Vec<Value> = (0..n)
         .map(|i| {
@@ -739,7 +758,7 @@ async fn publish(
             r.text().await.unwrap_or_default()
         ));
     }
-    Ok(())
+    Ok(now_us().saturating_sub(at))
 }
 
 #[cfg(test)]

@@ -656,7 +656,101 @@ async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
     );
 }
 
+/// Twenty publishes at once, in two months (on SQLite they share a group commit, counted in one
+/// statement): each owner's monthly quota comes out as if they were counted one after the other,
+/// and the last deliveries past it are the ones refused. Then two at once with the same
+/// `Idempotency-Key` (on SQLite, a group written again statement by statement): the one that
+/// fails counts nothing.
+async fn concurrent_publishes_count_against_each_months_quota_in_order(backend: Backend) {
+    use DeliveryStatus::{Pending, QuotaExceeded};
+    let (store, _loc) = backend.store().await;
+    let (acme, key) = tenant("acme");
+    store.create_tenant(&acme, &key).await.unwrap();
+    let november = Utc
+        .with_ymd_and_hms(2026, 11, 15, 0, 0, 0)
+        .unwrap()
+        .timestamp_micros();
+    let december = Utc
+        .with_ymd_and_hms(2026, 12, 15, 0, 0, 0)
+        .unwrap()
+        .timestamp_micros();
+    let delivery = |owner: &str| NewDelivery {
+        id: uuid::Uuid::new_v4(),
+        application_id: uuid::Uuid::new_v4(),
+        webhook_id: uuid::Uuid::new_v4(),
+        owner: owner.into(),
+        change_id: None,
+        event_type: "crjob:created".into(),
+        payload: b"{}".to_vec(),
+        created_at: 1,
+    };
+    let publish = |deliveries: Vec<NewDelivery>, now: i64, key: Option<&'static str>| {
+        let (store, tenant) = (store.clone(), acme.name.clone());
+        async move {
+            let accept = Accept {
+                changes: &[],
+                deliveries: &deliveries,
+                quota: 25,
+                idempotency: key.map(|k| (k, "answer")),
+                record: None,
+                lease: None,
+            };
+            store.accept_changes(&tenant, &accept, now).await
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        // November: 15 publishes (30 deliveries for c1, 5 past its quota; 15 for c2).
+        // December: 5 (10 for c1).
+        let now = if i < 15 { november } else { december };
+        let deliveries = vec![delivery("c1"), delivery("c2"), delivery("c1")];
+        tasks.spawn(publish(deliveries, now, None));
+    }
+    let mut refused = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        let statuses = result.unwrap().unwrap();
+        assert_eq!(statuses[1], Pending, "c2 is within its quota");
+        if statuses.contains(&QuotaExceeded) {
+            refused.push(statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+        }
+    }
+    // Counted in order: 24 after the twelfth November publish, then 26 (its last c1 refused),
+    // 28 and 30 (both refused).
+    refused.sort();
+    let (p, q) = (Pending.as_str(), QuotaExceeded.as_str());
+    assert_eq!(refused, [[p, p, q], [q, p, q], [q, p, q]]);
+    let same_key = [
+        tokio::spawn(publish(vec![delivery("c1")], december, Some("same-key"))),
+        tokio::spawn(publish(vec![delivery("c1")], december, Some("same-key"))),
+    ];
+    let mut conflicts = 0;
+    for task in same_key {
+        match task.await.unwrap() {
+            Ok(statuses) => assert_eq!(statuses, [Pending]),
+            Err(StoreError::Conflict(what)) => {
+                assert!(what.contains("same-key"), "{what}");
+                conflicts += 1;
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(conflicts, 1);
+    assert_eq!(store.pending_count().await.unwrap(), 45 - 5 + 15 + 1);
+    // December's c1 stands at 11 (the failed publish counted nothing): 14 more fit exactly, and
+    // the one after is refused.
+    let fits: Vec<NewDelivery> = (0..14).map(|_| delivery("c1")).collect();
+    assert_eq!(
+        publish(fits, december, None).await.unwrap(),
+        vec![Pending; 14]
+    );
+    assert_eq!(
+        publish(vec![delivery("c1")], december, None).await.unwrap(),
+        [QuotaExceeded]
+    );
+}
+
 cxhooks_store::both_backends!(
+    concurrent_publishes_count_against_each_months_quota_in_order,
     concurrent_publishes_commit_together_and_fail_alone,
     completions_are_recorded_only_by_the_lease_owner,
     deliveries_stored_leased_are_claimed_only_after_the_lease,
