@@ -9,7 +9,7 @@ use cxhooks_store::{
 };
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -71,6 +71,7 @@ pub async fn spawn(state: AppState) -> JoinSet<()> {
         per_hook: std::sync::Mutex::new(HashMap::new()),
         per_hook_limit,
         per_hook_claims: per_hook_limit * CLAIM_AHEAD,
+        wants_room: AtomicBool::new(true),
     };
     if state.delivery.pipeline.set(pipeline).is_err() {
         tracing::error!("the delivery workers of this node were already started");
@@ -100,6 +101,13 @@ pub struct Pipeline {
     per_hook: std::sync::Mutex<HashMap<uuid::Uuid, HookSlots>>,
     per_hook_limit: usize,
     per_hook_claims: usize,
+    /// Whether the dispatcher's last claim may have left due work behind for want of room (a
+    /// whole batch claimed, webhooks skipped as full, claims given back): then a recorded
+    /// outcome, which frees room, wakes it. Otherwise nothing is due until a publish, another
+    /// node's notification or the next poll says so, and outcomes do not wake it: at 500
+    /// single-change publishes a second, nine claims in ten found nothing, each a statement on
+    /// SQLite's one writer that publishes waited behind.
+    wants_room: AtomicBool,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -369,7 +377,11 @@ async fn dispatch_loop(state: AppState) {
                 continue;
             }
         };
+        let claimed_n = claimed.len();
         if claimed.is_empty() {
+            pipeline
+                .wants_room
+                .store(!full.is_empty(), Ordering::Relaxed);
             // Woken by a publish on this node, a notification from another node, or a finished
             // job (its webhook may take more now).
             tokio::select! {
@@ -442,6 +454,8 @@ async fn dispatch_loop(state: AppState) {
                 lease_until: now + lease,
             });
         }
+        let drained = claimed_n < free && full.is_empty() && release.is_empty();
+        pipeline.wants_room.store(!drained, Ordering::Relaxed);
         if !release.is_empty()
             && let Err(e) = state.store.release(&state.delivery.node, &release).await
         {
@@ -737,7 +751,7 @@ async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>) {
             // The one writer, in this task: no hand-off to another.
             record(&state, &batch, after_us, after_n).await;
             drop(held);
-            state.delivery.wake.notify_one();
+            wake_for(&state, &batch);
             continue;
         }
         // Wait for a writer; outcomes that arrive meanwhile make the next batch.
@@ -751,8 +765,21 @@ async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>) {
             drop(writer);
             // The permits are free again: the dispatcher may claim more of these webhooks.
             drop(held);
-            state.delivery.wake.notify_one();
+            wake_for(&state, &batch);
         });
+    }
+}
+
+/// Wakes the dispatcher after a batch of outcomes is recorded if it is waiting for room, or if
+/// the batch scheduled retries (due soon, with a short schedule).
+fn wake_for(state: &AppState, batch: &[Completion]) {
+    let wants_room = state
+        .delivery
+        .pipeline
+        .get()
+        .is_none_or(|p| p.wants_room.load(Ordering::Relaxed));
+    if wants_room || batch.iter().any(|c| matches!(c.next, Next::Retry(_))) {
+        state.delivery.wake.notify_one();
     }
 }
 
