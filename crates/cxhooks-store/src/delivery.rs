@@ -492,23 +492,6 @@ macro_rules! accept_in {
             if let Some(write) = record {
                 crate::records::apply_record_write!($tx, tenant, write, now);
             }
-            // Counting first, in the same transaction, so that concurrent publishes cannot both
-            // slip under the quota.
-            let mut totals = Vec::with_capacity(owners.len());
-            for (owner, n) in &owners {
-                let total: i64 = sqlx::query_scalar(
-                    "INSERT INTO usage (tenant, client_id, month, count) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (tenant, client_id, month) DO UPDATE SET count = usage.count + $4 RETURNING count",
-                )
-                .bind(tenant.as_str())
-                .bind(owner)
-                .bind(&month)
-                .bind(n)
-                .fetch_one(&mut *$tx)
-                .await?;
-                totals.push((*owner, *n, total));
-            }
-            let statuses = quota_statuses(deliveries, &totals, quota);
             let sizes = changes.iter().map(|c| {
                 CHANGE_ROW_BYTES + tenant.as_str().len() + c.event_type.len() + c.entity_id.len()
             });
@@ -534,9 +517,10 @@ macro_rules! accept_in {
                 );
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for i in rows {
+                    // Stored pending, then refused below if past the quota.
                     let payload: &Vec<u8> = &$packed[i];
-                    let leased = lease_of(lease, statuses[i], i);
-                    q = bind_delivery!(q, &deliveries[i], tenant.as_str(), payload, statuses[i], leased);
+                    let leased = lease_of(lease, DeliveryStatus::Pending, i);
+                    q = bind_delivery!(q, &deliveries[i], tenant.as_str(), payload, DeliveryStatus::Pending, leased);
                 }
                 q.execute(&mut *$tx).await?;
             }
@@ -556,6 +540,44 @@ macro_rules! accept_in {
                 sqlx::query(concat!("SELECT pg_notify(", due_channel!(), ", '')"))
                     .execute(&mut *$tx)
                     .await?;
+            }
+            // Counting last, in the same transaction, so that concurrent publishes cannot both
+            // slip under the quota: the count's row stays locked to the commit, and publishes of
+            // one owner wait for each other only from here (on PostgreSQL, where they run side
+            // by side). Deliveries past the quota were stored pending: they are refused now,
+            // before anyone can see them.
+            let mut totals = Vec::with_capacity(owners.len());
+            for (owner, n) in &owners {
+                let total: i64 = sqlx::query_scalar(
+                    "INSERT INTO usage (tenant, client_id, month, count) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant, client_id, month) DO UPDATE SET count = usage.count + $4 RETURNING count",
+                )
+                .bind(tenant.as_str())
+                .bind(owner)
+                .bind(&month)
+                .bind(n)
+                .fetch_one(&mut *$tx)
+                .await?;
+                totals.push((*owner, *n, total));
+            }
+            let statuses = quota_statuses(deliveries, &totals, quota);
+            let refused: Vec<&NewDelivery> = deliveries
+                .iter()
+                .zip(&statuses)
+                .filter(|(_, s)| **s == DeliveryStatus::QuotaExceeded)
+                .map(|(d, _)| d)
+                .collect();
+            for chunk in refused.chunks(CHUNK) {
+                let sql = format!(
+                    "UPDATE deliveries SET status = 'quota_exceeded', lease_until = NULL, lease_owner = NULL \
+                     WHERE id IN ({})",
+                    (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for d in chunk {
+                    q = q.bind(Id::from(d.id));
+                }
+                q.execute(&mut *$tx).await?;
             }
             Ok::<_, StoreError>(statuses)
         }
