@@ -539,12 +539,9 @@ async fn measure(
         }
         let delivered_in = started.elapsed();
         let cpu = CpuTimes::now().since(&cpu_before);
-        // Let completions reach the store before measuring it.
+        // Let completions reach the store before the nodes stop and it is measured.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let size_after = store.size_bytes().await.map_err(|e| e.to_string())?;
-        let pending = store.pending_count().await.map_err(|e| e.to_string())?;
         let peak_rss = peak_rss_mb();
-        let size_live = store.live_size_bytes().await.map_err(|e| e.to_string())?;
         let mut node_shares = Vec::new();
         for url in urls.iter() {
             node_shares.push(delivered_by(&http, url).await?);
@@ -555,11 +552,8 @@ async fn measure(
             published_in,
             delivered_in,
             size_before,
-            size_after,
-            size_live,
             peak_rss,
             node_shares,
-            pending,
         })
     }
     .await;
@@ -570,13 +564,18 @@ async fn measure(
         let _ = server.await;
     }
     let m = measured?;
+    // Measured once the nodes have stopped: with the receiver down their dispatchers write
+    // without pause, and a checkpoint or `VACUUM` could wait past SQLite's busy timeout.
+    let size_after = store.size_bytes().await.map_err(|e| e.to_string())?;
+    let pending = store.pending_count().await.map_err(|e| e.to_string())?;
+    let size_live = store.live_size_bytes().await.map_err(|e| e.to_string())?;
 
     let latency = percentiles(&m.seen.latencies_us);
     let ack_latency = percentiles(&m.seen.acks_us);
     let delivered = m.seen.count.load(Ordering::Relaxed);
     // Per delivered notification; with the receiver down, per pending one.
     let stored = if args.receiver_down {
-        u64::try_from(m.pending).unwrap_or(0)
+        u64::try_from(pending).unwrap_or(0)
     } else {
         delivered
     };
@@ -591,9 +590,9 @@ async fn measure(
         "ack_latency_ms": ack_latency,
         "signatures_per_s": deliveries_per_s,
         "peak_rss_mb": m.peak_rss,
-        "store_bytes_per_delivery": round((m.size_after - m.size_before) as f64 / stored.max(1) as f64),
-        "store_live_bytes_per_delivery": round((m.size_live - m.size_before) as f64 / stored.max(1) as f64),
-        "nodes": args.nodes, "node_deliveries": m.node_shares, "pending": m.pending,
+        "store_bytes_per_delivery": round((size_after - m.size_before) as f64 / stored.max(1) as f64),
+        "store_live_bytes_per_delivery": round((size_live - m.size_before) as f64 / stored.max(1) as f64),
+        "nodes": args.nodes, "node_deliveries": m.node_shares, "pending": pending,
         "cpu": m.cpu.map(|(idle, steal, process_s, signing_s)| json!({
             "machine_idle_share": round(idle * 1000.0) / 1000.0,
             "machine_steal_share": round(steal * 1000.0) / 1000.0,
@@ -610,11 +609,8 @@ struct Measured {
     published_in: Duration,
     delivered_in: Duration,
     size_before: i64,
-    size_after: i64,
-    size_live: i64,
     peak_rss: Option<f64>,
     node_shares: Vec<u64>,
-    pending: i64,
 }
 
 /// Waits until the receivers have seen `expected` deliveries; fails if none arrive for 30 s.
