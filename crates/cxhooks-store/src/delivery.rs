@@ -392,10 +392,14 @@ pub fn month_of(us: i64) -> String {
 /// Per owner, in order of first appearance: how many of `deliveries` it owns.
 fn owner_counts(deliveries: &[NewDelivery]) -> Vec<(&str, i64)> {
     let mut owners: Vec<(&str, i64)> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for d in deliveries {
-        match owners.iter_mut().find(|(o, _)| *o == d.owner) {
-            Some((_, n)) => *n += 1,
-            None => owners.push((&d.owner, 1)),
+        match index.entry(d.owner.as_str()) {
+            std::collections::hash_map::Entry::Occupied(at) => owners[*at.get()].1 += 1,
+            std::collections::hash_map::Entry::Vacant(at) => {
+                at.insert(owners.len());
+                owners.push((&d.owner, 1));
+            }
         }
     }
     owners
@@ -703,15 +707,19 @@ impl Store {
         let months: Vec<String> = items.iter().map(|item| month_of(item.now)).collect();
         let owners: Vec<Vec<(&str, i64)>> =
             accepts.iter().map(|a| owner_counts(a.deliveries)).collect();
-        // (tenant, owner, month, deliveries of the group), in order of first appearance.
+        // (tenant, owner, month, deliveries of the group), in order of first appearance, and
+        // where each key is in that list.
         let mut keys: Vec<(&str, &str, &str, i64)> = Vec::new();
+        let mut index: std::collections::HashMap<(&str, &str, &str), usize> =
+            std::collections::HashMap::new();
         for ((item, month), owners) in items.iter().zip(&months).zip(&owners) {
             for (owner, n) in owners {
                 let key = (item.tenant.as_str(), *owner, month.as_str());
-                match keys.iter_mut().find(|k| (k.0, k.1, k.2) == key) {
-                    Some(k) => k.3 += n,
-                    None => keys.push((key.0, key.1, key.2, *n)),
-                }
+                let k = *index.entry(key).or_insert_with(|| {
+                    keys.push((key.0, key.1, key.2, 0));
+                    keys.len() - 1
+                });
+                keys[k].3 += n;
             }
         }
         let mut counting = Script::default();
@@ -732,10 +740,7 @@ impl Store {
         for row in counting.fetch_all(conn).await? {
             let (tenant, owner, month): (&str, &str, &str) =
                 (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-            if let Some(k) = keys
-                .iter()
-                .position(|k| (k.0, k.1, k.2) == (tenant, owner, month))
-            {
+            if let Some(&k) = index.get(&(tenant, owner, month)) {
                 before[k] = Some(row.try_get::<i64, _>(3)? - keys[k].3);
             }
         }
@@ -749,11 +754,7 @@ impl Store {
         {
             let mut totals = Vec::with_capacity(owners.len());
             for (owner, n) in owners {
-                let key = (item.tenant.as_str(), *owner, month.as_str());
-                let k = keys
-                    .iter()
-                    .position(|k| (k.0, k.1, k.2) == key)
-                    .expect("every owner has a key");
+                let k = index[&(item.tenant.as_str(), *owner, month.as_str())];
                 running[k] += n;
                 totals.push((*owner, *n, running[k]));
             }
