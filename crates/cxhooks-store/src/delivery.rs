@@ -430,6 +430,134 @@ fn quota_statuses(
     statuses
 }
 
+/// A usage count a group of publishes adds to, `(tenant, owner, month)`, with how many of the
+/// group's deliveries it gets.
+type UsageKey<'a> = (&'a str, &'a str, &'a str, i64);
+
+/// How a group of publishes counts against quotas: each publish's owners (as
+/// [`owner_counts`]), and the group's usage keys in order of first appearance, with where each
+/// key is in that list.
+struct GroupCount<'a> {
+    owners: Vec<Vec<(&'a str, i64)>>,
+    keys: Vec<UsageKey<'a>>,
+    index: std::collections::HashMap<(&'a str, &'a str, &'a str), usize>,
+}
+
+impl<'a> GroupCount<'a> {
+    /// `months[k]` is the month publish `k` counts in.
+    fn new(
+        items: &'a [crate::group::GroupItem],
+        accepts: &[Accept<'a>],
+        months: &'a [String],
+    ) -> Self {
+        let owners: Vec<Vec<(&str, i64)>> =
+            accepts.iter().map(|a| owner_counts(a.deliveries)).collect();
+        let mut keys: Vec<UsageKey<'a>> = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        for ((item, month), owners) in items.iter().zip(months).zip(&owners) {
+            for (owner, n) in owners {
+                let key = (item.tenant.as_str(), *owner, month.as_str());
+                let k = *index.entry(key).or_insert_with(|| {
+                    keys.push((key.0, key.1, key.2, 0));
+                    keys.len() - 1
+                });
+                keys[k].3 += n;
+            }
+        }
+        Self {
+            owners,
+            keys,
+            index,
+        }
+    }
+
+    /// Each publish's delivery statuses, given every key's count once the whole group was
+    /// added (`counted`: tenant, owner, month, count): as if the publishes had been counted one
+    /// after the other, in order.
+    fn statuses(
+        &self,
+        items: &[crate::group::GroupItem],
+        accepts: &[Accept<'_>],
+        months: &[String],
+        counted: &[(String, String, String, i64)],
+    ) -> Result<Vec<Vec<DeliveryStatus>>, sqlx::Error> {
+        // Each key's count before the group: its total now, less the group's deliveries.
+        let mut before: Vec<Option<i64>> = vec![None; self.keys.len()];
+        for (tenant, owner, month, count) in counted {
+            if let Some(&k) = self
+                .index
+                .get(&(tenant.as_str(), owner.as_str(), month.as_str()))
+            {
+                before[k] = Some(count - self.keys[k].3);
+            }
+        }
+        let mut running = before
+            .into_iter()
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| sqlx::Error::Protocol("a usage count was not returned".into()))?;
+        let mut statuses = Vec::with_capacity(items.len());
+        for (((item, accept), month), owners) in
+            items.iter().zip(accepts).zip(months).zip(&self.owners)
+        {
+            let mut totals = Vec::with_capacity(owners.len());
+            for (owner, n) in owners {
+                let k = self.index[&(item.tenant.as_str(), *owner, month.as_str())];
+                running[k] += n;
+                totals.push((*owner, *n, running[k]));
+            }
+            statuses.push(quota_statuses(accept.deliveries, &totals, accept.quota));
+        }
+        Ok(statuses)
+    }
+}
+
+/// `INSERT INTO changes` of `rows` rows ([`bind_change!`]).
+fn insert_changes_sql(store: &Store, rows: usize) -> String {
+    format!(
+        "INSERT INTO changes (id, tenant, type, entity_id, accepted_at) VALUES {}",
+        placeholders(store, rows, 5, 1)
+    )
+}
+
+/// `INSERT INTO deliveries` of `rows` rows ([`bind_delivery!`]).
+fn insert_deliveries_sql(store: &Store, rows: usize) -> String {
+    format!(
+        "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
+        placeholders(store, rows, 17, 1)
+    )
+}
+
+/// `INSERT INTO idempotency` of `rows` rows: tenant, key, answer, time.
+fn insert_idempotency_sql(store: &Store, rows: usize) -> String {
+    format!(
+        "INSERT INTO idempotency (tenant, key, answer, created_at) VALUES {}",
+        placeholders(store, rows, 4, 1)
+    )
+}
+
+/// Adds `rows` usage counts (tenant, owner, month, deliveries; no key twice) and returns each
+/// key's count afterwards.
+fn upsert_usage_sql(store: &Store, rows: usize) -> String {
+    format!(
+        "INSERT INTO usage (tenant, client_id, month, count) VALUES {} \
+         ON CONFLICT (tenant, client_id, month) DO UPDATE SET count = usage.count + excluded.count \
+         RETURNING tenant, client_id, month, count",
+        placeholders(store, rows, 4, 1)
+    )
+}
+
+/// Refuses `rows` deliveries, by id, stored pending: past their owner's quota.
+fn refuse_sql(rows: usize) -> String {
+    format!(
+        "UPDATE deliveries SET status = 'quota_exceeded', lease_until = NULL, lease_owner = NULL \
+         WHERE id IN ({})",
+        (1..=rows)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// Binds a change row (5 values) to `$q`, a query or a [`crate::script::Script`].
 macro_rules! bind_change {
     ($q:expr, $c:expr, $tenant:expr) => {{
@@ -501,11 +629,7 @@ macro_rules! accept_in {
             });
             for rows in row_chunks(sizes, message_budget($store)) {
                 let chunk = &changes[rows];
-                let sql = format!(
-                    "INSERT INTO changes (id, tenant, type, entity_id, accepted_at) VALUES {}",
-                    placeholders($store, chunk.len(), 5, 1)
-                );
-                let mut q = sqlx::query(AssertSqlSafe(sql));
+                let mut q = sqlx::query(AssertSqlSafe(insert_changes_sql($store, chunk.len())));
                 for c in chunk {
                     q = bind_change!(q, c, tenant.as_str());
                 }
@@ -515,11 +639,7 @@ macro_rules! accept_in {
                 DELIVERY_ROW_BYTES + p.len() + tenant.as_str().len() + d.event_type.len()
             });
             for rows in row_chunks(sizes, message_budget($store)) {
-                let sql = format!(
-                    "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
-                    placeholders($store, rows.len(), 17, 1)
-                );
-                let mut q = sqlx::query(AssertSqlSafe(sql));
+                let mut q = sqlx::query(AssertSqlSafe(insert_deliveries_sql($store, rows.len())));
                 for i in rows {
                     // Stored pending, then refused below if past the quota.
                     let payload: &Vec<u8> = &$packed[i];
@@ -529,7 +649,7 @@ macro_rules! accept_in {
                 q.execute(&mut *$tx).await?;
             }
             if let Some((key, answer)) = idempotency {
-                sqlx::query("INSERT INTO idempotency (tenant, key, answer, created_at) VALUES ($1, $2, $3, $4)")
+                sqlx::query(AssertSqlSafe(insert_idempotency_sql($store, 1)))
                     .bind(tenant.as_str())
                     .bind(key)
                     .bind(answer)
@@ -538,9 +658,11 @@ macro_rules! accept_in {
                     .await
                     .map_err(crate::error::conflict(format!("a publish with Idempotency-Key '{key}'")))?;
             }
-            if is_postgres && !deliveries.is_empty() {
+            if is_postgres
+                && (0..deliveries.len()).any(|i| lease_of(lease, DeliveryStatus::Pending, i).is_none())
+            {
                 // Delivered at commit: every node sharing the store claims at once instead of
-                // at its next poll.
+                // at its next poll. Not for deliveries stored leased: their node has them.
                 sqlx::query(concat!("SELECT pg_notify(", due_channel!(), ", '')"))
                     .execute(&mut *$tx)
                     .await?;
@@ -572,12 +694,7 @@ macro_rules! accept_in {
                 .map(|(d, _)| d)
                 .collect();
             for chunk in refused.chunks(CHUNK) {
-                let sql = format!(
-                    "UPDATE deliveries SET status = 'quota_exceeded', lease_until = NULL, lease_owner = NULL \
-                     WHERE id IN ({})",
-                    (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-                );
-                let mut q = sqlx::query(AssertSqlSafe(sql));
+                let mut q = sqlx::query(AssertSqlSafe(refuse_sql(chunk.len())));
                 for d in chunk {
                     q = q.bind(Id::from(d.id));
                 }
@@ -639,55 +756,209 @@ impl Store {
         }
     }
 
-    /// Stores several publishes in one SQLite transaction, committed with one fsync. The group
-    /// is first written as two scripts (see [`Store::accept_scripted`]). If a statement fails
-    /// (a conflicting `Idempotency-Key`), or a publish writes a record (whose version checks
-    /// read as they go), the group is written one statement at a time instead, each publish in
-    /// a savepoint of its own: one that fails is rolled back alone and gets its error.
+    /// Stores several publishes in one transaction, committed with one fsync. The group is
+    /// first written whole: on SQLite as two scripts (see [`Store::accept_scripted`]), on
+    /// PostgreSQL as a few multi-row statements (see [`Store::accept_grouped_pg`]). If a
+    /// statement fails (a conflicting `Idempotency-Key`), or a publish writes a record (whose
+    /// version checks read as they go), the group is written one statement at a time instead,
+    /// each publish in a savepoint of its own: one that fails is rolled back alone and gets its
+    /// error.
     pub(crate) async fn accept_group(
         &self,
         items: &[crate::group::GroupItem],
     ) -> Result<Vec<Result<Vec<DeliveryStatus>, StoreError>>, StoreError> {
-        let crate::Pool::Sqlite(pool) = &self.writer else {
-            return Err(StoreError::Open("group commits are for SQLite".into()));
-        };
-        if items.iter().all(|item| item.accept().record.is_none()) {
-            let mut conn = pool.acquire().await?;
-            match self.accept_scripted(&mut conn, items).await {
-                Ok(statuses) => return Ok(statuses.into_iter().map(Ok).collect()),
-                Err(e) => {
-                    // Nothing of it is committed: undo what ran (if the transaction had
-                    // begun), then find the publish that fails below.
-                    tracing::debug!(error = %e, "a scripted group commit failed; storing it statement by statement");
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        // Each publish in a savepoint of `$tx`, then the commit.
+        macro_rules! one_by_one {
+            ($tx:ident) => {{
+                let mut results = Vec::with_capacity(items.len());
+                for item in items {
+                    let accept = item.accept();
+                    let mut savepoint = sqlx::Connection::begin(&mut *$tx).await?;
+                    match accept_in!(
+                        self,
+                        savepoint,
+                        &item.tenant,
+                        &accept,
+                        item.packed,
+                        item.now
+                    ) {
+                        Ok(statuses) => {
+                            savepoint.commit().await?;
+                            results.push(Ok(statuses));
+                        }
+                        Err(e) => {
+                            savepoint.rollback().await?;
+                            results.push(Err(e));
+                        }
+                    }
                 }
+                $tx.commit().await?;
+                Ok(results)
+            }};
+        }
+        let whole = items.iter().all(|item| item.accept().record.is_none());
+        match &self.writer {
+            crate::Pool::Sqlite(pool) => {
+                if whole {
+                    let mut conn = pool.acquire().await?;
+                    match self.accept_scripted(&mut conn, items).await {
+                        Ok(statuses) => return Ok(statuses.into_iter().map(Ok).collect()),
+                        Err(e) => {
+                            // Nothing of it is committed: undo what ran (if the transaction
+                            // had begun), then find the publish that fails below.
+                            tracing::debug!(error = %e, "a scripted group commit failed; storing it statement by statement");
+                            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                        }
+                    }
+                }
+                let mut tx = crate::BeginWrite::begin_write(pool).await?;
+                one_by_one!(tx)
+            }
+            crate::Pool::Postgres(pool) => {
+                if whole {
+                    let mut tx = pool.begin().await?;
+                    match self.accept_grouped_pg(&mut tx, items).await {
+                        Ok(statuses) => {
+                            tx.commit().await?;
+                            return Ok(statuses.into_iter().map(Ok).collect());
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "a group commit failed; storing it statement by statement");
+                            let _ = tx.rollback().await;
+                        }
+                    }
+                }
+                let mut tx = pool.begin().await?;
+                one_by_one!(tx)
             }
         }
-        let mut tx = crate::BeginWrite::begin_write(pool).await?;
-        let mut results = Vec::with_capacity(items.len());
-        for item in items {
-            let accept = item.accept();
-            let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-            match accept_in!(
-                self,
-                savepoint,
-                &item.tenant,
-                &accept,
-                item.packed,
-                item.now
-            ) {
-                Ok(statuses) => {
-                    savepoint.commit().await?;
-                    results.push(Ok(statuses));
-                }
-                Err(e) => {
-                    savepoint.rollback().await?;
-                    results.push(Err(e));
-                }
+    }
+
+    /// Writes a group of publishes (none with a record write) into the PostgreSQL transaction
+    /// `tx` with a few multi-row statements for the whole group, whatever its size: changes,
+    /// deliveries (pending), idempotency answers, one notification to the nodes, then every
+    /// owner's usage count and the refusal of deliveries past their quota. One publish alone
+    /// took five statements and a commit of its own, and the publishes of one client queued
+    /// for their usage count's row, each from its count to its commit (a fsync). Counted last,
+    /// as in `accept_in!`; keys and idempotency answers are written in sorted order, so that
+    /// groups committing side by side lock rows in one order and never deadlock over them. The
+    /// quota comes out as if the publishes were counted one after the other, in order. On an
+    /// error nothing is committed: the caller rolls `tx` back.
+    pub(crate) async fn accept_grouped_pg(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        items: &[crate::group::GroupItem],
+    ) -> Result<Vec<Vec<DeliveryStatus>>, sqlx::Error> {
+        use sqlx::Row;
+        let accepts: Vec<Accept<'_>> = items.iter().map(|item| item.accept()).collect();
+        let months: Vec<String> = items.iter().map(|item| month_of(item.now)).collect();
+        let count = GroupCount::new(items, &accepts, &months);
+        let budget = message_budget(self);
+
+        let changes: Vec<(&str, &NewChange)> = items
+            .iter()
+            .zip(&accepts)
+            .flat_map(|(item, a)| a.changes.iter().map(|c| (item.tenant.as_str(), c)))
+            .collect();
+        let sizes = changes.iter().map(|(tenant, c)| {
+            CHANGE_ROW_BYTES + tenant.len() + c.event_type.len() + c.entity_id.len()
+        });
+        for rows in row_chunks(sizes, budget) {
+            let mut q = sqlx::query(AssertSqlSafe(insert_changes_sql(self, rows.len())));
+            for (tenant, c) in &changes[rows] {
+                q = bind_change!(q, c, *tenant);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        // (publish, delivery within it)
+        let deliveries: Vec<(usize, usize)> = accepts
+            .iter()
+            .enumerate()
+            .flat_map(|(k, a)| (0..a.deliveries.len()).map(move |i| (k, i)))
+            .collect();
+        let sizes = deliveries.iter().map(|&(k, i)| {
+            DELIVERY_ROW_BYTES
+                + items[k].packed[i].len()
+                + items[k].tenant.as_str().len()
+                + accepts[k].deliveries[i].event_type.len()
+        });
+        for rows in row_chunks(sizes, budget) {
+            let mut q = sqlx::query(AssertSqlSafe(insert_deliveries_sql(self, rows.len())));
+            for &(k, i) in &deliveries[rows] {
+                // Stored pending, then refused below if past the quota.
+                let (item, accept) = (&items[k], &accepts[k]);
+                let leased = lease_of(accept.lease, DeliveryStatus::Pending, i);
+                q = bind_delivery!(
+                    q,
+                    &accept.deliveries[i],
+                    item.tenant.as_str(),
+                    &item.packed[i],
+                    DeliveryStatus::Pending,
+                    leased
+                );
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let mut keyed: Vec<(&crate::group::GroupItem, (&str, &str))> = items
+            .iter()
+            .zip(&accepts)
+            .filter_map(|(item, a)| a.idempotency.map(|key| (item, key)))
+            .collect();
+        keyed.sort_by_key(|(item, (key, _))| (item.tenant.as_str(), *key));
+        for rows in row_chunks(keyed.iter().map(|_| 0), usize::MAX) {
+            let mut q = sqlx::query(AssertSqlSafe(insert_idempotency_sql(self, rows.len())));
+            for (item, (key, answer)) in &keyed[rows] {
+                q = q
+                    .bind(item.tenant.as_str())
+                    .bind(*key)
+                    .bind(*answer)
+                    .bind(item.now);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        if deliveries
+            .iter()
+            .any(|&(k, i)| lease_of(accepts[k].lease, DeliveryStatus::Pending, i).is_none())
+        {
+            // Delivered at commit: every node sharing the store claims at once. Not for
+            // deliveries stored leased: their node has them already.
+            sqlx::query(concat!("SELECT pg_notify(", due_channel!(), ", '')"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut order: Vec<&UsageKey<'_>> = count.keys.iter().collect();
+        order.sort_by_key(|(tenant, owner, month, _)| (*tenant, *owner, *month));
+        let mut counted = Vec::with_capacity(order.len());
+        for rows in row_chunks(order.iter().map(|_| 0), usize::MAX) {
+            let mut q = sqlx::query(AssertSqlSafe(upsert_usage_sql(self, rows.len())));
+            for (tenant, owner, month, n) in &order[rows] {
+                q = q.bind(*tenant).bind(*owner).bind(*month).bind(*n);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                counted.push((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                ));
             }
         }
-        tx.commit().await?;
-        Ok(results)
+        let statuses = count.statuses(items, &accepts, &months, &counted)?;
+        let refused: Vec<Id> = accepts
+            .iter()
+            .zip(&statuses)
+            .flat_map(|(a, s)| a.deliveries.iter().zip(s))
+            .filter(|(_, s)| **s == DeliveryStatus::QuotaExceeded)
+            .map(|(d, _)| Id::from(d.id))
+            .collect();
+        for chunk in refused.chunks(CHUNK) {
+            let mut q = sqlx::query(AssertSqlSafe(refuse_sql(chunk.len())));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        Ok(statuses)
     }
 
     /// Writes a group of publishes (none with a record write) in two [`Script`]s, whatever its
@@ -705,61 +976,25 @@ impl Store {
         use sqlx::Row;
         let accepts: Vec<Accept<'_>> = items.iter().map(|item| item.accept()).collect();
         let months: Vec<String> = items.iter().map(|item| month_of(item.now)).collect();
-        let owners: Vec<Vec<(&str, i64)>> =
-            accepts.iter().map(|a| owner_counts(a.deliveries)).collect();
-        // (tenant, owner, month, deliveries of the group), in order of first appearance, and
-        // where each key is in that list.
-        let mut keys: Vec<(&str, &str, &str, i64)> = Vec::new();
-        let mut index: std::collections::HashMap<(&str, &str, &str), usize> =
-            std::collections::HashMap::new();
-        for ((item, month), owners) in items.iter().zip(&months).zip(&owners) {
-            for (owner, n) in owners {
-                let key = (item.tenant.as_str(), *owner, month.as_str());
-                let k = *index.entry(key).or_insert_with(|| {
-                    keys.push((key.0, key.1, key.2, 0));
-                    keys.len() - 1
-                });
-                keys[k].3 += n;
-            }
-        }
+        let count = GroupCount::new(items, &accepts, &months);
         let mut counting = Script::default();
         counting.statement("BEGIN IMMEDIATE");
-        for rows in row_chunks(keys.iter().map(|_| 0), usize::MAX) {
-            counting.statement(&format!(
-                "INSERT INTO usage (tenant, client_id, month, count) VALUES {} \
-                 ON CONFLICT (tenant, client_id, month) DO UPDATE SET count = usage.count + excluded.count \
-                 RETURNING tenant, client_id, month, count",
-                placeholders(self, rows.len(), 4, 1)
-            ));
-            for (tenant, owner, month, n) in &keys[rows] {
+        for rows in row_chunks(count.keys.iter().map(|_| 0), usize::MAX) {
+            counting.statement(&upsert_usage_sql(self, rows.len()));
+            for (tenant, owner, month, n) in &count.keys[rows] {
                 counting = counting.bind(*tenant).bind(*owner).bind(*month).bind(*n);
             }
         }
-        // Each key's count before the group: its total now, less the group's deliveries.
-        let mut before: Vec<Option<i64>> = vec![None; keys.len()];
+        let mut counted = Vec::with_capacity(count.keys.len());
         for row in counting.fetch_all(conn).await? {
-            let (tenant, owner, month): (&str, &str, &str) =
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-            if let Some(&k) = index.get(&(tenant, owner, month)) {
-                before[k] = Some(row.try_get::<i64, _>(3)? - keys[k].3);
-            }
+            counted.push((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            ));
         }
-        let mut running = before
-            .into_iter()
-            .collect::<Option<Vec<i64>>>()
-            .ok_or_else(|| sqlx::Error::Protocol("a usage count was not returned".into()))?;
-        let mut statuses = Vec::with_capacity(items.len());
-        for (((item, accept), month), owners) in
-            items.iter().zip(&accepts).zip(&months).zip(&owners)
-        {
-            let mut totals = Vec::with_capacity(owners.len());
-            for (owner, n) in owners {
-                let k = index[&(item.tenant.as_str(), *owner, month.as_str())];
-                running[k] += n;
-                totals.push((*owner, *n, running[k]));
-            }
-            statuses.push(quota_statuses(accept.deliveries, &totals, accept.quota));
-        }
+        let statuses = count.statuses(items, &accepts, &months, &counted)?;
 
         let mut writing = Script::default();
         let changes: Vec<(&str, &NewChange)> = items
@@ -768,10 +1003,7 @@ impl Store {
             .flat_map(|(item, a)| a.changes.iter().map(|c| (item.tenant.as_str(), c)))
             .collect();
         for rows in row_chunks(changes.iter().map(|_| 0), usize::MAX) {
-            writing.statement(&format!(
-                "INSERT INTO changes (id, tenant, type, entity_id, accepted_at) VALUES {}",
-                placeholders(self, rows.len(), 5, 1)
-            ));
+            writing.statement(&insert_changes_sql(self, rows.len()));
             for (tenant, c) in &changes[rows] {
                 writing = bind_change!(writing, c, *tenant);
             }
@@ -783,10 +1015,7 @@ impl Store {
             .flat_map(|(k, a)| (0..a.deliveries.len()).map(move |i| (k, i)))
             .collect();
         for rows in row_chunks(deliveries.iter().map(|_| 0), usize::MAX) {
-            writing.statement(&format!(
-                "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
-                placeholders(self, rows.len(), 17, 1)
-            ));
+            writing.statement(&insert_deliveries_sql(self, rows.len()));
             for &(k, i) in &deliveries[rows] {
                 let (item, accept, status) = (&items[k], &accepts[k], statuses[k][i]);
                 let leased = lease_of(accept.lease, status, i);
@@ -806,10 +1035,7 @@ impl Store {
             .filter_map(|(item, a)| a.idempotency.map(|key| (item, key)))
             .collect();
         for rows in row_chunks(keyed.iter().map(|_| 0), usize::MAX) {
-            writing.statement(&format!(
-                "INSERT INTO idempotency (tenant, key, answer, created_at) VALUES {}",
-                placeholders(self, rows.len(), 4, 1)
-            ));
+            writing.statement(&insert_idempotency_sql(self, rows.len()));
             for (item, (key, answer)) in &keyed[rows] {
                 writing = writing
                     .bind(item.tenant.as_str())

@@ -1,10 +1,11 @@
-//! Group commit for SQLite publishes.
+//! Group commit for publishes.
 //!
-//! SQLite has one writer, and every commit of a publish is an fsync. Publishes that arrive
-//! while a commit is running queue here; the committer takes every queued publish (up to
-//! [`MAX_GROUP`]) and stores them in one transaction, a savepoint each, so N concurrent publishes
-//! cost one commit instead of N. A publish is answered only after the group's commit: nothing
-//! is acknowledged before it is on disk.
+//! Every commit of a publish is an fsync, and on SQLite there is one writer. Publishes that
+//! arrive while a commit is running queue here; a committer takes every queued publish (up to
+//! [`MAX_GROUP`]) and stores them in one transaction, so N concurrent publishes cost one commit
+//! instead of N. SQLite has one committer; PostgreSQL several, committing side by side. A
+//! publish is answered only after its group's commit: nothing is acknowledged before it is on
+//! disk.
 
 use crate::delivery::{Accept, DeliveryStatus, NewChange, NewDelivery};
 use crate::records::RecordWrite;
@@ -73,11 +74,14 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// Starts the committer on `store`, which must be a SQLite store without a committer (it
-    /// writes directly).
-    pub(crate) fn spawn(store: Store) -> Self {
+    /// Starts `committers` committers on `store`, which must be a store without a committer
+    /// (they write directly). They take groups from one queue, one after the other.
+    pub(crate) fn spawn(store: Store, committers: usize) -> Self {
         let (queue, rx) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(run(store, rx));
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..committers.max(1) {
+            tokio::spawn(run(store.clone(), rx.clone()));
+        }
         Self { queue }
     }
 
@@ -111,19 +115,25 @@ impl Committer {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<GroupItem>) {
-    while let Some(first) = rx.recv().await {
-        let mut rows = first.rows();
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP && rows < MAX_GROUP_ROWS {
-            match rx.try_recv() {
-                Ok(item) => {
-                    rows += item.rows();
-                    group.push(item);
+async fn run(store: Store, queue: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<GroupItem>>>) {
+    loop {
+        // The queue is held only while taking a group, not while writing it.
+        let group = {
+            let mut rx = queue.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut rows = first.rows();
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP && rows < MAX_GROUP_ROWS {
+                match rx.try_recv() {
+                    Ok(item) => {
+                        rows += item.rows();
+                        group.push(item);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
-        }
+            group
+        };
         match store.accept_group(&group).await {
             Ok(results) => {
                 for (item, result) in group.into_iter().zip(results) {

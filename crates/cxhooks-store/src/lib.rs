@@ -128,6 +128,10 @@ impl BeginWrite for sqlx::PgPool {
     }
 }
 
+/// Group committers of a PostgreSQL store (see [`group`]): as many groups commit side by side,
+/// each a connection of the pool. SQLite has one writer, hence one committer.
+const PG_COMMITTERS: usize = 2;
+
 /// The store handle: cheap to clone, shared by every task.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -137,8 +141,7 @@ pub struct Store {
     /// of meeting at SQLite's write lock, whose busy handler backs off by sleeping 1, 2, 5, 10
     /// … 100 ms; on PostgreSQL the same pool.
     pub(crate) writer: Pool,
-    /// SQLite's group committer for publishes (see [`group`]); none on PostgreSQL, whose
-    /// writers run concurrently, and none inside the committer itself.
+    /// The group committer for publishes (see [`group`]); none inside the committer itself.
     pub(crate) committer: Option<group::Committer>,
 }
 
@@ -168,16 +171,18 @@ impl Store {
                     writer: Pool::Sqlite(sqlite::connect(path, 1).await?),
                     committer: None,
                 };
-                store.committer = Some(group::Committer::spawn(store.clone()));
+                store.committer = Some(group::Committer::spawn(store.clone(), 1));
                 store
             }
             StoreLocation::Postgres { url, schema } => {
                 let pool = Pool::Postgres(postgres::connect(url, schema.as_deref()).await?);
-                Self {
+                let mut store = Self {
                     writer: pool.clone(),
                     pool,
                     committer: None,
-                }
+                };
+                store.committer = Some(group::Committer::spawn(store.clone(), PG_COMMITTERS));
+                store
             }
         })
     }

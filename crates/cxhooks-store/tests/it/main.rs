@@ -656,11 +656,11 @@ async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
     );
 }
 
-/// Twenty publishes at once, in two months (on SQLite they share a group commit, counted in one
-/// statement): each owner's monthly quota comes out as if they were counted one after the other,
-/// and the last deliveries past it are the ones refused. Then two at once with the same
-/// `Idempotency-Key` (on SQLite, a group written again statement by statement): the one that
-/// fails counts nothing.
+/// Twenty publishes at once, in two months (they share group commits, each counted in one
+/// statement; on PostgreSQL two groups commit side by side): each owner's monthly quota comes
+/// out as if they were counted one after the other, and the last deliveries past it are the ones
+/// refused. Then two at once with the same `Idempotency-Key` (a group written again statement by
+/// statement): the one that fails counts nothing.
 async fn concurrent_publishes_count_against_each_months_quota_in_order(backend: Backend) {
     use DeliveryStatus::{Pending, QuotaExceeded};
     let (store, _loc) = backend.store().await;
