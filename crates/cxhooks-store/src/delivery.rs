@@ -434,6 +434,52 @@ fn quota_statuses(
 /// group's deliveries it gets.
 type UsageKey<'a> = (&'a str, &'a str, &'a str, i64);
 
+/// A group of publishes as its writers read it: each publish's [`Accept`] and month, and its
+/// rows flattened across the group.
+struct GroupView<'a> {
+    items: &'a [crate::group::GroupItem],
+    accepts: Vec<Accept<'a>>,
+    months: Vec<String>,
+    /// Every change, with its tenant.
+    changes: Vec<(&'a str, &'a NewChange)>,
+    /// Every delivery: (publish, delivery within it).
+    deliveries: Vec<(usize, usize)>,
+    /// Every publish with an `Idempotency-Key`: (publish, (key, answer)).
+    keyed: Vec<(&'a crate::group::GroupItem, (&'a str, &'a str))>,
+}
+
+impl<'a> GroupView<'a> {
+    fn new(items: &'a [crate::group::GroupItem]) -> Self {
+        let accepts: Vec<Accept<'a>> = items.iter().map(|item| item.accept()).collect();
+        let changes = items
+            .iter()
+            .zip(&accepts)
+            .flat_map(|(item, a)| a.changes.iter().map(|c| (item.tenant.as_str(), c)))
+            .collect();
+        let deliveries = accepts
+            .iter()
+            .enumerate()
+            .flat_map(|(k, a)| (0..a.deliveries.len()).map(move |i| (k, i)))
+            .collect();
+        let keyed = items
+            .iter()
+            .zip(&accepts)
+            .filter_map(|(item, a)| a.idempotency.map(|key| (item, key)))
+            .collect();
+        Self {
+            items,
+            months: items.iter().map(|item| month_of(item.now)).collect(),
+            accepts,
+            changes,
+            deliveries,
+            keyed,
+        }
+    }
+}
+
+/// A usage count as the upsert returns it: tenant, owner, month, count.
+type UsageCount = (String, String, String, i64);
+
 /// How a group of publishes counts against quotas: each publish's owners (as
 /// [`owner_counts`]), and the group's usage keys in order of first appearance, with where each
 /// key is in that list.
@@ -444,17 +490,15 @@ struct GroupCount<'a> {
 }
 
 impl<'a> GroupCount<'a> {
-    /// `months[k]` is the month publish `k` counts in.
-    fn new(
-        items: &'a [crate::group::GroupItem],
-        accepts: &[Accept<'a>],
-        months: &'a [String],
-    ) -> Self {
-        let owners: Vec<Vec<(&str, i64)>> =
-            accepts.iter().map(|a| owner_counts(a.deliveries)).collect();
+    fn new(group: &'a GroupView<'a>) -> Self {
+        let owners: Vec<Vec<(&str, i64)>> = group
+            .accepts
+            .iter()
+            .map(|a| owner_counts(a.deliveries))
+            .collect();
         let mut keys: Vec<UsageKey<'a>> = Vec::new();
         let mut index = std::collections::HashMap::new();
-        for ((item, month), owners) in items.iter().zip(months).zip(&owners) {
+        for ((item, month), owners) in group.items.iter().zip(&group.months).zip(&owners) {
             for (owner, n) in owners {
                 let key = (item.tenant.as_str(), *owner, month.as_str());
                 let k = *index.entry(key).or_insert_with(|| {
@@ -476,11 +520,10 @@ impl<'a> GroupCount<'a> {
     /// after the other, in order.
     fn statuses(
         &self,
-        items: &[crate::group::GroupItem],
-        accepts: &[Accept<'_>],
-        months: &[String],
-        counted: &[(String, String, String, i64)],
+        group: &GroupView<'_>,
+        counted: &[UsageCount],
     ) -> Result<Vec<Vec<DeliveryStatus>>, sqlx::Error> {
+        let (items, accepts, months) = (group.items, &group.accepts, &group.months);
         // Each key's count before the group: its total now, less the group's deliveries.
         let mut before: Vec<Option<i64>> = vec![None; self.keys.len()];
         for (tenant, owner, month, count) in counted {
@@ -511,39 +554,39 @@ impl<'a> GroupCount<'a> {
     }
 }
 
+/// `{head} VALUES (…), (…) {tail}`: `rows` rows of `cols` values.
+fn values_sql(store: &Store, head: &str, rows: usize, cols: usize, tail: &str) -> String {
+    format!(
+        "{head} VALUES {} {tail}",
+        placeholders(store, rows, cols, 1)
+    )
+}
+
 /// `INSERT INTO changes` of `rows` rows ([`bind_change!`]).
 fn insert_changes_sql(store: &Store, rows: usize) -> String {
-    format!(
-        "INSERT INTO changes (id, tenant, type, entity_id, accepted_at) VALUES {}",
-        placeholders(store, rows, 5, 1)
-    )
+    let head = "INSERT INTO changes (id, tenant, type, entity_id, accepted_at)";
+    values_sql(store, head, rows, 5, "")
 }
 
 /// `INSERT INTO deliveries` of `rows` rows ([`bind_delivery!`]).
 fn insert_deliveries_sql(store: &Store, rows: usize) -> String {
-    format!(
-        "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
-        placeholders(store, rows, 17, 1)
-    )
+    let head = format!("INSERT INTO deliveries ({DELIVERY_COLUMNS})");
+    values_sql(store, &head, rows, 17, "")
 }
 
 /// `INSERT INTO idempotency` of `rows` rows: tenant, key, answer, time.
 fn insert_idempotency_sql(store: &Store, rows: usize) -> String {
-    format!(
-        "INSERT INTO idempotency (tenant, key, answer, created_at) VALUES {}",
-        placeholders(store, rows, 4, 1)
-    )
+    let head = "INSERT INTO idempotency (tenant, key, answer, created_at)";
+    values_sql(store, head, rows, 4, "")
 }
 
 /// Adds `rows` usage counts (tenant, owner, month, deliveries; no key twice) and returns each
 /// key's count afterwards.
 fn upsert_usage_sql(store: &Store, rows: usize) -> String {
-    format!(
-        "INSERT INTO usage (tenant, client_id, month, count) VALUES {} \
-         ON CONFLICT (tenant, client_id, month) DO UPDATE SET count = usage.count + excluded.count \
-         RETURNING tenant, client_id, month, count",
-        placeholders(store, rows, 4, 1)
-    )
+    let head = "INSERT INTO usage (tenant, client_id, month, count)";
+    let tail = "ON CONFLICT (tenant, client_id, month) DO UPDATE SET count = usage.count + excluded.count \
+                RETURNING tenant, client_id, month, count";
+    values_sql(store, head, rows, 4, tail)
 }
 
 /// Refuses `rows` deliveries, by id, stored pending: past their owner's quota.
@@ -849,17 +892,15 @@ impl Store {
         tx: &mut sqlx::PgConnection,
         items: &[crate::group::GroupItem],
     ) -> Result<Vec<Vec<DeliveryStatus>>, sqlx::Error> {
-        use sqlx::Row;
-        let accepts: Vec<Accept<'_>> = items.iter().map(|item| item.accept()).collect();
-        let months: Vec<String> = items.iter().map(|item| month_of(item.now)).collect();
-        let count = GroupCount::new(items, &accepts, &months);
+        let group = GroupView::new(items);
+        let count = GroupCount::new(&group);
         let budget = message_budget(self);
-
-        let changes: Vec<(&str, &NewChange)> = items
-            .iter()
-            .zip(&accepts)
-            .flat_map(|(item, a)| a.changes.iter().map(|c| (item.tenant.as_str(), c)))
-            .collect();
+        let GroupView {
+            accepts,
+            changes,
+            deliveries,
+            ..
+        } = &group;
         let sizes = changes.iter().map(|(tenant, c)| {
             CHANGE_ROW_BYTES + tenant.len() + c.event_type.len() + c.entity_id.len()
         });
@@ -870,12 +911,6 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        // (publish, delivery within it)
-        let deliveries: Vec<(usize, usize)> = accepts
-            .iter()
-            .enumerate()
-            .flat_map(|(k, a)| (0..a.deliveries.len()).map(move |i| (k, i)))
-            .collect();
         let sizes = deliveries.iter().map(|&(k, i)| {
             DELIVERY_ROW_BYTES
                 + items[k].packed[i].len()
@@ -899,11 +934,7 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        let mut keyed: Vec<(&crate::group::GroupItem, (&str, &str))> = items
-            .iter()
-            .zip(&accepts)
-            .filter_map(|(item, a)| a.idempotency.map(|key| (item, key)))
-            .collect();
+        let mut keyed = group.keyed.clone();
         keyed.sort_by_key(|(item, (key, _))| (item.tenant.as_str(), *key));
         for rows in row_chunks(keyed.iter().map(|_| 0), usize::MAX) {
             let mut q = sqlx::query(AssertSqlSafe(insert_idempotency_sql(self, rows.len())));
@@ -930,20 +961,14 @@ impl Store {
         order.sort_by_key(|(tenant, owner, month, _)| (*tenant, *owner, *month));
         let mut counted = Vec::with_capacity(order.len());
         for rows in row_chunks(order.iter().map(|_| 0), usize::MAX) {
-            let mut q = sqlx::query(AssertSqlSafe(upsert_usage_sql(self, rows.len())));
+            let mut q =
+                sqlx::query_as::<_, UsageCount>(AssertSqlSafe(upsert_usage_sql(self, rows.len())));
             for (tenant, owner, month, n) in &order[rows] {
                 q = q.bind(*tenant).bind(*owner).bind(*month).bind(*n);
             }
-            for row in q.fetch_all(&mut *tx).await? {
-                counted.push((
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                ));
-            }
+            counted.extend(q.fetch_all(&mut *tx).await?);
         }
-        let statuses = count.statuses(items, &accepts, &months, &counted)?;
+        let statuses = count.statuses(&group, &counted)?;
         let refused: Vec<Id> = accepts
             .iter()
             .zip(&statuses)
@@ -973,10 +998,8 @@ impl Store {
         conn: &mut sqlx::SqliteConnection,
         items: &[crate::group::GroupItem],
     ) -> Result<Vec<Vec<DeliveryStatus>>, sqlx::Error> {
-        use sqlx::Row;
-        let accepts: Vec<Accept<'_>> = items.iter().map(|item| item.accept()).collect();
-        let months: Vec<String> = items.iter().map(|item| month_of(item.now)).collect();
-        let count = GroupCount::new(items, &accepts, &months);
+        let group = GroupView::new(items);
+        let count = GroupCount::new(&group);
         let mut counting = Script::default();
         counting.statement("BEGIN IMMEDIATE");
         for rows in row_chunks(count.keys.iter().map(|_| 0), usize::MAX) {
@@ -985,35 +1008,28 @@ impl Store {
                 counting = counting.bind(*tenant).bind(*owner).bind(*month).bind(*n);
             }
         }
-        let mut counted = Vec::with_capacity(count.keys.len());
-        for row in counting.fetch_all(conn).await? {
-            counted.push((
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-            ));
-        }
-        let statuses = count.statuses(items, &accepts, &months, &counted)?;
+        let counted = counting
+            .fetch_all(conn)
+            .await?
+            .iter()
+            .map(<UsageCount as sqlx::FromRow<_>>::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let statuses = count.statuses(&group, &counted)?;
+        let GroupView {
+            accepts,
+            changes,
+            deliveries,
+            keyed,
+            ..
+        } = &group;
 
         let mut writing = Script::default();
-        let changes: Vec<(&str, &NewChange)> = items
-            .iter()
-            .zip(&accepts)
-            .flat_map(|(item, a)| a.changes.iter().map(|c| (item.tenant.as_str(), c)))
-            .collect();
         for rows in row_chunks(changes.iter().map(|_| 0), usize::MAX) {
             writing.statement(&insert_changes_sql(self, rows.len()));
             for (tenant, c) in &changes[rows] {
                 writing = bind_change!(writing, c, *tenant);
             }
         }
-        // (publish, delivery within it)
-        let deliveries: Vec<(usize, usize)> = accepts
-            .iter()
-            .enumerate()
-            .flat_map(|(k, a)| (0..a.deliveries.len()).map(move |i| (k, i)))
-            .collect();
         for rows in row_chunks(deliveries.iter().map(|_| 0), usize::MAX) {
             writing.statement(&insert_deliveries_sql(self, rows.len()));
             for &(k, i) in &deliveries[rows] {
@@ -1029,11 +1045,6 @@ impl Store {
                 );
             }
         }
-        let keyed: Vec<(&crate::group::GroupItem, (&str, &str))> = items
-            .iter()
-            .zip(&accepts)
-            .filter_map(|(item, a)| a.idempotency.map(|key| (item, key)))
-            .collect();
         for rows in row_chunks(keyed.iter().map(|_| 0), usize::MAX) {
             writing.statement(&insert_idempotency_sql(self, rows.len()));
             for (item, (key, answer)) in &keyed[rows] {
