@@ -37,6 +37,12 @@ pub struct BenchArgs {
     /// Changes per publish request.
     #[arg(long, default_value_t = 50)]
     batch: u64,
+    /// Leave the changes published in the first SECONDS out of `latency_ms` and
+    /// `ack_latency_ms` (they are published, delivered and counted otherwise): the latency of a
+    /// node that has been running, not of its first second, when its connections, statements
+    /// and (on PostgreSQL) the bench's new tables are cold
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    warmup: u64,
     /// Concurrent publishers when no --rate is given.
     #[arg(long, default_value_t = 4)]
     publishers: usize,
@@ -73,6 +79,8 @@ pub struct BenchArgs {
 #[derive(Default)]
 struct Seen {
     count: AtomicU64,
+    /// Changes published before this time (µs) are left out of the latencies (`--warmup`).
+    measure_from_us: AtomicU64,
     latencies_us: Mutex<Vec<u64>>,
     acks_us: Mutex<Vec<u64>>,
 }
@@ -391,7 +399,9 @@ async fn measure(
             async move {
                 let now = now_us();
                 let sent_at = sent_at_us(&body);
-                if let Some(at) = sent_at {
+                if let Some(at) = sent_at
+                    && at >= seen.measure_from_us.load(Ordering::Relaxed)
+                {
                     seen.latencies_us
                         .lock()
                         .expect("not poisoned")
@@ -444,6 +454,8 @@ async fn measure(
 
         eprintln!("bench: publishing {} changes …", args.changes);
         let started = Instant::now();
+        seen.measure_from_us
+            .store(now_us() + args.warmup * 1_000_000, Ordering::Relaxed);
         let cpu_before = CpuTimes::now();
         let publishers = Arc::new(publishers);
         let next = Arc::new(AtomicU64::new(0));
@@ -485,9 +497,12 @@ async fn measure(
                     let url = urls[(b as usize) % urls.len()].clone();
                     let (acked, token) = (seen.clone(), publisher.token.clone());
                     let send = publish(http.clone(), url, token, b, n);
+                    let begun = now_us();
                     let send = async move {
                         let took = send.await?;
-                        acked.acks_us.lock().expect("not poisoned").push(took);
+                        if begun >= acked.measure_from_us.load(Ordering::Relaxed) {
+                            acked.acks_us.lock().expect("not poisoned").push(took);
+                        }
                         Ok::<(), String>(())
                     };
                     if rate.is_some() {
@@ -588,6 +603,7 @@ async fn measure(
         "deliveries_per_s": deliveries_per_s,
         "latency_ms": latency,
         "ack_latency_ms": ack_latency,
+        "warmup_s": args.warmup,
         "signatures_per_s": deliveries_per_s,
         "peak_rss_mb": m.peak_rss,
         "store_bytes_per_delivery": round((size_after - m.size_before) as f64 / stored.max(1) as f64),
