@@ -749,7 +749,95 @@ async fn concurrent_publishes_count_against_each_months_quota_in_order(backend: 
     );
 }
 
+/// Two nodes on one store publish forty times at once: owners in opposite orders, and every
+/// `Idempotency-Key` used twice, once by each node, so that group commits on both nodes wait
+/// for each other's keys and counts. Every publish finishes, each key is stored once, and a
+/// publish that failed on its key counted nothing: each owner's quota is exact afterwards.
+async fn two_nodes_publishing_at_once_share_keys_and_counts_exactly(backend: Backend) {
+    use DeliveryStatus::{Pending, QuotaExceeded};
+    let (first, loc) = backend.store().await;
+    let second = Store::open(&loc.location).await.unwrap();
+    let (acme, key) = tenant("acme");
+    first.create_tenant(&acme, &key).await.unwrap();
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 15, 0, 0, 0)
+        .unwrap()
+        .timestamp_micros();
+    let delivery = |owner: &str| NewDelivery {
+        id: uuid::Uuid::new_v4(),
+        application_id: uuid::Uuid::new_v4(),
+        webhook_id: uuid::Uuid::new_v4(),
+        owner: owner.into(),
+        change_id: None,
+        event_type: "crjob:created".into(),
+        payload: b"{}".to_vec(),
+        created_at: 1,
+    };
+    let publish = |store: &Store, owners: &[&str], key: Option<String>| {
+        let (store, tenant) = (store.clone(), acme.name.clone());
+        let deliveries: Vec<NewDelivery> = owners.iter().map(|o| delivery(o)).collect();
+        async move {
+            let accept = Accept {
+                changes: &[],
+                deliveries: &deliveries,
+                quota: 25,
+                idempotency: key.as_deref().map(|k| (k, "answer")),
+                record: None,
+                lease: None,
+            };
+            store.accept_changes(&tenant, &accept, now).await
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 { &first } else { &second };
+        let owners: &[&str] = if i % 4 < 2 {
+            &["c1", "c2"]
+        } else {
+            &["c2", "c1"]
+        };
+        // Publishes i and i + 1 (one per node) share a key.
+        tasks.spawn(publish(store, owners, Some(format!("key-{}", i / 2))));
+    }
+    let (mut stored, mut conflicts) = (0, 0);
+    let all = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(result) = tasks.join_next().await {
+            match result.unwrap() {
+                Ok(statuses) => {
+                    assert_eq!(statuses, [Pending, Pending]);
+                    stored += 1;
+                }
+                Err(StoreError::Conflict(what)) => {
+                    assert!(what.contains("key-"), "{what}");
+                    conflicts += 1;
+                }
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+    });
+    all.await.expect("the publishes finish: no deadlock");
+    assert_eq!((stored, conflicts), (20, 20));
+    assert_eq!(first.pending_count().await.unwrap(), 40);
+    for i in 0..20 {
+        let answer = second
+            .idempotent_answer(&acme.name, &format!("key-{i}"))
+            .await;
+        assert_eq!(answer.unwrap().as_deref(), Some("answer"));
+    }
+    // Each owner stands at 20 of 25: five more fit exactly, on either node, the next does not.
+    let fits = ["c1"; 5];
+    assert_eq!(
+        publish(&second, &fits, None).await.unwrap(),
+        vec![Pending; 5]
+    );
+    assert_eq!(
+        publish(&first, &["c1", "c2"], None).await.unwrap(),
+        [QuotaExceeded, Pending]
+    );
+}
+
 cxhooks_store::both_backends!(
+    two_nodes_publishing_at_once_share_keys_and_counts_exactly,
     concurrent_publishes_count_against_each_months_quota_in_order,
     concurrent_publishes_commit_together_and_fail_alone,
     completions_are_recorded_only_by_the_lease_owner,
