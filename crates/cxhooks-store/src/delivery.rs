@@ -1170,6 +1170,22 @@ impl Store {
         error_after_deliveries: i64,
     ) -> Result<WebhookEffects, StoreError> {
         let mut effects = WebhookEffects::default();
+        if let crate::Pool::Postgres(pool) = &self.writer {
+            // Every outcome a delivery, with its attempt: no failure to count.
+            let delivered: Option<Vec<(&Completion, &AttemptRecord)>> = batch
+                .iter()
+                .map(|c| {
+                    c.attempt
+                        .as_ref()
+                        .filter(|_| c.next == Next::Delivered)
+                        .map(|a| (c, a))
+                })
+                .collect();
+            if let Some(delivered) = delivered {
+                self.complete_delivered_pg(pool, &delivered, now).await?;
+                return Ok(effects);
+            }
+        }
         crate::on_writer!(self, |pool| {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;
             // One statement per chunk: the outcomes as a table of values, joined on id and lease
@@ -1334,6 +1350,76 @@ impl Store {
             Ok::<_, StoreError>(())
         })?;
         Ok(effects)
+    }
+
+    /// [`Store::complete`] of a batch whose every delivery was delivered, on PostgreSQL: one
+    /// statement per chunk, which records the outcomes (of deliveries this node still owns),
+    /// their attempts and their webhooks' success, instead of a transaction of five round trips
+    /// (at 1,000 single-change publishes a second, batches hold about two outcomes). A single
+    /// statement commits all of it or nothing.
+    async fn complete_delivered_pg(
+        &self,
+        pool: &sqlx::PgPool,
+        batch: &[(&Completion, &AttemptRecord)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let sizes = batch.iter().map(|(c, a)| {
+            COMPLETION_ROW_BYTES
+                + ATTEMPT_ROW_BYTES
+                + c.webhook_id.len()
+                + c.signature.as_ref().map_or(0, String::len)
+                + a.response_body.len()
+                + a.error.as_ref().map_or(0, String::len)
+        });
+        for rows in row_chunks(sizes, message_budget(self)) {
+            let chunk = &batch[rows];
+            let sql = format!(
+                "WITH v(v_id, v_owner, v_webhook, v_signature, v_started, a_n, a_at, a_duration, \
+                 a_code, a_error, a_body) AS (VALUES {}), \
+                 d AS (UPDATE deliveries SET status = 'delivered', next_attempt_at = $1, \
+                 signature = COALESCE(v_signature, signature), attempts = attempts + 1, \
+                 series_attempts = series_attempts + 1, \
+                 series_started = COALESCE(series_started, v_started), lease_until = NULL, \
+                 lease_owner = NULL, updated_at = $1 \
+                 FROM v WHERE id = v_id AND lease_owner = v_owner RETURNING id), \
+                 a AS (INSERT INTO attempts (delivery_id, n, at, duration_us, status_code, error, response_body) \
+                 SELECT v_id, a_n, a_at, a_duration, a_code, a_error, a_body FROM v JOIN d ON d.id = v.v_id \
+                 ON CONFLICT (delivery_id, n) DO NOTHING), \
+                 w AS (UPDATE webhooks SET failing_since = NULL, failed_deliveries = 0 \
+                 WHERE failing_since IS NOT NULL AND id IN (SELECT v_webhook FROM v JOIN d ON d.id = v.v_id)) \
+                 SELECT id FROM d",
+                placeholders(self, padded_rows(chunk.len()), 11, 2)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            for (c, a) in chunk {
+                q = q
+                    .bind(Id::from(&c.delivery_id))
+                    .bind(&c.lease_owner)
+                    .bind(&c.webhook_id)
+                    .bind(&c.signature)
+                    .bind(c.series_started)
+                    .bind(a.n)
+                    .bind(a.at)
+                    .bind(a.duration_us)
+                    .bind(a.status_code)
+                    .bind(&a.error)
+                    .bind(&a.response_body);
+            }
+            // Padding: a null id matches no delivery.
+            for _ in chunk.len()..padded_rows(chunk.len()) {
+                q = q
+                    .bind(None::<Id>)
+                    .bind(None::<&str>)
+                    .bind(None::<&str>)
+                    .bind(None::<&str>);
+                for _ in 0..5 {
+                    q = q.bind(None::<i64>);
+                }
+                q = q.bind(None::<&str>).bind(None::<&str>);
+            }
+            q.execute(pool).await?;
+        }
+        Ok(())
     }
 
     /// Cancels the pending deliveries of a webhook (deleted or disabled); returns how many.

@@ -608,6 +608,46 @@ async fn failing_past_the_threshold_sets_error(backend: Backend) {
     panic!("the webhook did not go to error after 2 failing deliveries");
 }
 
+/// A success clears a webhook's failure streak: failing, delivered, failing again is one failing
+/// delivery since the last success, short of the two that put the webhook in `error`.
+async fn a_success_clears_the_failure_streak(backend: Backend) {
+    let receiver = TestReceiver::start(|n| {
+        if n == 1 {
+            Reply::Status(204)
+        } else {
+            Reply::Status(500)
+        }
+    })
+    .await;
+    let mut cfg = config();
+    cfg.delivery.retry_schedule = vec![Duration::from_secs(60)];
+    cfg.delivery.error_after = cxhooks_server::config::ErrorAfter {
+        failing_for: Duration::ZERO,
+        deliveries: 2,
+    };
+    let s = setup(backend, cfg, &receiver.url).await;
+    for (n, status) in [(1, "retrying"), (2, "delivered"), (3, "retrying")] {
+        let a = s.publish(&json!([candidate_change(&n.to_string())])).await;
+        assert_eq!(a.status, 202);
+        let got = receiver.wait_for(n).await;
+        let id = got[n - 1].json()["id"].as_str().unwrap().to_owned();
+        // The outcome, the failure count and the webhook's health commit together.
+        s.wait_status(&id, status).await;
+    }
+    let hook = s
+        .app
+        .store()
+        .webhook(
+            &TenantName::parse("acme").unwrap(),
+            s.app_id.parse().unwrap(),
+            s.hook_id.parse().unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hook.status, WebhookStatus::Enabled);
+}
+
 async fn publish_validation_idempotency_and_quota(backend: Backend) {
     let receiver = TestReceiver::ok().await;
     let mut cfg = config();
@@ -824,6 +864,7 @@ cxhooks_store::both_backends!(
     disabled_webhooks_get_nothing_and_deletes_cancel,
     gone_errors_the_webhook_and_retry_after_is_honoured,
     failing_past_the_threshold_sets_error,
+    a_success_clears_the_failure_streak,
     publish_validation_idempotency_and_quota,
     test_endpoint_sends_a_ping,
     rotation_signs_new_deliveries_with_the_new_key,
