@@ -601,6 +601,19 @@ fn refuse_sql(rows: usize) -> String {
     )
 }
 
+/// Binds an attempt's n, start, duration, status, error and answer (6 values) to `$q`.
+macro_rules! bind_attempt {
+    ($q:expr, $a:expr) => {{
+        let a: &AttemptRecord = $a;
+        $q.bind(a.n)
+            .bind(a.at)
+            .bind(a.duration_us)
+            .bind(a.status_code)
+            .bind(&a.error)
+            .bind(&a.response_body)
+    }};
+}
+
 /// Binds a change row (5 values) to `$q`, a query or a [`crate::script::Script`].
 macro_rules! bind_change {
     ($q:expr, $c:expr, $tenant:expr) => {{
@@ -1262,14 +1275,7 @@ impl Store {
                 );
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for (c, a) in chunk {
-                    q = q
-                        .bind(Id::from(&c.delivery_id))
-                        .bind(a.n)
-                        .bind(a.at)
-                        .bind(a.duration_us)
-                        .bind(a.status_code)
-                        .bind(&a.error)
-                        .bind(&a.response_body);
+                    q = bind_attempt!(q.bind(Id::from(&c.delivery_id)), a);
                 }
                 // Padding: rows without a delivery are left out by the WHERE.
                 for _ in chunk.len()..padded_rows(chunk.len()) {
@@ -1397,13 +1403,8 @@ impl Store {
                     .bind(&c.lease_owner)
                     .bind(&c.webhook_id)
                     .bind(&c.signature)
-                    .bind(c.series_started)
-                    .bind(a.n)
-                    .bind(a.at)
-                    .bind(a.duration_us)
-                    .bind(a.status_code)
-                    .bind(&a.error)
-                    .bind(&a.response_body);
+                    .bind(c.series_started);
+                q = bind_attempt!(q, a);
             }
             // Padding: a null id matches no delivery.
             for _ in chunk.len()..padded_rows(chunk.len()) {

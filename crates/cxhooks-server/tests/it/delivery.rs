@@ -575,15 +575,20 @@ async fn gone_errors_the_webhook_and_retry_after_is_honoured(backend: Backend) {
     assert_eq!(a.body["status"], "enabled");
 }
 
-async fn failing_past_the_threshold_sets_error(backend: Backend) {
-    let receiver = TestReceiver::start(|_| Reply::Status(500)).await;
+/// One retry, a minute away, and a webhook in `error` after two failing deliveries.
+fn error_after_two_failures() -> Config {
     let mut cfg = config();
     cfg.delivery.retry_schedule = vec![Duration::from_secs(60)];
     cfg.delivery.error_after = cxhooks_server::config::ErrorAfter {
         failing_for: Duration::ZERO,
         deliveries: 2,
     };
-    let s = setup(backend, cfg, &receiver.url).await;
+    cfg
+}
+
+async fn failing_past_the_threshold_sets_error(backend: Backend) {
+    let receiver = TestReceiver::start(|_| Reply::Status(500)).await;
+    let s = setup(backend, error_after_two_failures(), &receiver.url).await;
     s.publish(&json!([candidate_change("1"), candidate_change("2")]))
         .await;
     receiver.wait_for(2).await;
@@ -619,13 +624,7 @@ async fn a_success_clears_the_failure_streak(backend: Backend) {
         }
     })
     .await;
-    let mut cfg = config();
-    cfg.delivery.retry_schedule = vec![Duration::from_secs(60)];
-    cfg.delivery.error_after = cxhooks_server::config::ErrorAfter {
-        failing_for: Duration::ZERO,
-        deliveries: 2,
-    };
-    let s = setup(backend, cfg, &receiver.url).await;
+    let s = setup(backend, error_after_two_failures(), &receiver.url).await;
     for (n, status) in [(1, "retrying"), (2, "delivered"), (3, "retrying")] {
         let a = s.publish(&json!([candidate_change(&n.to_string())])).await;
         assert_eq!(a.status, 202);

@@ -656,6 +656,20 @@ async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
     );
 }
 
+/// A delivery of a new webhook owned by `owner`, for the quota tests.
+fn owned_delivery(owner: &str) -> NewDelivery {
+    NewDelivery {
+        id: uuid::Uuid::new_v4(),
+        application_id: uuid::Uuid::new_v4(),
+        webhook_id: uuid::Uuid::new_v4(),
+        owner: owner.into(),
+        change_id: None,
+        event_type: "crjob:created".into(),
+        payload: b"{}".to_vec(),
+        created_at: 1,
+    }
+}
+
 /// Twenty publishes at once, in two months (they share group commits, each counted in one
 /// statement; on PostgreSQL two groups commit side by side): each owner's monthly quota comes
 /// out as if they were counted one after the other, and the last deliveries past it are the ones
@@ -674,16 +688,6 @@ async fn concurrent_publishes_count_against_each_months_quota_in_order(backend: 
         .with_ymd_and_hms(2026, 12, 15, 0, 0, 0)
         .unwrap()
         .timestamp_micros();
-    let delivery = |owner: &str| NewDelivery {
-        id: uuid::Uuid::new_v4(),
-        application_id: uuid::Uuid::new_v4(),
-        webhook_id: uuid::Uuid::new_v4(),
-        owner: owner.into(),
-        change_id: None,
-        event_type: "crjob:created".into(),
-        payload: b"{}".to_vec(),
-        created_at: 1,
-    };
     let publish = |deliveries: Vec<NewDelivery>, now: i64, key: Option<&'static str>| {
         let (store, tenant) = (store.clone(), acme.name.clone());
         async move {
@@ -703,7 +707,11 @@ async fn concurrent_publishes_count_against_each_months_quota_in_order(backend: 
         // November: 15 publishes (30 deliveries for c1, 5 past its quota; 15 for c2).
         // December: 5 (10 for c1).
         let now = if i < 15 { november } else { december };
-        let deliveries = vec![delivery("c1"), delivery("c2"), delivery("c1")];
+        let deliveries = vec![
+            owned_delivery("c1"),
+            owned_delivery("c2"),
+            owned_delivery("c1"),
+        ];
         tasks.spawn(publish(deliveries, now, None));
     }
     let mut refused = Vec::new();
@@ -720,8 +728,16 @@ async fn concurrent_publishes_count_against_each_months_quota_in_order(backend: 
     let (p, q) = (Pending.as_str(), QuotaExceeded.as_str());
     assert_eq!(refused, [[p, p, q], [q, p, q], [q, p, q]]);
     let same_key = [
-        tokio::spawn(publish(vec![delivery("c1")], december, Some("same-key"))),
-        tokio::spawn(publish(vec![delivery("c1")], december, Some("same-key"))),
+        tokio::spawn(publish(
+            vec![owned_delivery("c1")],
+            december,
+            Some("same-key"),
+        )),
+        tokio::spawn(publish(
+            vec![owned_delivery("c1")],
+            december,
+            Some("same-key"),
+        )),
     ];
     let mut conflicts = 0;
     for task in same_key {
@@ -738,13 +754,15 @@ async fn concurrent_publishes_count_against_each_months_quota_in_order(backend: 
     assert_eq!(store.pending_count().await.unwrap(), 45 - 5 + 15 + 1);
     // December's c1 stands at 11 (the failed publish counted nothing): 14 more fit exactly, and
     // the one after is refused.
-    let fits: Vec<NewDelivery> = (0..14).map(|_| delivery("c1")).collect();
+    let fits: Vec<NewDelivery> = (0..14).map(|_| owned_delivery("c1")).collect();
     assert_eq!(
         publish(fits, december, None).await.unwrap(),
         vec![Pending; 14]
     );
     assert_eq!(
-        publish(vec![delivery("c1")], december, None).await.unwrap(),
+        publish(vec![owned_delivery("c1")], december, None)
+            .await
+            .unwrap(),
         [QuotaExceeded]
     );
 }
@@ -763,19 +781,9 @@ async fn two_nodes_publishing_at_once_share_keys_and_counts_exactly(backend: Bac
         .with_ymd_and_hms(2026, 11, 15, 0, 0, 0)
         .unwrap()
         .timestamp_micros();
-    let delivery = |owner: &str| NewDelivery {
-        id: uuid::Uuid::new_v4(),
-        application_id: uuid::Uuid::new_v4(),
-        webhook_id: uuid::Uuid::new_v4(),
-        owner: owner.into(),
-        change_id: None,
-        event_type: "crjob:created".into(),
-        payload: b"{}".to_vec(),
-        created_at: 1,
-    };
     let publish = |store: &Store, owners: &[&str], key: Option<String>| {
         let (store, tenant) = (store.clone(), acme.name.clone());
-        let deliveries: Vec<NewDelivery> = owners.iter().map(|o| delivery(o)).collect();
+        let deliveries: Vec<NewDelivery> = owners.iter().map(|o| owned_delivery(o)).collect();
         async move {
             let accept = Accept {
                 changes: &[],
