@@ -674,8 +674,11 @@ macro_rules! accept_in {
         let (tenant, now) = ($tenant, $now);
         let month = month_of(now);
         let is_postgres = matches!($store.pool, crate::Pool::Postgres(_));
-        // Per owner: how many of its deliveries this publish adds.
-        let owners = owner_counts(deliveries);
+        // Per owner: how many of its deliveries this publish adds. Counted in owner order, as
+        // groups count (`accept_grouped_pg`), so that publishes and groups committing side by
+        // side lock usage rows in one order.
+        let mut owners = owner_counts(deliveries);
+        owners.sort_unstable_by_key(|(owner, _)| *owner);
         async {
             if let Some(write) = record {
                 crate::records::apply_record_write!($tx, tenant, write, now);
