@@ -60,6 +60,9 @@ pub struct StoreConfig {
     /// `postgres://…` selects PostgreSQL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// PostgreSQL: each node vacuums the store's tables once updates have left enough dead
+    /// rows in them, so delivered notifications' old row versions are reused, not kept.
+    pub vacuum: bool,
 }
 
 impl Default for StoreConfig {
@@ -67,6 +70,7 @@ impl Default for StoreConfig {
         Self {
             data_dir: PathBuf::from("./cxhooks-data"),
             database_url: None,
+            vacuum: true,
         }
     }
 }
@@ -601,7 +605,8 @@ mod tests {
             jail.create_file(
                 "c.toml",
                 "[server]\nlisten = \"127.0.0.1:9000\"\n[delivery]\nretry_schedule = [\"1s\", \"2s\"]\n\
-                 [limits]\nmax_body_bytes = \"64KiB\"\nmax_webhooks_per_client = 5\n",
+                 [limits]\nmax_body_bytes = \"64KiB\"\nmax_webhooks_per_client = 5\n\
+                 [store]\nvacuum = false\n",
             )?;
             let file = Overrides {
                 config_file: Some("c.toml".into()),
@@ -614,6 +619,7 @@ mod tests {
                 vec![Duration::from_secs(1), Duration::from_secs(2)]
             );
             assert_eq!(c.limits.max_body_bytes, 64 << 10);
+            assert!(!c.store.vacuum && Config::default().store.vacuum);
 
             // The environment overrides the file; lists are comma-separated.
             jail.set_env("CXHOOKS_DELIVERY__RETRY_SCHEDULE", "1s,5s,10s");

@@ -23,6 +23,13 @@ pub struct Outcome {
     pub outcome: &'static str,
 }
 
+/// The `table` label of `cxhooks_store_vacuums`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Table {
+    /// The store's table.
+    pub table: String,
+}
+
 /// This node's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -33,6 +40,8 @@ pub struct Metrics {
     pub deliveries: Family<Outcome, Counter>,
     /// How long attempts took, seconds.
     pub attempt_seconds: Histogram,
+    /// PostgreSQL: the store's tables this node vacuumed (`store.vacuum`), by table.
+    pub store_vacuums: Family<Table, Counter>,
     queue_depth: Gauge,
     oldest_pending_seconds: Gauge<f64, AtomicU64>,
 }
@@ -58,6 +67,12 @@ impl Default for Metrics {
             "Time from sending a delivery to its answer (or failure)",
             attempt_seconds.clone(),
         );
+        let store_vacuums = Family::<Table, Counter>::default();
+        registry.register(
+            "store_vacuums",
+            "PostgreSQL: vacuums of the store's tables run by this node, by table",
+            store_vacuums.clone(),
+        );
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
@@ -75,6 +90,7 @@ impl Default for Metrics {
             changes_accepted,
             deliveries,
             attempt_seconds,
+            store_vacuums,
             queue_depth,
             oldest_pending_seconds,
         }

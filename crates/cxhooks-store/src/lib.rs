@@ -281,6 +281,22 @@ impl Store {
         self.size_bytes().await
     }
 
+    /// PostgreSQL: vacuums the store's tables where updates and deletes have left more than
+    /// `min_dead` dead row versions plus `share` of the live rows, so that the space of delivered
+    /// notifications' old versions is reused instead of growing the files (whatever autovacuum's
+    /// settings, or with it off). Returns the tables vacuumed; SQLite, which updates rows in
+    /// place, has none.
+    pub async fn vacuum_churned(
+        &self,
+        min_dead: i64,
+        share: f64,
+    ) -> Result<Vec<String>, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(_) => Ok(Vec::new()),
+            Pool::Postgres(pool) => postgres::vacuum_churned(pool, min_dead, share).await,
+        }
+    }
+
     /// Drops a PostgreSQL schema and everything in it (what `cxhooks bench` made); nothing on
     /// SQLite.
     pub async fn drop_schema(&self, schema: &str) -> Result<(), StoreError> {

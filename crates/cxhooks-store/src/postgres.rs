@@ -95,6 +95,35 @@ pub(crate) async fn claim(
         .await?)
 }
 
+/// Vacuums the tables of the current schema whose dead row versions (what updates and deletes
+/// leave behind) number more than `min_dead` plus `share` of their live rows, as PostgreSQL's
+/// autovacuum would with much lower thresholds, and returns their names. `SKIP_LOCKED`: a table
+/// another node is vacuuming is left to it.
+pub(crate) async fn vacuum_churned(
+    pool: &PgPool,
+    min_dead: i64,
+    share: f64,
+) -> Result<Vec<String>, StoreError> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT quote_ident(relname) FROM pg_stat_user_tables \
+         WHERE schemaname = current_schema() AND n_dead_tup > $1 + $2 * n_live_tup ORDER BY relname",
+    )
+    .bind(min_dead)
+    .bind(share)
+    .fetch_all(pool)
+    .await?;
+    if !tables.is_empty() {
+        // Names quoted by PostgreSQL itself, from its own catalog. Without truncating empty
+        // pages off the end, which would lock out the table's readers and writers meanwhile (the
+        // next deliveries take those pages anyway).
+        let sql = format!("VACUUM (SKIP_LOCKED, TRUNCATE false) {}", tables.join(", "));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await?;
+    }
+    Ok(tables)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{Store, StoreLocation};

@@ -67,6 +67,11 @@ pub struct BenchArgs {
     /// publish before measuring.
     #[arg(long, default_value_t = 20)]
     down_seconds: u64,
+    /// PostgreSQL: the nodes do not vacuum the store's tables (as with `store.vacuum = false`),
+    /// which leaves the delivered notifications' old row versions to autovacuum: to see what the
+    /// store grows by without.
+    #[arg(long)]
+    no_vacuum: bool,
     /// Use this new SQLite file as the store and keep it afterwards (to see where the bytes go,
     /// e.g. with `sqlite3 FILE "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"`); the
     /// default is a temporary file, deleted after the run. Not with --database-url.
@@ -210,6 +215,9 @@ pub async fn run(database_url: Option<String>, args: BenchArgs) -> Result<ExitCo
     if args.nodes > 1 && database_url.is_none() {
         return Err("--nodes above 1 needs a PostgreSQL store: add --database-url".into());
     }
+    if args.no_vacuum && database_url.is_none() {
+        return Err("--no-vacuum is for a PostgreSQL store: add --database-url".into());
+    }
     if args.keep_sqlite.is_some() && database_url.is_some() {
         return Err("--keep-sqlite is for the SQLite store: leave out --database-url".into());
     }
@@ -340,6 +348,7 @@ async fn measure(
     config.keys.rsa_bits = args.rsa_bits;
     config.limits.monthly_notifications_per_client = u64::MAX;
     config.limits.max_webhooks_per_client = u32::MAX;
+    config.store.vacuum = !args.no_vacuum;
     // One token per publisher for the whole run, however long (a soak runs 30 minutes).
     config.auth.token_ttl = Duration::from_secs(24 * 3600);
     // Each node: its own store pool, state (dispatcher, registry, node id) and listener. They
@@ -604,6 +613,7 @@ async fn measure(
         "latency_ms": latency,
         "ack_latency_ms": ack_latency,
         "warmup_s": args.warmup,
+        "vacuum": matches!(location, StoreLocation::Postgres { .. }) && !args.no_vacuum,
         "signatures_per_s": deliveries_per_s,
         "peak_rss_mb": m.peak_rss,
         "store_bytes_per_delivery": round((size_after - m.size_before) as f64 / stored.max(1) as f64),

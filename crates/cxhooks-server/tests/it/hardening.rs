@@ -129,7 +129,42 @@ async fn each_client_is_rate_limited_alone(backend: Backend) {
     );
 }
 
+/// A PostgreSQL node vacuums the deliveries table once delivering has left enough dead row
+/// versions in it (1,000 plus 5 % of the live rows), and counts it in `/metrics`; an SQLite
+/// node, whose updates leave none, has nothing to vacuum.
+async fn nodes_vacuum_what_delivering_churned(backend: Backend) {
+    let receiver = TestReceiver::ok().await;
+    let s = setup(backend, config(), &receiver.url).await;
+    for batch in 0..2 {
+        let changes: Vec<_> = (0..700)
+            .map(|i| candidate_change(&format!("{batch}-{i}")))
+            .collect();
+        let published = s.publish(&serde_json::Value::from(changes)).await;
+        assert_eq!(published.status, 202, "{}", published.text);
+    }
+    let vacuums = "cxhooks_store_vacuums_total{table=\"deliveries\"}";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let text = s.app.get("/metrics", None).await.text().await.unwrap();
+        let delivered = receiver.received().len();
+        if backend == Backend::Sqlite {
+            if delivered >= 1_400 {
+                assert_eq!(sample(&text, vacuums), None, "{text}");
+                break;
+            }
+        } else if sample(&text, vacuums).is_some_and(|n| n >= 1.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{delivered} of 1,400 delivered and no vacuum of the deliveries table: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 cxhooks_store::both_backends!(
+    nodes_vacuum_what_delivering_churned,
     metrics_count_what_happened,
     health_readiness_and_request_ids,
     each_client_is_rate_limited_alone,
