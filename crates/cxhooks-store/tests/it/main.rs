@@ -350,15 +350,21 @@ async fn vacuuming_frees_what_updates_left_for_the_next_deliveries(backend: Back
         return;
     }
     // The statistics a table's dead rows are counted in reach PostgreSQL within about a second.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // A vacuum cannot free versions that a transaction begun before they died may still see
+    // (other tests' transactions in the same database): it then leaves them counted, and the
+    // table is vacuumed again until they are gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut vacuums = 0;
     loop {
         let vacuumed = store.vacuum_churned(100, 0.0).await.unwrap();
         if vacuumed.iter().any(|t| t == "deliveries") {
+            vacuums += 1;
+        } else if vacuums > 0 {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "2,000 dead versions of deliveries never made it vacuumed (got {vacuumed:?})"
+            "2,000 dead versions of deliveries were not freed ({vacuums} vacuums)"
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
