@@ -376,9 +376,11 @@ async fn vacuuming_frees_what_updates_left_for_the_next_deliveries(backend: Back
             .is_empty(),
         "below the threshold, nothing is vacuumed"
     );
+    // Their heap versions take the freed space; their index entries are new (without the
+    // vacuum the second 1,000 grow the store by about as much as the first: 770 against 811 KiB).
     let second = store_and_churn(&store, &acme, 1_000, 1_000_000).await;
     assert!(
-        second * 2 < first,
+        second * 3 < first * 2,
         "the freed space holds the next deliveries: grew {first} bytes, then {second}"
     );
 }
