@@ -175,6 +175,13 @@ async fn bad_input_is_explained(backend: Backend) {
     env.fails(&["tenant", "show", "acme"], 1, "does not exist");
     env.fails(&["bench", "--rsa-bits", "1024"], 1, "2048, 3072 or 4096");
     env.fails(&["bench", "--changes", "0"], 1, "must be at least 1");
+    if backend == Backend::Sqlite {
+        env.fails(
+            &["bench", "--no-vacuum"],
+            1,
+            "--no-vacuum is for a PostgreSQL store: add --database-url",
+        );
+    }
 }
 
 /// `bench` end to end on a small load: every delivery arrives, and the line has SPEC §10's keys.
