@@ -145,6 +145,19 @@ pub struct Store {
     pub(crate) committer: Option<group::Committer>,
 }
 
+/// What [`Store::vacuum_churned`] did with the churned tables, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vacuumed {
+    /// Vacuumed now.
+    pub vacuumed: Vec<String>,
+    /// Not vacuumed: another session held them (another node vacuuming, a lock), or
+    /// PostgreSQL skipped them for a reason it only warns about.
+    pub skipped: Vec<String>,
+    /// Not tried: the connected role owns neither the table nor the database, and PostgreSQL
+    /// vacuums a table only for them (or a superuser).
+    pub not_owned: Vec<String>,
+}
+
 /// What [`Store::check_master_key`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MasterKeyCheck {
@@ -284,15 +297,11 @@ impl Store {
     /// PostgreSQL: vacuums the store's tables where updates and deletes have left more than
     /// `min_dead` dead row versions plus `share` of the live rows, so that the space of delivered
     /// notifications' old versions is reused instead of growing the files (whatever autovacuum's
-    /// settings, or with it off). Returns the tables vacuumed; SQLite, which updates rows in
-    /// place, has none.
-    pub async fn vacuum_churned(
-        &self,
-        min_dead: i64,
-        share: f64,
-    ) -> Result<Vec<String>, StoreError> {
+    /// settings, or with it off). Says which tables were vacuumed and which were not; SQLite,
+    /// which updates rows in place, has none.
+    pub async fn vacuum_churned(&self, min_dead: i64, share: f64) -> Result<Vacuumed, StoreError> {
         match &self.pool {
-            Pool::Sqlite(_) => Ok(Vec::new()),
+            Pool::Sqlite(_) => Ok(Vacuumed::default()),
             Pool::Postgres(pool) => postgres::vacuum_churned(pool, min_dead, share).await,
         }
     }

@@ -1,7 +1,7 @@
 //! Opening a PostgreSQL store.
 
-use crate::StoreError;
 use crate::delivery::claimed_columns;
+use crate::{StoreError, Vacuumed};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::str::FromStr;
@@ -97,36 +97,164 @@ pub(crate) async fn claim(
 
 /// Vacuums the tables of the current schema whose dead row versions (what updates and deletes
 /// leave behind) number more than `min_dead` plus `share` of their live rows, as PostgreSQL's
-/// autovacuum would with much lower thresholds, and returns their names. `SKIP_LOCKED`: a table
-/// another node is vacuuming is left to it.
+/// autovacuum would with much lower thresholds. `SKIP_LOCKED`: a table another node is
+/// vacuuming is left to it. A table the connected role may not vacuum (it owns neither the
+/// table nor the database) is not tried: PostgreSQL would skip it with a warning each time.
 pub(crate) async fn vacuum_churned(
     pool: &PgPool,
     min_dead: i64,
     share: f64,
-) -> Result<Vec<String>, StoreError> {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT quote_ident(relname) FROM pg_stat_user_tables \
-         WHERE schemaname = current_schema() AND n_dead_tup > $1 + $2 * n_live_tup ORDER BY relname",
+) -> Result<Vacuumed, StoreError> {
+    let churned: Vec<(String, i64, bool)> = sqlx::query_as(
+        "SELECT quote_ident(s.relname), s.vacuum_count, \
+                pg_has_role(c.relowner, 'USAGE') OR pg_has_role(d.datdba, 'USAGE') \
+         FROM pg_stat_user_tables s \
+         JOIN pg_class c ON c.oid = s.relid \
+         JOIN pg_database d ON d.datname = current_database() \
+         WHERE s.schemaname = current_schema() AND s.n_dead_tup > $1 + $2 * s.n_live_tup \
+         ORDER BY s.relname",
     )
     .bind(min_dead)
     .bind(share)
     .fetch_all(pool)
     .await?;
-    if !tables.is_empty() {
-        // Names quoted by PostgreSQL itself, from its own catalog. Without truncating empty
-        // pages off the end, which would lock out the table's readers and writers meanwhile (the
-        // next deliveries take those pages anyway).
-        let sql = format!("VACUUM (SKIP_LOCKED, TRUNCATE false) {}", tables.join(", "));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(pool)
-            .await?;
+    let mut done = Vacuumed::default();
+    let mut tried = Vec::new();
+    for (table, count, may) in churned {
+        if may {
+            tried.push((table, count));
+        } else {
+            done.not_owned.push(table);
+        }
     }
-    Ok(tables)
+    if tried.is_empty() {
+        return Ok(done);
+    }
+    // Names quoted by PostgreSQL itself, from its own catalog. Without truncating empty pages
+    // off the end, which would lock out the table's readers and writers meanwhile (the next
+    // deliveries take those pages anyway).
+    let names: Vec<&str> = tried.iter().map(|(table, _)| table.as_str()).collect();
+    let sql = format!("VACUUM (SKIP_LOCKED, TRUNCATE false) {}", names.join(", "));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await?;
+    // A table skipped because another session held it is not counted: its `vacuum_count` did
+    // not move (PostgreSQL 15 and later count a vacuum in shared memory as it ends).
+    let after: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT quote_ident(relname), vacuum_count FROM pg_stat_user_tables \
+         WHERE schemaname = current_schema()",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (table, before) in tried {
+        if after
+            .iter()
+            .any(|(t, count)| *t == table && *count > before)
+        {
+            done.vacuumed.push(table);
+        } else {
+            done.skipped.push(table);
+        }
+    }
+    Ok(done)
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::{Store, StoreLocation};
+    use crate::{Store, StoreLocation, Vacuumed};
+    use sqlx::postgres::PgConnectOptions;
+    use std::str::FromStr;
+
+    /// Polls `vacuum_churned` until the statistics show the table churned (they reach
+    /// PostgreSQL's shared memory within about a second), and returns what it did.
+    async fn vacuum_once_churned(pool: &sqlx::PgPool) -> super::Vacuumed {
+        for _ in 0..100 {
+            let done = super::vacuum_churned(pool, 100, 0.0).await.unwrap();
+            if done != Vacuumed::default() {
+                return done;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("3,000 deleted rows never showed in pg_stat_user_tables");
+    }
+
+    /// Only vacuums that ran are reported as vacuumed: a table another session holds (another
+    /// node vacuuming it) is skipped, and one the connected role does not own is not tried.
+    #[tokio::test]
+    async fn a_vacuum_is_counted_only_where_it_ran() {
+        let url = crate::testing::postgres_url();
+        let schema = format!("cxtest_{}", uuid::Uuid::new_v4().simple());
+        let owner = super::connect(&url, Some(&schema)).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE churned (n int); \
+             INSERT INTO churned SELECT generate_series(1, 3000); DELETE FROM churned",
+        )
+        .execute(&owner)
+        .await
+        .unwrap();
+        let table = || vec!["churned".to_owned()];
+
+        // Another role, allowed to read the schema but owning nothing.
+        let role = format!("cxtest_{}", uuid::Uuid::new_v4().simple());
+        let create = format!(
+            "CREATE ROLE {role} LOGIN PASSWORD 'cxtest'; GRANT USAGE ON SCHEMA {schema} TO {role}"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+            .execute(&owner)
+            .await
+            .unwrap();
+        let options = PgConnectOptions::from_str(&url)
+            .unwrap()
+            .username(&role)
+            .password("cxtest")
+            .options([("search_path", schema.as_str())]);
+        let stranger = sqlx::PgPool::connect_with(options).await.unwrap();
+        let done = vacuum_once_churned(&stranger).await;
+        stranger.close().await;
+        let drop = format!("DROP OWNED BY {role}; DROP ROLE {role}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&owner)
+            .await
+            .unwrap();
+        assert_eq!(
+            done,
+            Vacuumed {
+                not_owned: table(),
+                ..Vacuumed::default()
+            }
+        );
+
+        // Held by another session: skipped, not counted.
+        let mut holder = owner.begin().await.unwrap();
+        sqlx::query("LOCK TABLE churned IN SHARE UPDATE EXCLUSIVE MODE")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let done = vacuum_once_churned(&owner).await;
+        holder.rollback().await.unwrap();
+        assert_eq!(
+            done,
+            Vacuumed {
+                skipped: table(),
+                ..Vacuumed::default()
+            }
+        );
+
+        // Free: vacuumed.
+        let done = vacuum_once_churned(&owner).await;
+        assert_eq!(
+            done,
+            Vacuumed {
+                vacuumed: table(),
+                ..Vacuumed::default()
+            }
+        );
+        let drop = format!("DROP SCHEMA {schema} CASCADE");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&owner)
+            .await
+            .unwrap();
+    }
 
     /// A store made before migration 0010 (ids as text) opens with every change, delivery and
     /// attempt intact, its ids now `uuid`, and the attempts still tied to their delivery.

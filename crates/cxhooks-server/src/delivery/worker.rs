@@ -697,6 +697,8 @@ const VACUUM_SHARE: f64 = 0.05;
 /// until vacuum frees their space, which autovacuum does only after a fifth of the table has
 /// changed (and not at all where it is off). Freed early, the space holds the next deliveries.
 async fn vacuum_churned(state: AppState) {
+    // Tables already reported as not the connected role's, so that each is warned about once.
+    let mut not_owned = std::collections::BTreeSet::new();
     loop {
         tokio::time::sleep(VACUUM_EVERY).await;
         match state
@@ -704,11 +706,24 @@ async fn vacuum_churned(state: AppState) {
             .vacuum_churned(VACUUM_MIN_DEAD, VACUUM_SHARE)
             .await
         {
-            Ok(tables) => {
-                for table in tables {
+            Ok(done) => {
+                for table in done.vacuumed {
                     tracing::debug!(table, "vacuumed");
                     let table = crate::metrics::Table { table };
                     state.metrics.store_vacuums.get_or_create(&table).inc();
+                }
+                for table in done.skipped {
+                    tracing::debug!(table, "not vacuumed: another session holds it");
+                }
+                for table in done.not_owned {
+                    if not_owned.insert(table.clone()) {
+                        tracing::warn!(
+                            table,
+                            "cannot vacuum this table: the role cxhooks connects as owns neither \
+                             it nor the database; leaving it to autovacuum (make that role its \
+                             owner, or set store.vacuum = false to silence this)"
+                        );
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "vacuuming the store failed; trying again"),
