@@ -146,7 +146,7 @@ pub struct Store {
 }
 
 /// What [`Store::vacuum_churned`] did with the churned tables, by name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Vacuumed {
     /// Vacuumed now.
     pub vacuumed: Vec<String>,
@@ -156,6 +156,37 @@ pub struct Vacuumed {
     /// Not tried: the connected role owns neither the table nor the database, and PostgreSQL
     /// vacuums a table only for them (or a superuser).
     pub not_owned: Vec<String>,
+    /// Vacuumed, yet still over the threshold: the dead versions could not be freed, because
+    /// a transaction that began before they died may still read them.
+    pub held: Vec<String>,
+    /// When some are [`Vacuumed::held`]: the session with the oldest snapshot of the database,
+    /// if PostgreSQL shows one (a prepared transaction or a replication slot may hold the
+    /// versions instead).
+    pub holder: Option<SnapshotHolder>,
+}
+
+/// A PostgreSQL session, as `pg_stat_activity` shows it, whose open transaction keeps vacuum
+/// from freeing dead row versions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotHolder {
+    /// The server process (`pg_terminate_backend` ends it).
+    pub pid: i32,
+    /// The client's `application_name` (`psql`, a report's tool…), maybe empty.
+    pub application: String,
+    /// `active`, `idle in transaction`…
+    pub state: String,
+    /// How long its transaction has been open, in seconds.
+    pub open_s: f64,
+}
+
+impl std::fmt::Display for SnapshotHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PostgreSQL process {} (application '{}', {}) has had a transaction open for {:.0} s",
+            self.pid, self.application, self.state, self.open_s
+        )
+    }
 }
 
 /// What [`Store::check_master_key`] found.

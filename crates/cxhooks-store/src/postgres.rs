@@ -1,7 +1,7 @@
 //! Opening a PostgreSQL store.
 
 use crate::delivery::claimed_columns;
-use crate::{StoreError, Vacuumed};
+use crate::{SnapshotHolder, StoreError, Vacuumed};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::str::FromStr;
@@ -139,31 +139,66 @@ pub(crate) async fn vacuum_churned(
         .execute(pool)
         .await?;
     // A table skipped because another session held it is not counted: its `vacuum_count` did
-    // not move (PostgreSQL 15 and later count a vacuum in shared memory as it ends).
-    let after: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT quote_ident(relname), vacuum_count FROM pg_stat_user_tables \
-         WHERE schemaname = current_schema()",
+    // not move (PostgreSQL 15 and later count a vacuum in shared memory as it ends). A vacuum
+    // leaves counted as dead the versions it could not free.
+    let after: Vec<(String, i64, bool)> = sqlx::query_as(
+        "SELECT quote_ident(relname), vacuum_count, n_dead_tup > $1 + $2 * n_live_tup \
+         FROM pg_stat_user_tables WHERE schemaname = current_schema()",
     )
+    .bind(min_dead)
+    .bind(share)
     .fetch_all(pool)
     .await?;
     for (table, before) in tried {
-        if after
-            .iter()
-            .any(|(t, count)| *t == table && *count > before)
-        {
-            done.vacuumed.push(table);
-        } else {
-            done.skipped.push(table);
+        match after.iter().find(|(t, _, _)| *t == table) {
+            Some((_, count, still_churned)) if *count > before => {
+                if *still_churned {
+                    done.held.push(table.clone());
+                }
+                done.vacuumed.push(table);
+            }
+            _ => done.skipped.push(table),
         }
     }
+    if !done.held.is_empty() {
+        done.holder = oldest_snapshot(pool).await?;
+    }
     Ok(done)
+}
+
+/// The session of this database whose snapshot is the oldest (other than this one's): what
+/// keeps vacuum from freeing the versions that died after it was taken.
+async fn oldest_snapshot(pool: &PgPool) -> Result<Option<SnapshotHolder>, StoreError> {
+    let row: Option<(i32, String, String, f64)> = sqlx::query_as(
+        "SELECT pid, COALESCE(application_name, ''), COALESCE(state, ''), \
+                COALESCE(EXTRACT(EPOCH FROM now() - xact_start), 0)::float8 \
+         FROM pg_stat_activity \
+         WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid() \
+           AND datname = current_database() \
+         ORDER BY age(backend_xmin) DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(pid, application, state, open_s)| SnapshotHolder {
+        pid,
+        application,
+        state,
+        open_s,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use crate::{Store, StoreLocation, Vacuumed};
+    use sqlx::Connection;
     use sqlx::postgres::PgConnectOptions;
     use std::str::FromStr;
+
+    /// What was tried and how it went, leaving out whether the freed versions were held back
+    /// (other tests' transactions in the same database may hold them).
+    fn outcome(done: &Vacuumed) -> (&[String], &[String], &[String]) {
+        (&done.vacuumed, &done.skipped, &done.not_owned)
+    }
 
     /// Polls `vacuum_churned` until the statistics show the table churned (they reach
     /// PostgreSQL's shared memory within about a second), and returns what it did.
@@ -186,7 +221,7 @@ mod tests {
         let schema = format!("cxtest_{}", uuid::Uuid::new_v4().simple());
         let owner = super::connect(&url, Some(&schema)).await.unwrap();
         sqlx::raw_sql(
-            "CREATE TABLE churned (n int); \
+            "CREATE TABLE churned (n int) WITH (autovacuum_enabled = false); \
              INSERT INTO churned SELECT generate_series(1, 3000); DELETE FROM churned",
         )
         .execute(&owner)
@@ -216,13 +251,7 @@ mod tests {
             .execute(&owner)
             .await
             .unwrap();
-        assert_eq!(
-            done,
-            Vacuumed {
-                not_owned: table(),
-                ..Vacuumed::default()
-            }
-        );
+        assert_eq!(outcome(&done), (&[][..], &[][..], &table()[..]));
 
         // Held by another session: skipped, not counted.
         let mut holder = owner.begin().await.unwrap();
@@ -232,26 +261,83 @@ mod tests {
             .unwrap();
         let done = vacuum_once_churned(&owner).await;
         holder.rollback().await.unwrap();
-        assert_eq!(
-            done,
-            Vacuumed {
-                skipped: table(),
-                ..Vacuumed::default()
-            }
-        );
+        assert_eq!(outcome(&done), (&[][..], &table()[..], &[][..]));
 
         // Free: vacuumed.
         let done = vacuum_once_churned(&owner).await;
-        assert_eq!(
-            done,
-            Vacuumed {
-                vacuumed: table(),
-                ..Vacuumed::default()
-            }
-        );
+        assert_eq!(outcome(&done), (&table()[..], &[][..], &[][..]));
         let drop = format!("DROP SCHEMA {schema} CASCADE");
         sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
             .execute(&owner)
+            .await
+            .unwrap();
+    }
+
+    /// A vacuum that cannot free the dead versions (a transaction older than them is open)
+    /// says so, and names the session that holds them; once it ends, the next vacuum frees
+    /// them. In a database of its own: other tests' transactions would hold them too.
+    #[tokio::test]
+    async fn a_vacuum_held_back_names_the_transaction_that_holds_it() {
+        let url = crate::testing::postgres_url();
+        let database = format!("cxtest_{}", uuid::Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&url).await.unwrap();
+        let create = format!("CREATE DATABASE {database}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let options = PgConnectOptions::from_str(&url)
+            .unwrap()
+            .database(&database);
+        let pool = sqlx::PgPool::connect_with(options.clone()).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE churned (n int) WITH (autovacuum_enabled = false); \
+             INSERT INTO churned SELECT generate_series(1, 3000)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        // A report's transaction, begun before the rows die.
+        let mut report =
+            sqlx::PgConnection::connect_with(&options.application_name("cxtest-report"))
+                .await
+                .unwrap();
+        sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM churned")
+            .execute(&mut report)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM churned")
+            .execute(&pool)
+            .await
+            .unwrap();
+
+        let held = vacuum_once_churned(&pool).await;
+        assert_eq!(held.vacuumed, vec!["churned".to_owned()]);
+        assert_eq!(held.held, vec!["churned".to_owned()]);
+        let holder = held.holder.expect("the report's session is named");
+        assert_eq!(
+            (holder.application.as_str(), holder.state.as_str()),
+            ("cxtest-report", "idle in transaction")
+        );
+        assert!(holder.to_string().contains("cxtest-report"), "{holder}");
+
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut report)
+            .await
+            .unwrap();
+        let freed = vacuum_once_churned(&pool).await;
+        assert_eq!(
+            freed,
+            Vacuumed {
+                vacuumed: vec!["churned".to_owned()],
+                ..Vacuumed::default()
+            }
+        );
+        report.close().await.unwrap();
+        pool.close().await;
+        let drop = format!("DROP DATABASE {database} WITH (FORCE)");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&admin)
             .await
             .unwrap();
     }

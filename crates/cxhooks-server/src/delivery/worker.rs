@@ -691,6 +691,8 @@ const VACUUM_EVERY: Duration = Duration::from_secs(1);
 /// [`VACUUM_SHARE`] of its live rows (autovacuum's defaults: 50 and 20 %).
 const VACUUM_MIN_DEAD: i64 = 1_000;
 const VACUUM_SHARE: f64 = 0.05;
+/// How often at most a node warns that vacuum cannot free dead row versions.
+const HELD_WARNING: Duration = Duration::from_secs(60);
 
 /// Vacuums the store's tables that updates have churned, every [`VACUUM_EVERY`]. Every
 /// delivery row is written pending and then updated done; PostgreSQL keeps the old versions
@@ -699,6 +701,9 @@ const VACUUM_SHARE: f64 = 0.05;
 async fn vacuum_churned(state: AppState) {
     // Tables already reported as not the connected role's, so that each is warned about once.
     let mut not_owned = std::collections::BTreeSet::new();
+    // When vacuum last found it could not free dead versions, which is warned about at most
+    // every HELD_WARNING.
+    let mut held_warned: Option<tokio::time::Instant> = None;
     loop {
         tokio::time::sleep(VACUUM_EVERY).await;
         match state
@@ -714,6 +719,27 @@ async fn vacuum_churned(state: AppState) {
                 }
                 for table in done.skipped {
                     tracing::debug!(table, "not vacuumed: another session holds it");
+                }
+                if !done.held.is_empty()
+                    && held_warned.is_none_or(|at| at.elapsed() >= HELD_WARNING)
+                {
+                    held_warned = Some(tokio::time::Instant::now());
+                    let tables = done.held.join(", ");
+                    match &done.holder {
+                        Some(holder) => tracing::warn!(
+                            tables,
+                            "vacuum cannot free these tables' dead row versions, so the store \
+                             grows: {holder}; end that transaction (or pg_terminate_backend({}))",
+                            holder.pid
+                        ),
+                        None => tracing::warn!(
+                            tables,
+                            "vacuum cannot free these tables' dead row versions, so the store \
+                             grows, and no session this role may see holds an old snapshot: \
+                             look in pg_stat_activity as a superuser, pg_prepared_xacts and \
+                             pg_replication_slots"
+                        ),
+                    }
                 }
                 for table in done.not_owned {
                     if not_owned.insert(table.clone()) {
