@@ -751,6 +751,57 @@ async fn publish_validation_idempotency_and_quota(backend: Backend) {
     assert_eq!(exceeded[0]["type"], "crjob:created");
 }
 
+/// Publishes racing with one `Idempotency-Key`: one is stored and delivered, the others answer
+/// as it did and deliver nothing, though each had taken room on the node for its delivery
+/// before its commit; nor is a delivery stored past the monthly quota sent.
+async fn racing_publishes_with_one_key_are_delivered_once(backend: Backend) {
+    let receiver = TestReceiver::ok().await;
+    let mut cfg = config();
+    cfg.limits.monthly_notifications_per_client = 3;
+    let s = setup(backend, cfg, &receiver.url).await;
+    s.publish(&candidate_change("1")).await;
+    receiver.wait_for(1).await;
+    for round in 0..2 {
+        let key = format!("race-{round}");
+        let mut racing = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let request = s
+                .app
+                .http
+                .post(format!("{}/webhooks/v1/changes", s.app.url))
+                .bearer_auth(&s.publisher)
+                .header("idempotency-key", &key)
+                .json(&candidate_change(&format!("race-{round}")));
+            racing.spawn(async move {
+                let answer = request.send().await.unwrap();
+                assert_eq!(answer.status(), 202);
+                answer.json::<Value>().await.unwrap()["ids"].clone()
+            });
+        }
+        let ids: Vec<Value> = racing.join_all().await;
+        assert!(
+            ids.iter().all(|i| *i == ids[0]),
+            "one answer for all: {ids:?}"
+        );
+        receiver.wait_for(2 + round).await;
+    }
+    // The quota (3) is used up: this one is stored past it and not sent.
+    s.publish(&candidate_change("over")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let entities: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            r.json()["data"]["entityId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(entities, ["1", "race-0", "race-1"]);
+    assert_eq!(s.log("?status=quota_exceeded").await.len(), 1);
+}
+
 async fn test_endpoint_sends_a_ping(backend: Backend) {
     let receiver = TestReceiver::ok().await;
     let s = setup(backend, config(), &receiver.url).await;
@@ -865,6 +916,7 @@ cxhooks_store::both_backends!(
     failing_past_the_threshold_sets_error,
     a_success_clears_the_failure_streak,
     publish_validation_idempotency_and_quota,
+    racing_publishes_with_one_key_are_delivered_once,
     test_endpoint_sends_a_ping,
     rotation_signs_new_deliveries_with_the_new_key,
 );
