@@ -200,6 +200,14 @@ mod tests {
         (&done.vacuumed, &done.skipped, &done.not_owned)
     }
 
+    /// Runs trusted SQL (names made by the test) and expects it to succeed.
+    async fn run(pool: &sqlx::PgPool, sql: String) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+
     /// Polls `vacuum_churned` until the statistics show the table churned (they reach
     /// PostgreSQL's shared memory within about a second), and returns what it did.
     async fn vacuum_once_churned(pool: &sqlx::PgPool) -> super::Vacuumed {
@@ -234,10 +242,7 @@ mod tests {
         let create = format!(
             "CREATE ROLE {role} LOGIN PASSWORD 'cxtest'; GRANT USAGE ON SCHEMA {schema} TO {role}"
         );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-            .execute(&owner)
-            .await
-            .unwrap();
+        run(&owner, create).await;
         let options = PgConnectOptions::from_str(&url)
             .unwrap()
             .username(&role)
@@ -247,10 +252,7 @@ mod tests {
         let done = vacuum_once_churned(&stranger).await;
         stranger.close().await;
         let drop = format!("DROP OWNED BY {role}; DROP ROLE {role}");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-            .execute(&owner)
-            .await
-            .unwrap();
+        run(&owner, drop).await;
         assert_eq!(outcome(&done), (&[][..], &[][..], &table()[..]));
 
         // Held by another session: skipped, not counted.
@@ -267,10 +269,7 @@ mod tests {
         let done = vacuum_once_churned(&owner).await;
         assert_eq!(outcome(&done), (&table()[..], &[][..], &[][..]));
         let drop = format!("DROP SCHEMA {schema} CASCADE");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-            .execute(&owner)
-            .await
-            .unwrap();
+        run(&owner, drop).await;
     }
 
     /// A vacuum that cannot free the dead versions (a transaction older than them is open)
@@ -282,10 +281,7 @@ mod tests {
         let database = format!("cxtest_{}", uuid::Uuid::new_v4().simple());
         let admin = sqlx::PgPool::connect(&url).await.unwrap();
         let create = format!("CREATE DATABASE {database}");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-            .execute(&admin)
-            .await
-            .unwrap();
+        run(&admin, create).await;
         let options = PgConnectOptions::from_str(&url)
             .unwrap()
             .database(&database);
@@ -336,10 +332,7 @@ mod tests {
         report.close().await.unwrap();
         pool.close().await;
         let drop = format!("DROP DATABASE {database} WITH (FORCE)");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-            .execute(&admin)
-            .await
-            .unwrap();
+        run(&admin, drop).await;
     }
 
     /// A store made before migration 0010 (ids as text) opens with every change, delivery and
