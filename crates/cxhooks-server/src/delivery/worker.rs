@@ -693,6 +693,10 @@ const VACUUM_MIN_DEAD: i64 = 1_000;
 const VACUUM_SHARE: f64 = 0.05;
 /// How often at most a node warns that vacuum cannot free dead row versions.
 const HELD_WARNING: Duration = Duration::from_secs(60);
+/// How long the oldest snapshot's transaction must have been open for the node to blame it:
+/// under a heavy load the versions that die while a vacuum runs may leave a table over the
+/// threshold, with the nodes' own short transactions the oldest.
+const HELD_BY_AGE_S: f64 = 10.0;
 
 /// Vacuums the store's tables that updates have churned, every [`VACUUM_EVERY`]. Every
 /// delivery row is written pending and then updated done; PostgreSQL keeps the old versions
@@ -720,26 +724,16 @@ async fn vacuum_churned(state: AppState) {
                 for table in done.skipped {
                     tracing::debug!(table, "not vacuumed: another session holds it");
                 }
-                if !done.held.is_empty()
+                if let Some(holder) = done.holder.filter(|h| h.open_s >= HELD_BY_AGE_S)
                     && held_warned.is_none_or(|at| at.elapsed() >= HELD_WARNING)
                 {
                     held_warned = Some(tokio::time::Instant::now());
-                    let tables = done.held.join(", ");
-                    match &done.holder {
-                        Some(holder) => tracing::warn!(
-                            tables,
-                            "vacuum cannot free these tables' dead row versions, so the store \
-                             grows: {holder}; end that transaction (or pg_terminate_backend({}))",
-                            holder.pid
-                        ),
-                        None => tracing::warn!(
-                            tables,
-                            "vacuum cannot free these tables' dead row versions, so the store \
-                             grows, and no session this role may see holds an old snapshot: \
-                             look in pg_stat_activity as a superuser, pg_prepared_xacts and \
-                             pg_replication_slots"
-                        ),
-                    }
+                    tracing::warn!(
+                        tables = done.held.join(", "),
+                        "vacuum cannot free these tables' dead row versions, so the store \
+                         grows: {holder}; end that transaction (or pg_terminate_backend({}))",
+                        holder.pid
+                    );
                 }
                 for table in done.not_owned {
                     if not_owned.insert(table.clone()) {
