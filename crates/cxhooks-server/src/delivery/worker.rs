@@ -626,9 +626,15 @@ async fn send(state: AppState, completions: mpsc::Sender<Done>, job: Job) {
     }
     let completion = attempt(&state, &job).await;
     drop(_sending);
-    // The claim's permits are held until the answer is recorded, so a node never claims faster
+    let (for_hook, for_node) = job.permits;
+    // The webhook's share of the node is free again once its answer is in: what that share
+    // bounds is what waits to be sent to one receiver. Held until the answer was recorded, it
+    // left a node with one busy webhook idle for a tenth of the time, its slots taken by
+    // outcomes waiting for their batch.
+    drop(for_hook);
+    // The node's permit is held until the answer is recorded, so a node never claims faster
     // than it records: unrecorded work (whose lease is running) stays bounded.
-    let _ = completions.send((completion, Some(job.permits))).await;
+    let _ = completions.send((completion, Some(for_node))).await;
 }
 
 async fn attempt(state: &AppState, job: &Job) -> Completion {
@@ -779,10 +785,7 @@ async fn watch_config(state: AppState) {
 }
 
 /// A finished job: its outcome, and the permits it held (released once the outcome is stored).
-type Done = (
-    Completion,
-    Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
-);
+type Done = (Completion, Option<OwnedSemaphorePermit>);
 
 async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>) {
     let error_after = &state.config.delivery.error_after;
