@@ -34,9 +34,9 @@ const COMPLETION_WRITERS: usize = 4;
 /// at once: one transaction for many outcomes writes each page they share once, and SQLite
 /// syncs once. Measured in `cxhooks bench` on SQLite: 107–115 µs of CPU per delivery outside
 /// signing with 5 ms, 115–121 without; later, 66.1 µs on average with 10 ms against 69.7 with 5
-/// (four alternating runs each), and no less with 20. The outcomes' claim permits are held
-/// meanwhile, which [`CLAIM_AHEAD`] and [`MAX_IN_FLIGHT`] leave ample room for; sending permits
-/// are given back as soon as the answer is in, so a receiver is not waited on.
+/// (four alternating runs each), and no less with 20. The outcomes' node permits are held
+/// meanwhile, which [`MAX_IN_FLIGHT`] leaves ample room for; the webhook's send and claim
+/// permits are given back as soon as the answer is in, so a receiver is not waited on.
 const COMPLETION_LINGER: Duration = Duration::from_millis(10);
 /// How often the store is asked for due retries when nothing wakes the dispatcher.
 const POLL: Duration = Duration::from_millis(200);
@@ -784,7 +784,8 @@ async fn watch_config(state: AppState) {
     }
 }
 
-/// A finished job: its outcome, and the permits it held (released once the outcome is stored).
+/// A finished job: its outcome, and its permit of the node's [`MAX_IN_FLIGHT`] (released once
+/// the outcome is stored; the webhook's share was given back when the answer came in).
 type Done = (Completion, Option<OwnedSemaphorePermit>);
 
 async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>) {
