@@ -342,11 +342,33 @@ const DELIVERY_ROW_BYTES: usize = 4 * 16 + 2 * 16 + 8 * 8 + 17 * PER_VALUE;
 /// A change row besides its tenant, event type and entity id: an id, a number, 5 values.
 const CHANGE_ROW_BYTES: usize = 16 + 8 + 5 * PER_VALUE;
 
-/// An outcome row besides its signature: an id, a lease owner, a status, five numbers, 8 values.
-const COMPLETION_ROW_BYTES: usize = 16 + 16 + 16 + 5 * 8 + 8 * PER_VALUE;
+/// An outcome row besides its signature and its attempt's error and answer: an id, a lease
+/// owner, a status, eight numbers, 13 values.
+const COMPLETION_ROW_BYTES: usize = 16 + 16 + 16 + 8 * 8 + 13 * PER_VALUE;
 
 /// An attempt row besides its error and answer: an id, four numbers, 7 values.
 const ATTEMPT_ROW_BYTES: usize = 16 + 4 * 8 + 7 * PER_VALUE;
+
+/// A delivery's latest attempt lives in its row (`attempt_*`, its number the row's `attempts`),
+/// the earlier ones in `attempts`. Most deliveries succeed at their first attempt, which is then
+/// written with the outcome, in the row the outcome updates anyway, instead of as a row of its
+/// own with a key of its own: about 140 bytes and one statement less per delivered notification
+/// on PostgreSQL. Readers take both places ([`Store::attempts`]).
+///
+/// The start of the statement that moves the latest attempts of the deliveries `o` (joined by
+/// the caller) into `attempts`, before a later attempt takes their place.
+const MOVE_LATEST_ATTEMPT: &str = "INSERT INTO attempts \
+     (delivery_id, n, at, duration_us, status_code, error, response_body) \
+     SELECT o.id, o.attempts, o.attempt_at, o.attempt_duration_us, o.attempt_status_code, \
+     o.attempt_error, o.attempt_response_body FROM deliveries o";
+
+/// The assignments that record an outcome's attempt (`a_at`, `a_duration`, `a_code`, `a_error`,
+/// `a_body`; `a_at` NULL when nothing was sent) as a delivery's latest.
+const SET_LATEST_ATTEMPT: &str = "attempt_at = COALESCE(a_at, attempt_at), \
+     attempt_duration_us = COALESCE(a_duration, attempt_duration_us), \
+     attempt_status_code = CASE WHEN a_at IS NULL THEN attempt_status_code ELSE a_code END, \
+     attempt_error = CASE WHEN a_at IS NULL THEN attempt_error ELSE a_error END, \
+     attempt_response_body = COALESCE(a_body, attempt_response_body)";
 
 /// How many bytes of values one statement may carry on this store.
 fn message_budget(store: &Store) -> usize {
@@ -1204,24 +1226,48 @@ impl Store {
         }
         crate::on_writer!(self, |pool| {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;
+            // A delivery's latest attempt is kept in its row, the earlier ones in `attempts`
+            // (migration "latest attempt inline"): before a second or later attempt is recorded,
+            // the one it follows moves there, if this node still owns the delivery.
+            let later: Vec<&Completion> = batch
+                .iter()
+                .filter(|c| c.attempt.as_ref().is_some_and(|a| a.n > 1))
+                .collect();
+            for chunk in later.chunks(CHUNK / 2) {
+                let sql = format!(
+                    "WITH v(v_id, v_owner) AS (VALUES {}) {MOVE_LATEST_ATTEMPT} \
+                     JOIN v ON o.id = v.v_id AND o.lease_owner = v.v_owner \
+                     WHERE o.attempt_at IS NOT NULL ON CONFLICT (delivery_id, n) DO NOTHING",
+                    placeholders(self, chunk.len(), 2, 1)
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for c in chunk {
+                    q = q.bind(Id::from(&c.delivery_id)).bind(&c.lease_owner);
+                }
+                q.execute(&mut *tx).await?;
+            }
             // One statement per chunk: the outcomes as a table of values, joined on id and lease
             // owner; what it returns is what this node still owned.
             let mut still_owned = std::collections::HashSet::with_capacity(batch.len());
-            let sizes = batch
-                .iter()
-                .map(|c| COMPLETION_ROW_BYTES + c.signature.as_ref().map_or(0, String::len));
+            let sizes = batch.iter().map(|c| {
+                COMPLETION_ROW_BYTES
+                    + c.signature.as_ref().map_or(0, String::len)
+                    + c.attempt.as_ref().map_or(0, |a| {
+                        a.response_body.len() + a.error.as_ref().map_or(0, String::len)
+                    })
+            });
             for rows in row_chunks(sizes, message_budget(self)) {
                 let chunk = &batch[rows];
                 let sql = format!(
-                    "WITH v(v_id, v_owner, v_status, v_next, v_signature, v_tried, v_started, v_now) AS \
-                     (VALUES {}) \
+                    "WITH v(v_id, v_owner, v_status, v_next, v_signature, v_tried, v_started, v_now, \
+                     a_at, a_duration, a_code, a_error, a_body) AS (VALUES {}) \
                      UPDATE deliveries SET status = v_status, next_attempt_at = v_next, \
                      signature = COALESCE(v_signature, signature), attempts = attempts + v_tried, \
                      series_attempts = series_attempts + v_tried, \
                      series_started = COALESCE(series_started, v_started), lease_until = NULL, \
-                     lease_owner = NULL, updated_at = v_now \
+                     lease_owner = NULL, updated_at = v_now, {SET_LATEST_ATTEMPT} \
                      FROM v WHERE id = v_id AND lease_owner = v_owner RETURNING id",
-                    placeholders(self, padded_rows(chunk.len()), 8, 1)
+                    placeholders(self, padded_rows(chunk.len()), 13, 1)
                 );
                 let mut q = sqlx::query_scalar::<_, IdText>(AssertSqlSafe(sql));
                 for c in chunk {
@@ -1240,6 +1286,20 @@ impl Store {
                         .bind(i64::from(c.attempt.is_some()))
                         .bind(c.series_started)
                         .bind(now);
+                    q = match &c.attempt {
+                        Some(a) => q
+                            .bind(Some(a.at))
+                            .bind(Some(a.duration_us))
+                            .bind(a.status_code)
+                            .bind(&a.error)
+                            .bind(Some(&a.response_body)),
+                        None => q
+                            .bind(None::<i64>)
+                            .bind(None::<i64>)
+                            .bind(None::<i64>)
+                            .bind(None::<&str>)
+                            .bind(None::<&str>),
+                    };
                 }
                 // Padding: a null id matches no delivery.
                 for _ in chunk.len()..padded_rows(chunk.len()) {
@@ -1251,39 +1311,6 @@ impl Store {
                         .bind(None::<&str>)
                         .bind(None::<i64>)
                         .bind(None::<i64>)
-                        .bind(None::<i64>);
-                }
-                still_owned.extend(q.fetch_all(&mut *tx).await?.into_iter().map(String::from));
-            }
-            let owned: Vec<bool> = batch
-                .iter()
-                .map(|c| still_owned.contains(&c.delivery_id))
-                .collect();
-            let attempts: Vec<(&Completion, &AttemptRecord)> = batch
-                .iter()
-                .zip(&owned)
-                .filter(|(_, owned)| **owned)
-                .filter_map(|(c, _)| c.attempt.as_ref().map(|a| (c, a)))
-                .collect();
-            let sizes = attempts.iter().map(|(_, a)| {
-                ATTEMPT_ROW_BYTES + a.response_body.len() + a.error.as_ref().map_or(0, String::len)
-            });
-            for rows in row_chunks(sizes, message_budget(self)) {
-                let chunk = &attempts[rows];
-                let sql = format!(
-                    "INSERT INTO attempts (delivery_id, n, at, duration_us, status_code, error, response_body) \
-                     SELECT * FROM (VALUES {}) AS v WHERE column1 IS NOT NULL \
-                     ON CONFLICT (delivery_id, n) DO NOTHING",
-                    placeholders(self, padded_rows(chunk.len()), 7, 1)
-                );
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for (c, a) in chunk {
-                    q = bind_attempt!(q.bind(Id::from(&c.delivery_id)), a);
-                }
-                // Padding: rows without a delivery are left out by the WHERE.
-                for _ in chunk.len()..padded_rows(chunk.len()) {
-                    q = q
-                        .bind(None::<Id>)
                         .bind(None::<i64>)
                         .bind(None::<i64>)
                         .bind(None::<i64>)
@@ -1291,8 +1318,12 @@ impl Store {
                         .bind(None::<&str>)
                         .bind(None::<&str>);
                 }
-                q.execute(&mut *tx).await?;
+                still_owned.extend(q.fetch_all(&mut *tx).await?.into_iter().map(String::from));
             }
+            let owned: Vec<bool> = batch
+                .iter()
+                .map(|c| still_owned.contains(&c.delivery_id))
+                .collect();
             // Webhook health: a success clears the failure streak (one statement for the whole
             // batch); the first failed attempt of a delivery extends it, and only failures can
             // put a webhook in `error`.
@@ -1363,7 +1394,8 @@ impl Store {
 
     /// [`Store::complete`] of a batch whose every delivery was delivered, on PostgreSQL: one
     /// statement per chunk, which records the outcomes (of deliveries this node still owns),
-    /// their attempts and their webhooks' success, instead of a transaction of five round trips
+    /// their attempts and their webhooks' success (the statement's parts all read the rows as
+    /// they were before it, so the attempts a retry follows move from there), instead of a transaction of five round trips
     /// (at 1,000 single-change publishes a second, batches hold about two outcomes). A single
     /// statement commits all of it or nothing.
     async fn complete_delivered_pg(
@@ -1389,10 +1421,10 @@ impl Store {
                  signature = COALESCE(v_signature, signature), attempts = attempts + 1, \
                  series_attempts = series_attempts + 1, \
                  series_started = COALESCE(series_started, v_started), lease_until = NULL, \
-                 lease_owner = NULL, updated_at = $1 \
+                 lease_owner = NULL, updated_at = $1, {SET_LATEST_ATTEMPT} \
                  FROM v WHERE id = v_id AND lease_owner = v_owner RETURNING id), \
-                 a AS (INSERT INTO attempts (delivery_id, n, at, duration_us, status_code, error, response_body) \
-                 SELECT v_id, a_n, a_at, a_duration, a_code, a_error, a_body FROM v JOIN d ON d.id = v.v_id \
+                 a AS ({MOVE_LATEST_ATTEMPT} JOIN v ON o.id = v.v_id AND v.a_n > 1 \
+                 JOIN d ON d.id = v.v_id WHERE o.attempt_at IS NOT NULL \
                  ON CONFLICT (delivery_id, n) DO NOTHING), \
                  w AS (UPDATE webhooks SET failing_since = NULL, failed_deliveries = 0 \
                  WHERE failing_since IS NOT NULL AND id IN (SELECT v_webhook FROM v JOIN d ON d.id = v.v_id)) \
@@ -1543,8 +1575,12 @@ impl Store {
         if !is_id(delivery_id) {
             return Ok(Vec::new());
         }
+        // The latest attempt is in the delivery's row (see `MOVE_LATEST_ATTEMPT`); `UNION`
+        // drops it if it was also moved by an outcome recorded after its lease was lost.
         on_pool!(self, |pool| sqlx::query_as(
-            "SELECT n, at, duration_us, status_code, error, response_body FROM attempts WHERE delivery_id = $1 ORDER BY n"
+            "SELECT n, at, duration_us, status_code, error, response_body FROM attempts WHERE delivery_id = $1 \
+             UNION SELECT attempts, attempt_at, attempt_duration_us, attempt_status_code, attempt_error, \
+             attempt_response_body FROM deliveries WHERE id = $1 AND attempt_at IS NOT NULL ORDER BY n"
         )
         .bind(Id::from(delivery_id))
         .fetch_all(pool)

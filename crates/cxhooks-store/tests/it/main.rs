@@ -601,6 +601,124 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
     assert_eq!(record.status, "retrying");
 }
 
+/// Every attempt of a delivery reads back in order with all it recorded, whether it is the
+/// latest (kept in the delivery's row) or an earlier one (moved to `attempts` when the next was
+/// recorded), through both ways outcomes are written on PostgreSQL: batches with a failure, and
+/// batches of deliveries only. The console's hourly counts see them all.
+async fn every_attempt_reads_back_the_latest_from_the_deliverys_row(backend: Backend) {
+    let (store, _loc) = backend.store().await;
+    let (acme, app, hook, deliveries, now) = acme_with_pending(&store, 2).await;
+    let outcome =
+        |d: &NewDelivery, n: i64, next: Next, code: Option<i64>, error: Option<&str>| Completion {
+            delivery_id: d.id.to_string(),
+            webhook_id: hook.to_string(),
+            lease_owner: "a".into(),
+            attempt: Some(AttemptRecord {
+                n,
+                at: now + n * 1_000,
+                duration_us: 100 + n,
+                status_code: code,
+                error: error.map(String::from),
+                response_body: format!("answer {n}"),
+            }),
+            signature: None,
+            next,
+            series_started: now + 1_000,
+        };
+    let claim = |at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_due("a", at, at + 60_000_000, 10, &[], true)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let complete = |batch: Vec<Completion>| {
+        let store = store.clone();
+        async move {
+            store
+                .complete(&batch, now + 50_000, i64::MAX, i64::MAX)
+                .await
+                .unwrap()
+        }
+    };
+    let (retry_1, retry_2) = (now + 3_000_000, now + 21_000_000);
+    assert_eq!(claim(now).await, 2);
+    // A failure and a first-attempt success in one batch.
+    complete(vec![
+        outcome(&deliveries[0], 1, Next::Retry(retry_1), Some(503), None),
+        outcome(&deliveries[1], 1, Next::Delivered, Some(200), None),
+    ])
+    .await;
+    assert_eq!(claim(retry_1).await, 1);
+    // A second failure, without an answer: attempt 1 moves out of the row.
+    complete(vec![outcome(
+        &deliveries[0],
+        2,
+        Next::Retry(retry_2),
+        None,
+        Some("timed out"),
+    )])
+    .await;
+    assert_eq!(claim(retry_2).await, 1);
+    // Delivered at the third attempt, alone in its batch (PostgreSQL's one-statement way).
+    complete(vec![outcome(
+        &deliveries[0],
+        3,
+        Next::Delivered,
+        Some(200),
+        None,
+    )])
+    .await;
+
+    let attempts = store.attempts(&deliveries[0].id.to_string()).await.unwrap();
+    let seen: Vec<_> = attempts
+        .iter()
+        .map(|a| {
+            (
+                a.n,
+                a.at - now,
+                a.duration_us,
+                a.status_code,
+                a.error.as_deref(),
+                a.response_body.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, 1_000, 101, Some(503), None, "answer 1"),
+            (2, 2_000, 102, None, Some("timed out"), "answer 2"),
+            (3, 3_000, 103, Some(200), None, "answer 3"),
+        ]
+    );
+    let record = store
+        .delivery(&acme.name, app, deliveries[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((record.status.as_str(), record.attempts), ("delivered", 3));
+    let other = store.attempts(&deliveries[1].id.to_string()).await.unwrap();
+    assert_eq!(
+        other
+            .iter()
+            .map(|a| (a.n, a.status_code, a.response_body.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, Some(200), "answer 1")]
+    );
+    let hours = store.attempts_per_hour(&acme.name, app, 0).await.unwrap();
+    assert_eq!(
+        hours
+            .iter()
+            .fold((0, 0), |(n, f), h| (n + h.attempts, f + h.failed)),
+        (4, 2),
+        "{hours:?}"
+    );
+}
+
 /// On PostgreSQL, a node watching the store is woken when another node (another pool) stores
 /// deliveries, and not by a publish that stores none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -916,6 +1034,7 @@ cxhooks_store::both_backends!(
     concurrent_publishes_count_against_each_months_quota_in_order,
     concurrent_publishes_commit_together_and_fail_alone,
     completions_are_recorded_only_by_the_lease_owner,
+    every_attempt_reads_back_the_latest_from_the_deliverys_row,
     deliveries_stored_leased_are_claimed_only_after_the_lease,
     live_size_leaves_out_what_updates_left_behind,
     the_request_log_pages_in_id_order_and_takes_any_text,
