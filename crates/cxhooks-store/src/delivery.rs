@@ -1394,10 +1394,10 @@ impl Store {
 
     /// [`Store::complete`] of a batch whose every delivery was delivered, on PostgreSQL: one
     /// statement per chunk, which records the outcomes (of deliveries this node still owns),
-    /// their attempts and their webhooks' success (the statement's parts all read the rows as
-    /// they were before it, so the attempts a retry follows move from there), instead of a transaction of five round trips
+    /// their attempts and their webhooks' success, instead of a transaction of five round trips
     /// (at 1,000 single-change publishes a second, batches hold about two outcomes). A single
-    /// statement commits all of it or nothing.
+    /// statement commits all of it or nothing. Its parts all read the rows as they were before
+    /// it, so the attempt a retry follows is moved out of its row from there.
     async fn complete_delivered_pg(
         &self,
         pool: &sqlx::PgPool,
