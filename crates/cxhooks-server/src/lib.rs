@@ -16,18 +16,22 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod delivery;
 pub mod error;
 pub mod identity;
+pub mod maintenance;
 pub mod metrics;
 pub mod net;
 pub mod records;
+pub mod seal;
+pub mod service;
 pub mod state;
 
 pub use config::{Config, Overrides};
-pub use state::{AppState, StartError, open_store};
+pub use state::{AppState, Dispatcher, StartError, open_store};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -136,6 +140,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let workers = delivery::worker::spawn(state.clone()).await;
+    let maintenance = maintenance::spawn(&state);
     // The seed documents write paths both with and without a trailing slash.
     let service = NormalizePathLayer::trim_trailing_slash().layer(app(state));
     let served = axum::serve(
@@ -146,5 +151,6 @@ pub async fn run(
     .await;
     // Claimed work that is not finished is claimed again after a restart: nothing to flush.
     drop(workers);
+    drop(maintenance);
     served
 }

@@ -58,9 +58,24 @@ pub struct AppState {
     /// Webhook registry, HTTP sender, dispatcher wake-up.
     pub delivery: Arc<crate::delivery::Delivery>,
     /// The management API's per-client rate limit.
-    pub limiter: Arc<crate::api::access::ApiLimiter>,
+    pub limiter: Arc<crate::service::access::ApiLimiter>,
     /// This node's Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The time the delivery pipeline runs by.
+    pub clock: crate::clock::Clock,
+    /// Whether the dispatcher runs by itself or is stepped by the caller.
+    pub dispatcher: Dispatcher,
+}
+
+/// How the dispatcher runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dispatcher {
+    /// A loop claims due deliveries as they come (every node).
+    #[default]
+    Loop,
+    /// Only [`crate::delivery::worker::step`] claims: a test moves the clock and steps, and
+    /// "nothing was due" is an answer, not a sleep that a slow pipeline would also pass.
+    Stepped,
 }
 
 impl AppState {
@@ -82,7 +97,7 @@ impl AppState {
             .unwrap_or_else(|| format!("http://{bound}"))
             .trim_end_matches('/')
             .to_owned();
-        let limiter = Arc::new(crate::api::access::ApiLimiter::new(
+        let limiter = Arc::new(crate::service::access::ApiLimiter::new(
             config.limits.api_requests_per_client_per_s,
         ));
         Ok(Self {
@@ -94,6 +109,8 @@ impl AppState {
             delivery,
             metrics: Arc::new(crate::metrics::Metrics::default()),
             limiter,
+            clock: crate::clock::Clock::system(),
+            dispatcher: Dispatcher::Loop,
         })
     }
 }

@@ -1,24 +1,20 @@
-//! `/webhooks/v1/applications`: named collections of webhooks sharing one RSA key pair, whose
-//! public key is the `secret` consumers verify `Cx-Signature` with.
+//! `/webhooks/v1/applications`: parse, call [`crate::service::applications`], render.
 
-use super::access::{Caller, Verb};
-use super::body::{Problems, merge_patch, parse_json};
-use super::list::{FieldsQuery, ListQuery, list_answer, project};
-use super::{AuditOut, Created, not_found, parse_id};
+use super::Created;
 use crate::error::ApiError;
 use crate::identity::auth::Principal;
+use crate::service::access::{Caller, Verb};
+use crate::service::applications::{self as service, ApplicationIn, ApplicationOut, READ_SCOPES};
+use crate::service::input::{merge_patch, parse_json};
+use crate::service::list::{FieldsQuery, ListQuery, list_answer, project};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use chrono::Utc;
-use cxhooks_signing::{PrivateKey, PublicKey, RsaBits};
-use cxhooks_store::{Application, Audit, Scope, TenantName, to_micros};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use utoipa::ToSchema;
+use cxhooks_store::{Scope, to_micros};
+use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The application routes.
@@ -32,123 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(rotate_secret))
 }
-
-/// What `POST /applications` takes.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApplicationIn {
-    /// `Application` if given.
-    #[serde(rename = "_kind")]
-    pub kind: Option<String>,
-    /// Human name, 1 to 200 characters.
-    pub name: String,
-}
-
-/// How consumers verify `Cx-Signature`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SignatureVerification {
-    /// Always `RSA-SHA256` (RSASSA-PKCS1-v1_5 with SHA-256).
-    pub algorithm: &'static str,
-    /// The PEM public key (same as `secret`).
-    pub public_key: String,
-}
-
-/// An application as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApplicationOut {
-    /// `Application`.
-    #[serde(rename = "_kind")]
-    pub kind: &'static str,
-    /// Its id.
-    #[serde(rename = "_id")]
-    pub id: uuid::Uuid,
-    /// Human name.
-    pub name: String,
-    /// The public key as PEM: what the seed's Java, Node.js and PHP verifiers take.
-    pub secret: String,
-    /// The verification algorithm and key.
-    #[serde(rename = "signatureVerification")]
-    pub signature_verification: SignatureVerification,
-    /// Audit fields.
-    #[serde(flatten)]
-    pub audit: AuditOut,
-}
-
-impl ApplicationOut {
-    fn new(app: &Application) -> Self {
-        let pem = PublicKey::from_spki_der(&app.public_key)
-            .map(|k| k.to_pem())
-            .unwrap_or_default();
-        Self {
-            kind: "Application",
-            id: app.id,
-            name: app.name.clone(),
-            signature_verification: SignatureVerification {
-                algorithm: "RSA-SHA256",
-                public_key: pem.clone(),
-            },
-            secret: pem,
-            audit: AuditOut::new(&app.audit),
-        }
-    }
-
-    fn value(app: &Application) -> Value {
-        serde_json::to_value(Self::new(app)).expect("serialisable")
-    }
-}
-
-/// The seal context of an application's private key: binds it to its tenant and id.
-pub fn application_key_context(tenant: &TenantName, id: uuid::Uuid) -> String {
-    format!("application-key:{tenant}:{id}")
-}
-
-/// A fresh key pair of the configured size, generated off the async workers (RSA-4096 takes
-/// seconds), sealed for `app`.
-async fn new_key(
-    state: &AppState,
-    tenant: &TenantName,
-    id: uuid::Uuid,
-) -> Result<(u32, Vec<u8>, Vec<u8>), ApiError> {
-    let bits = RsaBits::from_bits(state.config.keys.rsa_bits).map_err(ApiError::internal)?;
-    let key = tokio::task::spawn_blocking(move || PrivateKey::generate(bits))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    let sealed = state
-        .master
-        .seal(&application_key_context(tenant, id), &key.to_pkcs8_der());
-    Ok((bits.bits(), sealed, key.public_key().spki_der().to_vec()))
-}
-
-fn check_name(p: &mut Problems, map: &Map<String, Value>) -> Option<String> {
-    let name = p.string(map, "", "name", true)?;
-    let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 200 {
-        p.add("/name", "'name' must have 1 to 200 characters");
-        return None;
-    }
-    Some(trimmed.to_owned())
-}
-
-pub(super) async fn load(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<Application, ApiError> {
-    let Some(uuid) = parse_id(id) else {
-        return Err(not_found("application", id));
-    };
-    state
-        .store
-        .application(&caller.principal.tenant, uuid)
-        .await?
-        .ok_or_else(|| not_found("application", id))
-}
-
-/// Reading applications is open to either scope: webhook managers read the application their
-/// webhooks belong to.
-const READ_SCOPES: [Scope; 2] = [Scope::ApplicationsManage, Scope::WebhooksOnlyManage];
 
 /// Create an application with a new RSA key pair.
 #[utoipa::path(post, path = "/webhooks/v1/applications", tag = "applications",
@@ -167,29 +46,9 @@ pub async fn create_application(
     let caller = Caller::load(&state, principal).await?;
     caller.may_create("applications")?;
     let value = parse_json(&headers, &body)?;
-    let mut p = Problems::default();
-    let name = p
-        .object(&value, "", "Application", &["_kind", "name"])
-        .and_then(|map| {
-            p.kind(map, "Application");
-            check_name(&mut p, map)
-        });
-    p.finish("application")?;
-    let tenant = caller.principal.tenant.clone();
-    let id = uuid::Uuid::new_v4();
-    let (key_bits, sealed_private_key, public_key) = new_key(&state, &tenant, id).await?;
-    let app = Application {
-        tenant,
-        id,
-        name: name.expect("validated"),
-        key_bits,
-        sealed_private_key,
-        public_key,
-        audit: Audit::new(caller.id(), Utc::now()),
-    };
-    state.store.create_application(&app).await?;
+    let app = service::create(&state, &caller, ApplicationIn::check(&value, None)?).await?;
     Ok(Created::at(
-        format!("/webhooks/v1/applications/{id}"),
+        format!("/webhooks/v1/applications/{}", app.id),
         ApplicationOut::value(&app),
     ))
 }
@@ -235,8 +94,7 @@ pub async fn get_application(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_any(&READ_SCOPES)?;
     let caller = Caller::load(&state, principal).await?;
-    let app = load(&state, &caller, &app_id).await?;
-    caller.may(Verb::Read, "application", &app.audit.created_by)?;
+    let app = service::load_for(&state, &caller, &app_id, Verb::Read).await?;
     let mut out = [ApplicationOut::value(&app)];
     project(query.fields.as_deref(), &mut out)?;
     let [out] = out;
@@ -260,37 +118,13 @@ pub async fn update_application(
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Scope::ApplicationsManage)?;
     let caller = Caller::load(&state, principal).await?;
-    let mut app = load(&state, &caller, &app_id).await?;
-    caller.may(Verb::Update, "application", &app.audit.created_by)?;
+    let app = service::load_for(&state, &caller, &app_id, Verb::Update).await?;
     let patch = parse_json(&headers, &body)?;
     let current = ApplicationOut::value(&app);
     let mut merged = current.clone();
     merge_patch(&mut merged, &patch);
-    let mut p = Problems::default();
-    const READ_ONLY: [&str; 7] = [
-        "_id",
-        "secret",
-        "signatureVerification",
-        "_createdAt",
-        "_createdBy",
-        "_updatedAt",
-        "_updatedBy",
-    ];
-    let mut allowed = vec!["_kind", "name"];
-    allowed.extend(READ_ONLY);
-    let name = p
-        .object(&merged, "", "Application", &allowed)
-        .and_then(|map| {
-            p.kind(map, "Application");
-            p.unchanged(map, current.as_object().expect("object"), &READ_ONLY);
-            check_name(&mut p, map)
-        });
-    p.finish("application")?;
-    app.name = name.expect("validated");
-    app.audit.touch(caller.id(), Utc::now());
-    state.store.update_application(&app).await?;
-    state.store.bump_config_version().await?;
-    state.delivery.registry.forget_key(app.id);
+    let input = ApplicationIn::check(&merged, Some(&current))?;
+    let app = service::rename(&state, &caller, app, input).await?;
     Ok(Json(ApplicationOut::value(&app)))
 }
 
@@ -307,20 +141,8 @@ pub async fn delete_application(
 ) -> Result<StatusCode, ApiError> {
     principal.require(Scope::ApplicationsManage)?;
     let caller = Caller::load(&state, principal).await?;
-    let app = load(&state, &caller, &app_id).await?;
-    caller.may(Verb::Delete, "application", &app.audit.created_by)?;
-    // Pending deliveries stay in the log, as cancelled.
-    let now = Utc::now().timestamp_micros();
-    state
-        .store
-        .cancel_application_deliveries(&app.tenant, app.id, now)
-        .await?;
-    state.store.delete_application(&app.tenant, app.id).await?;
-    state.store.bump_config_version().await?;
-    state
-        .delivery
-        .registry
-        .remove_application(&app.tenant, app.id);
+    let app = service::load_for(&state, &caller, &app_id, Verb::Delete).await?;
+    service::delete(&state, &caller, &app).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -338,15 +160,7 @@ pub async fn rotate_secret(
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Scope::ApplicationsManage)?;
     let caller = Caller::load(&state, principal).await?;
-    let mut app = load(&state, &caller, &app_id).await?;
-    caller.may(Verb::Update, "application", &app.audit.created_by)?;
-    let (bits, sealed, public) = new_key(&state, &app.tenant, app.id).await?;
-    app.key_bits = bits;
-    app.sealed_private_key = sealed;
-    app.public_key = public;
-    app.audit.touch(caller.id(), Utc::now());
-    state.store.update_application(&app).await?;
-    state.store.bump_config_version().await?;
-    state.delivery.registry.forget_key(app.id);
+    let app = service::load_for(&state, &caller, &app_id, Verb::Update).await?;
+    let app = service::rotate(&state, &caller, app).await?;
     Ok(Json(ApplicationOut::value(&app)))
 }

@@ -1,11 +1,10 @@
 //! `POST /webhooks/v1/changes`: the source system publishes changes (SPEC §4.1). The answer
 //! (202) is sent only after the changes and every delivery they produced are committed.
 
-use super::body::{Problems, parse_json, pointer};
-use crate::delivery::payload::{Notification, NotificationData};
-use crate::delivery::worker::Handoff;
+use crate::delivery::outbox::{self, Accepted, ChangeEvent, Publish, Published};
 use crate::error::ApiError;
 use crate::identity::auth::Principal;
+use crate::service::input::{Problems, parse_json, pointer};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -13,8 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cxhooks_catalog::{Catalog, EventType};
-use cxhooks_store::{Accept, NewChange, NewDelivery, Scope, StoreError};
-use serde::Serialize;
+use cxhooks_store::Scope;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -27,42 +25,41 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Most changes in one request.
 pub const MAX_BATCH: usize = 1000;
 
-/// One change (documentation shape).
-#[derive(Debug, serde::Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// One change, as validation produces it from the request body (whose shape this schema
+/// documents).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "camelCase")]
 pub struct ChangeIn {
     /// Optional; must be the token's tenant.
+    #[schema(required = false)]
     pub tenant: Option<String>,
     /// `{entity}:{action}`.
-    #[serde(rename = "type")]
-    pub event_type: String,
+    #[schema(rename = "type", value_type = String)]
+    pub event_type: EventType,
     /// The record's id (string; a number is accepted and kept as its text).
     pub entity_id: String,
     /// When it changed (RFC 3339); acceptance time if absent.
-    pub time: Option<String>,
+    #[schema(required = false)]
+    pub time: String,
     /// The record after the change (before it, for `deleted`).
     #[schema(value_type = Object)]
     pub data: Value,
     /// `{"paths": [...]}`: every changed field path.
-    #[schema(value_type = Object)]
-    pub metadata: Option<Value>,
+    #[schema(rename = "metadata", value_type = Option<Object>, required = false)]
+    pub paths: Vec<String>,
 }
 
-/// The answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Accepted {
-    /// How many changes were accepted.
-    pub accepted: usize,
-    /// Their ids, in input order.
-    pub ids: Vec<uuid::Uuid>,
-}
-
-struct Valid {
-    event_type: EventType,
-    entity_id: String,
-    time: String,
-    data: Value,
-    paths: Vec<String>,
+impl ChangeIn {
+    /// The change as the outbox publishes it.
+    pub fn event(&self) -> ChangeEvent<'_> {
+        ChangeEvent {
+            event_type: &self.event_type,
+            entity_id: &self.entity_id,
+            time: &self.time,
+            data: &self.data,
+            paths: &self.paths,
+        }
+    }
 }
 
 fn check_change(
@@ -71,7 +68,7 @@ fn check_change(
     base: &str,
     token_tenant: &str,
     now: &str,
-) -> Result<Option<Valid>, ApiError> {
+) -> Result<Option<ChangeIn>, ApiError> {
     let fields = ["tenant", "type", "entityId", "time", "data", "metadata"];
     let Some(map) = p.object(value, base, "change", &fields) else {
         return Ok(None);
@@ -138,14 +135,18 @@ fn check_change(
         }
     };
     let paths = check_metadata(p, map, base);
+    let tenant = map.get("tenant").and_then(Value::as_str).map(str::to_owned);
     Ok(match (event_type, entity_id, time, data, paths) {
-        (Some(event_type), Some(entity_id), Some(time), Some(data), Some(paths)) => Some(Valid {
-            event_type,
-            entity_id,
-            time,
-            data,
-            paths,
-        }),
+        (Some(event_type), Some(entity_id), Some(time), Some(data), Some(paths)) => {
+            Some(ChangeIn {
+                tenant,
+                event_type,
+                entity_id,
+                time,
+                data,
+                paths,
+            })
+        }
         _ => None,
     })
 }
@@ -190,27 +191,49 @@ pub async fn publish_changes(
 ) -> Result<Response, ApiError> {
     principal.require(Scope::EventsPublish)?;
     let tenant = principal.tenant.clone();
-    let idempotency_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => Some(k.to_owned()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "Idempotency-Key must be 1 to 255 visible characters",
-                Vec::new(),
-            ));
-        }
-    };
+    let idempotency_key = idempotency_key(&headers)?;
     if let Some(key) = &idempotency_key
-        && let Some(answer) = state.store.idempotent_answer(&tenant, key).await?
+        && let Some(answer) = outbox::replayed(&state, &tenant, key).await?
     {
         return Ok(replay(&answer));
     }
     let value = parse_json(&headers, &body)?;
-    let now = chrono::Utc::now();
+    let now = state.clock.now();
+    let changes = check_changes(&value, tenant.as_str(), now)?;
+    let events: Vec<ChangeEvent<'_>> = changes.iter().map(ChangeIn::event).collect();
+    let publish = Publish {
+        changes: &events,
+        idempotency: idempotency_key.as_deref(),
+        record: None,
+        at: now.timestamp_micros(),
+    };
+    Ok(match outbox::publish(&state, &tenant, publish).await? {
+        Published::Accepted(accepted) => (StatusCode::ACCEPTED, Json(accepted)).into_response(),
+        Published::Replayed(first) => replay(&first),
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => Ok(Some(k.to_owned())),
+        Some(_) => Err(ApiError::invalid(
+            "Idempotency-Key must be 1 to 255 visible characters",
+            Vec::new(),
+        )),
+    }
+}
+
+/// One change or a batch, all valid, or every problem with its JSON Pointer.
+fn check_changes(
+    value: &Value,
+    tenant: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<ChangeIn>, ApiError> {
     let now_text = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut p = Problems::default();
     let mut valid = Vec::new();
-    match &value {
+    match value {
         Value::Array(items) => {
             if items.is_empty() || items.len() > MAX_BATCH {
                 p.add(
@@ -226,157 +249,15 @@ pub async fn publish_changes(
                     &mut p,
                     item,
                     &format!("/{i}"),
-                    tenant.as_str(),
+                    tenant,
                     &now_text,
                 )?);
             }
         }
-        single => valid.push(check_change(
-            &mut p,
-            single,
-            "",
-            tenant.as_str(),
-            &now_text,
-        )?),
+        single => valid.push(check_change(&mut p, single, "", tenant, &now_text)?),
     }
     p.finish(if value.is_array() { "batch" } else { "change" })?;
-    let valid: Vec<Valid> = valid.into_iter().flatten().collect();
-
-    // Match and serialise every notification once, now.
-    let at = now.timestamp_micros();
-    let mut changes = Vec::with_capacity(valid.len());
-    let mut deliveries = Vec::new();
-    for v in &valid {
-        let change = ChangeEvent {
-            event_type: &v.event_type,
-            entity_id: &v.entity_id,
-            time: &v.time,
-            data: &v.data,
-            paths: &v.paths,
-        };
-        let (stored, produced) = change.deliveries(&state, &tenant, at);
-        changes.push(stored);
-        deliveries.extend(produced);
-    }
-    let accepted = Accepted {
-        accepted: changes.len(),
-        ids: changes.iter().map(|c| c.id).collect(),
-    };
-    let answer = serde_json::to_string(&accepted).expect("serialisable");
-    let quota = state.config.limits.monthly_notifications_per_client;
-    let idem = idempotency_key.as_deref().map(|k| (k, answer.as_str()));
-    let handoff = Handoff::reserve(&state, &deliveries);
-    let statuses = match state
-        .store
-        .accept_changes(
-            &tenant,
-            &Accept {
-                changes: &changes,
-                deliveries: &deliveries,
-                quota,
-                idempotency: idem,
-                record: None,
-                lease: handoff.as_ref().map(Handoff::lease),
-            },
-            at,
-        )
-        .await
-    {
-        Ok(statuses) => {
-            state.metrics.changes_accepted.inc_by(changes.len() as u64);
-            statuses
-        }
-        // A concurrent publish with the same key won: answer as it did.
-        Err(StoreError::Conflict(_)) if idempotency_key.is_some() => {
-            let key = idempotency_key.as_deref().expect("checked");
-            if let Some(first) = state.store.idempotent_answer(&tenant, key).await? {
-                return Ok(replay(&first));
-            }
-            return Err(ApiError::internal(
-                "idempotency conflict without a stored answer",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if !deliveries.is_empty() && !handoff.as_ref().is_some_and(Handoff::took_all) {
-        state.delivery.wake.notify_one();
-    }
-    if let Some(handoff) = handoff {
-        handoff
-            .start(&state, tenant.as_str(), deliveries, &statuses)
-            .await;
-    }
-    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
-}
-
-/// A change as it is matched and published, by the publish API and by record-store writes.
-#[derive(Debug)]
-pub struct ChangeEvent<'a> {
-    /// `{entity}:{action}`.
-    pub event_type: &'a EventType,
-    /// The record's id.
-    pub entity_id: &'a str,
-    /// RFC 3339.
-    pub time: &'a str,
-    /// The record (after the change; before it, for deletions).
-    pub data: &'a Value,
-    /// The changed paths.
-    pub paths: &'a [String],
-}
-
-impl ChangeEvent<'_> {
-    /// The change to store and one delivery per matching webhook, each notification serialised
-    /// once, now.
-    pub fn deliveries(
-        &self,
-        state: &AppState,
-        tenant: &cxhooks_store::TenantName,
-        at: i64,
-    ) -> (NewChange, Vec<NewDelivery>) {
-        // Version 7 (time-ordered) ids: the store's indexes on them grow at their end, packed,
-        // rather than splitting pages all over (docs/performance.md, store bytes).
-        let id = uuid::Uuid::now_v7();
-        let change =
-            cxhooks_condition::Change::new(self.event_type, self.entity_id, self.data, self.paths);
-        let deliveries = state
-            .delivery
-            .registry
-            .matching(tenant, &change)
-            .into_iter()
-            .map(|hook| {
-                let delivery_id = uuid::Uuid::now_v7();
-                let payload = Notification {
-                    id: delivery_id,
-                    time: self.time,
-                    event_type: self.event_type.as_str(),
-                    application_id: hook.application_id,
-                    webhook_id: hook.id,
-                    tenant: tenant.as_str(),
-                    data: NotificationData {
-                        entity_id: self.entity_id,
-                        changed_fields: self.paths,
-                    },
-                };
-                NewDelivery {
-                    id: delivery_id,
-                    application_id: hook.application_id,
-                    webhook_id: hook.id,
-                    owner: hook.owner.clone(),
-                    change_id: Some(id),
-                    event_type: self.event_type.as_str().to_owned(),
-                    payload: payload.to_bytes(),
-                    created_at: at,
-                }
-            })
-            .collect();
-        let stored = NewChange {
-            id,
-            event_type: self.event_type.as_str().to_owned(),
-            entity_id: self.entity_id.to_owned(),
-            accepted_at: at,
-        };
-        (stored, deliveries)
-    }
+    Ok(valid.into_iter().flatten().collect())
 }
 
 fn replay(answer: &str) -> Response {

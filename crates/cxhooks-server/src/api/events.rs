@@ -1,21 +1,16 @@
-//! The request log of an application (`/events`), redelivery, and `…/webhooks/{id}/test`.
+//! The request log of an application (`/events`), redelivery, and `…/webhooks/{id}/test`:
+//! parse, call [`crate::service::deliveries`], render.
 
-use super::access::{Caller, Verb};
-use super::list::{ListQuery, encode_cursor};
-use super::{applications, not_found, parse_id, rfc3339};
-use crate::delivery::payload::{Notification, NotificationData, PING};
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::identity::auth::Principal;
+use crate::service::access::Caller;
+use crate::service::deliveries::{self as service, EventQuery};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use cxhooks_store::{
-    AttemptRecord, DeliveryRecord, DeliveryStatus, LogFilter, NewDelivery, Scope, WebhookStatus,
-    from_micros,
-};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use cxhooks_store::Scope;
+use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The request-log routes.
@@ -25,93 +20,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_event))
         .routes(routes!(redeliver_event))
         .routes(routes!(test_webhook))
-}
-
-/// Filters of the request log.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(rename_all = "camelCase")]
-pub struct EventQuery {
-    /// Only deliveries to this webhook.
-    pub webhook_id: Option<String>,
-    /// Only this event type (`cremployee:updated`, `cxhooks:ping`).
-    #[serde(rename = "type")]
-    pub event_type: Option<String>,
-    /// `pending`, `delivered`, `retrying`, `failed`, `cancelled` or `quota_exceeded`.
-    pub status: Option<String>,
-    /// Created at or after (RFC 3339).
-    pub since: Option<String>,
-    /// Created before (RFC 3339).
-    pub until: Option<String>,
-    /// Page size: 1 to 500, default 50.
-    pub limit: Option<String>,
-    /// `nextCursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-fn bad(path: &str, message: String) -> ApiError {
-    ApiError::invalid(
-        message.clone(),
-        vec![FieldError {
-            path: path.into(),
-            message,
-        }],
-    )
-}
-
-fn time_param(path: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
-    value
-        .map(|t| {
-            chrono::DateTime::parse_from_rfc3339(t)
-                .map(|t| t.timestamp_micros())
-                .map_err(|_| {
-                    bad(
-                        path,
-                        format!("'{t}' is not an RFC 3339 time like 2026-11-23T10:00:00Z"),
-                    )
-                })
-        })
-        .transpose()
-}
-
-fn view(r: &DeliveryRecord) -> Value {
-    let mut v = json!({
-        "_kind": "WebhookEvent",
-        "_id": r.id,
-        "applicationId": r.application_id,
-        "webhookId": r.webhook_id,
-        "changeId": r.change_id,
-        "type": r.event_type,
-        "status": r.status,
-        "attemptCount": r.attempts,
-        "_createdAt": rfc3339(from_micros(r.created_at)),
-        "_updatedAt": rfc3339(from_micros(r.updated_at)),
-    });
-    if matches!(r.status.as_str(), "pending" | "retrying") {
-        v["nextAttemptAt"] = json!(rfc3339(from_micros(r.next_attempt_at)));
-    }
-    v
-}
-
-fn attempt_view(a: &AttemptRecord) -> Value {
-    json!({
-        "attempt": a.n,
-        "at": rfc3339(from_micros(a.at)),
-        "durationMs": (a.duration_us as f64 / 1000.0 * 10.0).round() / 10.0,
-        "statusCode": a.status_code,
-        "error": a.error,
-        "responseBody": a.response_body,
-    })
-}
-
-/// 409: nothing can be sent to a webhook that is not enabled.
-fn not_enabled(detail: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "webhook-not-enabled",
-        "Webhook not enabled",
-        detail,
-    )
 }
 
 async fn caller(state: &AppState, principal: Principal) -> Result<Caller, ApiError> {
@@ -133,58 +41,7 @@ pub async fn list_events(
     Query(q): Query<EventQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&state, principal).await?;
-    let app = applications::load(&state, &caller, &app_id).await?;
-    caller.may(Verb::Read, "application", &app.audit.created_by)?;
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
-            let valid: Vec<_> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
-            bad(
-                "?status",
-                format!("unknown status '{s}'; valid: {}", valid.join(", ")),
-            )
-        })?),
-    };
-    let filter = LogFilter {
-        webhook_id: q.webhook_id.clone(),
-        event_type: q.event_type.clone(),
-        status,
-        since: time_param("?since", q.since.as_deref())?,
-        until: time_param("?until", q.until.as_deref())?,
-    };
-    let page = ListQuery {
-        limit: q.limit.clone(),
-        cursor: q.cursor.clone(),
-        fields: None,
-    }
-    .page()?;
-    // The log's cursors end in a delivery id: one that does not was not handed out here.
-    if page
-        .after
-        .as_ref()
-        .is_some_and(|(_, id)| uuid::Uuid::parse_str(id).is_err())
-    {
-        return Err(bad(
-            "?cursor",
-            "the cursor is not one this API gave out: pass nextCursor of the previous page".into(),
-        ));
-    }
-    let paged = state
-        .store
-        .deliveries(&app.tenant, app.id, &filter, &page)
-        .await?;
-    let next = if paged.more {
-        paged
-            .items
-            .last()
-            .map(|r| encode_cursor(r.created_at, &r.id))
-    } else {
-        None
-    };
-    let items: Vec<Value> = paged.items.iter().map(view).collect();
-    Ok(Json(
-        json!({"_kind": "List", "items": items, "nextCursor": next}),
-    ))
+    Ok(Json(service::list(&state, &caller, &app_id, &q).await?))
 }
 
 /// One delivery: its payload, the headers sent (custom header values masked) and every attempt.
@@ -200,39 +57,9 @@ pub async fn get_event(
     Path((app_id, event_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&state, principal).await?;
-    let app = applications::load(&state, &caller, &app_id).await?;
-    caller.may(Verb::Read, "application", &app.audit.created_by)?;
-    let id = parse_id(&event_id).ok_or_else(|| not_found("event", &event_id))?;
-    let record = state
-        .store
-        .delivery(&app.tenant, app.id, id)
-        .await?
-        .ok_or_else(|| not_found("event", &event_id))?;
-    let attempts = state.store.attempts(&record.id).await?;
-    let mut v = view(&record);
-    v["payload"] = serde_json::from_slice(&record.payload).unwrap_or(Value::Null);
-    let mut headers = Map::new();
-    headers.insert("Content-Type".into(), json!("application/json"));
-    headers.insert(
-        "Cx-Signature".into(),
-        json!("(RSA-SHA256 of the payload, base64)"),
-    );
-    headers.insert("Cx-Payload-Schema-Version".into(), json!("1"));
-    headers.insert(
-        "User-Agent".into(),
-        json!(concat!("cxhooks/", env!("CARGO_PKG_VERSION"))),
-    );
-    if let Some(hook) = uuid::Uuid::parse_str(&record.webhook_id)
-        .ok()
-        .and_then(|id| state.delivery.registry.hook(id))
-    {
-        for h in &hook.headers {
-            headers.insert(h.name.clone(), json!("***"));
-        }
-    }
-    v["headers"] = Value::Object(headers);
-    v["attempts"] = attempts.iter().map(attempt_view).collect();
-    Ok(Json(v))
+    Ok(Json(
+        service::get(&state, &caller, &app_id, &event_id).await?,
+    ))
 }
 
 /// Deliver again now: a new attempt series with the same `id`, signed with the current key.
@@ -248,37 +75,8 @@ pub async fn redeliver_event(
     Path((app_id, event_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = caller(&state, principal).await?;
-    let app = applications::load(&state, &caller, &app_id).await?;
-    let id = parse_id(&event_id).ok_or_else(|| not_found("event", &event_id))?;
-    let record = state
-        .store
-        .delivery(&app.tenant, app.id, id)
-        .await?
-        .ok_or_else(|| not_found("event", &event_id))?;
-    let hook = uuid::Uuid::parse_str(&record.webhook_id)
-        .ok()
-        .and_then(|id| state.delivery.registry.hook(id));
-    let owner = hook
-        .as_ref()
-        .map_or(app.audit.created_by.as_str(), |h| h.owner.as_str());
-    caller.may(Verb::Update, "webhook", owner)?;
-    if hook
-        .as_ref()
-        .is_none_or(|h| h.status != WebhookStatus::Enabled)
-    {
-        return Err(not_enabled(
-            "the webhook of this event is deleted, disabled or in error: enable it (or create it again) first",
-        ));
-    }
-    let now = chrono::Utc::now().timestamp_micros();
-    state.store.redeliver(&app.tenant, app.id, id, now).await?;
-    state.delivery.wake.notify_one();
-    let record = state
-        .store
-        .delivery(&app.tenant, app.id, id)
-        .await?
-        .ok_or_else(|| not_found("event", &event_id))?;
-    Ok((StatusCode::ACCEPTED, Json(view(&record))))
+    let v = service::redeliver(&state, &caller, &app_id, &event_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(v)))
 }
 
 /// Deliver a `cxhooks:ping` now, through the normal pipeline, and answer with the attempt.
@@ -294,74 +92,7 @@ pub async fn test_webhook(
     Path((app_id, webhook_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&state, principal).await?;
-    let app = applications::load(&state, &caller, &app_id).await?;
-    let hook_id = parse_id(&webhook_id).ok_or_else(|| not_found("webhook", &webhook_id))?;
-    let hook = state
-        .store
-        .webhook(&app.tenant, app.id, hook_id)
-        .await?
-        .ok_or_else(|| not_found("webhook", &webhook_id))?;
-    caller.may(Verb::Update, "webhook", &hook.audit.created_by)?;
-    if hook.status != WebhookStatus::Enabled {
-        return Err(not_enabled(&format!(
-            "the webhook is {}: enable it first",
-            hook.status.as_str()
-        )));
-    }
-    let now = chrono::Utc::now();
-    let id = uuid::Uuid::now_v7();
-    let time = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let payload = Notification {
-        id,
-        time: &time,
-        event_type: PING,
-        application_id: app.id,
-        webhook_id: hook.id,
-        tenant: app.tenant.as_str(),
-        data: NotificationData {
-            entity_id: "",
-            changed_fields: &[],
-        },
-    };
-    let delivery = NewDelivery {
-        id,
-        application_id: app.id,
-        webhook_id: hook.id,
-        owner: hook.audit.created_by.clone(),
-        change_id: None,
-        event_type: PING.into(),
-        payload: payload.to_bytes(),
-        created_at: now.timestamp_micros(),
-    };
-    let outcome = state.delivery.wait_for_attempt(&id.to_string());
-    // Pings do not count against the monthly quota.
-    state
-        .store
-        .accept_changes(
-            &app.tenant,
-            &cxhooks_store::Accept {
-                changes: &[],
-                deliveries: &[delivery],
-                quota: u64::MAX,
-                idempotency: None,
-                record: None,
-                lease: None,
-            },
-            now.timestamp_micros(),
-        )
-        .await?;
-    state.delivery.wake.notify_one();
-    let wait = state.config.delivery.timeout + std::time::Duration::from_secs(5);
-    let attempt = tokio::time::timeout(wait, outcome)
-        .await
-        .ok()
-        .and_then(Result::ok);
-    let record = state
-        .store
-        .delivery(&app.tenant, app.id, id)
-        .await?
-        .ok_or_else(|| not_found("event", &id.to_string()))?;
-    let mut v = view(&record);
-    v["attempt"] = attempt.as_ref().map_or(Value::Null, attempt_view);
-    Ok(Json(v))
+    Ok(Json(
+        service::test(&state, &caller, &app_id, &webhook_id).await?,
+    ))
 }

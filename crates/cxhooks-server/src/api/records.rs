@@ -2,13 +2,12 @@
 //! stamps `modificationdate`, and publishes its change through the delivery pipeline in the
 //! same transaction as the write.
 
-use super::body::{Problems, merge_patch, parse_json};
-use super::changes::ChangeEvent;
-use super::list::encode_cursor;
-use crate::delivery::worker::Handoff;
+use crate::delivery::outbox::{self, ChangeEvent, Publish, PublishError};
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::Principal;
 use crate::records::{all_paths, changed_paths, check_dates, stamp_modification, update_paths};
+use crate::service::input::{Problems, merge_patch, parse_json};
+use crate::service::list::encode_cursor;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -130,8 +129,8 @@ fn check_body(entity: &Entity, body: Value, id: Option<i64>) -> Result<Value, Ap
     Ok(Value::Object(map))
 }
 
-fn now_text() -> (String, i64) {
-    let now = chrono::Utc::now();
+fn now_text(state: &AppState) -> (String, i64) {
+    let now = state.clock.now();
     (
         now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         now.timestamp_micros(),
@@ -150,7 +149,7 @@ async fn commit(
     let event_type = Catalog::builtin()
         .event_type(write.entity(), action)
         .expect("catalog entity");
-    let (time, at) = now_text();
+    let (time, at) = now_text(state);
     let entity_id = write.id().to_string();
     let event = ChangeEvent {
         event_type: &event_type,
@@ -159,34 +158,18 @@ async fn commit(
         data,
         paths,
     };
-    let (change, deliveries) = event.deliveries(state, tenant, at);
-    let quota = state.config.limits.monthly_notifications_per_client;
-    let handoff = Handoff::reserve(state, &deliveries);
-    let statuses = state
-        .store
-        .accept_changes(
-            tenant,
-            &cxhooks_store::Accept {
-                changes: &[change],
-                deliveries: &deliveries,
-                quota,
-                idempotency: None,
-                record: Some(&write),
-                lease: handoff.as_ref().map(Handoff::lease),
-            },
-            at,
-        )
-        .await?;
-    state.metrics.changes_accepted.inc();
-    if !deliveries.is_empty() && !handoff.as_ref().is_some_and(Handoff::took_all) {
-        state.delivery.wake.notify_one();
+    let publish = Publish {
+        changes: &[event],
+        idempotency: None,
+        record: Some(&write),
+        at,
+    };
+    match outbox::publish(state, tenant, publish).await {
+        Ok(_) => Ok(()),
+        Err(PublishError::Store(e)) => Err(e),
+        // Only a publish with an Idempotency-Key can lose its answer; a record write has none.
+        Err(e @ PublishError::IdempotencyLost) => Err(StoreError::Corrupt(e.to_string())),
     }
-    if let Some(handoff) = handoff {
-        handoff
-            .start(state, tenant.as_str(), deliveries, &statuses)
-            .await;
-    }
-    Ok(())
 }
 
 fn stale(e: &StoreError) -> bool {
@@ -220,7 +203,7 @@ pub async fn create_record(
     principal.require(Scope::RecordsManage)?;
     let entity = entity(&entity_name)?;
     let mut data = check_body(entity, parse_json(&headers, &body)?, None)?;
-    let (now, _) = now_text();
+    let (now, _) = now_text(&state);
     if let Value::Object(map) = &mut data {
         map.entry("creationdate").or_insert_with(|| json!(now));
     }
@@ -280,7 +263,7 @@ async fn modify(
         if changed_paths(&old, &new).is_empty() {
             return Ok(Json(render(&entity.name, n, &old)));
         }
-        let (now, _) = now_text();
+        let (now, _) = now_text(state);
         let stamped = stamp_modification(Some(&old), &mut new, &now);
         let paths = update_paths(&old, &new, stamped);
         let write = RecordWrite::Update {
@@ -421,7 +404,7 @@ pub async fn list_records(
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Scope::RecordsManage)?;
     let entity = entity(&entity_name)?;
-    let page = super::list::ListQuery {
+    let page = crate::service::list::ListQuery {
         limit: q.limit.clone(),
         cursor: None,
         fields: None,

@@ -3,17 +3,19 @@
 
 use super::session::{Form, Posted, Session, page};
 use super::{error_page, problem};
-use crate::api;
 use crate::error::{ApiError, FieldError};
+use crate::service;
+use crate::service::access::{Caller, Verb};
+use crate::service::applications::ApplicationIn;
+use crate::service::webhooks::{WebhookIn, WebhookOut};
 use crate::state::AppState;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use cxhooks_catalog::Catalog;
 use cxhooks_signing::PublicKey;
-use cxhooks_store::{Application, Page, Webhook};
+use cxhooks_store::{Application, Page, Webhook, WebhookStatus};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -27,15 +29,6 @@ fn all() -> Page {
         after: None,
         created_by: None,
     }
-}
-
-fn json_headers() -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h
 }
 
 /// The tenant's applications, oldest first.
@@ -103,7 +96,7 @@ fn applications_page(
                             pre.pem id=(pem_id) { (public_pem(app)) }
                             button.copy type="button" data-copy=(pem_id) { "Copy" }
                         }
-                        dt { "Created" } dd { (api::rfc3339(app.audit.created_at)) " by " code { (app.audit.created_by) } }
+                        dt { "Created" } dd { (service::rfc3339(app.audit.created_at)) " by " code { (app.audit.created_by) } }
                     }
                 }
             }
@@ -116,13 +109,12 @@ pub async fn create_application(
     State(state): State<AppState>,
     Posted { session, form }: Posted,
 ) -> Response {
-    let json = json!({"name": form.text("name")}).to_string();
-    let created = api::applications::create_application(
-        State(state.clone()),
-        session.principal(),
-        json_headers(),
-        Bytes::from(json),
-    )
+    let value = json!({"name": form.text("name")});
+    let created = async {
+        let caller = Caller::load(&state, session.principal()).await?;
+        let input = ApplicationIn::check(&value, None)?;
+        service::applications::create(&state, &caller, input).await
+    }
     .await;
     match created {
         Ok(_) => Redirect::to("/console/applications").into_response(),
@@ -143,9 +135,13 @@ pub async fn rotate_application(
     Path(app): Path<String>,
     Posted { session, .. }: Posted,
 ) -> Response {
-    match api::applications::rotate_secret(State(state), session.principal(), Path(app.clone()))
-        .await
-    {
+    let rotated = async {
+        let caller = Caller::load(&state, session.principal()).await?;
+        let found = service::applications::load_for(&state, &caller, &app, Verb::Update).await?;
+        service::applications::rotate(&state, &caller, found).await
+    }
+    .await;
+    match rotated {
         Ok(_) => Redirect::to(&format!("/console/applications#app-{app}")).into_response(),
         Err(e) => error_page(&session, &e),
     }
@@ -454,13 +450,13 @@ pub async fn create_webhook(
 ) -> Response {
     let form = WebhookForm::parse(&raw);
     let (value, rows) = form.to_json();
-    let created = api::webhooks::create_webhook(
-        State(state.clone()),
-        session.principal(),
-        Path(form.app.to_owned()),
-        json_headers(),
-        Bytes::from(value.to_string()),
-    )
+    let created = async {
+        let caller = Caller::load(&state, session.principal()).await?;
+        let app = service::webhooks::application(&state, &caller, form.app).await?;
+        caller.may_create("webhooks")?;
+        let (input, _) = WebhookIn::check(&state, &value, None)?;
+        service::webhooks::create(&state, &caller, &app, input).await
+    }
     .await;
     match created {
         Ok(_) => Redirect::to(&format!("/console/webhooks?app={}", form.app)).into_response(),
@@ -487,8 +483,8 @@ pub async fn validate_webhook(
 ) -> Response {
     let form = WebhookForm::parse(&raw);
     let (value, rows) = form.to_json();
-    let answer = match api::webhooks::check(&state, &value) {
-        Ok(warnings) => {
+    let answer = match WebhookIn::check(&state, &value, None) {
+        Ok((_, warnings)) => {
             json!({"valid": true, "detail": null, "errors": [], "warnings": to_rows(&warnings, &rows)})
         }
         Err(e) => {
@@ -504,14 +500,14 @@ async fn load_webhook(
     app: &str,
     id: &str,
 ) -> Result<Webhook, ApiError> {
-    let (Some(app_id), Some(hook_id)) = (api::parse_id(app), api::parse_id(id)) else {
-        return Err(api::not_found("webhook", id));
+    let (Some(app_id), Some(hook_id)) = (service::parse_id(app), service::parse_id(id)) else {
+        return Err(service::not_found("webhook", id));
     };
     state
         .store
         .webhook(&session.tenant, app_id, hook_id)
         .await?
-        .ok_or_else(|| api::not_found("webhook", id))
+        .ok_or_else(|| service::not_found("webhook", id))
 }
 
 /// `GET /console/webhooks/{app}/{id}`.
@@ -524,7 +520,7 @@ pub async fn edit_webhook(
         Ok(h) => h,
         Err(e) => return error_page(&session, &e),
     };
-    let headers = match api::webhooks::open_headers(&state, &hook) {
+    let headers = match service::webhooks::open_headers(&state, &hook) {
         Ok(h) => h
             .iter()
             .map(|h| format!("{}: {}", h.name, h.value))
@@ -555,13 +551,14 @@ pub async fn save_webhook(
 ) -> Response {
     let form = WebhookForm::parse(&raw);
     let (value, rows) = form.to_json();
-    let saved = api::webhooks::replace_webhook(
-        State(state.clone()),
-        session.principal(),
-        Path((app.clone(), id.clone())),
-        json_headers(),
-        Bytes::from(value.to_string()),
-    )
+    let saved = async {
+        let caller = Caller::load(&state, session.principal()).await?;
+        let (_, hook) =
+            service::webhooks::load_for(&state, &caller, (&app, &id), Verb::Update).await?;
+        let current = WebhookOut::value(&state, &hook, Vec::new())?;
+        let (input, _) = WebhookIn::check(&state, &value, Some(&current))?;
+        service::webhooks::save(&state, &caller, hook, input).await
+    }
     .await;
     match saved {
         Ok(_) => Redirect::to(&format!("/console/webhooks?app={app}")).into_response(),
@@ -598,31 +595,39 @@ pub async fn webhook_action(
     Path((app, id, action)): Path<(String, String, String)>,
     Posted { session, .. }: Posted,
 ) -> Response {
-    let p = session.principal();
-    let ids = Path((app.clone(), id.clone()));
     let back = Redirect::to(&format!("/console/webhooks?app={app}")).into_response();
-    let done = match action.as_str() {
-        "enable" => api::webhooks::enable_webhook(State(state), p, ids)
-            .await
-            .map(|_| back),
-        "disable" => api::webhooks::disable_webhook(State(state), p, ids)
-            .await
-            .map(|_| back),
-        "delete" => api::webhooks::delete_webhook(State(state), p, ids)
-            .await
-            .map(|_| back),
-        "test" => api::events::test_webhook(State(state), p, ids)
-            .await
-            .map(|Json(v)| {
+    let done = async {
+        let caller = Caller::load(&state, session.principal()).await?;
+        let hook = |verb| service::webhooks::load_for(&state, &caller, (&app, &id), verb);
+        match action.as_str() {
+            "enable" | "disable" => {
+                let (_, found) = hook(Verb::Update).await?;
+                let status = if action == "enable" {
+                    WebhookStatus::Enabled
+                } else {
+                    WebhookStatus::Disabled
+                };
+                service::webhooks::set_status(&state, &caller, found, status).await?;
+                Ok(back)
+            }
+            "delete" => {
+                let (_, found) = hook(Verb::Delete).await?;
+                service::webhooks::delete(&state, &caller, &found).await?;
+                Ok(back)
+            }
+            "test" => {
+                let v = service::deliveries::test(&state, &caller, &app, &id).await?;
                 let event = v["_id"].as_str().unwrap_or_default();
-                Redirect::to(&format!("/console/requests/{app}/{event}")).into_response()
-            }),
-        other => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "Not found",
-            format!("a webhook has no action '{other}': use enable, disable, test or delete"),
-        )),
-    };
-    done.unwrap_or_else(|e| error_page(&session, &e))
+                Ok(Redirect::to(&format!("/console/requests/{app}/{event}")).into_response())
+            }
+            other => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                format!("a webhook has no action '{other}': use enable, disable, test or delete"),
+            )),
+        }
+    }
+    .await;
+    done.unwrap_or_else(|e: ApiError| error_page(&session, &e))
 }

@@ -4,10 +4,9 @@
 use super::manage::applications_of;
 use super::session::{Posted, Session, page};
 use super::{error_page, problem};
-use crate::api;
-use crate::api::events::EventQuery;
+use crate::service::access::Caller;
+use crate::service::deliveries::{self, EventQuery};
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{TimeZone, Utc};
@@ -95,12 +94,10 @@ pub async fn list(
         limit: Some("50".into()),
         cursor: given(&q.cursor),
     };
-    let listed = api::events::list_events(
-        State(state.clone()),
-        session.principal(),
-        Path(app.id.to_string()),
-        Query(query),
-    )
+    let listed = async {
+        let caller = Caller::load(&state, session.principal()).await?;
+        deliveries::list(&state, &caller, &app.id.to_string(), &query).await
+    }
     .await;
     let now = Utc::now();
     let chart_hours = state
@@ -141,7 +138,7 @@ pub async fn list(
             }
             @match &listed {
                 Err(e) => (problem(e)),
-                Ok(Json(list)) => (table(app.id, list, &q)),
+                Ok(list) => (table(app.id, list, &q)),
             }
         },
     )
@@ -252,14 +249,12 @@ pub async fn show(
     session: Session,
     Path((app, id)): Path<(String, String)>,
 ) -> Response {
-    let event = match api::events::get_event(
-        State(state),
-        session.principal(),
-        Path((app.clone(), id.clone())),
-    )
-    .await
-    {
-        Ok(Json(v)) => v,
+    let event = async {
+        let caller = Caller::load(&state, session.principal()).await?;
+        deliveries::get(&state, &caller, &app, &id).await
+    };
+    let event = match event.await {
+        Ok(v) => v,
         Err(e) => return error_page(&session, &e),
     };
     let status = event["status"].as_str().unwrap_or_default();
@@ -314,13 +309,11 @@ pub async fn redeliver(
     Path((app, id)): Path<(String, String)>,
     Posted { session, .. }: Posted,
 ) -> Response {
-    match api::events::redeliver_event(
-        State(state),
-        session.principal(),
-        Path((app.clone(), id.clone())),
-    )
-    .await
-    {
+    let redelivered = async {
+        let caller = Caller::load(&state, session.principal()).await?;
+        deliveries::redeliver(&state, &caller, &app, &id).await
+    };
+    match redelivered.await {
         Ok(_) => Redirect::to(&format!("/console/requests/{app}/{id}")).into_response(),
         Err(e) => error_page(&session, &e),
     }

@@ -41,7 +41,7 @@ pub struct Session {
 }
 
 impl Session {
-    /// The operator as an API caller: every scope, and (in [`crate::api::access::Caller`]) the
+    /// The operator as an API caller: every scope, and (in [`crate::service::access::Caller`]) the
     /// whole permission matrix of its tenant.
     pub fn principal(&self) -> Principal {
         Principal {

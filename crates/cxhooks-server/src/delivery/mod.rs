@@ -1,5 +1,6 @@
 //! Delivery: from an accepted change to a receiver's answer.
 //!
+//! - [`outbox`]: publishing: match, serialise, store in one transaction, hand off, wake.
 //! - [`payload`]: the notification, serialised once when the change is accepted.
 //! - [`registry`]: webhooks and their compiled filters in memory, and application keys.
 //! - [`policy`]: when to retry (offsets from the first attempt; `Retry-After` bounded).
@@ -12,6 +13,7 @@
 //! loses nothing. Claimed work it had not completed is claimed again when its lease expires
 //! (at once, at start-up, on the single-node SQLite store).
 
+pub mod outbox;
 pub mod payload;
 pub mod policy;
 pub mod registry;

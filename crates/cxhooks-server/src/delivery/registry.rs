@@ -81,7 +81,7 @@ impl Registry {
     pub async fn load(store: &Store, master: &MasterKey) -> Result<Self, StoreError> {
         let registry = Registry::default();
         for hook in store.all_webhooks().await? {
-            let headers = crate::api::webhooks::unseal_headers(master, &hook).unwrap_or_default();
+            let headers = crate::seal::open_headers(master, &hook).unwrap_or_default();
             registry.upsert(&hook, headers);
         }
         Ok(registry)
@@ -193,9 +193,9 @@ impl Registry {
             return Some(k.clone());
         }
         let app = store.application(tenant, app_id).await.ok().flatten()?;
-        let context = crate::api::applications::application_key_context(tenant, app_id);
-        let der = master.open(&context, &app.sealed_private_key).ok()?;
-        let key = Arc::new(PrivateKey::from_pkcs8_der(&der).ok()?);
+        let key =
+            crate::seal::open_application_key(master, tenant, app_id, &app.sealed_private_key);
+        let key = Arc::new(key.ok()?);
         self.keys.write().expect("lock").insert(app_id, key.clone());
         Some(key)
     }

@@ -140,9 +140,14 @@ impl Sender {
         }
     }
 
-    /// Sends one attempt.
-    pub async fn send(&self, hook: &HookInfo, payload: &[u8], signature: &str) -> Observed {
-        let at = chrono::Utc::now().timestamp_micros();
+    /// Sends one attempt, made `at` (µs since the epoch, by the node's clock).
+    pub async fn send(
+        &self,
+        hook: &HookInfo,
+        payload: &[u8],
+        signature: &str,
+        at: i64,
+    ) -> Observed {
         let started = Instant::now();
         let mut observed = Observed {
             at,
@@ -266,7 +271,7 @@ mod tests {
             owner: "c".into(),
             status: cxhooks_store::WebhookStatus::Enabled,
         };
-        let observed = Sender::new(&config).send(&hook, b"{}", "sig").await;
+        let observed = Sender::new(&config).send(&hook, b"{}", "sig", 0).await;
         assert_eq!(observed.status, None);
         assert!(!observed.succeeded());
         let error = observed.error.unwrap();

@@ -36,7 +36,11 @@ pub fn config() -> Config {
 }
 
 pub async fn setup(backend: Backend, config: Config, url: &str) -> Setup {
-    let app = spawn_app_with(backend, config).await;
+    setup_on(spawn_app_with(backend, config).await, url).await
+}
+
+/// [`setup`] on a server already started.
+pub async fn setup_on(app: TestApp, url: &str) -> Setup {
     app.tenant("acme").await;
     let (_, publisher) = app.client_token("acme", PUBLISH, "").await;
     let (_, manager) = app

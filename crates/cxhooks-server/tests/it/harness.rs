@@ -1,7 +1,7 @@
 //! `spawn_app`: a real server on port 0 with a fresh store, and helpers to set up identities.
 
 use cxhooks_server::identity::admin::{self, NewClient};
-use cxhooks_server::{AppState, Config};
+use cxhooks_server::{AppState, Config, Dispatcher};
 use cxhooks_signing::MasterKey;
 use cxhooks_store::testing::{Backend, TestLocation};
 use cxhooks_store::{ClientCode, Permissions, ScopeSet, Store, TenantName};
@@ -27,18 +27,39 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, config: Config) -> TestApp {
+    spawn_app_dispatched(backend, config, Dispatcher::Loop).await
+}
+
+/// A server whose dispatcher runs as `dispatcher` says: [`Dispatcher::Stepped`] leaves claims to
+/// the test (`cxhooks_server::delivery::worker::step`), which moves `state.clock` instead of
+/// sleeping.
+pub async fn spawn_app_dispatched(
+    backend: Backend,
+    config: Config,
+    dispatcher: Dispatcher,
+) -> TestApp {
     let (store, location) = backend.store().await;
     let master = Arc::new(MasterKey::from_bytes(&MasterKey::generate_bytes()).unwrap());
-    let mut app = spawn_node(store, master, config).await;
+    let mut app = start(store, master, config, dispatcher).await;
     app._location = Some(location);
     app
 }
 
 /// A node on an existing store and master key (a second node of a cluster).
 pub async fn spawn_node(store: Store, master: Arc<MasterKey>, config: Config) -> TestApp {
+    start(store, master, config, Dispatcher::Loop).await
+}
+
+async fn start(
+    store: Store,
+    master: Arc<MasterKey>,
+    config: Config,
+    dispatcher: Dispatcher,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bound = listener.local_addr().unwrap();
-    let state = AppState::new(store, master, config, bound).await.unwrap();
+    let mut state = AppState::new(store, master, config, bound).await.unwrap();
+    state.dispatcher = dispatcher;
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = state.clone();
     tokio::spawn(async move {

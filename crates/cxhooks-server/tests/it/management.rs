@@ -2,7 +2,7 @@
 
 use crate::harness::*;
 use cxhooks_server::Config;
-use cxhooks_server::api::applications::application_key_context;
+use cxhooks_server::seal::application_key_context;
 use cxhooks_signing::PrivateKey;
 use cxhooks_store::TenantName;
 use cxhooks_store::testing::Backend;

@@ -1,0 +1,253 @@
+//! Publishing: the one path from accepted changes to stored deliveries, taken by the publish
+//! API, every record-store write and the test ping.
+//!
+//! [`publish`]: match each change against the registry → serialise each notification once →
+//! reserve this node's room to send at once ([`Handoff`]) → `Store::accept_changes` (changes,
+//! deliveries, idempotency answer and record write in one transaction) → count → wake the
+//! dispatcher for what was not handed off → hand off the rest, signed and sent from memory.
+//! Nothing is acknowledged before that commit.
+
+use super::payload::{Notification, NotificationData, PING};
+use super::worker::Handoff;
+use crate::state::AppState;
+use cxhooks_catalog::EventType;
+use cxhooks_store::{
+    Accept, AttemptRecord, NewChange, NewDelivery, RecordWrite, StoreError, TenantName, Webhook,
+};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use utoipa::ToSchema;
+
+/// A change as it is matched and published.
+#[derive(Debug)]
+pub struct ChangeEvent<'a> {
+    /// `{entity}:{action}`.
+    pub event_type: &'a EventType,
+    /// The record's id.
+    pub entity_id: &'a str,
+    /// RFC 3339.
+    pub time: &'a str,
+    /// The record (after the change; before it, for deletions).
+    pub data: &'a Value,
+    /// The changed paths.
+    pub paths: &'a [String],
+}
+
+/// What to publish.
+#[derive(Debug)]
+pub struct Publish<'a> {
+    /// The changes, in order.
+    pub changes: &'a [ChangeEvent<'a>],
+    /// The caller's `Idempotency-Key`, whose answer is stored with the changes.
+    pub idempotency: Option<&'a str>,
+    /// The record write the (single) change comes from, committed with it.
+    pub record: Option<&'a RecordWrite>,
+    /// Acceptance time, microseconds since the epoch.
+    pub at: i64,
+}
+
+/// The answer to a publish, stored as the idempotency answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    /// How many changes were accepted.
+    pub accepted: usize,
+    /// Their ids, in input order.
+    pub ids: Vec<uuid::Uuid>,
+}
+
+/// How a publish ended.
+#[derive(Debug)]
+pub enum Published {
+    /// Stored now, with every delivery it produced.
+    Accepted(Accepted),
+    /// The `Idempotency-Key` was used before: its first answer, as stored.
+    Replayed(String),
+}
+
+/// Why a publish was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A concurrent publish with the same key committed, but its answer is not readable.
+    #[error("idempotency conflict without a stored answer")]
+    IdempotencyLost,
+}
+
+/// The first answer given for `key`, if it was used before.
+pub async fn replayed(
+    state: &AppState,
+    tenant: &TenantName,
+    key: &str,
+) -> Result<Option<String>, StoreError> {
+    state.store.idempotent_answer(tenant, key).await
+}
+
+/// Stores `publish`'s changes and the deliveries they produce in one transaction, then starts
+/// sending them. Answers only after the commit.
+pub async fn publish(
+    state: &AppState,
+    tenant: &TenantName,
+    publish: Publish<'_>,
+) -> Result<Published, PublishError> {
+    let mut changes = Vec::with_capacity(publish.changes.len());
+    let mut deliveries = Vec::new();
+    for change in publish.changes {
+        let (stored, produced) = change.deliveries(state, tenant, publish.at);
+        changes.push(stored);
+        deliveries.extend(produced);
+    }
+    let accepted = Accepted {
+        accepted: changes.len(),
+        ids: changes.iter().map(|c| c.id).collect(),
+    };
+    let answer = publish
+        .idempotency
+        .map(|_| serde_json::to_string(&accepted).expect("serialisable"));
+    let handoff = Handoff::reserve(state, &deliveries);
+    let stored = state
+        .store
+        .accept_changes(
+            tenant,
+            &Accept {
+                changes: &changes,
+                deliveries: &deliveries,
+                quota: state.config.limits.monthly_notifications_per_client,
+                idempotency: publish.idempotency.zip(answer.as_deref()),
+                record: publish.record,
+                lease: handoff.as_ref().map(Handoff::lease),
+            },
+            publish.at,
+        )
+        .await;
+    let statuses = match stored {
+        Ok(statuses) => statuses,
+        // A concurrent publish with the same key won: answer as it did.
+        Err(StoreError::Conflict(_)) if publish.idempotency.is_some() => {
+            let key = publish.idempotency.expect("checked");
+            return match replayed(state, tenant, key).await? {
+                Some(first) => Ok(Published::Replayed(first)),
+                None => Err(PublishError::IdempotencyLost),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.metrics.changes_accepted.inc_by(changes.len() as u64);
+    if !deliveries.is_empty() && !handoff.as_ref().is_some_and(Handoff::took_all) {
+        state.delivery.wake.notify_one();
+    }
+    if let Some(handoff) = handoff {
+        handoff
+            .start(state, tenant.as_str(), deliveries, &statuses)
+            .await;
+    }
+    Ok(Published::Accepted(accepted))
+}
+
+/// Stores a `cxhooks:ping` delivery to `hook` (outside the monthly quota) and wakes the
+/// dispatcher; the receiver resolves with its first attempt.
+pub async fn ping(
+    state: &AppState,
+    hook: &Webhook,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(uuid::Uuid, oneshot::Receiver<AttemptRecord>), StoreError> {
+    let id = uuid::Uuid::now_v7();
+    let time = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let payload = Notification {
+        id,
+        time: &time,
+        event_type: PING,
+        application_id: hook.application_id,
+        webhook_id: hook.id,
+        tenant: hook.tenant.as_str(),
+        data: NotificationData {
+            entity_id: "",
+            changed_fields: &[],
+        },
+    };
+    let delivery = NewDelivery {
+        id,
+        application_id: hook.application_id,
+        webhook_id: hook.id,
+        owner: hook.audit.created_by.clone(),
+        change_id: None,
+        event_type: PING.into(),
+        payload: payload.to_bytes(),
+        created_at: now.timestamp_micros(),
+    };
+    let outcome = state.delivery.wait_for_attempt(&id.to_string());
+    state
+        .store
+        .accept_changes(
+            &hook.tenant,
+            &Accept {
+                changes: &[],
+                deliveries: &[delivery],
+                quota: u64::MAX,
+                idempotency: None,
+                record: None,
+                lease: None,
+            },
+            now.timestamp_micros(),
+        )
+        .await?;
+    state.delivery.wake.notify_one();
+    Ok((id, outcome))
+}
+
+impl ChangeEvent<'_> {
+    /// The change to store and one delivery per matching webhook, each notification serialised
+    /// once, now.
+    fn deliveries(
+        &self,
+        state: &AppState,
+        tenant: &TenantName,
+        at: i64,
+    ) -> (NewChange, Vec<NewDelivery>) {
+        // Version 7 (time-ordered) ids: the store's indexes on them grow at their end, packed,
+        // rather than splitting pages all over (docs/performance.md, store bytes).
+        let id = uuid::Uuid::now_v7();
+        let change =
+            cxhooks_condition::Change::new(self.event_type, self.entity_id, self.data, self.paths);
+        let deliveries = state
+            .delivery
+            .registry
+            .matching(tenant, &change)
+            .into_iter()
+            .map(|hook| {
+                let delivery_id = uuid::Uuid::now_v7();
+                let payload = Notification {
+                    id: delivery_id,
+                    time: self.time,
+                    event_type: self.event_type.as_str(),
+                    application_id: hook.application_id,
+                    webhook_id: hook.id,
+                    tenant: tenant.as_str(),
+                    data: NotificationData {
+                        entity_id: self.entity_id,
+                        changed_fields: self.paths,
+                    },
+                };
+                NewDelivery {
+                    id: delivery_id,
+                    application_id: hook.application_id,
+                    webhook_id: hook.id,
+                    owner: hook.owner.clone(),
+                    change_id: Some(id),
+                    event_type: self.event_type.as_str().to_owned(),
+                    payload: payload.to_bytes(),
+                    created_at: at,
+                }
+            })
+            .collect();
+        let stored = NewChange {
+            id,
+            event_type: self.event_type.as_str().to_owned(),
+            entity_id: self.entity_id.to_owned(),
+            accepted_at: at,
+        };
+        (stored, deliveries)
+    }
+}

@@ -1,0 +1,284 @@
+//! The dispatcher: claims due deliveries with a lease, within the node's and each webhook's
+//! room, and passes them to the signers.
+
+use super::signer::sign_and_send;
+use super::{CLAIM_BATCH, Job, POLL, SIGN_LOW_WATER, cancelled, key_for, us};
+use crate::state::AppState;
+use cxhooks_store::{Claimed, WebhookStatus};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Claims and passes on due deliveries until the node stops.
+pub(super) async fn dispatch_loop(state: AppState) {
+    let pipeline = state
+        .delivery
+        .pipeline
+        .get()
+        .expect("set before the loop starts");
+    let (global, completions, backlog) =
+        (&pipeline.global, &pipeline.completions, &pipeline.backlog);
+    let lease = us(state.config.delivery.lease);
+    let mut last_expired_check = std::time::Instant::now() - POLL;
+    let mut last_forced_reload = std::time::Instant::now() - POLL;
+    loop {
+        let free = global.available_permits().min(CLAIM_BATCH);
+        if free == 0 {
+            // Wait for a send to finish.
+            drop(global.clone().acquire_owned().await);
+            continue;
+        }
+        if free < CLAIM_BATCH && backlog.load(Ordering::Relaxed) >= SIGN_LOW_WATER {
+            // Busy: let finished jobs free a whole batch's room while the signers work.
+            tokio::select! {
+                _ = state.delivery.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+            continue;
+        }
+        // Webhooks this node holds all it may of are left to other nodes (or to later).
+        let full: Vec<String> = pipeline
+            .per_hook
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|(_, (claims, _))| claims.available_permits() == 0)
+            .map(|(id, _)| id.to_string())
+            .collect();
+        let now = state.clock.now_us();
+        // Leases that ran out (a dead node's work) are looked for once per poll interval, not on
+        // every claim: a lease lasts seconds, so a fraction of a second more costs nothing.
+        let expired_too = last_expired_check.elapsed() >= POLL;
+        if expired_too {
+            last_expired_check = std::time::Instant::now();
+        }
+        let claimed = match state
+            .store
+            .claim_due(
+                &state.delivery.node,
+                now,
+                now + lease,
+                free as u32,
+                &full,
+                expired_too,
+            )
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "claiming deliveries failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let claimed_n = claimed.len();
+        if claimed.is_empty() {
+            pipeline
+                .wants_room
+                .store(!full.is_empty(), Ordering::Relaxed);
+            // Woken by a publish on this node, a notification from another node, or a finished
+            // job (its webhook may take more now).
+            tokio::select! {
+                _ = state.delivery.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+            continue;
+        }
+        let mut jobs = Vec::with_capacity(claimed.len());
+        let mut release = Vec::new();
+        let mut reloads = Reloads {
+            last: &mut last_forced_reload,
+            done: false,
+        };
+        for c in claimed {
+            match prepare(&state, pipeline, c, now + lease, &mut reloads).await {
+                Prepared::Job(job) => jobs.push(job),
+                Prepared::Release(id) => release.push(id),
+                Prepared::Finished => {}
+            }
+        }
+        let drained = claimed_n < free && full.is_empty() && release.is_empty();
+        pipeline.wants_room.store(!drained, Ordering::Relaxed);
+        if !release.is_empty()
+            && let Err(e) = state.store.release(&state.delivery.node, &release).await
+        {
+            tracing::warn!(error = %e, "releasing claims failed; their leases will expire");
+        }
+        if jobs.is_empty() && !release.is_empty() {
+            // Nothing could be taken on (a race with the limits): wait for a job to finish
+            // rather than claim the same work again at once.
+            tokio::select! {
+                _ = state.delivery.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+        // Signing and sending go on while the next batch is claimed: the permits the jobs hold
+        // bound how much is in flight.
+        sign_and_send(&state, completions, backlog, jobs);
+    }
+}
+
+/// Wakes the dispatcher when another node sharing the store accepts changes.
+pub(super) async fn watch_due(state: AppState) {
+    loop {
+        let wake = || state.delivery.wake.notify_one();
+        if let Err(e) = state.store.watch_due(wake).await {
+            tracing::warn!(error = %e, "listening for new deliveries failed; polling meanwhile");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The gate on forced registry reloads: at most one per [`POLL`], and one per claim.
+struct Reloads<'a> {
+    last: &'a mut std::time::Instant,
+    done: bool,
+}
+
+/// What became of one claimed delivery.
+// Unboxed: moved once per delivery on the hot path, where a Box would be an allocation more.
+#[allow(clippy::large_enum_variant)]
+enum Prepared {
+    /// To sign (if not signed yet) and send.
+    Job(Job),
+    /// Not this node's to send now: give the claim back.
+    Release(String),
+    /// Recorded already (cancelled: its webhook or application is gone).
+    Finished,
+}
+
+/// Takes on one claimed delivery within its webhook's room on this node, with its
+/// application's key if it still needs signing.
+async fn prepare(
+    state: &AppState,
+    pipeline: &super::Pipeline,
+    c: Claimed,
+    lease_until: i64,
+    reloads: &mut Reloads<'_>,
+) -> Prepared {
+    let hook_id = uuid::Uuid::parse_str(&c.webhook_id).ok();
+    let enabled = |state: &AppState| {
+        hook_id
+            .and_then(|id| state.delivery.registry.hook(id))
+            .filter(|h| h.status == WebhookStatus::Enabled)
+    };
+    let mut hook = enabled(state);
+    if hook.is_none() && !reloads.done && reloads.last.elapsed() >= POLL {
+        // Unknown or not enabled here, but this node's registry may be behind the store
+        // (another node created or enabled the webhook less than a poll ago): ask the store
+        // before cancelling anything, at most once per poll interval.
+        *reloads.last = std::time::Instant::now();
+        reloads.done = true;
+        if let Err(e) = state
+            .delivery
+            .registry
+            .reload(&state.store, &state.master)
+            .await
+        {
+            tracing::warn!(error = %e, "reloading webhooks failed");
+            reloads.done = false;
+        }
+        hook = enabled(state);
+    }
+    let Some(hook) = hook else {
+        if reloads.done {
+            // Deleted, disabled or in error, as the store says: not sent, visible as
+            // cancelled.
+            let _ = pipeline
+                .completions
+                .send((cancelled(state, &c), None))
+                .await;
+            return Prepared::Finished;
+        }
+        // Not sure yet: give it back, to be decided after the next reload.
+        return Prepared::Release(c.id);
+    };
+    let Some(taken) = pipeline.take(&hook) else {
+        return Prepared::Release(c.id);
+    };
+    let key = if c.signature.is_none() {
+        let Some(key) = key_for(state, &pipeline.completions, &hook, &c).await else {
+            return Prepared::Finished;
+        };
+        Some(key)
+    } else {
+        None
+    };
+    let signature = c.signature.clone();
+    Prepared::Job(Job {
+        claimed: c,
+        hook,
+        key,
+        signature,
+        permits: taken.permits,
+        sends: taken.sends,
+        lease_until,
+    })
+}
+
+/// What one [`step`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stepped {
+    /// Deliveries due at the clock's now and claimed.
+    pub claimed: usize,
+    /// Attempts made and recorded.
+    pub attempted: usize,
+}
+
+/// One round of the dispatcher, driven by the caller instead of the loop (a node started with
+/// [`crate::state::Dispatcher::Stepped`], for tests that move the clock): claims what is due at
+/// the clock's now, signs and sends it, and returns once every attempt is recorded.
+pub async fn step(state: &AppState) -> Result<Stepped, cxhooks_store::StoreError> {
+    let pipeline = state
+        .delivery
+        .pipeline
+        .get()
+        .expect("the workers are started");
+    let now = state.clock.now_us();
+    let lease_until = now + us(state.config.delivery.lease);
+    let claimed = state
+        .store
+        .claim_due(
+            &state.delivery.node,
+            now,
+            lease_until,
+            CLAIM_BATCH as u32,
+            &[],
+            true,
+        )
+        .await?;
+    let mut last = std::time::Instant::now() - POLL;
+    let mut reloads = Reloads {
+        last: &mut last,
+        done: false,
+    };
+    let stepped = Stepped {
+        claimed: claimed.len(),
+        attempted: 0,
+    };
+    let (mut jobs, mut release) = (Vec::new(), Vec::new());
+    for c in claimed {
+        match prepare(state, pipeline, c, lease_until, &mut reloads).await {
+            Prepared::Job(job) => jobs.push(job),
+            Prepared::Release(id) => release.push(id),
+            Prepared::Finished => {}
+        }
+    }
+    if !release.is_empty() {
+        state.store.release(&state.delivery.node, &release).await?;
+    }
+    let outcomes: Vec<_> = jobs
+        .iter()
+        .map(|j| state.delivery.wait_for_attempt(&j.claimed.id))
+        .collect();
+    sign_and_send(state, &pipeline.completions, &pipeline.backlog, jobs);
+    let mut attempted = 0;
+    for outcome in outcomes {
+        if outcome.await.is_ok() {
+            attempted += 1;
+        }
+    }
+    Ok(Stepped {
+        attempted,
+        ..stepped
+    })
+}

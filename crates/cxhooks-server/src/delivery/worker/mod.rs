@@ -1,0 +1,222 @@
+//! The delivery workers of a node: from a stored (or handed-off) delivery to its recorded
+//! outcome.
+//!
+//! - [`dispatcher`]: claims due deliveries with a lease, within the node's and each webhook's
+//!   room, and passes them on.
+//! - [`handoff`]: a publish's fresh deliveries, taken on by this node before the commit and sent
+//!   from memory after it.
+//! - [`signer`]: the signing threads (off the async workers), then one HTTP attempt each.
+//! - [`completer`]: writes outcomes back in batches, one transaction each, and applies them.
+//!
+//! A delivery's way: `claim_due` → [`Job`] → `sign_and_send` → `send` → `attempt` →
+//! [`completer`] → `Store::complete`.
+
+mod completer;
+mod dispatcher;
+mod handoff;
+mod signer;
+
+pub use dispatcher::{Stepped, step};
+pub use handoff::Handoff;
+
+use super::registry::HookInfo;
+use crate::state::{AppState, Dispatcher};
+use cxhooks_signing::PrivateKey;
+use cxhooks_store::{Claimed, Completion, Next};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+/// Sends in flight on this node at most.
+const MAX_IN_FLIGHT: usize = 1024;
+/// Deliveries claimed per round at most.
+const CLAIM_BATCH: usize = 256;
+/// Claimed deliveries waiting for a signing thread below which the dispatcher claims whatever
+/// room there is. Above it, it waits until it can claim a whole [`CLAIM_BATCH`]: the signing
+/// threads have work meanwhile, and one claim of 256 writes far fewer pages than twelve of 21
+/// (the rows of a batch share pages), in one transaction instead of twelve.
+const SIGN_LOW_WATER: usize = 64;
+/// Deliveries of one webhook a node may hold claimed, as a multiple of those it may be sending.
+const CLAIM_AHEAD: usize = 16;
+/// Outcomes written per transaction at most.
+const COMPLETION_BATCH: usize = 512;
+/// Batches of outcomes written at once on PostgreSQL: one writer at a time left a single node
+/// unable to record outcomes as fast as it sent them.
+const COMPLETION_WRITERS: usize = 4;
+/// How long the completer waits for more outcomes when fewer are queued than it could write
+/// at once: one transaction for many outcomes writes each page they share once, and SQLite
+/// syncs once. Measured in `cxhooks bench` on SQLite: 107–115 µs of CPU per delivery outside
+/// signing with 5 ms, 115–121 without; later, 66.1 µs on average with 10 ms against 69.7 with 5
+/// (four alternating runs each), and no less with 20. The outcomes' node permits are held
+/// meanwhile, which [`MAX_IN_FLIGHT`] leaves ample room for; the webhook's send and claim
+/// permits are given back as soon as the answer is in, so a receiver is not waited on.
+const COMPLETION_LINGER: Duration = Duration::from_millis(10);
+/// How often the store is asked for due retries when nothing wakes the dispatcher.
+const POLL: Duration = Duration::from_millis(200);
+
+fn us(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Starts the dispatcher (unless the node is [`Dispatcher::Stepped`]) and the completer; they
+/// stop when the returned set is dropped.
+pub async fn spawn(state: AppState) -> JoinSet<()> {
+    if state.store.backend() == "sqlite" {
+        // One node per SQLite store: leases left by a killed process are this node's to take.
+        match state.store.release_all_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                deliveries = n,
+                "resuming deliveries claimed before a restart"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot release old leases"),
+        }
+    }
+    let (tx, rx) = mpsc::channel(4096);
+    let per_hook_limit = state.config.delivery.max_in_flight_per_webhook.max(1) as usize;
+    let pipeline = Pipeline {
+        completions: tx,
+        backlog: Arc::new(AtomicUsize::new(0)),
+        global: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        per_hook: std::sync::Mutex::new(HashMap::new()),
+        per_hook_limit,
+        per_hook_claims: per_hook_limit * CLAIM_AHEAD,
+        wants_room: AtomicBool::new(true),
+    };
+    if state.delivery.pipeline.set(pipeline).is_err() {
+        tracing::error!("the delivery workers of this node were already started");
+    }
+    let mut set = JoinSet::new();
+    set.spawn(completer::complete_loop(state.clone(), rx));
+    if state.dispatcher == Dispatcher::Loop {
+        set.spawn(dispatcher::watch_due(state.clone()));
+        set.spawn(dispatcher::dispatch_loop(state));
+    }
+    set
+}
+
+/// A webhook's slots on this node: (deliveries it may hold, sends it may have open).
+type HookSlots = (Arc<Semaphore>, Arc<Semaphore>);
+
+/// What the dispatcher shares with the publishes that hand it their deliveries directly.
+pub struct Pipeline {
+    completions: mpsc::Sender<Done>,
+    /// Jobs handed to the signing threads and not yet taken by one.
+    backlog: Arc<AtomicUsize>,
+    /// Deliveries this node holds (claimed or handed over) and has not recorded the outcome
+    /// of: at most [`MAX_IN_FLIGHT`].
+    global: Arc<Semaphore>,
+    /// Per webhook: how many of its deliveries this node may hold, and how many it may be
+    /// sending. Holding a few times more than it sends keeps every webhook's pipe full without
+    /// claiming and releasing work it cannot send yet.
+    per_hook: std::sync::Mutex<HashMap<uuid::Uuid, HookSlots>>,
+    per_hook_limit: usize,
+    per_hook_claims: usize,
+    /// Whether the dispatcher's last claim may have left due work behind for want of room (a
+    /// whole batch claimed, webhooks skipped as full, claims given back): then a recorded
+    /// outcome, which frees room, wakes it. Otherwise nothing is due until a publish, another
+    /// node's notification or the next poll says so, and outcomes do not wake it: at 500
+    /// single-change publishes a second, nine claims in ten found nothing, each a statement on
+    /// SQLite's one writer that publishes waited behind.
+    wants_room: AtomicBool,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("free", &self.global.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// The webhook's (holding, sending) slots.
+    fn hook_slots(&self, id: uuid::Uuid) -> HookSlots {
+        let mut per_hook = self.per_hook.lock().expect("not poisoned");
+        // Idle webhooks' slots are dropped now and then, so the map does not grow without bound.
+        if per_hook.len() > 10_000 {
+            per_hook.retain(|_, (claims, _)| claims.available_permits() < self.per_hook_claims);
+        }
+        per_hook
+            .entry(id)
+            .or_insert_with(|| {
+                (
+                    Arc::new(Semaphore::new(self.per_hook_claims)),
+                    Arc::new(Semaphore::new(self.per_hook_limit)),
+                )
+            })
+            .clone()
+    }
+
+    /// Room for one more delivery of `hook`, if the node has it.
+    fn take(&self, hook: &HookInfo) -> Option<Taken> {
+        let (claims, sends) = self.hook_slots(hook.id);
+        let hook_permit = claims.try_acquire_owned().ok()?;
+        let global_permit = self.global.clone().try_acquire_owned().ok()?;
+        Some(Taken {
+            permits: (hook_permit, global_permit),
+            sends,
+        })
+    }
+}
+
+/// Room taken in the pipeline for one delivery.
+struct Taken {
+    permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    sends: Arc<Semaphore>,
+}
+
+struct Job {
+    claimed: Claimed,
+    hook: Arc<HookInfo>,
+    key: Option<Arc<PrivateKey>>,
+    signature: Option<String>,
+    permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    /// The webhook's send slots (`delivery.max_in_flight_per_webhook`).
+    sends: Arc<Semaphore>,
+    /// When this node's claim ends (µs): past it, another node may send the delivery.
+    lease_until: i64,
+}
+
+fn cancelled(state: &AppState, c: &Claimed) -> Completion {
+    Completion {
+        delivery_id: c.id.clone(),
+        webhook_id: c.webhook_id.clone(),
+        lease_owner: state.delivery.node.clone(),
+        attempt: None,
+        signature: None,
+        next: Next::Cancelled,
+        series_started: c.series_started.unwrap_or_else(|| state.clock.now_us()),
+    }
+}
+
+/// The signing key of `c`'s application; when there is none (the application is gone), `c` is
+/// recorded as cancelled and there is nothing to send.
+async fn key_for(
+    state: &AppState,
+    completions: &mpsc::Sender<Done>,
+    hook: &HookInfo,
+    c: &Claimed,
+) -> Option<Arc<PrivateKey>> {
+    let key = state
+        .delivery
+        .registry
+        .key(
+            &state.store,
+            &state.master,
+            &hook.tenant,
+            hook.application_id,
+        )
+        .await;
+    if key.is_none() {
+        let _ = completions.send((cancelled(state, c), None)).await;
+    }
+    key
+}
+
+/// A finished job: its outcome, and its permit of the node's [`MAX_IN_FLIGHT`] (released once
+/// the outcome is stored; the webhook's share was given back when the answer came in).
+type Done = (Completion, Option<OwnedSemaphorePermit>);

@@ -1,0 +1,110 @@
+//! Work a node does besides delivering: reloading the webhook registry when the store's
+//! configuration version moves, and vacuuming a PostgreSQL store's churned tables.
+
+use crate::state::AppState;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// Starts the configuration watcher and, on PostgreSQL with `store.vacuum`, the vacuum; they
+/// stop when the returned set is dropped.
+pub fn spawn(state: &AppState) -> JoinSet<()> {
+    let mut set = JoinSet::new();
+    set.spawn(watch_config(state.clone()));
+    if state.store.backend() == "postgres" && state.config.store.vacuum {
+        set.spawn(vacuum_churned(state.clone()));
+    }
+    set
+}
+
+/// How often a PostgreSQL node looks for tables to vacuum.
+const VACUUM_EVERY: Duration = Duration::from_secs(1);
+/// A table is vacuumed once its dead row versions outnumber this many plus
+/// [`VACUUM_SHARE`] of its live rows (autovacuum's defaults: 50 and 20 %).
+const VACUUM_MIN_DEAD: i64 = 1_000;
+const VACUUM_SHARE: f64 = 0.05;
+/// How often at most a node warns that vacuum cannot free dead row versions.
+const HELD_WARNING: Duration = Duration::from_secs(60);
+/// How long the oldest snapshot's transaction must have been open for the node to blame it:
+/// under a heavy load the versions that die while a vacuum runs may leave a table over the
+/// threshold, with the nodes' own short transactions the oldest.
+const HELD_BY_AGE_S: f64 = 10.0;
+
+/// Vacuums the store's tables that updates have churned, every [`VACUUM_EVERY`]. Every
+/// delivery row is written pending and then updated done; PostgreSQL keeps the old versions
+/// until vacuum frees their space, which autovacuum does only after a fifth of the table has
+/// changed (and not at all where it is off). Freed early, the space holds the next deliveries.
+async fn vacuum_churned(state: AppState) {
+    // Tables already reported as not the connected role's, so that each is warned about once.
+    let mut not_owned = std::collections::BTreeSet::new();
+    // When vacuum last found it could not free dead versions, which is warned about at most
+    // every HELD_WARNING.
+    let mut held_warned: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::time::sleep(VACUUM_EVERY).await;
+        match state
+            .store
+            .vacuum_churned(VACUUM_MIN_DEAD, VACUUM_SHARE)
+            .await
+        {
+            Ok(done) => {
+                for table in done.vacuumed {
+                    tracing::debug!(table, "vacuumed");
+                    let table = crate::metrics::Table { table };
+                    state.metrics.store_vacuums.get_or_create(&table).inc();
+                }
+                for table in done.skipped {
+                    tracing::debug!(table, "not vacuumed: another session holds it");
+                }
+                if let Some(holder) = done.holder.filter(|h| h.open_s >= HELD_BY_AGE_S)
+                    && held_warned.is_none_or(|at| at.elapsed() >= HELD_WARNING)
+                {
+                    held_warned = Some(tokio::time::Instant::now());
+                    tracing::warn!(
+                        tables = done.held.join(", "),
+                        "vacuum cannot free these tables' dead row versions, so the store \
+                         grows: {holder}; end that transaction (or pg_terminate_backend({}))",
+                        holder.pid
+                    );
+                }
+                for table in done.not_owned {
+                    if not_owned.insert(table.clone()) {
+                        tracing::warn!(
+                            table,
+                            "cannot vacuum this table: the role cxhooks connects as owns neither \
+                             it nor the database; leaving it to autovacuum (make that role its \
+                             owner, or set store.vacuum = false to silence this)"
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "vacuuming the store failed; trying again"),
+        }
+    }
+}
+
+/// How often the store's configuration version is polled.
+const CONFIG_POLL: Duration = Duration::from_secs(1);
+
+/// Reloads the webhook registry when another node (or this one) changed webhooks or
+/// applications: the bound on how long nodes sharing a store may disagree.
+async fn watch_config(state: AppState) {
+    let mut seen = state.store.config_version().await.ok();
+    loop {
+        tokio::time::sleep(CONFIG_POLL).await;
+        let Ok(now) = state.store.config_version().await else {
+            continue;
+        };
+        if seen == Some(now) {
+            continue;
+        }
+        match state
+            .delivery
+            .registry
+            .reload(&state.store, &state.master)
+            .await
+        {
+            Ok(()) => seen = Some(now),
+            Err(e) => tracing::warn!(error = %e, "reloading webhooks failed; retrying"),
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! Webhooks: where deliveries go and which changes select them. Every filter is checked when
+//! it is saved (the event type against the catalog, the condition compiled against the
+//! entity's fields); every write checks the caller's permissions, bumps the configuration
+//! version and updates this node's registry.
+
+use super::access::{Caller, Verb};
+use super::input::{Problems, pointer};
+use super::{AuditOut, applications, not_found, parse_id};
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use chrono::Utc;
+use cxhooks_catalog::Catalog;
+use cxhooks_store::{Application, Audit, CustomHeader, Filter, Scope, Webhook, WebhookStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+/// A filter as written in requests and answers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FilterDoc {
+    /// `{entity}:{created|updated|deleted}`, e.g. `cremployee:updated`.
+    pub event_type: String,
+    /// Optional condition in the filter language, e.g. `data.tostatusnode eq '1234'`.
+    pub condition: Option<String>,
+}
+
+/// A custom header as written in requests and answers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderDoc {
+    /// Header name (not `Cx-Signature`, `Cx-Payload-Schema-Version`, `Content-Type` or hop-by-hop).
+    pub name: String,
+    /// Header value.
+    pub value: String,
+}
+
+/// A webhook as written by a caller (`POST`/`PUT`; `PATCH` takes any part of it), validated
+/// ([`WebhookIn::check`]): filters checked against the catalog, headers against HTTP's rules.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookIn {
+    /// `Webhook` if given.
+    #[serde(rename = "_kind")]
+    pub kind: Option<String>,
+    /// Absolute `http`/`https` url deliveries are sent to.
+    pub url: String,
+    /// At least one filter (at most `limits.max_filters_per_webhook`).
+    #[schema(value_type = Vec<FilterDoc>)]
+    pub filters: Vec<Filter>,
+    /// Headers sent with every delivery.
+    #[serde(rename = "customHeaders", default)]
+    #[schema(value_type = Option<Vec<HeaderDoc>>)]
+    pub custom_headers: Vec<CustomHeader>,
+}
+
+/// A webhook as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookOut {
+    /// `Webhook`.
+    #[serde(rename = "_kind")]
+    pub kind: &'static str,
+    /// Its id.
+    #[serde(rename = "_id")]
+    pub id: uuid::Uuid,
+    /// The application it belongs to.
+    #[serde(rename = "applicationId")]
+    pub application_id: uuid::Uuid,
+    /// Delivery url.
+    pub url: String,
+    /// Filters.
+    #[schema(value_type = Vec<FilterDoc>)]
+    pub filters: Vec<Filter>,
+    /// Custom headers.
+    #[serde(rename = "customHeaders")]
+    #[schema(value_type = Vec<HeaderDoc>)]
+    pub custom_headers: Vec<CustomHeader>,
+    /// `enabled`, `disabled` or `error`.
+    #[schema(value_type = String)]
+    pub status: WebhookStatus,
+    /// Audit fields.
+    #[serde(flatten)]
+    pub audit: AuditOut,
+    /// Problems that did not prevent saving (a `data.*` path the catalog does not list, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub warnings: Vec<FieldError>,
+}
+
+impl WebhookOut {
+    /// The representation of `hook`, its custom headers unsealed.
+    pub fn value(
+        state: &AppState,
+        hook: &Webhook,
+        warnings: Vec<FieldError>,
+    ) -> Result<Value, ApiError> {
+        let out = WebhookOut {
+            kind: "Webhook",
+            id: hook.id,
+            application_id: hook.application_id,
+            url: hook.url.clone(),
+            filters: hook.filters.clone(),
+            custom_headers: open_headers(state, hook)?,
+            status: hook.status,
+            audit: AuditOut::new(&hook.audit),
+            warnings,
+        };
+        Ok(serde_json::to_value(out).expect("serialisable"))
+    }
+}
+
+/// The custom headers of a webhook, unsealed.
+pub fn open_headers(state: &AppState, hook: &Webhook) -> Result<Vec<CustomHeader>, ApiError> {
+    crate::seal::open_headers(&state.master, hook).map_err(ApiError::internal)
+}
+
+/// Headers cxhooks sets itself, or that would break the request's framing.
+const RESERVED_HEADERS: [&str; 14] = [
+    "cx-signature",
+    "cx-payload-schema-version",
+    "content-type",
+    "content-length",
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+const FIELDS: [&str; 4] = ["_kind", "url", "filters", "customHeaders"];
+const READ_ONLY: [&str; 7] = [
+    "_id",
+    "applicationId",
+    "status",
+    "_createdAt",
+    "_createdBy",
+    "_updatedAt",
+    "_updatedBy",
+];
+
+fn check_url(state: &AppState, p: &mut Problems, text: &str) {
+    let parsed = match url::Url::parse(text) {
+        Ok(u) => u,
+        Err(e) => {
+            p.add(
+                "/url",
+                format!(
+                    "'url' must be an absolute http or https url, and '{text}' is not one ({e})"
+                ),
+            );
+            return;
+        }
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        p.add(
+            "/url",
+            format!("'url' must use http or https, not '{}'", parsed.scheme()),
+        );
+        return;
+    }
+    if text.len() > 2048 {
+        p.add("/url", "'url' has at most 2048 characters");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        p.add(
+            "/url",
+            "'url' must not carry credentials: send them in customHeaders (they are stored sealed)",
+        );
+    }
+    match parsed.host() {
+        None => p.add("/url", "'url' has no host"),
+        Some(host) if !state.config.delivery.allow_private_targets => {
+            if let Some(reason) = crate::net::forbidden_host(&host) {
+                p.add(
+                    "/url",
+                    format!(
+                        "'url' points at {reason}, which is refused unless the operator sets \
+                         delivery.allow_private_targets"
+                    ),
+                );
+            }
+        }
+        Some(_) => {}
+    }
+}
+
+fn check_filters(state: &AppState, p: &mut Problems, filters: &[Value]) -> Vec<Filter> {
+    let catalog = Catalog::builtin();
+    let max = state.config.limits.max_filters_per_webhook as usize;
+    if filters.is_empty() {
+        p.add(
+            "/filters",
+            "a webhook needs at least one filter, e.g. {\"eventType\": \"cremployee:updated\"}",
+        );
+    }
+    if filters.len() > max {
+        p.add(
+            "/filters",
+            format!(
+                "a webhook has at most {max} filters, this one has {}",
+                filters.len()
+            ),
+        );
+    }
+    let mut out = Vec::new();
+    for (i, f) in filters.iter().enumerate() {
+        let base = format!("/filters/{i}");
+        let Some(map) = p.object(f, &base, "filter", &["eventType", "condition"]) else {
+            continue;
+        };
+        let event_type = p.string(map, &base, "eventType", true).and_then(|text| {
+            catalog
+                .parse_event_type(text)
+                .map_err(|e| p.add(pointer(&base, "eventType"), e.to_string()))
+                .ok()
+        });
+        let condition = p
+            .string(map, &base, "condition", false)
+            .filter(|c| !c.trim().is_empty());
+        if let (Some(event_type), Some(text)) = (&event_type, condition) {
+            match cxhooks_condition::compile(text, catalog, event_type.entity()) {
+                Ok((_, warnings)) => {
+                    for w in warnings {
+                        p.warn(
+                            pointer(&base, "condition"),
+                            format!("column {}: {w}", w.column()),
+                        );
+                    }
+                }
+                Err(errors) => {
+                    for e in errors {
+                        p.add(pointer(&base, "condition"), e.to_string());
+                    }
+                }
+            }
+        }
+        if let Some(event_type) = event_type {
+            out.push(Filter {
+                event_type: event_type.as_str().to_owned(),
+                condition: condition.map(str::to_owned),
+            });
+        }
+    }
+    out
+}
+
+fn check_headers(p: &mut Problems, headers: &[Value]) -> Vec<CustomHeader> {
+    let mut out: Vec<CustomHeader> = Vec::new();
+    if headers.len() > 32 {
+        p.add("/customHeaders", "a webhook has at most 32 custom headers");
+    }
+    for (i, h) in headers.iter().enumerate() {
+        let base = format!("/customHeaders/{i}");
+        let Some(map) = p.object(h, &base, "custom header", &["name", "value"]) else {
+            continue;
+        };
+        let name = p.string(map, &base, "name", true);
+        let value = p.string(map, &base, "value", true);
+        if let Some(name) = name {
+            let lower = name.to_ascii_lowercase();
+            if HeaderName::from_bytes(name.as_bytes()).is_err() || name.len() > 256 {
+                p.add(
+                    pointer(&base, "name"),
+                    format!("'{name}' is not a valid header name: use letters, digits and - (e.g. Custom-Signature)"),
+                );
+            } else if RESERVED_HEADERS.contains(&lower.as_str()) {
+                p.add(
+                    pointer(&base, "name"),
+                    format!("'{name}' is reserved: cxhooks sets it itself"),
+                );
+            } else if out.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
+                p.add(
+                    pointer(&base, "name"),
+                    format!("'{name}' is given twice (names are case-insensitive)"),
+                );
+            }
+        }
+        if let Some(value) = value
+            && (HeaderValue::from_str(value).is_err() || value.len() > 4096)
+        {
+            p.add(
+                pointer(&base, "value"),
+                "the value must be printable text without line breaks, at most 4096 bytes",
+            );
+        }
+        if let (Some(name), Some(value)) = (name, value) {
+            out.push(CustomHeader {
+                name: name.to_owned(),
+                value: value.to_owned(),
+            });
+        }
+    }
+    out
+}
+
+impl WebhookIn {
+    /// Validates a whole webhook representation, reporting every problem at once; `current`
+    /// is the stored one for PUT and PATCH, whose read-only fields may be sent back unchanged.
+    /// Returns the input and the warnings that did not prevent it.
+    pub fn check(
+        state: &AppState,
+        value: &Value,
+        current: Option<&Value>,
+    ) -> Result<(Self, Vec<FieldError>), ApiError> {
+        let mut p = Problems::default();
+        let mut allowed = FIELDS.to_vec();
+        if current.is_some() {
+            allowed.extend(READ_ONLY);
+        }
+        let mut valid = WebhookIn {
+            kind: Some("Webhook".into()),
+            url: String::new(),
+            filters: Vec::new(),
+            custom_headers: Vec::new(),
+        };
+        if let Some(map) = p.object(value, "", "Webhook", &allowed) {
+            p.kind(map, "Webhook");
+            if let Some(current) = current.and_then(Value::as_object) {
+                p.unchanged(map, current, &READ_ONLY);
+            }
+            if let Some(url) = p.string(map, "", "url", true) {
+                check_url(state, &mut p, url);
+                valid.url = url.to_owned();
+            }
+            if let Some(filters) = p.array(map, "", "filters", true) {
+                valid.filters = check_filters(state, &mut p, filters);
+            }
+            if let Some(headers) = p.array(map, "", "customHeaders", false) {
+                valid.custom_headers = check_headers(&mut p, headers);
+            }
+        }
+        p.finish("webhook")?;
+        Ok((valid, p.warnings))
+    }
+}
+
+/// The application `app_id` the caller manages webhooks of.
+pub async fn application(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+) -> Result<Application, ApiError> {
+    caller.principal.require(Scope::WebhooksOnlyManage)?;
+    applications::load(state, caller, app_id).await
+}
+
+/// The webhook `id` of application `app_id`, in the caller's tenant.
+pub async fn load(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    id: &str,
+) -> Result<(Application, Webhook), ApiError> {
+    caller.principal.require(Scope::WebhooksOnlyManage)?;
+    let app = applications::load(state, caller, app_id).await?;
+    let Some(uuid) = parse_id(id) else {
+        return Err(not_found("webhook", id));
+    };
+    let hook = state
+        .store
+        .webhook(&caller.principal.tenant, app.id, uuid)
+        .await?
+        .ok_or_else(|| not_found("webhook", id))?;
+    Ok((app, hook))
+}
+
+/// [`load`], then the caller's permission for `verb` on the webhook.
+pub async fn load_for(
+    state: &AppState,
+    caller: &Caller,
+    (app_id, id): (&str, &str),
+    verb: Verb,
+) -> Result<(Application, Webhook), ApiError> {
+    let (app, hook) = load(state, caller, app_id, id).await?;
+    caller.may(verb, "webhook", &hook.audit.created_by)?;
+    Ok((app, hook))
+}
+
+/// Creates a webhook of `app`, enabled; 429 when the caller's client has
+/// `limits.max_webhooks_per_client` already.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    app: &Application,
+    input: WebhookIn,
+) -> Result<Webhook, ApiError> {
+    caller.principal.require(Scope::WebhooksOnlyManage)?;
+    caller.may_create("webhooks")?;
+    let id = uuid::Uuid::new_v4();
+    let hook = Webhook {
+        tenant: app.tenant.clone(),
+        id,
+        application_id: app.id,
+        url: input.url,
+        filters: input.filters,
+        sealed_custom_headers: crate::seal::seal_headers(
+            &state.master,
+            &app.tenant,
+            id,
+            &input.custom_headers,
+        ),
+        status: WebhookStatus::Enabled,
+        audit: Audit::new(caller.id(), Utc::now()),
+    };
+    let limit = state.config.limits.max_webhooks_per_client;
+    if !state.store.create_webhook(&hook, limit).await? {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "webhook-limit",
+            "Webhook limit reached",
+            format!("this client already has {limit} webhooks, the most its fair-usage limit allows; delete one first"),
+        )
+        .with("limit", json!(limit)));
+    }
+    state.store.bump_config_version().await?;
+    state.delivery.registry.upsert(&hook, input.custom_headers);
+    Ok(hook)
+}
+
+/// Saves `input` over the stored `hook` (url, filters, headers).
+pub async fn save(
+    state: &AppState,
+    caller: &Caller,
+    mut hook: Webhook,
+    input: WebhookIn,
+) -> Result<Webhook, ApiError> {
+    caller.principal.require(Scope::WebhooksOnlyManage)?;
+    caller.may(Verb::Update, "webhook", &hook.audit.created_by)?;
+    hook.url = input.url;
+    hook.filters = input.filters;
+    hook.sealed_custom_headers =
+        crate::seal::seal_headers(&state.master, &hook.tenant, hook.id, &input.custom_headers);
+    hook.audit.touch(caller.id(), Utc::now());
+    if !state.store.update_webhook(&hook).await? {
+        return Err(not_found("webhook", &hook.id.to_string()));
+    }
+    state.store.bump_config_version().await?;
+    state.delivery.registry.upsert(&hook, input.custom_headers);
+    Ok(hook)
+}
+
+/// Enables or disables `hook`; enabling (also from `error`) clears its failure streak.
+pub async fn set_status(
+    state: &AppState,
+    caller: &Caller,
+    mut hook: Webhook,
+    status: WebhookStatus,
+) -> Result<Webhook, ApiError> {
+    caller.principal.require(Scope::WebhooksOnlyManage)?;
+    caller.may(Verb::Update, "webhook", &hook.audit.created_by)?;
+    let headers = open_headers(state, &hook)?;
+    hook.status = status;
+    hook.audit.touch(caller.id(), Utc::now());
+    state.store.update_webhook(&hook).await?;
+    if status == WebhookStatus::Enabled {
+        // A fresh start: past failures no longer count towards `error`.
+        state
+            .store
+            .reset_webhook_health(&hook.tenant, hook.id)
+            .await?;
+    }
+    state.store.bump_config_version().await?;
+    state.delivery.registry.upsert(&hook, headers);
+    Ok(hook)
+}
+
+/// Deletes `hook`; its pending deliveries stay in the log, as cancelled.
+pub async fn delete(state: &AppState, caller: &Caller, hook: &Webhook) -> Result<(), ApiError> {
+    caller.principal.require(Scope::WebhooksOnlyManage)?;
+    caller.may(Verb::Delete, "webhook", &hook.audit.created_by)?;
+    let now = state.clock.now_us();
+    state
+        .store
+        .cancel_webhook_deliveries(&hook.tenant, hook.id, now)
+        .await?;
+    state
+        .store
+        .delete_webhook(&hook.tenant, hook.application_id, hook.id)
+        .await?;
+    state.store.bump_config_version().await?;
+    state.delivery.registry.remove(&hook.tenant, hook.id);
+    Ok(())
+}
