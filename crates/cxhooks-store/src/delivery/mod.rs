@@ -12,8 +12,13 @@ use crate::script::Script;
 use crate::{Page, Paged, Store, StoreError, on_pool};
 use sqlx::AssertSqlSafe;
 
+pub(crate) mod rows;
 mod types;
 
+use rows::{
+    ATTEMPT_ROW_BYTES, CHANGE_ROW_BYTES, CHUNK, COMPLETION_ROW_BYTES, DELIVERY_ROW_BYTES,
+    message_budget, padded_rows, placeholders, row_chunks,
+};
 pub use types::*;
 
 /// Who claims, when, and what to leave to others: see [`Store::claim_due`].
@@ -33,33 +38,6 @@ macro_rules! record_columns {
     };
 }
 
-/// `($1, $2, …), (…)`: placeholders for `rows` rows of `cols` columns starting at `$start`,
-/// bound in that order. On SQLite they are anonymous `?`: sqlx looks up the name of every
-/// numbered parameter, and SQLite finds a name by a linear scan, which made large multi-row
-/// statements quadratic (10 % of all CPU time in `cxhooks bench`).
-pub(crate) fn placeholders(store: &Store, rows: usize, cols: usize, start: usize) -> String {
-    if matches!(store.pool, crate::Pool::Sqlite(_)) {
-        let row = format!("({})", vec!["?"; cols].join(", "));
-        return vec![row; rows].join(", ");
-    }
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            s.push('$');
-            s.push_str(&(start + r * cols + c).to_string());
-        }
-        s.push(')');
-    }
-    s
-}
-
 /// The PostgreSQL notification channel of the current schema: one per store, so stores sharing
 /// a database do not wake each other, and short enough for any schema name (63 bytes at most).
 macro_rules! due_channel {
@@ -67,37 +45,6 @@ macro_rules! due_channel {
         "'cxhooks_due_' || md5(current_schema())"
     };
 }
-
-/// Rows per multi-row statement: well under SQLite's 32,766 parameters.
-const CHUNK: usize = 400;
-
-/// Bytes of values a statement sent to PostgreSQL carries at most. sqlx encrypts a message in
-/// TLS records of 16 KiB and writes each record with its own `send`, without `TCP_NODELAY`: past
-/// the first, a record waited for the server's delayed ACK, up to 40 ms. Found in `cxhooks
-/// bench` on PostgreSQL over TLS: a quarter of the machine idle, publishes queued on their usage
-/// count's lock, each holder `idle in transaction` halfway through its deliveries' insert. A
-/// statement that fits in one record is never held back: 10 KiB of rows leaves room for the
-/// padding rows of [`padded_rows`] (a padding row costs less than half a real one) and the
-/// message's own bytes. sqlx 0.9.0 lost `TCP_NODELAY` (transact-rs/sqlx#4335; the fix, #4336,
-/// is not released yet). SQLite has no socket: its statements are bounded by [`CHUNK`] rows only.
-const PG_MESSAGE_BUDGET: usize = 10 * 1024;
-
-/// What a value costs in a bind message besides its bytes: its length and its format code.
-const PER_VALUE: usize = 6;
-
-/// A delivery row in a bind message besides its payload, tenant and event type: four ids, its
-/// status and lease owner, eight numbers, and the cost of its 17 values.
-const DELIVERY_ROW_BYTES: usize = 4 * 16 + 2 * 16 + 8 * 8 + 17 * PER_VALUE;
-
-/// A change row besides its tenant, event type and entity id: an id, a number, 5 values.
-const CHANGE_ROW_BYTES: usize = 16 + 8 + 5 * PER_VALUE;
-
-/// An outcome row besides its signature and its attempt's error and answer: an id, a lease
-/// owner, a status, eight numbers, 13 values.
-const COMPLETION_ROW_BYTES: usize = 16 + 16 + 16 + 8 * 8 + 13 * PER_VALUE;
-
-/// An attempt row besides its error and answer: an id, four numbers, 7 values.
-const ATTEMPT_ROW_BYTES: usize = 16 + 4 * 8 + 7 * PER_VALUE;
 
 /// A delivery's latest attempt lives in its row (`attempt_*`, its number the row's `attempts`),
 /// the earlier ones in `attempts`. Most deliveries succeed at their first attempt, which is then
@@ -119,42 +66,6 @@ const SET_LATEST_ATTEMPT: &str = "attempt_at = COALESCE(a_at, attempt_at), \
      attempt_status_code = CASE WHEN a_at IS NULL THEN attempt_status_code ELSE a_code END, \
      attempt_error = CASE WHEN a_at IS NULL THEN attempt_error ELSE a_error END, \
      attempt_response_body = COALESCE(a_body, attempt_response_body)";
-
-/// How many bytes of values one statement may carry on this store.
-fn message_budget(store: &Store) -> usize {
-    match store.pool {
-        crate::Pool::Postgres(_) => PG_MESSAGE_BUDGET,
-        crate::Pool::Sqlite(_) => usize::MAX,
-    }
-}
-
-/// Consecutive rows, `CHUNK` at most and together no more than `budget` bytes (a row larger
-/// than the budget alone), given each row's size.
-fn row_chunks(sizes: impl Iterator<Item = usize>, budget: usize) -> Vec<std::ops::Range<usize>> {
-    let mut chunks = Vec::new();
-    let (mut start, mut end, mut bytes) = (0, 0, 0usize);
-    for size in sizes {
-        if end > start && (end - start == CHUNK || bytes.saturating_add(size) > budget) {
-            chunks.push(start..end);
-            (start, bytes) = (end, 0);
-        }
-        bytes = bytes.saturating_add(size);
-        end += 1;
-    }
-    if end > start {
-        chunks.push(start..end);
-    }
-    chunks
-}
-
-/// The rows a multi-row statement for `n` rows is written for: the next power of two (or
-/// [`CHUNK`]), the rest padded with rows that match or insert nothing. Outcome batches come in
-/// every size from 1 to 512, and each size was a new statement text: parsed and planned anew,
-/// and pushing the prepared statements worth keeping out of the connection's cache. Parsing
-/// them was a tenth of the SQLite thread's time in `cxhooks bench`.
-fn padded_rows(n: usize) -> usize {
-    n.next_power_of_two().min(CHUNK)
-}
 
 /// The month a usage count belongs to (`2026-11`).
 pub fn month_of(us: i64) -> String {
@@ -1381,26 +1292,5 @@ impl Store {
         .fetch_one(pool)
         .await)
         .map_err(StoreError::from)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn row_chunks_keep_to_the_budget_and_to_chunk_and_lose_no_row() {
-        let flat = |chunks: &[std::ops::Range<usize>]| {
-            chunks.iter().flat_map(|r| r.clone()).collect::<Vec<_>>()
-        };
-        assert!(row_chunks(std::iter::empty(), 100).is_empty());
-        let by_bytes = row_chunks([40, 40, 40, 10, 90, 200, 5].into_iter(), 100);
-        assert_eq!(by_bytes, [0..2, 2..4, 4..5, 5..6, 6..7]);
-        assert_eq!(flat(&by_bytes), (0..7).collect::<Vec<_>>());
-        let by_rows = row_chunks(std::iter::repeat_n(1, CHUNK * 2 + 3), usize::MAX);
-        assert_eq!(
-            by_rows,
-            [0..CHUNK, CHUNK..2 * CHUNK, 2 * CHUNK..2 * CHUNK + 3]
-        );
     }
 }
