@@ -15,16 +15,18 @@ pub(crate) mod accept;
 mod claim;
 pub(crate) mod complete;
 mod log;
+pub(crate) mod quota;
 pub(crate) mod rows;
 mod types;
 
-pub use accept::month_of;
 use accept::{
-    GroupCount, GroupView, UsageCount, UsageKey, bind_change, bind_delivery, insert_changes_sql,
-    insert_deliveries_sql, insert_idempotency_sql, lease_of, refuse_sql, upsert_usage_sql,
+    GroupView, bind_change, bind_delivery, insert_changes_sql, insert_deliveries_sql,
+    insert_idempotency_sql, lease_of, refuse_sql, upsert_usage_sql,
 };
 pub(crate) use claim::Claim;
 use complete::{MOVE_LATEST_ATTEMPT, SET_LATEST_ATTEMPT};
+pub use quota::month_of;
+use quota::{GroupCount, UsageCount, UsageKey};
 use rows::{
     ATTEMPT_ROW_BYTES, CHANGE_ROW_BYTES, CHUNK, COMPLETION_ROW_BYTES, DELIVERY_ROW_BYTES,
     message_budget, padded_rows, placeholders, row_chunks,
