@@ -5,7 +5,7 @@ use super::quota::{month_of, owner_counts, quota_statuses};
 use super::rows::{
     CHANGE_ROW_BYTES, CHUNK, DELIVERY_ROW_BYTES, message_budget, placeholders, row_chunks,
 };
-use super::{Accept, DeliveryStatus, Lease, NewChange, NewDelivery, due_channel};
+use super::{Accept, DeliveryStatus, Lease, NewChange, NewDelivery};
 use crate::id::Id;
 use crate::model::TenantName;
 use crate::{Store, StoreError, on_pool};
@@ -218,7 +218,7 @@ macro_rules! accept_in {
             {
                 // Delivered at commit: every node sharing the store claims at once instead of
                 // at its next poll. Not for deliveries stored leased: their node has them.
-                sqlx::query(concat!("SELECT pg_notify(", due_channel!(), ", '')"))
+                sqlx::query(crate::postgres::NOTIFY_DUE)
                     .execute(&mut *$tx)
                     .await?;
             }
