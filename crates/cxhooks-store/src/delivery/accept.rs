@@ -169,7 +169,7 @@ macro_rules! accept_in {
         } = *$accept;
         let (tenant, now) = ($tenant, $now);
         let month = month_of(now);
-        let is_postgres = matches!($store.pool, crate::Pool::Postgres(_));
+        let is_postgres = $store.kind() == crate::Backend::Postgres;
         // Per owner: how many of its deliveries this publish adds. Counted in owner order, as
         // groups count (`accept_grouped_pg`), so that publishes and groups committing side by
         // side lock usage rows in one order.

@@ -1,14 +1,14 @@
 //! The shape of multi-row statements: their placeholders, how many rows each carries (by
 //! count, and on PostgreSQL by bytes), and the padding that keeps their texts few.
 
-use crate::Store;
+use crate::{Backend, Store};
 
 /// `($1, $2, …), (…)`: placeholders for `rows` rows of `cols` columns starting at `$start`,
 /// bound in that order. On SQLite they are anonymous `?`: sqlx looks up the name of every
 /// numbered parameter, and SQLite finds a name by a linear scan, which made large multi-row
 /// statements quadratic (10 % of all CPU time in `cxhooks bench`).
 pub(crate) fn placeholders(store: &Store, rows: usize, cols: usize, start: usize) -> String {
-    if matches!(store.pool, crate::Pool::Sqlite(_)) {
+    if store.kind() == Backend::Sqlite {
         let row = format!("({})", vec!["?"; cols].join(", "));
         return vec![row; rows].join(", ");
     }
@@ -63,9 +63,9 @@ pub(crate) const ATTEMPT_ROW_BYTES: usize = 16 + 4 * 8 + 7 * PER_VALUE;
 
 /// How many bytes of values one statement may carry on this store.
 pub(crate) fn message_budget(store: &Store) -> usize {
-    match store.pool {
-        crate::Pool::Postgres(_) => PG_MESSAGE_BUDGET,
-        crate::Pool::Sqlite(_) => usize::MAX,
+    match store.kind() {
+        Backend::Postgres => PG_MESSAGE_BUDGET,
+        Backend::Sqlite => usize::MAX,
     }
 }
 
