@@ -70,8 +70,28 @@ impl StoreLocation {
     /// A short name of the backend: `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         match self {
-            StoreLocation::Sqlite { .. } => "sqlite",
-            StoreLocation::Postgres { .. } => "postgres",
+            StoreLocation::Sqlite { .. } => Backend::Sqlite,
+            StoreLocation::Postgres { .. } => Backend::Postgres,
+        }
+        .as_str()
+    }
+}
+
+/// Which database a store runs on: what callers branch on where the backends differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite, owned by one node.
+    Sqlite,
+    /// PostgreSQL, which several nodes may share.
+    Postgres,
+}
+
+impl Backend {
+    /// Its short name: `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
         }
     }
 }
@@ -239,12 +259,17 @@ impl Store {
         }
     }
 
-    /// The backend's short name.
-    pub fn backend(&self) -> &'static str {
+    /// Which backend the store runs on.
+    pub fn kind(&self) -> Backend {
         match &self.pool {
-            Pool::Sqlite(_) => "sqlite",
-            Pool::Postgres(_) => "postgres",
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// The backend's short name ([`Store::kind`] as text).
+    pub fn backend(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// Records the master key's fingerprint on first use and compares it afterwards, so that a

@@ -1,11 +1,14 @@
 //! Opening a PostgreSQL store.
 
-use crate::delivery::claimed_columns;
 use crate::{SnapshotHolder, StoreError, Vacuumed};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
+
+mod delivery;
+
+pub(crate) use delivery::{NOTIFY_DUE, claim};
 
 fn redact(url: &str) -> String {
     // Never echo a password from a connection URL.
@@ -50,49 +53,6 @@ pub(crate) async fn connect(url: &str, schema: Option<&str>) -> Result<PgPool, S
 pub(crate) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     sqlx::migrate!("./migrations/postgres").run(pool).await?;
     Ok(())
-}
-
-/// Claims due deliveries, one statement: those held by nobody in due order, or (`expired`)
-/// those whose lease ran out; `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never take
-/// the same row.
-pub(crate) async fn claim(
-    pool: &PgPool,
-    claim: &crate::delivery::Claim<'_>,
-    limit: u32,
-    expired: bool,
-) -> Result<Vec<crate::delivery::Claimed>, StoreError> {
-    let sql = if expired {
-        concat!(
-            "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
-               SELECT id FROM deliveries WHERE lease_owner IS NOT NULL AND lease_until < $1 \
-               AND status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
-               AND webhook_id <> ALL($5) ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING ",
-            claimed_columns!()
-        )
-    } else {
-        concat!(
-            "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
-               SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND lease_owner IS NULL \
-               AND next_attempt_at <= $1 AND webhook_id <> ALL($5) ORDER BY next_attempt_at LIMIT $4 \
-               FOR UPDATE SKIP LOCKED) RETURNING ",
-            claimed_columns!()
-        )
-    };
-    Ok(sqlx::query_as(sql)
-        .bind(claim.now)
-        .bind(claim.lease_until)
-        .bind(claim.owner)
-        .bind(i64::from(limit))
-        .bind(
-            claim
-                .skip_webhooks
-                .iter()
-                .map(crate::id::Id::from)
-                .collect::<Vec<_>>(),
-        )
-        .fetch_all(pool)
-        .await?)
 }
 
 /// Vacuums the tables of the current schema whose dead row versions (what updates and deletes

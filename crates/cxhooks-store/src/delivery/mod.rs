@@ -1,0 +1,29 @@
+//! Changes, deliveries, attempts: the durable outbox.
+//!
+//! A publish writes its changes and every delivery they produce in one transaction
+//! ([`Store::accept_changes`]). Workers claim due deliveries with a lease
+//! ([`Store::claim_due`], backend-specific SQL), send them, and write the outcomes back in
+//! batches ([`Store::complete`]). A delivery whose lease expires unfinished (its node died) is
+//! claimed again: delivery is at least once.
+//!
+//! By job: `types` (what crosses the store boundary), `accept` (publishes) with `quota`
+//! (monthly usage counts), `claim` (leases, releases, redelivery, queue depth), `complete`
+//! (outcomes, cancellations), `log` (the request log), and `rows` (the shape and size of
+//! multi-row statements). SQL that one backend alone runs lives in `sqlite.rs` and
+//! `postgres/delivery.rs`.
+//!
+//! [`Store::accept_changes`]: crate::Store::accept_changes
+//! [`Store::claim_due`]: crate::Store::claim_due
+//! [`Store::complete`]: crate::Store::complete
+
+pub(crate) mod accept;
+mod claim;
+pub(crate) mod complete;
+mod log;
+pub(crate) mod quota;
+pub(crate) mod rows;
+mod types;
+
+pub(crate) use claim::Claim;
+pub use quota::month_of;
+pub use types::*;

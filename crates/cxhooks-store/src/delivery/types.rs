@@ -1,0 +1,256 @@
+//! The values the outbox takes in and gives back: what a publish stores, what a claim hands
+//! out, what an attempt writes back, what the request log shows.
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not attempted yet (or redelivery requested).
+    Pending,
+    /// A 2xx answer was received.
+    Delivered,
+    /// Attempted, failed, more attempts scheduled.
+    Retrying,
+    /// Every scheduled attempt failed (or the receiver answered 410 Gone).
+    Failed,
+    /// Its webhook or application was deleted or disabled before it was delivered.
+    Cancelled,
+    /// Past the client's monthly notification quota: recorded, not sent.
+    QuotaExceeded,
+}
+
+impl DeliveryStatus {
+    /// Every status, for validation messages.
+    pub const ALL: [DeliveryStatus; 6] = [
+        Self::Pending,
+        Self::Delivered,
+        Self::Retrying,
+        Self::Failed,
+        Self::Cancelled,
+        Self::QuotaExceeded,
+    ];
+
+    /// The word used in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Retrying => "retrying",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::QuotaExceeded => "quota_exceeded",
+        }
+    }
+
+    /// Parses the word.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// An accepted change.
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    /// Change id.
+    pub id: uuid::Uuid,
+    /// `{entity}:{action}`.
+    pub event_type: String,
+    /// The record's id.
+    pub entity_id: String,
+    /// Acceptance time, µs.
+    pub accepted_at: i64,
+}
+
+/// A delivery to create.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// The notification id (`id` of the payload), stable across retries.
+    pub id: uuid::Uuid,
+    /// Its application.
+    pub application_id: uuid::Uuid,
+    /// Its webhook.
+    pub webhook_id: uuid::Uuid,
+    /// The client that owns the webhook: whose monthly quota it counts against.
+    pub owner: String,
+    /// The change it notifies (none for a ping).
+    pub change_id: Option<uuid::Uuid>,
+    /// Event type.
+    pub event_type: String,
+    /// The exact bytes that will be sent and signed (stored compressed, given back as they are).
+    pub payload: Vec<u8>,
+    /// Creation time, µs; the first attempt is due then.
+    pub created_at: i64,
+}
+
+/// What one publish stores: see [`Store::accept_changes`](crate::Store::accept_changes).
+#[derive(Debug, Clone, Copy)]
+pub struct Accept<'a> {
+    /// The accepted changes.
+    pub changes: &'a [NewChange],
+    /// The deliveries they produced.
+    pub deliveries: &'a [NewDelivery],
+    /// Monthly notifications per webhook owner.
+    pub quota: u64,
+    /// `(Idempotency-Key, answer)` to remember.
+    pub idempotency: Option<(&'a str, &'a str)>,
+    /// The record write that produced the change (record store), if any.
+    pub record: Option<&'a crate::records::RecordWrite>,
+    /// Deliveries the publishing node takes on itself, if any.
+    pub lease: Option<Lease<'a>>,
+}
+
+/// Deliveries stored already claimed by the node that accepts them: it sends them from memory,
+/// with no claim to write or read back. If it dies first, the lease runs out and another node
+/// claims them, as it would any claim of a dead node.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    /// The node's lease owner id.
+    pub owner: &'a str,
+    /// When the lease ends, µs.
+    pub until: i64,
+    /// Which deliveries, by position in [`Accept::deliveries`], the node takes; those past
+    /// their owner's quota are stored unclaimed whatever this says.
+    pub taken: &'a [bool],
+}
+
+/// A delivery claimed for sending.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    /// Notification id.
+    #[sqlx(try_from = "crate::id::IdText")]
+    pub id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Application.
+    #[sqlx(try_from = "crate::id::IdText")]
+    pub application_id: String,
+    /// Webhook.
+    #[sqlx(try_from = "crate::id::IdText")]
+    pub webhook_id: String,
+    /// Payload bytes.
+    #[sqlx(try_from = "crate::pack::Packed")]
+    pub payload: Vec<u8>,
+    /// Signature, once signed.
+    pub signature: Option<String>,
+    /// Attempts so far (all series).
+    pub attempts: i64,
+    /// Attempts in the current series.
+    pub series_attempts: i64,
+    /// First attempt of the current series, µs.
+    pub series_started: Option<i64>,
+}
+
+/// One attempt as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AttemptRecord {
+    /// 1-based over the delivery's whole life.
+    pub n: i64,
+    /// Start, µs.
+    pub at: i64,
+    /// Duration, µs.
+    pub duration_us: i64,
+    /// HTTP status, if an answer came.
+    pub status_code: Option<i64>,
+    /// Network error, if no answer came (or why the answer counts as a failure).
+    pub error: Option<String>,
+    /// First 4 KiB of the answer.
+    pub response_body: String,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Done.
+    Delivered,
+    /// Try again at this time (µs).
+    Retry(i64),
+    /// No more attempts.
+    Failed,
+    /// The receiver answered 410 Gone: fail this one, put the webhook in `error`, cancel the
+    /// webhook's other pending deliveries.
+    Gone,
+    /// The webhook is gone or disabled: not sent.
+    Cancelled,
+}
+
+/// The outcome of one attempt, to write back.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The delivery.
+    pub delivery_id: String,
+    /// Its webhook.
+    pub webhook_id: String,
+    /// The node that claimed it (a completion of a lost lease is ignored).
+    pub lease_owner: String,
+    /// The attempt, unless nothing was sent.
+    pub attempt: Option<AttemptRecord>,
+    /// The signature used, to keep for retries.
+    pub signature: Option<String>,
+    /// What next.
+    pub next: Next,
+    /// When the series started (first attempt), µs.
+    pub series_started: i64,
+}
+
+/// A delivery as the request log shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRecord {
+    /// Notification id.
+    #[sqlx(try_from = "crate::id::IdText")]
+    pub id: String,
+    /// Application.
+    #[sqlx(try_from = "crate::id::IdText")]
+    pub application_id: String,
+    /// Webhook.
+    #[sqlx(try_from = "crate::id::IdText")]
+    pub webhook_id: String,
+    /// Change, if any.
+    #[sqlx(try_from = "crate::id::MaybeIdText")]
+    pub change_id: Option<String>,
+    /// Event type.
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    /// Payload bytes.
+    #[sqlx(try_from = "crate::pack::Packed")]
+    pub payload: Vec<u8>,
+    /// Status word.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Next attempt due, µs (meaningful while pending or retrying).
+    pub next_attempt_at: i64,
+    /// Created, µs.
+    pub created_at: i64,
+    /// Last change, µs.
+    pub updated_at: i64,
+}
+
+/// Filters of the request log.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// Only this webhook.
+    pub webhook_id: Option<String>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Only this status.
+    pub status: Option<DeliveryStatus>,
+    /// Created at or after, µs.
+    pub since: Option<i64>,
+    /// Created before, µs.
+    pub until: Option<i64>,
+}
+
+/// What a completion batch changed about webhooks.
+#[derive(Debug, Default)]
+pub struct WebhookEffects {
+    /// Webhooks set to `error` (410 Gone, or failing past the threshold).
+    pub errored: Vec<String>,
+}
+
+/// The columns of [`Claimed`], for `RETURNING`.
+macro_rules! claimed_columns {
+    () => {
+        "id, tenant, application_id, webhook_id, payload, signature, attempts, series_attempts, series_started"
+    };
+}
+pub(crate) use claimed_columns;
