@@ -149,7 +149,7 @@ pub async fn run(
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    // Claimed work that is not finished is claimed again after a restart: nothing to flush.
+    // ClaimedDelivery work that is not finished is claimed again after a restart: nothing to flush.
     drop(workers);
     drop(maintenance);
     served

@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 pub fn spawn(state: &AppState) -> JoinSet<()> {
     let mut set = JoinSet::new();
     set.spawn(watch_config(state.clone()));
-    if state.store.backend() == "postgres" && state.config.store.vacuum {
+    if state.store.kind().keeps_dead_versions() && state.config.store.vacuum {
         set.spawn(vacuum_churned(state.clone()));
     }
     set

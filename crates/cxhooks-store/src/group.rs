@@ -32,7 +32,7 @@ pub(crate) struct GroupItem {
     quota: u64,
     idempotency: Option<(String, String)>,
     record: Option<RecordWrite>,
-    /// [`crate::Lease`], owned: owner, until, taken.
+    /// [`crate::Lease`], owned: node, until, taken.
     lease: Option<(String, i64, Vec<bool>)>,
     pub(crate) now: i64,
     reply: oneshot::Sender<Result<Vec<DeliveryStatus>, StoreError>>,
@@ -57,8 +57,8 @@ impl GroupItem {
             lease: self
                 .lease
                 .as_ref()
-                .map(|(owner, until, taken)| crate::Lease {
-                    owner,
+                .map(|(node, until, taken)| crate::Lease {
+                    node,
                     until: *until,
                     taken,
                 }),
@@ -105,7 +105,7 @@ impl Committer {
             record: accept.record.cloned(),
             lease: accept
                 .lease
-                .map(|l| (l.owner.to_owned(), l.until, l.taken.to_vec())),
+                .map(|l| (l.node.to_owned(), l.until, l.taken.to_vec())),
             now,
             reply,
         };

@@ -94,6 +94,22 @@ impl Backend {
             Backend::Postgres => "postgres",
         }
     }
+
+    /// One node owns the store: leases a killed process left behind are its own to take back.
+    pub fn single_node(self) -> bool {
+        self == Backend::Sqlite
+    }
+
+    /// One writer at a time (SQLite's lock): batch writes and write them in turn rather than
+    /// side by side.
+    pub fn single_writer(self) -> bool {
+        self == Backend::Sqlite
+    }
+
+    /// Updates leave dead row versions that a vacuum must free (PostgreSQL's MVCC).
+    pub fn keeps_dead_versions(self) -> bool {
+        self == Backend::Postgres
+    }
 }
 
 #[derive(Debug, Clone)]

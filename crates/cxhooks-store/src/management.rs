@@ -1,6 +1,7 @@
 //! Applications and webhooks.
 
 use crate::error::conflict;
+use crate::id::Id;
 use crate::model::*;
 use crate::{Store, StoreError, on_pool};
 use chrono::{DateTime, Utc};
@@ -263,6 +264,9 @@ fn collect<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>,
     rows.into_iter().map(T::try_from).collect()
 }
 
+/// Every node reloads its webhook registry when this version moves.
+const BUMP_CONFIG: &str = "UPDATE config_version SET version = version + 1 WHERE id = 1";
+
 impl Store {
     /// Creates an application.
     pub async fn create_application(&self, app: &Application) -> Result<(), StoreError> {
@@ -330,47 +334,9 @@ impl Store {
         Ok(Paged::from_rows(collect(rows)?, page))
     }
 
-    /// Writes an application's name, key and update audit; false if it does not exist.
-    pub async fn update_application(&self, app: &Application) -> Result<bool, StoreError> {
-        let n = on_pool!(self, |pool| {
-            sqlx::query(
-            "UPDATE applications SET name = $3, key_bits = $4, sealed_private_key = $5, public_key = $6, \
-             updated_at = $7, updated_by = $8 WHERE tenant = $1 AND id = $2"
-        )
-        .bind(app.tenant.as_str())
-        .bind(app.id.to_string())
-        .bind(&app.name)
-        .bind(i64::from(app.key_bits))
-        .bind(&app.sealed_private_key)
-        .bind(&app.public_key)
-        .bind(to_micros(app.audit.updated_at))
-        .bind(&app.audit.updated_by)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-        })?;
-        Ok(n == 1)
-    }
-
-    /// Deletes an application and its webhooks; false if it did not exist.
-    pub async fn delete_application(
-        &self,
-        tenant: &TenantName,
-        id: uuid::Uuid,
-    ) -> Result<bool, StoreError> {
-        let n = on_pool!(self, |pool| sqlx::query(
-            "DELETE FROM applications WHERE tenant = $1 AND id = $2"
-        )
-        .bind(tenant.as_str())
-        .bind(id.to_string())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(n == 1)
-    }
-
     /// Creates a webhook, unless its creator already owns `max_per_client` webhooks in the
-    /// tenant (then `Ok(false)`). Count and insert share one transaction.
+    /// tenant (then `Ok(false)`). Count, insert and the configuration version's bump share one
+    /// transaction.
     pub async fn create_webhook(
         &self,
         hook: &Webhook,
@@ -409,6 +375,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(conflict(format!("webhook {}", hook.id)))?;
+            sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -472,42 +439,7 @@ impl Store {
         collect(rows)
     }
 
-    /// Writes a webhook's url, filters, headers, status and update audit; false if absent.
-    pub async fn update_webhook(&self, hook: &Webhook) -> Result<bool, StoreError> {
-        let filters = serde_json::to_string(&hook.filters).expect("filters serialise");
-        let n = on_pool!(self, |pool| {
-            sqlx::query(
-            "UPDATE webhooks SET url = $4, filters = $5, sealed_custom_headers = $6, status = $7, \
-             updated_at = $8, updated_by = $9 WHERE tenant = $1 AND application_id = $2 AND id = $3"
-        )
-        .bind(hook.tenant.as_str())
-        .bind(hook.application_id.to_string())
-        .bind(hook.id.to_string())
-        .bind(&hook.url)
-        .bind(&filters)
-        .bind(&hook.sealed_custom_headers)
-        .bind(hook.status.as_str())
-        .bind(to_micros(hook.audit.updated_at))
-        .bind(&hook.audit.updated_by)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-        })?;
-        Ok(n == 1)
-    }
-
-    /// Marks a change of webhooks or applications, so that every node reloads its registry.
-    pub async fn bump_config_version(&self) -> Result<(), StoreError> {
-        on_pool!(self, |pool| sqlx::query(
-            "UPDATE config_version SET version = version + 1 WHERE id = 1"
-        )
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
-        Ok(())
-    }
-
-    /// The current configuration version (see [`Store::bump_config_version`]).
+    /// The current configuration version (moved by every write of applications and webhooks, in the write's transaction).
     pub async fn config_version(&self) -> Result<i64, StoreError> {
         on_pool!(self, |pool| sqlx::query_scalar(
             "SELECT version FROM config_version WHERE id = 1"
@@ -516,42 +448,141 @@ impl Store {
         .await)
         .map_err(StoreError::from)
     }
+    /// Writes an application's name, key and update audit, and bumps the configuration
+    /// version, in one transaction; false if it does not exist.
+    pub async fn update_application(&self, app: &Application) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
+            let n = sqlx::query(
+                "UPDATE applications SET name = $3, key_bits = $4, sealed_private_key = $5, \
+                 public_key = $6, updated_at = $7, updated_by = $8 WHERE tenant = $1 AND id = $2",
+            )
+            .bind(app.tenant.as_str())
+            .bind(app.id.to_string())
+            .bind(&app.name)
+            .bind(i64::from(app.key_bits))
+            .bind(&app.sealed_private_key)
+            .bind(&app.public_key)
+            .bind(to_micros(app.audit.updated_at))
+            .bind(&app.audit.updated_by)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(n == 1)
+        })
+    }
 
-    /// Clears a webhook's failure streak (when it is enabled again).
-    pub async fn reset_webhook_health(
+    /// Deletes an application and its webhooks, records their pending deliveries as cancelled
+    /// (at `now`) and bumps the configuration version, in one transaction; false if it did not
+    /// exist.
+    pub async fn delete_application(
         &self,
         tenant: &TenantName,
         id: uuid::Uuid,
-    ) -> Result<(), StoreError> {
+        now: i64,
+    ) -> Result<bool, StoreError> {
         on_pool!(self, |pool| {
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
             sqlx::query(
-            "UPDATE webhooks SET failing_since = NULL, failed_deliveries = 0 WHERE tenant = $1 AND id = $2"
-        )
-        .bind(tenant.as_str())
-        .bind(id.to_string())
-        .execute(pool)
-        .await
-        .map(|_| ())
-        })?;
-        Ok(())
+                "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
+                 AND application_id = $2 AND status IN ('pending', 'retrying')",
+            )
+            .bind(tenant.as_str())
+            .bind(Id::from(id))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let n = sqlx::query("DELETE FROM applications WHERE tenant = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(n == 1)
+        })
     }
 
-    /// Deletes a webhook; false if it did not exist.
+    /// Writes a webhook's url, filters, headers, status and update audit, clears its failure
+    /// streak if `fresh_start` (enabled again), and bumps the configuration version, in one
+    /// transaction; false if it does not exist.
+    pub async fn update_webhook(
+        &self,
+        hook: &Webhook,
+        fresh_start: bool,
+    ) -> Result<bool, StoreError> {
+        let filters = serde_json::to_string(&hook.filters).expect("filters serialise");
+        on_pool!(self, |pool| {
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
+            let n = sqlx::query(
+                "UPDATE webhooks SET url = $4, filters = $5, sealed_custom_headers = $6, \
+                 status = $7, updated_at = $8, updated_by = $9, \
+                 failing_since = CASE WHEN $10 THEN NULL ELSE failing_since END, \
+                 failed_deliveries = CASE WHEN $10 THEN 0 ELSE failed_deliveries END \
+                 WHERE tenant = $1 AND application_id = $2 AND id = $3",
+            )
+            .bind(hook.tenant.as_str())
+            .bind(hook.application_id.to_string())
+            .bind(hook.id.to_string())
+            .bind(&hook.url)
+            .bind(&filters)
+            .bind(&hook.sealed_custom_headers)
+            .bind(hook.status.as_str())
+            .bind(to_micros(hook.audit.updated_at))
+            .bind(&hook.audit.updated_by)
+            .bind(fresh_start)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(n == 1)
+        })
+    }
+
+    /// Deletes a webhook, records its pending deliveries as cancelled (at `now`) and bumps the
+    /// configuration version, in one transaction; false if it did not exist.
     pub async fn delete_webhook(
         &self,
         tenant: &TenantName,
         application_id: uuid::Uuid,
         id: uuid::Uuid,
+        now: i64,
     ) -> Result<bool, StoreError> {
-        let n = on_pool!(self, |pool| sqlx::query(
-            "DELETE FROM webhooks WHERE tenant = $1 AND application_id = $2 AND id = $3"
-        )
-        .bind(tenant.as_str())
-        .bind(application_id.to_string())
-        .bind(id.to_string())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(n == 1)
+        on_pool!(self, |pool| {
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
+            sqlx::query(
+                "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
+                 AND webhook_id = $2 AND status IN ('pending', 'retrying')",
+            )
+            .bind(tenant.as_str())
+            .bind(Id::from(id))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let n = sqlx::query(
+                "DELETE FROM webhooks WHERE tenant = $1 AND application_id = $2 AND id = $3",
+            )
+            .bind(tenant.as_str())
+            .bind(application_id.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(n == 1)
+        })
     }
 }

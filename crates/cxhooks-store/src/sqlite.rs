@@ -71,7 +71,7 @@ pub(crate) async fn claim(
     claim: &crate::delivery::Claim<'_>,
     limit: u32,
     expired: bool,
-) -> Result<Vec<crate::delivery::Claimed>, StoreError> {
+) -> Result<Vec<crate::delivery::ClaimedDelivery>, StoreError> {
     let sql = if expired {
         concat!(
             "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
@@ -94,7 +94,7 @@ pub(crate) async fn claim(
     Ok(sqlx::query_as(sql)
         .bind(claim.now)
         .bind(claim.lease_until)
-        .bind(claim.owner)
+        .bind(claim.node)
         .bind(i64::from(limit))
         .bind(skip)
         .fetch_all(pool)

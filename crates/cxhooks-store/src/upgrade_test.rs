@@ -50,7 +50,7 @@ impl OldRows {
             self.payload.as_bytes(),
             "plain payloads read as they were"
         );
-        assert_eq!(first.status, "delivered");
+        assert_eq!(first.status, crate::DeliveryStatus::Delivered);
         assert_eq!(first.webhook_id, self.hook.to_string());
         assert_eq!(first.change_id, Some(self.change.to_string()));
         let attempts = store.attempts(&self.ids[0].to_string()).await.unwrap();
@@ -66,7 +66,7 @@ impl OldRows {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(second.status, "pending");
+        assert_eq!(second.status, crate::DeliveryStatus::Pending);
         assert_eq!(
             store.queue_stats().await.unwrap().0,
             1,

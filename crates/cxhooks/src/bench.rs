@@ -728,7 +728,14 @@ async fn set_up_tenant(
     let (client, secret) = admin::create_client(store, master, &tenant, new)
         .await
         .map_err(e)?;
-    let token = crate::demo::client_token(http, url, &tenant, &client.client_id, &secret).await?;
+    let token = crate::token::client_token(
+        http,
+        url,
+        tenant.as_str(),
+        (&client.client_id, &secret),
+        None,
+    )
+    .await?;
     let post = |path: String, body: Value| {
         let (http, token) = (http.clone(), token.clone());
         async move {

@@ -132,7 +132,14 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
             .map_err(|e| e.to_string())?;
     let console_password = console_password.unwrap_or_default();
     let http = reqwest::Client::new();
-    let token = client_token(&http, &url, &tenant, &client.client_id, &secret).await?;
+    let token = crate::token::client_token(
+        &http,
+        &url,
+        tenant.as_str(),
+        (&client.client_id, &secret),
+        None,
+    )
+    .await?;
     let demo = Demo {
         http,
         url: url.clone(),
@@ -341,30 +348,4 @@ fn print_next(url: &str, client_id: &str, secret: &str, app_id: &str, candidate:
          \n  # the API document\
          \n  curl -s $CX/openapi.json | jq '.paths | keys'\n"
     );
-}
-
-/// A token for a client, from the service's own token endpoint (client credentials).
-pub async fn client_token(
-    http: &reqwest::Client,
-    url: &str,
-    tenant: &TenantName,
-    client_id: &str,
-    secret: &str,
-) -> Result<String, String> {
-    let answer: Value = http
-        .post(format!(
-            "{url}/auth/realms/{tenant}/protocol/openid-connect/token"
-        ))
-        .basic_auth(client_id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    answer["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("the token endpoint answered {answer}"))
 }

@@ -19,6 +19,7 @@ mod publish;
 mod serve;
 mod sync;
 mod tenant;
+mod token;
 mod verify;
 
 use clap::Parser;

@@ -40,33 +40,14 @@ pub async fn run(args: PublishArgs) -> Result<ExitCode, String> {
     };
     let base = args.url.trim_end_matches('/');
     let http = reqwest::Client::new();
-    let token = http
-        .post(format!(
-            "{base}/auth/realms/{}/protocol/openid-connect/token",
-            args.tenant
-        ))
-        .basic_auth(&args.client_id, Some(&args.client_secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "urn:cx/webhooks:events:publish"),
-        ])
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {base}: {e}"))?;
-    let status = token.status();
-    let answer: serde_json::Value = token
-        .json()
-        .await
-        .map_err(|e| format!("the token answer is not JSON: {e}"))?;
-    if !status.is_success() {
-        return Err(format!(
-            "no token ({status}): {}",
-            answer["error_description"]
-                .as_str()
-                .unwrap_or(&answer.to_string())
-        ));
-    }
-    let access = answer["access_token"].as_str().unwrap_or_default();
+    let access = crate::token::client_token(
+        &http,
+        base,
+        &args.tenant,
+        (&args.client_id, &args.client_secret),
+        Some("urn:cx/webhooks:events:publish"),
+    )
+    .await?;
     let mut request = http
         .post(format!("{base}/webhooks/v1/changes"))
         .bearer_auth(access)

@@ -10,7 +10,7 @@
 //!   (write outcomes back in batches, one transaction each).
 //!
 //! The store is the queue: nothing is only in memory, so a process killed at any instant
-//! loses nothing. Claimed work it had not completed is claimed again when its lease expires
+//! loses nothing. ClaimedDelivery work it had not completed is claimed again when its lease expires
 //! (at once, at start-up, on the single-node SQLite store).
 
 pub mod outbox;

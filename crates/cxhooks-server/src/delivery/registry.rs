@@ -1,5 +1,5 @@
 //! Webhooks in memory: the compiled matcher (conditions compiled once, when a webhook is saved
-//! or loaded), what a worker needs to send (url, headers, owner), and parsed application keys.
+//! or loaded), what a worker needs to send (url, headers, the client that created it), and parsed application keys.
 //!
 //! The management API updates it on every write, on this node, and bumps the store's
 //! configuration version; every node polls that version (each second) and reloads when it
@@ -29,7 +29,7 @@ pub struct HookInfo {
     /// Custom headers (values are credentials: never logged).
     pub headers: Vec<CustomHeader>,
     /// The client that created it: whose quota its deliveries count against.
-    pub owner: String,
+    pub client_id: String,
     /// Status.
     pub status: WebhookStatus,
 }
@@ -107,7 +107,7 @@ impl Registry {
             url: hook.url.clone(),
             target: reqwest::Url::parse(&hook.url).ok(),
             headers,
-            owner: hook.audit.created_by.clone(),
+            client_id: hook.audit.created_by.clone(),
             status: hook.status,
         });
         let mut inner = self.inner.write().expect("lock");
@@ -155,7 +155,7 @@ impl Registry {
                 url: old.url.clone(),
                 target: old.target.clone(),
                 headers: old.headers.clone(),
-                owner: old.owner.clone(),
+                client_id: old.client_id.clone(),
                 status: WebhookStatus::Error,
             };
             inner.hooks.insert(id, Arc::new(info));

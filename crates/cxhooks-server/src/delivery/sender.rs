@@ -268,7 +268,7 @@ mod tests {
             url: "http://169.254.169.254/latest/meta-data".into(),
             target: reqwest::Url::parse("http://169.254.169.254/latest/meta-data").ok(),
             headers: Vec::new(),
-            owner: "c".into(),
+            client_id: "c".into(),
             status: cxhooks_store::WebhookStatus::Enabled,
         };
         let observed = Sender::new(&config).send(&hook, b"{}", "sig", 0).await;

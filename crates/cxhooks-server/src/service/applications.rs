@@ -234,8 +234,9 @@ pub async fn rotate(
 }
 
 async fn save(state: &AppState, app: &Application) -> Result<(), ApiError> {
-    state.store.update_application(app).await?;
-    state.store.bump_config_version().await?;
+    if !state.store.update_application(app).await? {
+        return Err(not_found("application", &app.id.to_string()));
+    }
     state.delivery.registry.forget_key(app.id);
     Ok(())
 }
@@ -248,10 +249,8 @@ pub async fn delete(state: &AppState, caller: &Caller, app: &Application) -> Res
     let now = state.clock.now_us();
     state
         .store
-        .cancel_application_deliveries(&app.tenant, app.id, now)
+        .delete_application(&app.tenant, app.id, now)
         .await?;
-    state.store.delete_application(&app.tenant, app.id).await?;
-    state.store.bump_config_version().await?;
     state
         .delivery
         .registry

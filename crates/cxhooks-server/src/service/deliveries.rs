@@ -74,7 +74,7 @@ fn view(r: &DeliveryRecord) -> Value {
         "_createdAt": rfc3339(from_micros(r.created_at)),
         "_updatedAt": rfc3339(from_micros(r.updated_at)),
     });
-    if matches!(r.status.as_str(), "pending" | "retrying") {
+    if r.status.is_open() {
         v["nextAttemptAt"] = json!(rfc3339(from_micros(r.next_attempt_at)));
     }
     v
@@ -223,10 +223,10 @@ pub async fn redeliver(
     let hook = uuid::Uuid::parse_str(&record.webhook_id)
         .ok()
         .and_then(|id| state.delivery.registry.hook(id));
-    let owner = hook
+    let created_by = hook
         .as_ref()
-        .map_or(app.audit.created_by.as_str(), |h| h.owner.as_str());
-    caller.may(Verb::Update, "webhook", owner)?;
+        .map_or(app.audit.created_by.as_str(), |h| h.client_id.as_str());
+    caller.may(Verb::Update, "webhook", created_by)?;
     if hook
         .as_ref()
         .is_none_or(|h| h.status != WebhookStatus::Enabled)

@@ -418,7 +418,6 @@ pub async fn create(
         )
         .with("limit", json!(limit)));
     }
-    state.store.bump_config_version().await?;
     state.delivery.registry.upsert(&hook, input.custom_headers);
     Ok(hook)
 }
@@ -437,10 +436,9 @@ pub async fn save(
     hook.sealed_custom_headers =
         crate::seal::seal_headers(&state.master, &hook.tenant, hook.id, &input.custom_headers);
     hook.audit.touch(caller.id(), Utc::now());
-    if !state.store.update_webhook(&hook).await? {
+    if !state.store.update_webhook(&hook, false).await? {
         return Err(not_found("webhook", &hook.id.to_string()));
     }
-    state.store.bump_config_version().await?;
     state.delivery.registry.upsert(&hook, input.custom_headers);
     Ok(hook)
 }
@@ -457,15 +455,11 @@ pub async fn set_status(
     let headers = open_headers(state, &hook)?;
     hook.status = status;
     hook.audit.touch(caller.id(), Utc::now());
-    state.store.update_webhook(&hook).await?;
-    if status == WebhookStatus::Enabled {
-        // A fresh start: past failures no longer count towards `error`.
-        state
-            .store
-            .reset_webhook_health(&hook.tenant, hook.id)
-            .await?;
+    // Enabled again is a fresh start: past failures no longer count towards `error`.
+    let fresh_start = status == WebhookStatus::Enabled;
+    if !state.store.update_webhook(&hook, fresh_start).await? {
+        return Err(not_found("webhook", &hook.id.to_string()));
     }
-    state.store.bump_config_version().await?;
     state.delivery.registry.upsert(&hook, headers);
     Ok(hook)
 }
@@ -477,13 +471,8 @@ pub async fn delete(state: &AppState, caller: &Caller, hook: &Webhook) -> Result
     let now = state.clock.now_us();
     state
         .store
-        .cancel_webhook_deliveries(&hook.tenant, hook.id, now)
+        .delete_webhook(&hook.tenant, hook.application_id, hook.id, now)
         .await?;
-    state
-        .store
-        .delete_webhook(&hook.tenant, hook.application_id, hook.id)
-        .await?;
-    state.store.bump_config_version().await?;
     state.delivery.registry.remove(&hook.tenant, hook.id);
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Storing publishes: their changes and deliveries, counted against monthly quotas, alone or
 //! in groups (see `group.rs`); and answering a publish repeated with its `Idempotency-Key`.
 
-use super::quota::{month_of, owner_counts, quota_statuses};
+use super::quota::{client_counts, month_of, quota_statuses};
 use super::rows::{
     CHANGE_ROW_BYTES, CHUNK, DELIVERY_ROW_BYTES, message_budget, placeholders, row_chunks,
 };
@@ -137,7 +137,7 @@ macro_rules! bind_delivery {
             .bind(None::<i64>)
             .bind(d.created_at)
             .bind(leased.map(|l| l.until))
-            .bind(leased.map(|l| l.owner))
+            .bind(leased.map(|l| l.node))
             .bind(d.created_at)
             .bind(d.created_at)
     }};
@@ -173,7 +173,7 @@ macro_rules! accept_in {
         // Per owner: how many of its deliveries this publish adds. Counted in owner order, as
         // groups count (`accept_grouped_pg`), so that publishes and groups committing side by
         // side lock usage rows in one order.
-        let mut owners = owner_counts(deliveries);
+        let mut owners = client_counts(deliveries);
         owners.sort_unstable_by_key(|(owner, _)| *owner);
         async {
             if let Some(write) = record {

@@ -1,7 +1,7 @@
 //! Taking due deliveries under a lease and giving them back; starting a delivery over; the
 //! queue's depth.
 
-use super::Claimed;
+use super::ClaimedDelivery;
 use super::rows::CHUNK;
 use crate::id::Id;
 use crate::{Store, StoreError, TenantName, on_pool};
@@ -9,28 +9,28 @@ use sqlx::AssertSqlSafe;
 
 /// Who claims, when, and what to leave to others: see [`Store::claim_due`].
 pub(crate) struct Claim<'a> {
-    pub(crate) owner: &'a str,
+    pub(crate) node: &'a str,
     pub(crate) now: i64,
     pub(crate) lease_until: i64,
     pub(crate) skip_webhooks: &'a [String],
 }
 
 impl Store {
-    /// Claims up to `limit` due deliveries for `owner` until `lease_until` (µs), leaving those
+    /// Claims up to `limit` due deliveries for `node` until `lease_until` (µs), leaving those
     /// of `skip_webhooks` (webhooks the node cannot take more of now) to other nodes. With
     /// `expired_too`, deliveries whose lease ran out (their node died) fill what room is left:
     /// a second statement, which callers need not run on every claim.
     pub async fn claim_due(
         &self,
-        owner: &str,
+        node: &str,
         now: i64,
         lease_until: i64,
         limit: u32,
         skip_webhooks: &[String],
         expired_too: bool,
-    ) -> Result<Vec<Claimed>, StoreError> {
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let claim = Claim {
-            owner,
+            node,
             now,
             lease_until,
             skip_webhooks,
@@ -59,7 +59,7 @@ impl Store {
     }
 
     /// Gives back claims that will not be worked on now (e.g. the webhook's in-flight limit).
-    pub async fn release(&self, owner: &str, ids: &[String]) -> Result<(), StoreError> {
+    pub async fn release(&self, node: &str, ids: &[String]) -> Result<(), StoreError> {
         for chunk in ids.chunks(CHUNK) {
             let sql = format!(
                 "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = $1 AND id IN ({})",
@@ -69,7 +69,7 @@ impl Store {
                     .join(", ")
             );
             crate::on_writer!(self, |pool| {
-                let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(owner);
+                let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(node);
                 for id in chunk {
                     q = q.bind(Id::from(id));
                 }

@@ -4,9 +4,9 @@
 use super::rows::{
     CHUNK, COMPLETION_ROW_BYTES, message_budget, padded_rows, placeholders, row_chunks,
 };
-use super::{AttemptRecord, Completion, DeliveryStatus, Next, WebhookEffects};
+use super::{AttemptRecord, DeliveryOutcome, DeliveryStatus, Next, WebhookEffects};
 use crate::id::{Id, IdText};
-use crate::{Store, StoreError, TenantName, on_pool};
+use crate::{Store, StoreError};
 use sqlx::AssertSqlSafe;
 
 /// A delivery's latest attempt lives in its row (`attempt_*`, its number the row's `attempts`),
@@ -37,7 +37,7 @@ impl Store {
     /// `error_after_deliveries` deliveries.
     pub async fn complete(
         &self,
-        batch: &[Completion],
+        batch: &[DeliveryOutcome],
         now: i64,
         error_after_us: i64,
         error_after_deliveries: i64,
@@ -45,7 +45,7 @@ impl Store {
         let mut effects = WebhookEffects::default();
         if let crate::Pool::Postgres(pool) = &self.writer {
             // Every outcome a delivery, with its attempt: no failure to count.
-            let delivered: Option<Vec<(&Completion, &AttemptRecord)>> = batch
+            let delivered: Option<Vec<(&DeliveryOutcome, &AttemptRecord)>> = batch
                 .iter()
                 .map(|c| {
                     c.attempt
@@ -64,7 +64,7 @@ impl Store {
             // A delivery's latest attempt is kept in its row, the earlier ones in `attempts`
             // (migration "latest attempt inline"): before a second or later attempt is recorded,
             // the one it follows moves there, if this node still owns the delivery.
-            let later: Vec<&Completion> = batch
+            let later: Vec<&DeliveryOutcome> = batch
                 .iter()
                 .filter(|c| c.attempt.as_ref().is_some_and(|a| a.n > 1))
                 .collect();
@@ -77,7 +77,7 @@ impl Store {
                 );
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for c in chunk {
-                    q = q.bind(Id::from(&c.delivery_id)).bind(&c.lease_owner);
+                    q = q.bind(Id::from(&c.delivery_id)).bind(&c.node);
                 }
                 q.execute(&mut *tx).await?;
             }
@@ -114,7 +114,7 @@ impl Store {
                     };
                     q = q
                         .bind(Id::from(&c.delivery_id))
-                        .bind(&c.lease_owner)
+                        .bind(&c.node)
                         .bind(status.as_str())
                         .bind(next_at)
                         .bind(&c.signature)
@@ -225,46 +225,5 @@ impl Store {
             Ok::<_, StoreError>(())
         })?;
         Ok(effects)
-    }
-
-    /// Cancels the pending deliveries of a webhook (deleted or disabled); returns how many.
-    pub async fn cancel_webhook_deliveries(
-        &self,
-        tenant: &TenantName,
-        webhook_id: uuid::Uuid,
-        now: i64,
-    ) -> Result<u64, StoreError> {
-        let sql = "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
-                   AND webhook_id = $2 AND status IN ('pending', 'retrying')";
-        self.cancel(sql, tenant, webhook_id, now).await
-    }
-
-    /// Cancels the pending deliveries of every webhook of an application; returns how many.
-    pub async fn cancel_application_deliveries(
-        &self,
-        tenant: &TenantName,
-        app_id: uuid::Uuid,
-        now: i64,
-    ) -> Result<u64, StoreError> {
-        let sql = "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
-                   AND application_id = $2 AND status IN ('pending', 'retrying')";
-        self.cancel(sql, tenant, app_id, now).await
-    }
-
-    async fn cancel(
-        &self,
-        sql: &'static str,
-        tenant: &TenantName,
-        id: uuid::Uuid,
-        now: i64,
-    ) -> Result<u64, StoreError> {
-        let n = on_pool!(self, |pool| sqlx::query(sql)
-            .bind(tenant.as_str())
-            .bind(Id::from(id))
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(n)
     }
 }

@@ -46,6 +46,23 @@ impl DeliveryStatus {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
+
+    /// Whether more attempts are to come (`pending` or `retrying`).
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::Retrying)
+    }
+}
+
+/// A stored status that is none of [`DeliveryStatus::ALL`].
+#[derive(Debug, thiserror::Error)]
+#[error("'{0}' is not a delivery status")]
+pub struct UnknownStatus(String);
+
+impl TryFrom<String> for DeliveryStatus {
+    type Error = UnknownStatus;
+    fn try_from(s: String) -> Result<Self, UnknownStatus> {
+        Self::parse(&s).ok_or(UnknownStatus(s))
+    }
 }
 
 /// An accepted change.
@@ -70,8 +87,8 @@ pub struct NewDelivery {
     pub application_id: uuid::Uuid,
     /// Its webhook.
     pub webhook_id: uuid::Uuid,
-    /// The client that owns the webhook: whose monthly quota it counts against.
-    pub owner: String,
+    /// The client that created the webhook: whose monthly quota it counts against.
+    pub client_id: String,
     /// The change it notifies (none for a ping).
     pub change_id: Option<uuid::Uuid>,
     /// Event type.
@@ -89,7 +106,7 @@ pub struct Accept<'a> {
     pub changes: &'a [NewChange],
     /// The deliveries they produced.
     pub deliveries: &'a [NewDelivery],
-    /// Monthly notifications per webhook owner.
+    /// Monthly notifications per client (the webhook's creator).
     pub quota: u64,
     /// `(Idempotency-Key, answer)` to remember.
     pub idempotency: Option<(&'a str, &'a str)>,
@@ -104,18 +121,18 @@ pub struct Accept<'a> {
 /// claims them, as it would any claim of a dead node.
 #[derive(Debug, Clone, Copy)]
 pub struct Lease<'a> {
-    /// The node's lease owner id.
-    pub owner: &'a str,
+    /// The node's id (`lease_owner` in the store).
+    pub node: &'a str,
     /// When the lease ends, µs.
     pub until: i64,
     /// Which deliveries, by position in [`Accept::deliveries`], the node takes; those past
-    /// their owner's quota are stored unclaimed whatever this says.
+    /// their client's quota are stored unclaimed whatever this says.
     pub taken: &'a [bool],
 }
 
 /// A delivery claimed for sending.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Claimed {
+pub struct ClaimedDelivery {
     /// Notification id.
     #[sqlx(try_from = "crate::id::IdText")]
     pub id: String,
@@ -175,13 +192,13 @@ pub enum Next {
 
 /// The outcome of one attempt, to write back.
 #[derive(Debug, Clone)]
-pub struct Completion {
+pub struct DeliveryOutcome {
     /// The delivery.
     pub delivery_id: String,
     /// Its webhook.
     pub webhook_id: String,
-    /// The node that claimed it (a completion of a lost lease is ignored).
-    pub lease_owner: String,
+    /// The node that claimed it (the outcome of a lost lease is ignored).
+    pub node: String,
     /// The attempt, unless nothing was sent.
     pub attempt: Option<AttemptRecord>,
     /// The signature used, to keep for retries.
@@ -214,7 +231,8 @@ pub struct DeliveryRecord {
     #[sqlx(try_from = "crate::pack::Packed")]
     pub payload: Vec<u8>,
     /// Status word.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DeliveryStatus,
     /// Attempts so far.
     pub attempts: i64,
     /// Next attempt due, µs (meaningful while pending or retrying).
@@ -247,7 +265,7 @@ pub struct WebhookEffects {
     pub errored: Vec<String>,
 }
 
-/// The columns of [`Claimed`], for `RETURNING`.
+/// The columns of [`ClaimedDelivery`], for `RETURNING`.
 macro_rules! claimed_columns {
     () => {
         "id, tenant, application_id, webhook_id, payload, signature, attempts, series_attempts, series_started"

@@ -13,7 +13,7 @@ use crate::delivery::rows::{
     message_budget, padded_rows, placeholders, row_chunks,
 };
 use crate::delivery::{
-    AttemptRecord, Completion, DeliveryStatus, Lease, NewChange, NewDelivery, claimed_columns,
+    AttemptRecord, DeliveryOutcome, DeliveryStatus, Lease, NewChange, NewDelivery, claimed_columns,
 };
 use crate::id::Id;
 use crate::{Store, StoreError};
@@ -39,7 +39,7 @@ pub(crate) async fn claim(
     claim: &crate::delivery::Claim<'_>,
     limit: u32,
     expired: bool,
-) -> Result<Vec<crate::delivery::Claimed>, StoreError> {
+) -> Result<Vec<crate::delivery::ClaimedDelivery>, StoreError> {
     let sql = if expired {
         concat!(
             "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
@@ -61,7 +61,7 @@ pub(crate) async fn claim(
     Ok(sqlx::query_as(sql)
         .bind(claim.now)
         .bind(claim.lease_until)
-        .bind(claim.owner)
+        .bind(claim.node)
         .bind(i64::from(limit))
         .bind(
             claim
@@ -204,7 +204,7 @@ impl Store {
     pub(crate) async fn complete_delivered_pg(
         &self,
         pool: &sqlx::PgPool,
-        batch: &[(&Completion, &AttemptRecord)],
+        batch: &[(&DeliveryOutcome, &AttemptRecord)],
         now: i64,
     ) -> Result<(), StoreError> {
         let sizes = batch.iter().map(|(c, a)| {
@@ -238,7 +238,7 @@ impl Store {
             for (c, a) in chunk {
                 q = q
                     .bind(Id::from(&c.delivery_id))
-                    .bind(&c.lease_owner)
+                    .bind(&c.node)
                     .bind(&c.webhook_id)
                     .bind(&c.signature)
                     .bind(c.series_started);

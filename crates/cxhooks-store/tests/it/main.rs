@@ -173,7 +173,7 @@ fn job_deliveries(n: usize, app: uuid::Uuid, hook: uuid::Uuid, now: i64) -> Vec<
             id: uuid::Uuid::new_v4(),
             application_id: app,
             webhook_id: hook,
-            owner: "c1".into(),
+            client_id: "c1".into(),
             change_id: None,
             event_type: "crjob:created".into(),
             payload: format!("{{\"n\":{i}}}").into_bytes(),
@@ -200,7 +200,7 @@ async fn deliveries_stored_leased_are_claimed_only_after_the_lease(backend: Back
         idempotency: None,
         record: None,
         lease: Some(Lease {
-            owner: "a",
+            node: "a",
             until,
             taken: &taken,
         }),
@@ -240,7 +240,7 @@ async fn deliveries_stored_leased_are_claimed_only_after_the_lease(backend: Back
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(record.status, "pending");
+    assert_eq!(record.status, DeliveryStatus::Pending);
 }
 
 /// Tenant `acme` with `n` pending deliveries of one webhook of one application, stored at
@@ -506,10 +506,10 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
         .unwrap();
     assert_eq!(taken.iter().map(|c| &c.id).collect::<Vec<_>>(), [&lost]);
 
-    let outcome = |d: &NewDelivery, owner: &str, next: Next, status: i64| Completion {
+    let outcome = |d: &NewDelivery, owner: &str, next: Next, status: i64| DeliveryOutcome {
         delivery_id: d.id.to_string(),
         webhook_id: hook.to_string(),
-        lease_owner: owner.into(),
+        node: owner.into(),
         attempt: Some(AttemptRecord {
             n: 1,
             at: now + 5,
@@ -522,7 +522,7 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
         next,
         series_started: now + 5,
     };
-    let from_a: Vec<Completion> = deliveries
+    let from_a: Vec<DeliveryOutcome> = deliveries
         .iter()
         .map(|d| outcome(d, "a", Next::Delivered, 200))
         .collect();
@@ -547,12 +547,12 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
         assert_eq!(attempts.len(), 1, "delivery {i}: {attempts:?}");
         assert_eq!(record.attempts, 1, "delivery {i}");
         if i == 0 {
-            assert_eq!(record.status, "retrying");
+            assert_eq!(record.status, DeliveryStatus::Retrying);
             assert_eq!(record.next_attempt_at, retry_at);
             assert_eq!(attempts[0].response_body, "from b");
             assert_eq!(attempts[0].status_code, Some(503));
         } else {
-            assert_eq!(record.status, "delivered");
+            assert_eq!(record.status, DeliveryStatus::Delivered);
             assert_eq!(record.updated_at, now + 10);
             assert_eq!(attempts[0].response_body, "from a");
         }
@@ -598,7 +598,7 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(record.status, "retrying");
+    assert_eq!(record.status, DeliveryStatus::Retrying);
 }
 
 /// Every attempt of a delivery reads back in order with all it recorded, whether it is the
@@ -608,11 +608,11 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
 async fn every_attempt_reads_back_the_latest_from_the_deliverys_row(backend: Backend) {
     let (store, _loc) = backend.store().await;
     let (acme, app, hook, deliveries, now) = acme_with_pending(&store, 2).await;
-    let outcome =
-        |d: &NewDelivery, n: i64, next: Next, code: Option<i64>, error: Option<&str>| Completion {
+    let outcome = |d: &NewDelivery, n: i64, next: Next, code: Option<i64>, error: Option<&str>| {
+        DeliveryOutcome {
             delivery_id: d.id.to_string(),
             webhook_id: hook.to_string(),
-            lease_owner: "a".into(),
+            node: "a".into(),
             attempt: Some(AttemptRecord {
                 n,
                 at: now + n * 1_000,
@@ -624,7 +624,8 @@ async fn every_attempt_reads_back_the_latest_from_the_deliverys_row(backend: Bac
             signature: None,
             next,
             series_started: now + 1_000,
-        };
+        }
+    };
     let claim = |at: i64| {
         let store = store.clone();
         async move {
@@ -635,7 +636,7 @@ async fn every_attempt_reads_back_the_latest_from_the_deliverys_row(backend: Bac
                 .len()
         }
     };
-    let complete = |batch: Vec<Completion>| {
+    let complete = |batch: Vec<DeliveryOutcome>| {
         let store = store.clone();
         async move {
             store
@@ -754,7 +755,7 @@ async fn postgres_nodes_are_woken_by_another_nodes_publish() {
         id: uuid::Uuid::new_v4(),
         application_id: uuid::Uuid::new_v4(),
         webhook_id: uuid::Uuid::new_v4(),
-        owner: "c1".into(),
+        client_id: "c1".into(),
         change_id: None,
         event_type: "crjob:created".into(),
         payload: b"{}".to_vec(),
@@ -797,7 +798,7 @@ async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
                 id: uuid::Uuid::new_v4(),
                 application_id: uuid::Uuid::new_v4(),
                 webhook_id: uuid::Uuid::new_v4(),
-                owner: "c1".into(),
+                client_id: "c1".into(),
                 change_id: None,
                 event_type: "crjob:created".into(),
                 payload: format!("{{\"n\":{i}}}").into_bytes(),
@@ -846,7 +847,7 @@ fn owned_delivery(owner: &str) -> NewDelivery {
         id: uuid::Uuid::new_v4(),
         application_id: uuid::Uuid::new_v4(),
         webhook_id: uuid::Uuid::new_v4(),
-        owner: owner.into(),
+        client_id: owner.into(),
         change_id: None,
         event_type: "crjob:created".into(),
         payload: b"{}".to_vec(),
@@ -1028,7 +1029,127 @@ async fn two_nodes_publishing_at_once_share_keys_and_counts_exactly(backend: Bac
     );
 }
 
+/// An application with one webhook of `acme`, stored.
+async fn acme_app_and_webhook(store: &Store) -> (Tenant, Application, Webhook) {
+    let (acme, key) = tenant("acme");
+    store.create_tenant(&acme, &key).await.unwrap();
+    let audit = Audit::new("client-1", chrono::Utc::now());
+    let app = Application {
+        tenant: acme.name.clone(),
+        id: uuid::Uuid::new_v4(),
+        name: "receiver".into(),
+        key_bits: 2048,
+        sealed_private_key: vec![1, 2, 3],
+        public_key: vec![4, 5, 6],
+        audit: audit.clone(),
+    };
+    store.create_application(&app).await.unwrap();
+    let hook = Webhook {
+        tenant: acme.name.clone(),
+        id: uuid::Uuid::new_v4(),
+        application_id: app.id,
+        url: "http://127.0.0.1:9/".into(),
+        filters: Vec::new(),
+        sealed_custom_headers: Vec::new(),
+        status: WebhookStatus::Enabled,
+        audit,
+    };
+    assert!(store.create_webhook(&hook, 10).await.unwrap());
+    (acme, app, hook)
+}
+
+/// Every write of the management service is one transaction with its configuration version's
+/// bump (so other nodes reload), and deleting a webhook cancels its pending deliveries in it.
+async fn management_writes_bump_the_configuration_version_with_the_write(backend: Backend) {
+    let (store, _location) = backend.store().await;
+    let v0 = store.config_version().await.unwrap();
+    let (acme, mut app, mut hook) = acme_app_and_webhook(&store).await;
+    assert_eq!(store.config_version().await.unwrap(), v0 + 1, "created");
+    app.name = "renamed".into();
+    assert!(store.update_application(&app).await.unwrap());
+    hook.status = WebhookStatus::Disabled;
+    assert!(store.update_webhook(&hook, false).await.unwrap());
+    assert_eq!(store.config_version().await.unwrap(), v0 + 3, "two updates");
+    let stored = store
+        .webhook(&acme.name, app.id, hook.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, WebhookStatus::Disabled);
+
+    // Three pending deliveries of the webhook, one of another: deleting cancels its three.
+    let now = 1_000_000;
+    let mut deliveries = job_deliveries(3, app.id, hook.id, now);
+    let other = job_deliveries(1, app.id, uuid::Uuid::new_v4(), now);
+    deliveries.extend(other.iter().cloned());
+    store_unleased(&store, &acme, &[], &deliveries, now).await;
+    assert!(
+        store
+            .delete_webhook(&acme.name, app.id, hook.id, now + 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.config_version().await.unwrap(), v0 + 4, "deleted");
+    assert!(
+        store
+            .webhook(&acme.name, app.id, hook.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for d in &deliveries {
+        let record = store
+            .delivery(&acme.name, app.id, d.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let expected = if d.webhook_id == hook.id {
+            DeliveryStatus::Cancelled
+        } else {
+            DeliveryStatus::Pending
+        };
+        assert_eq!(record.status, expected, "{}", d.webhook_id);
+    }
+
+    // Nothing there: false, and the version stays.
+    assert!(
+        !store
+            .delete_webhook(&acme.name, app.id, hook.id, now + 2)
+            .await
+            .unwrap()
+    );
+    assert!(!store.update_webhook(&hook, true).await.unwrap());
+    assert_eq!(
+        store.config_version().await.unwrap(),
+        v0 + 4,
+        "no-ops bump nothing"
+    );
+
+    // Deleting the application cancels what its other webhook had pending.
+    assert!(
+        store
+            .delete_application(&acme.name, app.id, now + 3)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.config_version().await.unwrap(), v0 + 5);
+    let record = store
+        .delivery(&acme.name, app.id, other[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, DeliveryStatus::Cancelled);
+    assert!(
+        store
+            .application(&acme.name, app.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 cxhooks_store::both_backends!(
+    management_writes_bump_the_configuration_version_with_the_write,
     vacuuming_frees_what_updates_left_for_the_next_deliveries,
     two_nodes_publishing_at_once_share_keys_and_counts_exactly,
     concurrent_publishes_count_against_each_months_quota_in_order,

@@ -3,7 +3,7 @@
 
 use super::{COMPLETION_BATCH, COMPLETION_LINGER, COMPLETION_WRITERS, Done, us};
 use crate::state::AppState;
-use cxhooks_store::{Completion, Next};
+use cxhooks_store::{DeliveryOutcome, Next};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -20,8 +20,8 @@ pub(super) async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>)
     // saves pages and syncs. PostgreSQL commits transactions side by side: several batches are
     // written at once, without lingering (which there only held permits longer: 3,120–3,482
     // deliveries/s flat out with it, 4,424 without).
-    let sqlite = state.store.backend() == "sqlite";
-    let linger_for = if sqlite {
+    let one_writer = state.store.kind().single_writer();
+    let linger_for = if one_writer {
         COMPLETION_LINGER
     } else {
         Duration::ZERO
@@ -41,8 +41,8 @@ pub(super) async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>)
                 },
             }
         }
-        let (batch, held): (Vec<Completion>, Vec<_>) = done.into_iter().unzip();
-        if sqlite {
+        let (batch, held): (Vec<DeliveryOutcome>, Vec<_>) = done.into_iter().unzip();
+        if one_writer {
             // The one writer, in this task: no hand-off to another.
             record(&state, &batch, after_us, after_n).await;
             drop(held);
@@ -67,7 +67,7 @@ pub(super) async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>)
 
 /// Wakes the dispatcher after a batch of outcomes is recorded if it is waiting for room, or if
 /// the batch scheduled retries (due soon, with a short schedule).
-fn wake_for(state: &AppState, batch: &[Completion]) {
+fn wake_for(state: &AppState, batch: &[DeliveryOutcome]) {
     let wants_room = state
         .delivery
         .pipeline
@@ -79,7 +79,7 @@ fn wake_for(state: &AppState, batch: &[Completion]) {
 }
 
 /// Writes one batch of outcomes, retrying until the store takes it, and applies its effects.
-async fn record(state: &AppState, batch: &[Completion], after_us: i64, after_n: i64) {
+async fn record(state: &AppState, batch: &[DeliveryOutcome], after_us: i64, after_n: i64) {
     let effects = loop {
         match state
             .store

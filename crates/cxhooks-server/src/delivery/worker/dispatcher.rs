@@ -2,9 +2,9 @@
 //! room, and passes them to the signers.
 
 use super::signer::sign_and_send;
-use super::{CLAIM_BATCH, Job, POLL, SIGN_LOW_WATER, cancelled, key_for, us};
+use super::{CLAIM_BATCH, POLL, ReadyDelivery, SIGN_LOW_WATER, cancelled, key_for, us};
 use crate::state::AppState;
-use cxhooks_store::{Claimed, WebhookStatus};
+use cxhooks_store::{ClaimedDelivery, WebhookStatus};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -91,7 +91,7 @@ pub(super) async fn dispatch_loop(state: AppState) {
         };
         for c in claimed {
             match prepare(&state, pipeline, c, now + lease, &mut reloads).await {
-                Prepared::Job(job) => jobs.push(job),
+                Prepared::ReadyDelivery(job) => jobs.push(job),
                 Prepared::Release(id) => release.push(id),
                 Prepared::Finished => {}
             }
@@ -139,7 +139,7 @@ struct Reloads<'a> {
 #[allow(clippy::large_enum_variant)]
 enum Prepared {
     /// To sign (if not signed yet) and send.
-    Job(Job),
+    ReadyDelivery(ReadyDelivery),
     /// Not this node's to send now: give the claim back.
     Release(String),
     /// Recorded already (cancelled: its webhook or application is gone).
@@ -151,7 +151,7 @@ enum Prepared {
 async fn prepare(
     state: &AppState,
     pipeline: &super::Pipeline,
-    c: Claimed,
+    c: ClaimedDelivery,
     lease_until: i64,
     reloads: &mut Reloads<'_>,
 ) -> Prepared {
@@ -204,7 +204,7 @@ async fn prepare(
         None
     };
     let signature = c.signature.clone();
-    Prepared::Job(Job {
+    Prepared::ReadyDelivery(ReadyDelivery {
         claimed: c,
         hook,
         key,
@@ -258,7 +258,7 @@ pub async fn step(state: &AppState) -> Result<Stepped, cxhooks_store::StoreError
     let (mut jobs, mut release) = (Vec::new(), Vec::new());
     for c in claimed {
         match prepare(state, pipeline, c, lease_until, &mut reloads).await {
-            Prepared::Job(job) => jobs.push(job),
+            Prepared::ReadyDelivery(job) => jobs.push(job),
             Prepared::Release(id) => release.push(id),
             Prepared::Finished => {}
         }

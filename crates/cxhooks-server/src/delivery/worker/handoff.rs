@@ -2,9 +2,9 @@
 //! from memory after the commit.
 
 use super::signer::sign_and_send;
-use super::{HookInfo, Job, SIGN_LOW_WATER, Taken, key_for, us};
+use super::{HookInfo, ReadyDelivery, SIGN_LOW_WATER, Taken, key_for, us};
 use crate::state::AppState;
-use cxhooks_store::{Claimed, DeliveryStatus, Lease, NewDelivery, WebhookStatus};
+use cxhooks_store::{ClaimedDelivery, DeliveryStatus, Lease, NewDelivery, WebhookStatus};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 /// node ([`cxhooks_store::Lease`]) and sent from memory after the commit, with no claim to
 /// write and read back. Those the node has no room for are stored unclaimed and claimed later.
 pub struct Handoff {
-    owner: String,
+    node: String,
     lease_until: i64,
     taken: Vec<bool>,
     slots: Vec<Option<(Arc<HookInfo>, Taken)>>,
@@ -55,7 +55,7 @@ impl Handoff {
             return None;
         }
         Some(Self {
-            owner: state.delivery.node.clone(),
+            node: state.delivery.node.clone(),
             lease_until: state.clock.now_us() + us(state.config.delivery.lease),
             taken: slots.iter().map(Option::is_some).collect(),
             slots,
@@ -65,7 +65,7 @@ impl Handoff {
     /// The lease to store the deliveries with.
     pub fn lease(&self) -> Lease<'_> {
         Lease {
-            owner: &self.owner,
+            node: &self.node,
             until: self.lease_until,
             taken: &self.taken,
         }
@@ -93,7 +93,7 @@ impl Handoff {
             let Some((hook, taken)) = slot.filter(|_| *status == DeliveryStatus::Pending) else {
                 continue;
             };
-            let claimed = Claimed {
+            let claimed = ClaimedDelivery {
                 id: d.id.to_string(),
                 tenant: tenant.to_owned(),
                 application_id: d.application_id.to_string(),
@@ -107,7 +107,7 @@ impl Handoff {
             let Some(key) = key_for(state, &pipeline.completions, &hook, &claimed).await else {
                 continue;
             };
-            jobs.push(Job {
+            jobs.push(ReadyDelivery {
                 claimed,
                 hook,
                 key: Some(key),

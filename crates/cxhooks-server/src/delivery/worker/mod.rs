@@ -8,7 +8,7 @@
 //! - [`signer`]: the signing threads (off the async workers), then one HTTP attempt each.
 //! - [`completer`]: writes outcomes back in batches, one transaction each, and applies them.
 //!
-//! A delivery's way: `claim_due` → [`Job`] → `sign_and_send` → `send` → `attempt` →
+//! A delivery's way: `claim_due` → [`ReadyDelivery`] → `sign_and_send` → `send` → `attempt` →
 //! [`completer`] → `Store::complete`.
 
 mod completer;
@@ -22,7 +22,7 @@ pub use handoff::Handoff;
 use super::registry::HookInfo;
 use crate::state::{AppState, Dispatcher};
 use cxhooks_signing::PrivateKey;
-use cxhooks_store::{Claimed, Completion, Next};
+use cxhooks_store::{ClaimedDelivery, DeliveryOutcome, Next};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 const MAX_IN_FLIGHT: usize = 1024;
 /// Deliveries claimed per round at most.
 const CLAIM_BATCH: usize = 256;
-/// Claimed deliveries waiting for a signing thread below which the dispatcher claims whatever
+/// ClaimedDelivery deliveries waiting for a signing thread below which the dispatcher claims whatever
 /// room there is. Above it, it waits until it can claim a whole [`CLAIM_BATCH`]: the signing
 /// threads have work meanwhile, and one claim of 256 writes far fewer pages than twelve of 21
 /// (the rows of a batch share pages), in one transaction instead of twelve.
@@ -64,7 +64,7 @@ fn us(d: Duration) -> i64 {
 /// Starts the dispatcher (unless the node is [`Dispatcher::Stepped`]) and the completer; they
 /// stop when the returned set is dropped.
 pub async fn spawn(state: AppState) -> JoinSet<()> {
-    if state.store.backend() == "sqlite" {
+    if state.store.kind().single_node() {
         // One node per SQLite store: leases left by a killed process are this node's to take.
         match state.store.release_all_leases().await {
             Ok(0) => {}
@@ -169,8 +169,8 @@ struct Taken {
     sends: Arc<Semaphore>,
 }
 
-struct Job {
-    claimed: Claimed,
+struct ReadyDelivery {
+    claimed: ClaimedDelivery,
     hook: Arc<HookInfo>,
     key: Option<Arc<PrivateKey>>,
     signature: Option<String>,
@@ -181,11 +181,11 @@ struct Job {
     lease_until: i64,
 }
 
-fn cancelled(state: &AppState, c: &Claimed) -> Completion {
-    Completion {
+fn cancelled(state: &AppState, c: &ClaimedDelivery) -> DeliveryOutcome {
+    DeliveryOutcome {
         delivery_id: c.id.clone(),
         webhook_id: c.webhook_id.clone(),
-        lease_owner: state.delivery.node.clone(),
+        node: state.delivery.node.clone(),
         attempt: None,
         signature: None,
         next: Next::Cancelled,
@@ -199,7 +199,7 @@ async fn key_for(
     state: &AppState,
     completions: &mpsc::Sender<Done>,
     hook: &HookInfo,
-    c: &Claimed,
+    c: &ClaimedDelivery,
 ) -> Option<Arc<PrivateKey>> {
     let key = state
         .delivery
@@ -219,4 +219,4 @@ async fn key_for(
 
 /// A finished job: its outcome, and its permit of the node's [`MAX_IN_FLIGHT`] (released once
 /// the outcome is stored; the webhook's share was given back when the answer came in).
-type Done = (Completion, Option<OwnedSemaphorePermit>);
+type Done = (DeliveryOutcome, Option<OwnedSemaphorePermit>);

@@ -1,9 +1,9 @@
 //! The signing threads, and one HTTP attempt per signed delivery.
 
 use super::super::policy;
-use super::{Done, Job, SIGN_LOW_WATER, us};
+use super::{Done, ReadyDelivery, SIGN_LOW_WATER, us};
 use crate::state::AppState;
-use cxhooks_store::{AttemptRecord, Completion, Next};
+use cxhooks_store::{AttemptRecord, DeliveryOutcome, Next};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
@@ -112,7 +112,7 @@ pub(super) fn sign_and_send(
     state: &AppState,
     completions: &mpsc::Sender<Done>,
     backlog: &Arc<AtomicUsize>,
-    jobs: Vec<Job>,
+    jobs: Vec<ReadyDelivery>,
 ) {
     let runtime = tokio::runtime::Handle::current();
     for mut job in jobs {
@@ -138,7 +138,7 @@ pub(super) fn sign_and_send(
 }
 
 /// Sends one signed job within its webhook's send slots, and hands the outcome to the completer.
-async fn send(state: AppState, completions: mpsc::Sender<Done>, job: Job) {
+async fn send(state: AppState, completions: mpsc::Sender<Done>, job: ReadyDelivery) {
     let Ok(_sending) = job.sends.clone().acquire_owned().await else {
         return;
     };
@@ -167,7 +167,7 @@ async fn send(state: AppState, completions: mpsc::Sender<Done>, job: Job) {
     let _ = completions.send((completion, Some(for_node))).await;
 }
 
-async fn attempt(state: &AppState, job: &Job) -> Completion {
+async fn attempt(state: &AppState, job: &ReadyDelivery) -> DeliveryOutcome {
     let c = &job.claimed;
     let signature = job.signature.clone().unwrap_or_default();
     let observed = state
@@ -190,10 +190,10 @@ async fn attempt(state: &AppState, job: &Job) -> Completion {
             observed.retry_after,
         )
     };
-    Completion {
+    DeliveryOutcome {
         delivery_id: c.id.clone(),
         webhook_id: c.webhook_id.clone(),
-        lease_owner: state.delivery.node.clone(),
+        node: state.delivery.node.clone(),
         attempt: Some(AttemptRecord {
             n: c.attempts + 1,
             at: observed.at,
