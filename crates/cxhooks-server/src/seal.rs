@@ -6,7 +6,7 @@
 //! existing seal unreadable. `tests::stored_formats` pins them.
 
 use cxhooks_signing::{MasterKey, PrivateKey};
-use cxhooks_store::{CustomHeader, TenantName, Webhook};
+use cxhooks_store::{ApplicationId, CustomHeader, TenantName, Webhook, WebhookId};
 
 /// Why a sealed value could not be read. Carries no secret.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +17,7 @@ pub enum SealError {
         /// What was sealed.
         what: &'static str,
         /// Whose.
-        id: uuid::Uuid,
+        id: String,
     },
     /// It opened, but does not hold what it should.
     #[error("the sealed {what} of {id} is not readable: {reason}")]
@@ -25,19 +25,19 @@ pub enum SealError {
         /// What was sealed.
         what: &'static str,
         /// Whose.
-        id: uuid::Uuid,
+        id: String,
         /// Why (never the plaintext).
         reason: String,
     },
 }
 
 /// The seal context of an application's private key: binds it to its tenant and id.
-pub fn application_key_context(tenant: &TenantName, id: uuid::Uuid) -> String {
+pub fn application_key_context(tenant: &TenantName, id: ApplicationId) -> String {
     format!("application-key:{tenant}:{id}")
 }
 
 /// The seal context of a webhook's custom headers.
-pub fn headers_context(tenant: &TenantName, id: uuid::Uuid) -> String {
+pub fn headers_context(tenant: &TenantName, id: WebhookId) -> String {
     format!("webhook-headers:{tenant}:{id}")
 }
 
@@ -45,7 +45,7 @@ pub fn headers_context(tenant: &TenantName, id: uuid::Uuid) -> String {
 pub fn seal_application_key(
     master: &MasterKey,
     tenant: &TenantName,
-    id: uuid::Uuid,
+    id: ApplicationId,
     key: &PrivateKey,
 ) -> Vec<u8> {
     master.seal(&application_key_context(tenant, id), &key.to_pkcs8_der())
@@ -55,16 +55,19 @@ pub fn seal_application_key(
 pub fn open_application_key(
     master: &MasterKey,
     tenant: &TenantName,
-    id: uuid::Uuid,
+    id: ApplicationId,
     sealed: &[u8],
 ) -> Result<PrivateKey, SealError> {
-    let what = "private key";
+    let (what, whose) = ("private key", id.to_string());
     let der = master
         .open(&application_key_context(tenant, id), sealed)
-        .map_err(|_| SealError::Open { what, id })?;
+        .map_err(|_| SealError::Open {
+            what,
+            id: whose.clone(),
+        })?;
     PrivateKey::from_pkcs8_der(&der).map_err(|e| SealError::Corrupt {
         what,
-        id,
+        id: whose,
         reason: e.to_string(),
     })
 }
@@ -73,7 +76,7 @@ pub fn open_application_key(
 pub fn seal_headers(
     master: &MasterKey,
     tenant: &TenantName,
-    id: uuid::Uuid,
+    id: WebhookId,
     headers: &[CustomHeader],
 ) -> Vec<u8> {
     master.seal(
@@ -84,13 +87,16 @@ pub fn seal_headers(
 
 /// A webhook's custom headers, unsealed.
 pub fn open_headers(master: &MasterKey, hook: &Webhook) -> Result<Vec<CustomHeader>, SealError> {
-    let (what, id) = ("custom headers", hook.id);
+    let (what, id) = ("custom headers", hook.id.to_string());
     let plain = master
         .open(
             &headers_context(&hook.tenant, hook.id),
             &hook.sealed_custom_headers,
         )
-        .map_err(|_| SealError::Open { what, id })?;
+        .map_err(|_| SealError::Open {
+            what,
+            id: id.clone(),
+        })?;
     // The reason names only the JSON position, never the plaintext (header values are
     // credentials).
     serde_json::from_slice(&plain).map_err(|e| SealError::Corrupt {
@@ -119,8 +125,8 @@ mod tests {
     fn webhook(sealed: Vec<u8>) -> Webhook {
         Webhook {
             tenant: TenantName::parse(TENANT).expect("tenant"),
-            id: ID.parse().expect("uuid"),
-            application_id: uuid::Uuid::nil(),
+            id: WebhookId::parse(ID).expect("uuid"),
+            application_id: uuid::Uuid::nil().into(),
             url: "http://127.0.0.1:1/".into(),
             filters: Vec::new(),
             sealed_custom_headers: sealed,
@@ -137,9 +143,9 @@ mod tests {
     #[test]
     fn stored_formats() {
         let tenant = TenantName::parse(TENANT).expect("tenant");
-        let id: uuid::Uuid = ID.parse().expect("uuid");
+        let id = WebhookId::parse(ID).expect("uuid");
         assert_eq!(
-            application_key_context(&tenant, id),
+            application_key_context(&tenant, id.uuid().into()),
             format!("application-key:acme:{ID}")
         );
         assert_eq!(
@@ -169,12 +175,12 @@ mod tests {
         let hook = webhook(seal_headers(
             &master(),
             &tenant,
-            ID.parse().unwrap(),
+            WebhookId::parse(ID).unwrap(),
             &headers,
         ));
         assert_eq!(open_headers(&master(), &hook).expect("opens"), headers);
         let mut other = webhook(hook.sealed_custom_headers.clone());
-        other.id = uuid::Uuid::nil();
+        other.id = uuid::Uuid::nil().into();
         let err = open_headers(&master(), &other).expect_err("another webhook's seal");
         assert!(!err.to_string().contains("secret"), "{err}");
     }

@@ -2,7 +2,7 @@
 
 use crate::error::conflict;
 use crate::model::*;
-use crate::{Store, StoreError, on_pool};
+use crate::{ApplicationId, Store, StoreError, on_pool};
 
 /// A person who signs in to the console of one tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,7 +222,7 @@ impl Store {
     pub async fn attempts_per_hour(
         &self,
         tenant: &TenantName,
-        app_id: uuid::Uuid,
+        app_id: ApplicationId,
         since: i64,
     ) -> Result<Vec<HourCount>, StoreError> {
         let rows: Vec<(i64, i64, i64)> = on_pool!(self, |pool| {

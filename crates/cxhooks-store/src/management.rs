@@ -3,6 +3,7 @@
 use crate::error::conflict;
 use crate::id::Id;
 use crate::model::*;
+use crate::{ApplicationId, WebhookId};
 use crate::{Store, StoreError, on_pool};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -44,7 +45,7 @@ pub struct Application {
     /// The tenant.
     pub tenant: TenantName,
     /// Its id.
-    pub id: uuid::Uuid,
+    pub id: ApplicationId,
     /// Human name.
     pub name: String,
     /// Modulus size of its key.
@@ -117,9 +118,9 @@ pub struct Webhook {
     /// The tenant.
     pub tenant: TenantName,
     /// Its id.
-    pub id: uuid::Uuid,
+    pub id: WebhookId,
     /// The application it belongs to.
-    pub application_id: uuid::Uuid,
+    pub application_id: ApplicationId,
     /// Where deliveries go.
     pub url: String,
     /// Its filters.
@@ -187,8 +188,10 @@ struct ApplicationRow {
     updated_by: String,
 }
 
-fn parse_id(id: &str) -> Result<uuid::Uuid, StoreError> {
-    uuid::Uuid::parse_str(id).map_err(|e| StoreError::Corrupt(format!("bad id '{id}': {e}")))
+fn parse_id<T: From<uuid::Uuid>>(id: &str) -> Result<T, StoreError> {
+    uuid::Uuid::parse_str(id)
+        .map(T::from)
+        .map_err(|e| StoreError::Corrupt(format!("bad id '{id}': {e}")))
 }
 
 fn audit(created_at: i64, created_by: String, updated_at: i64, updated_by: String) -> Audit {
@@ -296,7 +299,7 @@ impl Store {
     pub async fn application(
         &self,
         tenant: &TenantName,
-        id: uuid::Uuid,
+        id: ApplicationId,
     ) -> Result<Option<Application>, StoreError> {
         let sql = concat!(
             "SELECT ",
@@ -385,8 +388,8 @@ impl Store {
     pub async fn webhook(
         &self,
         tenant: &TenantName,
-        application_id: uuid::Uuid,
-        id: uuid::Uuid,
+        application_id: ApplicationId,
+        id: WebhookId,
     ) -> Result<Option<Webhook>, StoreError> {
         let sql = concat!(
             "SELECT ",
@@ -406,7 +409,7 @@ impl Store {
     pub async fn webhooks(
         &self,
         tenant: &TenantName,
-        application_id: uuid::Uuid,
+        application_id: ApplicationId,
         page: &Page,
     ) -> Result<Paged<Webhook>, StoreError> {
         let sql = concat!(
@@ -482,7 +485,7 @@ impl Store {
     pub async fn delete_application(
         &self,
         tenant: &TenantName,
-        id: uuid::Uuid,
+        id: ApplicationId,
         now: i64,
     ) -> Result<bool, StoreError> {
         on_pool!(self, |pool| {
@@ -554,8 +557,8 @@ impl Store {
     pub async fn delete_webhook(
         &self,
         tenant: &TenantName,
-        application_id: uuid::Uuid,
-        id: uuid::Uuid,
+        application_id: ApplicationId,
+        id: WebhookId,
         now: i64,
     ) -> Result<bool, StoreError> {
         on_pool!(self, |pool| {

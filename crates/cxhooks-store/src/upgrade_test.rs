@@ -41,7 +41,7 @@ impl OldRows {
     pub(crate) async fn check(&self, store: &Store) {
         let tenant = TenantName::parse("acme").unwrap();
         let first = store
-            .delivery(&tenant, self.app, self.ids[0])
+            .delivery(&tenant, self.app.into(), self.ids[0].into())
             .await
             .unwrap()
             .unwrap();
@@ -51,9 +51,9 @@ impl OldRows {
             "plain payloads read as they were"
         );
         assert_eq!(first.status, crate::DeliveryStatus::Delivered);
-        assert_eq!(first.webhook_id, self.hook.to_string());
-        assert_eq!(first.change_id, Some(self.change.to_string()));
-        let attempts = store.attempts(&self.ids[0].to_string()).await.unwrap();
+        assert_eq!(first.webhook_id, self.hook.into());
+        assert_eq!(first.change_id, Some(self.change.into()));
+        let attempts = store.attempts(self.ids[0].into()).await.unwrap();
         assert_eq!(
             attempts
                 .iter()
@@ -62,7 +62,7 @@ impl OldRows {
             [(1, Some(503)), (2, Some(200))]
         );
         let second = store
-            .delivery(&tenant, self.app, self.ids[1])
+            .delivery(&tenant, self.app.into(), self.ids[1].into())
             .await
             .unwrap()
             .unwrap();

@@ -327,11 +327,11 @@ fn signing_bound(bits: RsaBits, seconds: u64) -> Result<(f64, usize, usize), Str
     let key = Arc::new(PrivateKey::generate(bits).map_err(|e| e.to_string())?);
     let changed = ["touser.lastname".to_owned(), "modificationdate".to_owned()];
     let payload = Notification {
-        id: uuid::Uuid::new_v4(),
+        id: uuid::Uuid::new_v4().into(),
         time: "2026-11-28T10:00:00Z",
         event_type: "cremployee:updated",
-        application_id: uuid::Uuid::new_v4(),
-        webhook_id: uuid::Uuid::new_v4(),
+        application_id: uuid::Uuid::new_v4().into(),
+        webhook_id: uuid::Uuid::new_v4().into(),
         tenant: "bench",
         data: NotificationData {
             entity_id: "12345",

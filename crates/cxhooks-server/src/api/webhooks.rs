@@ -88,7 +88,7 @@ pub async fn list_webhooks(
     for hook in &paged.items {
         rendered.push(WebhookOut::value(&state, hook, Vec::new())?);
     }
-    let by_id: std::collections::HashMap<uuid::Uuid, Value> =
+    let by_id: std::collections::HashMap<cxhooks_store::WebhookId, Value> =
         paged.items.iter().map(|h| h.id).zip(rendered).collect();
     let answer = list_answer(
         paged,

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use cxhooks_catalog::Catalog;
 use cxhooks_signing::PublicKey;
-use cxhooks_store::{Application, Page, Webhook, WebhookStatus};
+use cxhooks_store::{Application, ApplicationId, Page, Webhook, WebhookStatus};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -208,7 +208,7 @@ pub async fn webhooks(
     )
 }
 
-fn status_buttons(session: &Session, app: uuid::Uuid, h: &Webhook) -> Markup {
+fn status_buttons(session: &Session, app: ApplicationId, h: &Webhook) -> Markup {
     let base = format!("/console/webhooks/{app}/{}", h.id);
     let enabled = h.status == cxhooks_store::WebhookStatus::Enabled;
     html! {

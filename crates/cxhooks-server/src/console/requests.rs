@@ -144,7 +144,7 @@ pub async fn list(
     )
 }
 
-fn table(app: uuid::Uuid, list: &Value, q: &LogQuery) -> Markup {
+fn table(app: cxhooks_store::ApplicationId, list: &Value, q: &LogQuery) -> Markup {
     let items = list["items"].as_array().cloned().unwrap_or_default();
     html! {
         @if items.is_empty() { p.muted { "No deliveries match." } } @else {

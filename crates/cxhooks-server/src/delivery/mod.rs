@@ -20,7 +20,7 @@ pub mod registry;
 pub mod sender;
 pub mod worker;
 
-use cxhooks_store::AttemptRecord;
+use cxhooks_store::{AttemptRecord, DeliveryId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::{Notify, oneshot};
@@ -38,7 +38,7 @@ pub struct Delivery {
     pub node: String,
     /// The dispatcher's limits and queues, once the workers run.
     pub pipeline: std::sync::OnceLock<worker::Pipeline>,
-    waiters: Mutex<HashMap<String, oneshot::Sender<AttemptRecord>>>,
+    waiters: Mutex<HashMap<DeliveryId, oneshot::Sender<AttemptRecord>>>,
 }
 
 impl Delivery {
@@ -55,17 +55,14 @@ impl Delivery {
     }
 
     /// Resolves when the next attempt of `delivery_id` has been recorded.
-    pub fn wait_for_attempt(&self, delivery_id: &str) -> oneshot::Receiver<AttemptRecord> {
+    pub fn wait_for_attempt(&self, delivery_id: DeliveryId) -> oneshot::Receiver<AttemptRecord> {
         let (tx, rx) = oneshot::channel();
-        self.waiters
-            .lock()
-            .expect("lock")
-            .insert(delivery_id.to_owned(), tx);
+        self.waiters.lock().expect("lock").insert(delivery_id, tx);
         rx
     }
 
-    fn attempted(&self, delivery_id: &str, attempt: &AttemptRecord) {
-        if let Some(tx) = self.waiters.lock().expect("lock").remove(delivery_id) {
+    fn attempted(&self, delivery_id: DeliveryId, attempt: &AttemptRecord) {
+        if let Some(tx) = self.waiters.lock().expect("lock").remove(&delivery_id) {
             let _ = tx.send(attempt.clone());
         }
     }

@@ -12,7 +12,8 @@ use super::worker::Handoff;
 use crate::state::AppState;
 use cxhooks_catalog::EventType;
 use cxhooks_store::{
-    Accept, AttemptRecord, NewChange, NewDelivery, RecordWrite, StoreError, TenantName, Webhook,
+    Accept, AttemptRecord, ChangeId, DeliveryId, NewChange, NewDelivery, RecordWrite, StoreError,
+    TenantName, Webhook,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -101,7 +102,7 @@ pub async fn publish(
     }
     let accepted = Accepted {
         accepted: changes.len(),
-        ids: changes.iter().map(|c| c.id).collect(),
+        ids: changes.iter().map(|c| c.id.uuid()).collect(),
     };
     let answer = publish
         .idempotency
@@ -152,8 +153,8 @@ pub async fn ping(
     state: &AppState,
     hook: &Webhook,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(uuid::Uuid, oneshot::Receiver<AttemptRecord>), StoreError> {
-    let id = uuid::Uuid::now_v7();
+) -> Result<(DeliveryId, oneshot::Receiver<AttemptRecord>), StoreError> {
+    let id = DeliveryId::now_v7();
     let time = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let payload = Notification {
         id,
@@ -177,7 +178,7 @@ pub async fn ping(
         payload: payload.to_bytes(),
         created_at: now.timestamp_micros(),
     };
-    let outcome = state.delivery.wait_for_attempt(&id.to_string());
+    let outcome = state.delivery.wait_for_attempt(id);
     state
         .store
         .accept_changes(
@@ -208,7 +209,7 @@ impl ChangeEvent<'_> {
     ) -> (NewChange, Vec<NewDelivery>) {
         // Version 7 (time-ordered) ids: the store's indexes on them grow at their end, packed,
         // rather than splitting pages all over (docs/performance.md, store bytes).
-        let id = uuid::Uuid::now_v7();
+        let id = ChangeId::now_v7();
         let change =
             cxhooks_condition::Change::new(self.event_type, self.entity_id, self.data, self.paths);
         let deliveries = state
@@ -217,7 +218,7 @@ impl ChangeEvent<'_> {
             .matching(tenant, &change)
             .into_iter()
             .map(|hook| {
-                let delivery_id = uuid::Uuid::now_v7();
+                let delivery_id = DeliveryId::now_v7();
                 let payload = Notification {
                     id: delivery_id,
                     time: self.time,

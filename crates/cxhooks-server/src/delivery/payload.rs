@@ -1,6 +1,7 @@
 //! The notification: built and serialised once, when the change is accepted. Those exact bytes
 //! are stored, signed, sent and re-sent.
 
+use cxhooks_store::{ApplicationId, DeliveryId, WebhookId};
 use serde::Serialize;
 
 /// The notification body of SPEC §6, fields in the documented order.
@@ -8,16 +9,16 @@ use serde::Serialize;
 #[serde(rename_all = "camelCase")]
 pub struct Notification<'a> {
     /// Unique per (change, webhook); the consumer's idempotency key.
-    pub id: uuid::Uuid,
+    pub id: DeliveryId,
     /// The change's time, RFC 3339 UTC.
     pub time: &'a str,
     /// `{entity}:{action}`, or `cxhooks:ping`.
     #[serde(rename = "type")]
     pub event_type: &'a str,
     /// The webhook's application.
-    pub application_id: uuid::Uuid,
+    pub application_id: ApplicationId,
     /// The matched webhook.
-    pub webhook_id: uuid::Uuid,
+    pub webhook_id: WebhookId,
     /// The tenant.
     pub tenant: &'a str,
     /// What changed.

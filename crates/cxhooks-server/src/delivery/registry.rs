@@ -8,7 +8,9 @@
 use cxhooks_catalog::Catalog;
 use cxhooks_condition::{Filter as CompiledFilter, Matcher};
 use cxhooks_signing::{MasterKey, PrivateKey};
-use cxhooks_store::{CustomHeader, Store, StoreError, TenantName, Webhook, WebhookStatus};
+use cxhooks_store::{
+    ApplicationId, CustomHeader, Store, StoreError, TenantName, Webhook, WebhookId, WebhookStatus,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -18,9 +20,9 @@ pub struct HookInfo {
     /// Tenant.
     pub tenant: TenantName,
     /// Webhook id.
-    pub id: uuid::Uuid,
+    pub id: WebhookId,
     /// Its application.
-    pub application_id: uuid::Uuid,
+    pub application_id: ApplicationId,
     /// Delivery url.
     pub url: String,
     /// The url parsed, once rather than on every send (`None` if it does not parse: a send then
@@ -36,15 +38,15 @@ pub struct HookInfo {
 
 #[derive(Default)]
 struct Inner {
-    matcher: Matcher<TenantName, uuid::Uuid>,
-    hooks: HashMap<uuid::Uuid, Arc<HookInfo>>,
+    matcher: Matcher<TenantName, WebhookId>,
+    hooks: HashMap<WebhookId, Arc<HookInfo>>,
 }
 
 /// The in-memory webhook registry.
 #[derive(Default)]
 pub struct Registry {
     inner: RwLock<Inner>,
-    keys: RwLock<HashMap<uuid::Uuid, Arc<PrivateKey>>>,
+    keys: RwLock<HashMap<ApplicationId, Arc<PrivateKey>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -120,14 +122,14 @@ impl Registry {
     }
 
     /// Forgets a webhook.
-    pub fn remove(&self, tenant: &TenantName, id: uuid::Uuid) {
+    pub fn remove(&self, tenant: &TenantName, id: WebhookId) {
         let mut inner = self.inner.write().expect("lock");
         inner.matcher.remove(tenant, &id);
         inner.hooks.remove(&id);
     }
 
     /// Forgets every webhook of an application, and its key.
-    pub fn remove_application(&self, tenant: &TenantName, app_id: uuid::Uuid) {
+    pub fn remove_application(&self, tenant: &TenantName, app_id: ApplicationId) {
         let mut inner = self.inner.write().expect("lock");
         let ids: Vec<_> = inner
             .hooks
@@ -144,7 +146,7 @@ impl Registry {
     }
 
     /// Marks a webhook `error` (it stops matching).
-    pub fn set_error(&self, id: uuid::Uuid) {
+    pub fn set_error(&self, id: WebhookId) {
         let mut inner = self.inner.write().expect("lock");
         if let Some(old) = inner.hooks.get(&id).cloned() {
             inner.matcher.remove(&old.tenant, &id);
@@ -163,7 +165,7 @@ impl Registry {
     }
 
     /// A webhook by id.
-    pub fn hook(&self, id: uuid::Uuid) -> Option<Arc<HookInfo>> {
+    pub fn hook(&self, id: WebhookId) -> Option<Arc<HookInfo>> {
         self.inner.read().expect("lock").hooks.get(&id).cloned()
     }
 
@@ -187,7 +189,7 @@ impl Registry {
         store: &Store,
         master: &MasterKey,
         tenant: &TenantName,
-        app_id: uuid::Uuid,
+        app_id: ApplicationId,
     ) -> Option<Arc<PrivateKey>> {
         if let Some(k) = self.keys.read().expect("lock").get(&app_id) {
             return Some(k.clone());
@@ -201,7 +203,7 @@ impl Registry {
     }
 
     /// Drops a cached key (after rotation or deletion).
-    pub fn forget_key(&self, app_id: uuid::Uuid) {
+    pub fn forget_key(&self, app_id: ApplicationId) {
         self.keys.write().expect("lock").remove(&app_id);
     }
 }

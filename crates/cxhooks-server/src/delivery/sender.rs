@@ -263,8 +263,8 @@ mod tests {
         };
         let hook = HookInfo {
             tenant: cxhooks_store::TenantName::parse("acme").unwrap(),
-            id: uuid::Uuid::new_v4(),
-            application_id: uuid::Uuid::new_v4(),
+            id: uuid::Uuid::new_v4().into(),
+            application_id: uuid::Uuid::new_v4().into(),
             url: "http://169.254.169.254/latest/meta-data".into(),
             target: reqwest::Url::parse("http://169.254.169.254/latest/meta-data").ok(),
             headers: Vec::new(),

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use chrono::Utc;
 use cxhooks_signing::{PrivateKey, PublicKey, RsaBits};
-use cxhooks_store::{Application, Audit, Scope, TenantName};
+use cxhooks_store::{Application, ApplicationId, Audit, Scope, TenantName};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -111,7 +111,7 @@ impl ApplicationOut {
             .unwrap_or_default();
         Self {
             kind: "Application",
-            id: app.id,
+            id: app.id.uuid(),
             name: app.name.clone(),
             signature_verification: SignatureVerification {
                 algorithm: "RSA-SHA256",
@@ -137,7 +137,7 @@ pub const READ_SCOPES: [Scope; 2] = [Scope::ApplicationsManage, Scope::WebhooksO
 async fn new_key(
     state: &AppState,
     tenant: &TenantName,
-    id: uuid::Uuid,
+    id: ApplicationId,
 ) -> Result<(u32, Vec<u8>, Vec<u8>), ApiError> {
     let bits = RsaBits::from_bits(state.config.keys.rsa_bits).map_err(ApiError::internal)?;
     let key = tokio::task::spawn_blocking(move || PrivateKey::generate(bits))
@@ -150,12 +150,12 @@ async fn new_key(
 
 /// The caller's tenant's application `id` (any text: what is not a UUID is not found).
 pub async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<Application, ApiError> {
-    let Some(uuid) = super::parse_id(id) else {
+    let Some(app_id) = super::parse_id(id) else {
         return Err(not_found("application", id));
     };
     state
         .store
-        .application(&caller.principal.tenant, uuid)
+        .application(&caller.principal.tenant, app_id)
         .await?
         .ok_or_else(|| not_found("application", id))
 }
@@ -186,7 +186,7 @@ pub async fn create(
     caller.principal.require(Scope::ApplicationsManage)?;
     caller.may_create("applications")?;
     let tenant = caller.principal.tenant.clone();
-    let id = uuid::Uuid::new_v4();
+    let id = ApplicationId::new_v4();
     let (key_bits, sealed_private_key, public_key) = new_key(state, &tenant, id).await?;
     let app = Application {
         tenant,

@@ -153,7 +153,7 @@ pub async fn list(
         paged
             .items
             .last()
-            .map(|r| encode_cursor(r.created_at, &r.id))
+            .map(|r| encode_cursor(r.created_at, &r.id.to_string()))
     } else {
         None
     };
@@ -178,7 +178,7 @@ pub async fn get(
         .delivery(&app.tenant, app.id, id)
         .await?
         .ok_or_else(|| not_found("event", event_id))?;
-    let attempts = state.store.attempts(&record.id).await?;
+    let attempts = state.store.attempts(record.id).await?;
     let mut v = view(&record);
     v["payload"] = serde_json::from_slice(&record.payload).unwrap_or(Value::Null);
     let mut headers = Map::new();
@@ -192,10 +192,7 @@ pub async fn get(
         "User-Agent".into(),
         json!(concat!("cxhooks/", env!("CARGO_PKG_VERSION"))),
     );
-    if let Some(hook) = uuid::Uuid::parse_str(&record.webhook_id)
-        .ok()
-        .and_then(|id| state.delivery.registry.hook(id))
-    {
+    if let Some(hook) = state.delivery.registry.hook(record.webhook_id) {
         for h in &hook.headers {
             headers.insert(h.name.clone(), json!("***"));
         }
@@ -220,9 +217,7 @@ pub async fn redeliver(
         .delivery(&app.tenant, app.id, id)
         .await?
         .ok_or_else(|| not_found("event", event_id))?;
-    let hook = uuid::Uuid::parse_str(&record.webhook_id)
-        .ok()
-        .and_then(|id| state.delivery.registry.hook(id));
+    let hook = state.delivery.registry.hook(record.webhook_id);
     let created_by = hook
         .as_ref()
         .map_or(app.audit.created_by.as_str(), |h| h.client_id.as_str());

@@ -59,8 +59,8 @@ impl AuditOut {
 }
 
 /// An id from a path; anything that is not a UUID names no object.
-pub fn parse_id(id: &str) -> Option<uuid::Uuid> {
-    uuid::Uuid::parse_str(id).ok()
+pub fn parse_id<T: From<uuid::Uuid>>(id: &str) -> Option<T> {
+    uuid::Uuid::parse_str(id).ok().map(T::from)
 }
 
 /// 404 for an object of this tenant that does not exist (or belongs to another tenant: the

@@ -11,7 +11,9 @@ use crate::state::AppState;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use chrono::Utc;
 use cxhooks_catalog::Catalog;
-use cxhooks_store::{Application, Audit, CustomHeader, Filter, Scope, Webhook, WebhookStatus};
+use cxhooks_store::{
+    Application, Audit, CustomHeader, Filter, Scope, Webhook, WebhookId, WebhookStatus,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -97,8 +99,8 @@ impl WebhookOut {
     ) -> Result<Value, ApiError> {
         let out = WebhookOut {
             kind: "Webhook",
-            id: hook.id,
-            application_id: hook.application_id,
+            id: hook.id.uuid(),
+            application_id: hook.application_id.uuid(),
             url: hook.url.clone(),
             filters: hook.filters.clone(),
             custom_headers: open_headers(state, hook)?,
@@ -392,7 +394,7 @@ pub async fn create(
 ) -> Result<Webhook, ApiError> {
     caller.principal.require(Scope::WebhooksOnlyManage)?;
     caller.may_create("webhooks")?;
-    let id = uuid::Uuid::new_v4();
+    let id = WebhookId::new_v4();
     let hook = Webhook {
         tenant: app.tenant.clone(),
         id,

@@ -518,8 +518,8 @@ async fn disabled_webhooks_get_nothing_and_deletes_cancel(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (stored.status.as_str(), stored.webhook_id.as_str()),
-        ("cancelled", hook2.as_str())
+        (stored.status.as_str(), stored.webhook_id.to_string()),
+        ("cancelled", hook2.clone())
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received().len(), 2);

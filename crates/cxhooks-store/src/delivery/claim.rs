@@ -4,7 +4,7 @@
 use super::ClaimedDelivery;
 use super::rows::CHUNK;
 use crate::id::Id;
-use crate::{Store, StoreError, TenantName, on_pool};
+use crate::{ApplicationId, DeliveryId, Store, StoreError, TenantName, WebhookId, on_pool};
 use sqlx::AssertSqlSafe;
 
 /// Who claims, when, and what to leave to others: see [`Store::claim_due`].
@@ -12,7 +12,7 @@ pub(crate) struct Claim<'a> {
     pub(crate) node: &'a str,
     pub(crate) now: i64,
     pub(crate) lease_until: i64,
-    pub(crate) skip_webhooks: &'a [String],
+    pub(crate) skip_webhooks: &'a [WebhookId],
 }
 
 impl Store {
@@ -26,7 +26,7 @@ impl Store {
         now: i64,
         lease_until: i64,
         limit: u32,
-        skip_webhooks: &[String],
+        skip_webhooks: &[WebhookId],
         expired_too: bool,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let claim = Claim {
@@ -59,7 +59,7 @@ impl Store {
     }
 
     /// Gives back claims that will not be worked on now (e.g. the webhook's in-flight limit).
-    pub async fn release(&self, node: &str, ids: &[String]) -> Result<(), StoreError> {
+    pub async fn release(&self, node: &str, ids: &[DeliveryId]) -> Result<(), StoreError> {
         for chunk in ids.chunks(CHUNK) {
             let sql = format!(
                 "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = $1 AND id IN ({})",
@@ -98,8 +98,8 @@ impl Store {
     pub async fn redeliver(
         &self,
         tenant: &TenantName,
-        app_id: uuid::Uuid,
-        id: uuid::Uuid,
+        app_id: ApplicationId,
+        id: DeliveryId,
         now: i64,
     ) -> Result<bool, StoreError> {
         let n = on_pool!(self, |pool| {

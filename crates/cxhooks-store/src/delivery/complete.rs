@@ -6,7 +6,7 @@ use super::rows::{
 };
 use super::{AttemptRecord, DeliveryOutcome, DeliveryStatus, Next, WebhookEffects};
 use crate::id::{Id, IdText};
-use crate::{Store, StoreError};
+use crate::{DeliveryId, Store, StoreError, WebhookId};
 use sqlx::AssertSqlSafe;
 
 /// A delivery's latest attempt lives in its row (`attempt_*`, its number the row's `attempts`),
@@ -153,7 +153,12 @@ impl Store {
                         .bind(None::<&str>)
                         .bind(None::<&str>);
                 }
-                still_owned.extend(q.fetch_all(&mut *tx).await?.into_iter().map(String::from));
+                still_owned.extend(
+                    q.fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .filter_map(|id| DeliveryId::try_from(id).ok()),
+                );
             }
             let owned: Vec<bool> = batch
                 .iter()
@@ -162,12 +167,12 @@ impl Store {
             // Webhook health: a success clears the failure streak (one statement for the whole
             // batch); the first failed attempt of a delivery extends it, and only failures can
             // put a webhook in `error`.
-            let mut succeeded: Vec<&str> = Vec::new();
+            let mut succeeded: Vec<WebhookId> = Vec::new();
             for (c, _) in batch.iter().zip(&owned).filter(|(_, o)| **o) {
                 let Some(a) = &c.attempt else { continue };
                 if c.next == Next::Delivered {
-                    if !succeeded.contains(&c.webhook_id.as_str()) {
-                        succeeded.push(&c.webhook_id);
+                    if !succeeded.contains(&c.webhook_id) {
+                        succeeded.push(c.webhook_id);
                     }
                     continue;
                 }
@@ -176,7 +181,7 @@ impl Store {
                         "UPDATE webhooks SET failing_since = COALESCE(failing_since, $2), \
                          failed_deliveries = failed_deliveries + 1 WHERE id = $1",
                     )
-                    .bind(&c.webhook_id)
+                    .bind(c.webhook_id.to_string())
                     .bind(a.at)
                     .execute(&mut *tx)
                     .await?;
@@ -185,7 +190,7 @@ impl Store {
                     "UPDATE webhooks SET status = 'error' WHERE id = $1 AND status = 'enabled' \
                      AND ($2 OR (failing_since <= $3 AND failed_deliveries >= $4)) RETURNING id",
                 )
-                .bind(&c.webhook_id)
+                .bind(c.webhook_id.to_string())
                 .bind(c.next == Next::Gone)
                 .bind(now - error_after_us)
                 .bind(error_after_deliveries)
@@ -203,7 +208,7 @@ impl Store {
                     sqlx::query("UPDATE config_version SET version = version + 1 WHERE id = 1")
                         .execute(&mut *tx)
                         .await?;
-                    effects.errored.push(id);
+                    effects.errored.extend(WebhookId::parse(&id));
                 }
             }
             for chunk in succeeded.chunks(CHUNK) {
@@ -217,7 +222,7 @@ impl Store {
                 );
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for id in chunk {
-                    q = q.bind(*id);
+                    q = q.bind(id.to_string());
                 }
                 q.execute(&mut *tx).await?;
             }

@@ -2,7 +2,7 @@
 
 use super::{AttemptRecord, DeliveryRecord, DeliveryStatus, LogFilter};
 use crate::id::{Id, is_id};
-use crate::{Page, Paged, Store, StoreError, TenantName, on_pool};
+use crate::{ApplicationId, DeliveryId, Page, Paged, Store, StoreError, TenantName, on_pool};
 
 macro_rules! record_columns {
     () => {
@@ -16,7 +16,7 @@ impl Store {
     pub async fn deliveries(
         &self,
         tenant: &TenantName,
-        app_id: uuid::Uuid,
+        app_id: ApplicationId,
         filter: &LogFilter,
         page: &Page,
     ) -> Result<Paged<DeliveryRecord>, StoreError> {
@@ -65,8 +65,8 @@ impl Store {
     pub async fn delivery(
         &self,
         tenant: &TenantName,
-        app_id: uuid::Uuid,
-        id: uuid::Uuid,
+        app_id: ApplicationId,
+        id: DeliveryId,
     ) -> Result<Option<DeliveryRecord>, StoreError> {
         let sql = concat!(
             "SELECT ",
@@ -83,10 +83,10 @@ impl Store {
     }
 
     /// The attempts of a delivery, in order.
-    pub async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
-        if !is_id(delivery_id) {
-            return Ok(Vec::new());
-        }
+    pub async fn attempts(
+        &self,
+        delivery_id: DeliveryId,
+    ) -> Result<Vec<AttemptRecord>, StoreError> {
         // The latest attempt is in the delivery's row (see `MOVE_LATEST_ATTEMPT`); `UNION`
         // drops it if it was also moved by an outcome recorded after its lease was lost.
         on_pool!(self, |pool| sqlx::query_as(

@@ -1,6 +1,8 @@
 //! The values the outbox takes in and gives back: what a publish stores, what a claim hands
 //! out, what an attempt writes back, what the request log shows.
 
+use crate::{ApplicationId, ChangeId, DeliveryId, WebhookId};
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,7 +71,7 @@ impl TryFrom<String> for DeliveryStatus {
 #[derive(Debug, Clone)]
 pub struct NewChange {
     /// Change id.
-    pub id: uuid::Uuid,
+    pub id: ChangeId,
     /// `{entity}:{action}`.
     pub event_type: String,
     /// The record's id.
@@ -82,15 +84,15 @@ pub struct NewChange {
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
     /// The notification id (`id` of the payload), stable across retries.
-    pub id: uuid::Uuid,
+    pub id: DeliveryId,
     /// Its application.
-    pub application_id: uuid::Uuid,
+    pub application_id: ApplicationId,
     /// Its webhook.
-    pub webhook_id: uuid::Uuid,
+    pub webhook_id: WebhookId,
     /// The client that created the webhook: whose monthly quota it counts against.
     pub client_id: String,
     /// The change it notifies (none for a ping).
-    pub change_id: Option<uuid::Uuid>,
+    pub change_id: Option<ChangeId>,
     /// Event type.
     pub event_type: String,
     /// The exact bytes that will be sent and signed (stored compressed, given back as they are).
@@ -135,15 +137,15 @@ pub struct Lease<'a> {
 pub struct ClaimedDelivery {
     /// Notification id.
     #[sqlx(try_from = "crate::id::IdText")]
-    pub id: String,
+    pub id: DeliveryId,
     /// Tenant.
     pub tenant: String,
     /// Application.
     #[sqlx(try_from = "crate::id::IdText")]
-    pub application_id: String,
+    pub application_id: ApplicationId,
     /// Webhook.
     #[sqlx(try_from = "crate::id::IdText")]
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     /// Payload bytes.
     #[sqlx(try_from = "crate::pack::Packed")]
     pub payload: Vec<u8>,
@@ -194,9 +196,9 @@ pub enum Next {
 #[derive(Debug, Clone)]
 pub struct DeliveryOutcome {
     /// The delivery.
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     /// Its webhook.
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     /// The node that claimed it (the outcome of a lost lease is ignored).
     pub node: String,
     /// The attempt, unless nothing was sent.
@@ -214,16 +216,16 @@ pub struct DeliveryOutcome {
 pub struct DeliveryRecord {
     /// Notification id.
     #[sqlx(try_from = "crate::id::IdText")]
-    pub id: String,
+    pub id: DeliveryId,
     /// Application.
     #[sqlx(try_from = "crate::id::IdText")]
-    pub application_id: String,
+    pub application_id: ApplicationId,
     /// Webhook.
     #[sqlx(try_from = "crate::id::IdText")]
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     /// Change, if any.
     #[sqlx(try_from = "crate::id::MaybeIdText")]
-    pub change_id: Option<String>,
+    pub change_id: Option<ChangeId>,
     /// Event type.
     #[sqlx(rename = "type")]
     pub event_type: String,
@@ -262,7 +264,7 @@ pub struct LogFilter {
 #[derive(Debug, Default)]
 pub struct WebhookEffects {
     /// Webhooks set to `error` (410 Gone, or failing past the threshold).
-    pub errored: Vec<String>,
+    pub errored: Vec<WebhookId>,
 }
 
 /// The columns of [`ClaimedDelivery`], for `RETURNING`.

@@ -210,7 +210,7 @@ impl Store {
         let sizes = batch.iter().map(|(c, a)| {
             COMPLETION_ROW_BYTES
                 + ATTEMPT_ROW_BYTES
-                + c.webhook_id.len()
+                + 36
                 + c.signature.as_ref().map_or(0, String::len)
                 + a.response_body.len()
                 + a.error.as_ref().map_or(0, String::len)
@@ -239,7 +239,7 @@ impl Store {
                 q = q
                     .bind(Id::from(&c.delivery_id))
                     .bind(&c.node)
-                    .bind(&c.webhook_id)
+                    .bind(c.webhook_id.to_string())
                     .bind(&c.signature)
                     .bind(c.series_started);
                 q = bind_attempt!(q, a);

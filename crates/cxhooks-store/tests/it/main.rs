@@ -167,10 +167,10 @@ async fn reopening_keeps_data_and_migrations_are_idempotent(backend: Backend) {
 }
 
 /// `n` deliveries of one webhook, owned by client `c1`, created at `now`.
-fn job_deliveries(n: usize, app: uuid::Uuid, hook: uuid::Uuid, now: i64) -> Vec<NewDelivery> {
+fn job_deliveries(n: usize, app: ApplicationId, hook: WebhookId, now: i64) -> Vec<NewDelivery> {
     (0..n)
         .map(|i| NewDelivery {
-            id: uuid::Uuid::new_v4(),
+            id: DeliveryId::new_v4(),
             application_id: app,
             webhook_id: hook,
             client_id: "c1".into(),
@@ -189,7 +189,7 @@ async fn deliveries_stored_leased_are_claimed_only_after_the_lease(backend: Back
     let (store, _loc) = backend.store().await;
     let (acme, key) = tenant("acme");
     store.create_tenant(&acme, &key).await.unwrap();
-    let (app, hook, now) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000_000);
+    let (app, hook, now) = (ApplicationId::new_v4(), WebhookId::new_v4(), 1_000_000);
     let deliveries = job_deliveries(4, app, hook, now);
     let until = now + 5_000_000;
     let taken = [true, false, true, true];
@@ -215,11 +215,8 @@ async fn deliveries_stored_leased_are_claimed_only_after_the_lease(backend: Back
         .claim_due("b", now, now + 60_000_000, 10, &[], true)
         .await
         .unwrap();
-    let id = |i: usize| deliveries[i].id.to_string();
-    assert_eq!(
-        other.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
-        [id(1)]
-    );
+    let id = |i: usize| deliveries[i].id;
+    assert_eq!(other.iter().map(|c| c.id).collect::<Vec<_>>(), [id(1)]);
     // Before the lease ends, still nothing; after, node b takes what a held.
     let early = store
         .claim_due("b", until - 1, until + 60_000_000, 10, &[], true)
@@ -230,7 +227,7 @@ async fn deliveries_stored_leased_are_claimed_only_after_the_lease(backend: Back
         .claim_due("b", until + 1, until + 60_000_000, 10, &[], true)
         .await
         .unwrap();
-    let mut late: Vec<String> = late.into_iter().map(|c| c.id).collect();
+    let mut late: Vec<DeliveryId> = late.into_iter().map(|c| c.id).collect();
     late.sort();
     let mut held = vec![id(0), id(2)];
     held.sort();
@@ -248,10 +245,10 @@ async fn deliveries_stored_leased_are_claimed_only_after_the_lease(backend: Back
 async fn acme_with_pending(
     store: &Store,
     n: usize,
-) -> (Tenant, uuid::Uuid, uuid::Uuid, Vec<NewDelivery>, i64) {
+) -> (Tenant, ApplicationId, WebhookId, Vec<NewDelivery>, i64) {
     let (acme, key) = tenant("acme");
     store.create_tenant(&acme, &key).await.unwrap();
-    let (app, hook, now) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000_000);
+    let (app, hook, now) = (ApplicationId::new_v4(), WebhookId::new_v4(), 1_000_000);
     let deliveries = job_deliveries(n, app, hook, now);
     store_unleased(store, &acme, &[], &deliveries, now).await;
     (acme, app, hook, deliveries, now)
@@ -290,7 +287,7 @@ async fn live_size_leaves_out_what_updates_left_behind(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 200);
-    let ids: Vec<String> = claimed.into_iter().map(|c| c.id).collect();
+    let ids: Vec<DeliveryId> = claimed.into_iter().map(|c| c.id).collect();
     store.release("a", &ids).await.unwrap();
 
     let grown = store.size_bytes().await.unwrap();
@@ -320,14 +317,14 @@ async fn live_size_leaves_out_what_updates_left_behind(backend: Backend) {
 /// (two updates each); returns how much the store grew by.
 async fn store_and_churn(store: &Store, tenant: &Tenant, n: usize, now: i64) -> i64 {
     let before = store.size_bytes().await.unwrap();
-    let deliveries = job_deliveries(n, uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), now);
+    let deliveries = job_deliveries(n, ApplicationId::new_v4(), WebhookId::new_v4(), now);
     store_unleased(store, tenant, &[], &deliveries, now).await;
     let claimed = store
         .claim_due("a", now, now + 60_000_000, 10_000, &[], false)
         .await
         .unwrap();
     assert_eq!(claimed.len(), n);
-    let ids: Vec<String> = claimed.into_iter().map(|c| c.id).collect();
+    let ids: Vec<DeliveryId> = claimed.into_iter().map(|c| c.id).collect();
     store.release("a", &ids).await.unwrap();
     store.size_bytes().await.unwrap() - before
 }
@@ -388,11 +385,11 @@ async fn a_publish_of_many_statements_is_stored_whole(backend: Backend) {
     let (store, _loc) = backend.store().await;
     let (acme, key) = tenant("acme");
     store.create_tenant(&acme, &key).await.unwrap();
-    let (app, hook, now) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000_000);
+    let (app, hook, now) = (ApplicationId::new_v4(), WebhookId::new_v4(), 1_000_000);
     let n = 900;
     let changes: Vec<NewChange> = (0..n)
         .map(|i| NewChange {
-            id: uuid::Uuid::now_v7(),
+            id: ChangeId::now_v7(),
             event_type: "cremployee:updated".into(),
             entity_id: format!("{}", 100_000 + i),
             accepted_at: now,
@@ -409,7 +406,7 @@ async fn a_publish_of_many_statements_is_stored_whole(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(last.change_id, Some(changes[n - 1].id.to_string()));
+    assert_eq!(last.change_id, Some(changes[n - 1].id));
     assert_eq!(last.payload, deliveries[n - 1].payload);
 }
 
@@ -419,8 +416,8 @@ async fn a_publish_of_many_statements_is_stored_whole(backend: Backend) {
 async fn the_request_log_pages_in_id_order_and_takes_any_text(backend: Backend) {
     let (store, _loc) = backend.store().await;
     let (acme, app, hook, deliveries, _) = acme_with_pending(&store, 5).await;
-    let mut expected: Vec<String> = deliveries.iter().map(|d| d.id.to_string()).collect();
-    expected.sort_unstable_by(|a, b| b.cmp(a));
+    let mut expected: Vec<DeliveryId> = deliveries.iter().map(|d| d.id).collect();
+    expected.sort_unstable_by_key(|id| std::cmp::Reverse(id.to_string()));
     let all = LogFilter::default();
     let mut seen = Vec::new();
     let mut after = None;
@@ -434,9 +431,9 @@ async fn the_request_log_pages_in_id_order_and_takes_any_text(backend: Backend) 
             .deliveries(&acme.name, app, &all, &page)
             .await
             .unwrap();
-        seen.extend(got.items.iter().map(|d| d.id.clone()));
+        seen.extend(got.items.iter().map(|d| d.id));
         let Some(last) = got.items.last() else { break };
-        after = Some((last.created_at, last.id.clone()));
+        after = Some((last.created_at, last.id.to_string()));
         if !got.more {
             break;
         }
@@ -472,7 +469,13 @@ async fn the_request_log_pages_in_id_order_and_takes_any_text(backend: Backend) 
         created_by: None,
     };
     assert_eq!(count(LogFilter::default(), forged).await, 0);
-    assert!(store.attempts("not-a-delivery").await.unwrap().is_empty());
+    assert!(
+        store
+            .attempts(DeliveryId::new_v4())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let record = store
         .delivery(&acme.name, app, deliveries[3].id)
         .await
@@ -480,7 +483,7 @@ async fn the_request_log_pages_in_id_order_and_takes_any_text(backend: Backend) 
         .unwrap();
     assert_eq!(
         (record.id, record.webhook_id, record.change_id),
-        (deliveries[3].id.to_string(), hook.to_string(), None)
+        (deliveries[3].id, hook, None)
     );
 }
 
@@ -495,7 +498,7 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 3);
-    let lost = deliveries[0].id.to_string();
+    let lost = deliveries[0].id;
     store
         .release("a", std::slice::from_ref(&lost))
         .await
@@ -507,8 +510,8 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
     assert_eq!(taken.iter().map(|c| &c.id).collect::<Vec<_>>(), [&lost]);
 
     let outcome = |d: &NewDelivery, owner: &str, next: Next, status: i64| DeliveryOutcome {
-        delivery_id: d.id.to_string(),
-        webhook_id: hook.to_string(),
+        delivery_id: d.id,
+        webhook_id: hook,
         node: owner.into(),
         attempt: Some(AttemptRecord {
             n: 1,
@@ -543,7 +546,7 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
             .await
             .unwrap()
             .unwrap();
-        let attempts = store.attempts(&d.id.to_string()).await.unwrap();
+        let attempts = store.attempts(d.id).await.unwrap();
         assert_eq!(attempts.len(), 1, "delivery {i}: {attempts:?}");
         assert_eq!(record.attempts, 1, "delivery {i}");
         if i == 0 {
@@ -559,7 +562,7 @@ async fn completions_are_recorded_only_by_the_lease_owner(backend: Backend) {
     }
     // Nothing is left claimed: the retry is due again at its time, for any node, unless that
     // node skips the webhook.
-    let skipping = [uuid::Uuid::new_v4().to_string(), hook.to_string()];
+    let skipping = [WebhookId::new_v4(), hook];
     let none = store
         .claim_due("c", retry_at, retry_at + 1, 10, &skipping, true)
         .await;
@@ -610,8 +613,8 @@ async fn every_attempt_reads_back_the_latest_from_the_deliverys_row(backend: Bac
     let (acme, app, hook, deliveries, now) = acme_with_pending(&store, 2).await;
     let outcome = |d: &NewDelivery, n: i64, next: Next, code: Option<i64>, error: Option<&str>| {
         DeliveryOutcome {
-            delivery_id: d.id.to_string(),
-            webhook_id: hook.to_string(),
+            delivery_id: d.id,
+            webhook_id: hook,
             node: "a".into(),
             attempt: Some(AttemptRecord {
                 n,
@@ -674,7 +677,7 @@ async fn every_attempt_reads_back_the_latest_from_the_deliverys_row(backend: Bac
     )])
     .await;
 
-    let attempts = store.attempts(&deliveries[0].id.to_string()).await.unwrap();
+    let attempts = store.attempts(deliveries[0].id).await.unwrap();
     let seen: Vec<_> = attempts
         .iter()
         .map(|a| {
@@ -702,7 +705,7 @@ async fn every_attempt_reads_back_the_latest_from_the_deliverys_row(backend: Bac
         .unwrap()
         .unwrap();
     assert_eq!((record.status.as_str(), record.attempts), ("delivered", 3));
-    let other = store.attempts(&deliveries[1].id.to_string()).await.unwrap();
+    let other = store.attempts(deliveries[1].id).await.unwrap();
     assert_eq!(
         other
             .iter()
@@ -752,9 +755,9 @@ async fn postgres_nodes_are_woken_by_another_nodes_publish() {
         }
     };
     let one = || NewDelivery {
-        id: uuid::Uuid::new_v4(),
-        application_id: uuid::Uuid::new_v4(),
-        webhook_id: uuid::Uuid::new_v4(),
+        id: uuid::Uuid::new_v4().into(),
+        application_id: uuid::Uuid::new_v4().into(),
+        webhook_id: uuid::Uuid::new_v4().into(),
         client_id: "c1".into(),
         change_id: None,
         event_type: "crjob:created".into(),
@@ -795,9 +798,9 @@ async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
         let (store, tenant) = (store.clone(), acme.name.clone());
         tasks.spawn(async move {
             let deliveries = [NewDelivery {
-                id: uuid::Uuid::new_v4(),
-                application_id: uuid::Uuid::new_v4(),
-                webhook_id: uuid::Uuid::new_v4(),
+                id: uuid::Uuid::new_v4().into(),
+                application_id: uuid::Uuid::new_v4().into(),
+                webhook_id: uuid::Uuid::new_v4().into(),
                 client_id: "c1".into(),
                 change_id: None,
                 event_type: "crjob:created".into(),
@@ -844,9 +847,9 @@ async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
 /// A delivery of a new webhook owned by `owner`, for the quota tests.
 fn owned_delivery(owner: &str) -> NewDelivery {
     NewDelivery {
-        id: uuid::Uuid::new_v4(),
-        application_id: uuid::Uuid::new_v4(),
-        webhook_id: uuid::Uuid::new_v4(),
+        id: uuid::Uuid::new_v4().into(),
+        application_id: uuid::Uuid::new_v4().into(),
+        webhook_id: uuid::Uuid::new_v4().into(),
         client_id: owner.into(),
         change_id: None,
         event_type: "crjob:created".into(),
@@ -1036,7 +1039,7 @@ async fn acme_app_and_webhook(store: &Store) -> (Tenant, Application, Webhook) {
     let audit = Audit::new("client-1", chrono::Utc::now());
     let app = Application {
         tenant: acme.name.clone(),
-        id: uuid::Uuid::new_v4(),
+        id: uuid::Uuid::new_v4().into(),
         name: "receiver".into(),
         key_bits: 2048,
         sealed_private_key: vec![1, 2, 3],
@@ -1046,7 +1049,7 @@ async fn acme_app_and_webhook(store: &Store) -> (Tenant, Application, Webhook) {
     store.create_application(&app).await.unwrap();
     let hook = Webhook {
         tenant: acme.name.clone(),
-        id: uuid::Uuid::new_v4(),
+        id: uuid::Uuid::new_v4().into(),
         application_id: app.id,
         url: "http://127.0.0.1:9/".into(),
         filters: Vec::new(),
@@ -1080,7 +1083,7 @@ async fn management_writes_bump_the_configuration_version_with_the_write(backend
     // Three pending deliveries of the webhook, one of another: deleting cancels its three.
     let now = 1_000_000;
     let mut deliveries = job_deliveries(3, app.id, hook.id, now);
-    let other = job_deliveries(1, app.id, uuid::Uuid::new_v4(), now);
+    let other = job_deliveries(1, app.id, WebhookId::new_v4(), now);
     deliveries.extend(other.iter().cloned());
     store_unleased(&store, &acme, &[], &deliveries, now).await;
     assert!(

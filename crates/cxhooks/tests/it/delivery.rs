@@ -287,7 +287,7 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
     let tenant = cxhooks_store::TenantName::parse("acme").unwrap();
     let app_id = uuid::Uuid::parse_str(&app_id).unwrap();
     let recorded: i64 = store
-        .attempts_per_hour(&tenant, app_id, 0)
+        .attempts_per_hour(&tenant, app_id.into(), 0)
         .await
         .unwrap()
         .iter()

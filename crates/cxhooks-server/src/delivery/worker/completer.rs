@@ -96,10 +96,8 @@ async fn record(state: &AppState, batch: &[DeliveryOutcome], after_us: i64, afte
         }
     };
     for id in effects.errored {
-        if let Ok(id) = uuid::Uuid::parse_str(&id) {
-            tracing::warn!(webhook = %id, "webhook set to error");
-            state.delivery.registry.set_error(id);
-        }
+        tracing::warn!(webhook = %id, "webhook set to error");
+        state.delivery.registry.set_error(id);
     }
     for c in batch {
         state.metrics.delivery(match c.next {
@@ -114,7 +112,7 @@ async fn record(state: &AppState, batch: &[DeliveryOutcome], after_us: i64, afte
                 .metrics
                 .attempt_seconds
                 .observe(a.duration_us as f64 / 1e6);
-            state.delivery.attempted(&c.delivery_id, a);
+            state.delivery.attempted(c.delivery_id, a);
         }
     }
 }

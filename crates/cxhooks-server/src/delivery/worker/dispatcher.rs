@@ -4,7 +4,7 @@
 use super::signer::sign_and_send;
 use super::{CLAIM_BATCH, POLL, ReadyDelivery, SIGN_LOW_WATER, cancelled, key_for, us};
 use crate::state::AppState;
-use cxhooks_store::{ClaimedDelivery, WebhookStatus};
+use cxhooks_store::{ClaimedDelivery, DeliveryId, WebhookId, WebhookStatus};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -36,13 +36,13 @@ pub(super) async fn dispatch_loop(state: AppState) {
             continue;
         }
         // Webhooks this node holds all it may of are left to other nodes (or to later).
-        let full: Vec<String> = pipeline
+        let full: Vec<WebhookId> = pipeline
             .per_hook
             .lock()
             .expect("not poisoned")
             .iter()
             .filter(|(_, (claims, _))| claims.available_permits() == 0)
-            .map(|(id, _)| id.to_string())
+            .map(|(id, _)| *id)
             .collect();
         let now = state.clock.now_us();
         // Leases that ran out (a dead node's work) are looked for once per poll interval, not on
@@ -141,7 +141,7 @@ enum Prepared {
     /// To sign (if not signed yet) and send.
     ReadyDelivery(ReadyDelivery),
     /// Not this node's to send now: give the claim back.
-    Release(String),
+    Release(DeliveryId),
     /// Recorded already (cancelled: its webhook or application is gone).
     Finished,
 }
@@ -155,10 +155,12 @@ async fn prepare(
     lease_until: i64,
     reloads: &mut Reloads<'_>,
 ) -> Prepared {
-    let hook_id = uuid::Uuid::parse_str(&c.webhook_id).ok();
+    let hook_id = c.webhook_id;
     let enabled = |state: &AppState| {
-        hook_id
-            .and_then(|id| state.delivery.registry.hook(id))
+        state
+            .delivery
+            .registry
+            .hook(hook_id)
             .filter(|h| h.status == WebhookStatus::Enabled)
     };
     let mut hook = enabled(state);
@@ -268,7 +270,7 @@ pub async fn step(state: &AppState) -> Result<Stepped, cxhooks_store::StoreError
     }
     let outcomes: Vec<_> = jobs
         .iter()
-        .map(|j| state.delivery.wait_for_attempt(&j.claimed.id))
+        .map(|j| state.delivery.wait_for_attempt(j.claimed.id))
         .collect();
     sign_and_send(state, &pipeline.completions, &pipeline.backlog, jobs);
     let mut attempted = 0;

@@ -94,10 +94,10 @@ impl Handoff {
                 continue;
             };
             let claimed = ClaimedDelivery {
-                id: d.id.to_string(),
+                id: d.id,
                 tenant: tenant.to_owned(),
-                application_id: d.application_id.to_string(),
-                webhook_id: d.webhook_id.to_string(),
+                application_id: d.application_id,
+                webhook_id: d.webhook_id,
                 payload: d.payload,
                 signature: None,
                 attempts: 0,

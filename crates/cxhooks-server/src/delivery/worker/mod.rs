@@ -22,7 +22,7 @@ pub use handoff::Handoff;
 use super::registry::HookInfo;
 use crate::state::{AppState, Dispatcher};
 use cxhooks_signing::PrivateKey;
-use cxhooks_store::{ClaimedDelivery, DeliveryOutcome, Next};
+use cxhooks_store::{ClaimedDelivery, DeliveryOutcome, Next, WebhookId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -112,7 +112,7 @@ pub struct Pipeline {
     /// Per webhook: how many of its deliveries this node may hold, and how many it may be
     /// sending. Holding a few times more than it sends keeps every webhook's pipe full without
     /// claiming and releasing work it cannot send yet.
-    per_hook: std::sync::Mutex<HashMap<uuid::Uuid, HookSlots>>,
+    per_hook: std::sync::Mutex<HashMap<WebhookId, HookSlots>>,
     per_hook_limit: usize,
     per_hook_claims: usize,
     /// Whether the dispatcher's last claim may have left due work behind for want of room (a
@@ -134,7 +134,7 @@ impl std::fmt::Debug for Pipeline {
 
 impl Pipeline {
     /// The webhook's (holding, sending) slots.
-    fn hook_slots(&self, id: uuid::Uuid) -> HookSlots {
+    fn hook_slots(&self, id: WebhookId) -> HookSlots {
         let mut per_hook = self.per_hook.lock().expect("not poisoned");
         // Idle webhooks' slots are dropped now and then, so the map does not grow without bound.
         if per_hook.len() > 10_000 {
@@ -183,8 +183,8 @@ struct ReadyDelivery {
 
 fn cancelled(state: &AppState, c: &ClaimedDelivery) -> DeliveryOutcome {
     DeliveryOutcome {
-        delivery_id: c.id.clone(),
-        webhook_id: c.webhook_id.clone(),
+        delivery_id: c.id,
+        webhook_id: c.webhook_id,
         node: state.delivery.node.clone(),
         attempt: None,
         signature: None,

@@ -148,7 +148,7 @@ async fn send(state: AppState, completions: mpsc::Sender<Done>, job: ReadyDelive
     let lease = us(state.config.delivery.lease);
     let margin = us(state.config.delivery.timeout) + lease / 4;
     if state.clock.now_us() + margin >= job.lease_until {
-        let id = [job.claimed.id.clone()];
+        let id = [job.claimed.id];
         if let Err(e) = state.store.release(&state.delivery.node, &id).await {
             tracing::warn!(error = %e, "releasing a stale claim failed; its lease expires");
         }
@@ -191,8 +191,8 @@ async fn attempt(state: &AppState, job: &ReadyDelivery) -> DeliveryOutcome {
         )
     };
     DeliveryOutcome {
-        delivery_id: c.id.clone(),
-        webhook_id: c.webhook_id.clone(),
+        delivery_id: c.id,
+        webhook_id: c.webhook_id,
         node: state.delivery.node.clone(),
         attempt: Some(AttemptRecord {
             n: c.attempts + 1,
