@@ -3,18 +3,19 @@
 //! Server-rendered HTML ([maud]) with one small script (`assets/console.js`: copy buttons,
 //! condition validation as you type) and no build step. Every action goes through the same
 //! code as the API: the signed-in operator becomes a [`Principal`] with every scope and the
-//! whole permission matrix of its tenant, and the API's handlers do the work, so the console
-//! shows exactly the errors the API answers.
+//! whole permission matrix of its tenant, and the services of [`crate::service`] do the work,
+//! so the console shows exactly the errors the API answers. It never calls an API handler.
 //!
 //! - [`session`]: sign-in, sessions in cookies, CSRF tokens, the page layout.
 //! - [`clients`]: Identity Management > Clients.
-//! - [`manage`]: applications and webhooks.
-//! - [`requests`]: the request log, with its chart, attempts and redeliver.
+//! - [`applications`], [`webhooks`]: management.
+//! - [`deliveries`]: the request log, with its chart, attempts and redeliver.
 
+pub mod applications;
 pub mod clients;
-pub mod manage;
-pub mod requests;
+pub mod deliveries;
 pub mod session;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -44,31 +45,34 @@ pub fn router() -> Router<AppState> {
         .route("/console/clients/{id}/delete", post(clients::delete))
         .route(
             "/console/applications",
-            get(manage::applications).post(manage::create_application),
+            get(applications::applications).post(applications::create_application),
         )
         .route(
             "/console/applications/{app}/rotate",
-            post(manage::rotate_application),
+            post(applications::rotate_application),
         )
-        .route("/console/webhooks", get(manage::webhooks))
+        .route("/console/webhooks", get(webhooks::webhooks))
         .route(
             "/console/webhooks/new",
-            get(manage::new_webhook).post(manage::create_webhook),
+            get(webhooks::new_webhook).post(webhooks::create_webhook),
         )
-        .route("/console/webhooks/validate", post(manage::validate_webhook))
+        .route(
+            "/console/webhooks/validate",
+            post(webhooks::validate_webhook),
+        )
         .route(
             "/console/webhooks/{app}/{id}",
-            get(manage::edit_webhook).post(manage::save_webhook),
+            get(webhooks::edit_webhook).post(webhooks::save_webhook),
         )
         .route(
             "/console/webhooks/{app}/{id}/{action}",
-            post(manage::webhook_action),
+            post(webhooks::webhook_action),
         )
-        .route("/console/requests", get(requests::list))
-        .route("/console/requests/{app}/{id}", get(requests::show))
+        .route("/console/requests", get(deliveries::list))
+        .route("/console/requests/{app}/{id}", get(deliveries::show))
         .route(
             "/console/requests/{app}/{id}/redeliver",
-            post(requests::redeliver),
+            post(deliveries::redeliver),
         )
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -1,7 +1,7 @@
 //! The request log: an application's deliveries with filters, a chart of the last 24 hours,
-//! one delivery's attempts, and redeliver. Reads and redelivery go through the API's handlers.
+//! one delivery's attempts, and redeliver, through the request-log service the API uses too.
 
-use super::manage::applications_of;
+use super::applications::applications_of;
 use super::session::{Posted, Session, page};
 use super::{error_page, problem};
 use crate::service::access::Caller;

@@ -1,12 +1,11 @@
-//! Applications (with the public key consumers verify with) and webhooks (with a form whose
-//! condition is checked as you type, by the same code the API saves with).
+//! Webhooks, with a form whose condition is checked as you type, by the same code the API
+//! saves with.
 
+use super::error_page;
 use super::session::{Form, Posted, Session, page};
-use super::{error_page, problem};
 use crate::error::{ApiError, FieldError};
 use crate::service;
 use crate::service::access::{Caller, Verb};
-use crate::service::applications::ApplicationIn;
 use crate::service::webhooks::{WebhookIn, WebhookOut};
 use crate::state::AppState;
 use axum::Json;
@@ -14,139 +13,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use cxhooks_catalog::Catalog;
-use cxhooks_signing::PublicKey;
-use cxhooks_store::{Application, ApplicationId, Page, Webhook, WebhookStatus};
+use cxhooks_store::{Application, ApplicationId, Webhook, WebhookStatus};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// The most objects a console list shows.
-const LIST_LIMIT: u32 = 500;
-
-fn all() -> Page {
-    Page {
-        limit: LIST_LIMIT,
-        after: None,
-        created_by: None,
-    }
-}
-
-/// The tenant's applications, oldest first.
-pub async fn applications_of(
-    state: &AppState,
-    session: &Session,
-) -> Result<Vec<Application>, ApiError> {
-    Ok(state
-        .store
-        .applications(&session.tenant, &all())
-        .await?
-        .items)
-}
-
-fn public_pem(app: &Application) -> String {
-    PublicKey::from_spki_der(&app.public_key)
-        .map(|k| k.to_pem())
-        .unwrap_or_default()
-}
-
-/// `GET /console/applications`.
-pub async fn applications(State(state): State<AppState>, session: Session) -> Response {
-    match applications_of(&state, &session).await {
-        Ok(apps) => applications_page(&session, &apps, None),
-        Err(e) => error_page(&session, &e),
-    }
-}
-
-fn applications_page(
-    session: &Session,
-    apps: &[Application],
-    problem_box: Option<Markup>,
-) -> Response {
-    page(
-        Some(session),
-        "Applications",
-        html! {
-            h1 { "Applications" }
-            p.muted { "An application holds webhooks and one RSA key pair: its public key (the " i { "secret" } ") is what receivers verify " code { "Cx-Signature" } " with." }
-            @if let Some(p) = problem_box { (p) }
-            form.inline method="post" action="/console/applications" {
-                (session.csrf_field())
-                label { "Name" input name="name" required placeholder="HireData production"; }
-                button type="submit" { "Create application" }
-            }
-            @if apps.is_empty() { p.muted { "No applications yet." } }
-            @for app in apps {
-                @let pem_id = format!("key-{}", app.id);
-                article.card id=(format!("app-{}", app.id)) {
-                    div.bar {
-                        h2 { (app.name) }
-                        div.actions {
-                            a.button.secondary href=(format!("/console/webhooks?app={}", app.id)) { "Webhooks" }
-                            a.button.secondary href=(format!("/console/requests?app={}", app.id)) { "Request log" }
-                            form method="post" action=(format!("/console/applications/{}/rotate", app.id)) data-confirm="Replace this application's key pair? Receivers must be given the new public key." {
-                                (session.csrf_field())
-                                button.secondary type="submit" { "Rotate secret" }
-                            }
-                        }
-                    }
-                    dl.kv {
-                        dt { "Id" } dd { code.id { (app.id) } }
-                        dt { "Key" } dd { "RSA-" (app.key_bits) ", RSA-SHA256" }
-                        dt { "Public secret" } dd {
-                            pre.pem id=(pem_id) { (public_pem(app)) }
-                            button.copy type="button" data-copy=(pem_id) { "Copy" }
-                        }
-                        dt { "Created" } dd { (service::rfc3339(app.audit.created_at)) " by " code { (app.audit.created_by) } }
-                    }
-                }
-            }
-        },
-    )
-}
-
-/// `POST /console/applications`.
-pub async fn create_application(
-    State(state): State<AppState>,
-    Posted { session, form }: Posted,
-) -> Response {
-    let value = json!({"name": form.text("name")});
-    let created = async {
-        let caller = Caller::load(&state, session.principal()).await?;
-        let input = ApplicationIn::check(&value, None)?;
-        service::applications::create(&state, &caller, input).await
-    }
-    .await;
-    match created {
-        Ok(_) => Redirect::to("/console/applications").into_response(),
-        Err(e) => match applications_of(&state, &session).await {
-            Ok(apps) => {
-                let mut r = applications_page(&session, &apps, Some(problem(&e)));
-                *r.status_mut() = e.status();
-                r
-            }
-            Err(e) => error_page(&session, &e),
-        },
-    }
-}
-
-/// `POST /console/applications/{app}/rotate`.
-pub async fn rotate_application(
-    State(state): State<AppState>,
-    Path(app): Path<String>,
-    Posted { session, .. }: Posted,
-) -> Response {
-    let rotated = async {
-        let caller = Caller::load(&state, session.principal()).await?;
-        let found = service::applications::load_for(&state, &caller, &app, Verb::Update).await?;
-        service::applications::rotate(&state, &caller, found).await
-    }
-    .await;
-    match rotated {
-        Ok(_) => Redirect::to(&format!("/console/applications#app-{app}")).into_response(),
-        Err(e) => error_page(&session, &e),
-    }
-}
-
+use super::applications::{all, applications_of};
 /// `?app=`: one application.
 #[derive(Debug, Deserialize)]
 pub struct AppQuery {
@@ -443,7 +315,7 @@ pub async fn new_webhook(
     )
 }
 
-/// `POST /console/webhooks/new`: creates the webhook through the API's own handler.
+/// `POST /console/webhooks/new`: creates the webhook through the webhooks service, as the API does.
 pub async fn create_webhook(
     State(state): State<AppState>,
     Posted { session, form: raw }: Posted,

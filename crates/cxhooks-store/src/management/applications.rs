@@ -1,0 +1,138 @@
+//! Applications: create, read, rename or re-key, delete.
+
+use super::rows::{ApplicationRow, BUMP_CONFIG, application_columns, collect};
+use super::{Application, Page, Paged};
+use crate::error::conflict;
+use crate::id::Id;
+use crate::model::*;
+use crate::{ApplicationId, Store, StoreError, on_pool};
+
+impl Store {
+    /// Creates an application.
+    pub async fn create_application(&self, app: &Application) -> Result<(), StoreError> {
+        let sql = concat!(
+            "INSERT INTO applications (",
+            application_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(app.id.to_string())
+            .bind(app.tenant.as_str())
+            .bind(&app.name)
+            .bind(i64::from(app.key_bits))
+            .bind(&app.sealed_private_key)
+            .bind(&app.public_key)
+            .bind(to_micros(app.audit.created_at))
+            .bind(&app.audit.created_by)
+            .bind(to_micros(app.audit.updated_at))
+            .bind(&app.audit.updated_by)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .map_err(conflict(format!("application {}", app.id)))
+    }
+
+    /// One application of a tenant.
+    pub async fn application(
+        &self,
+        tenant: &TenantName,
+        id: ApplicationId,
+    ) -> Result<Option<Application>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            application_columns!(),
+            " FROM applications WHERE tenant = $1 AND id = $2"
+        );
+        let row: Option<ApplicationRow> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(tenant.as_str())
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await)?;
+        row.map(Application::try_from).transpose()
+    }
+
+    /// A page of a tenant's applications, in creation order.
+    pub async fn applications(
+        &self,
+        tenant: &TenantName,
+        page: &Page,
+    ) -> Result<Paged<Application>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            application_columns!(),
+            " FROM applications WHERE tenant = $1 AND ($2 = '' OR created_by = $2) \
+             AND (created_at > $3 OR (created_at = $3 AND id > $4)) ORDER BY created_at, id LIMIT $5"
+        );
+        let rows: Vec<ApplicationRow> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(tenant.as_str())
+            .bind(page.created_by.as_deref().unwrap_or(""))
+            .bind(page.after_at())
+            .bind(page.after_id())
+            .bind(page.fetch())
+            .fetch_all(pool)
+            .await)?;
+        Ok(Paged::from_rows(collect(rows)?, page))
+    }
+
+    /// Writes an application's name, key and update audit, and bumps the configuration
+    /// version, in one transaction; false if it does not exist.
+    pub async fn update_application(&self, app: &Application) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
+            let n = sqlx::query(
+                "UPDATE applications SET name = $3, key_bits = $4, sealed_private_key = $5, \
+                 public_key = $6, updated_at = $7, updated_by = $8 WHERE tenant = $1 AND id = $2",
+            )
+            .bind(app.tenant.as_str())
+            .bind(app.id.to_string())
+            .bind(&app.name)
+            .bind(i64::from(app.key_bits))
+            .bind(&app.sealed_private_key)
+            .bind(&app.public_key)
+            .bind(to_micros(app.audit.updated_at))
+            .bind(&app.audit.updated_by)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(n == 1)
+        })
+    }
+
+    /// Deletes an application and its webhooks, records their pending deliveries as cancelled
+    /// (at `now`) and bumps the configuration version, in one transaction; false if it did not
+    /// exist.
+    pub async fn delete_application(
+        &self,
+        tenant: &TenantName,
+        id: ApplicationId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
+            sqlx::query(
+                "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
+                 AND application_id = $2 AND status IN ('pending', 'retrying')",
+            )
+            .bind(tenant.as_str())
+            .bind(Id::from(id))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let n = sqlx::query("DELETE FROM applications WHERE tenant = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(n == 1)
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! How applications and webhooks are stored: their rows, columns and conversions.
+
+use super::{Application, Audit, Webhook, WebhookStatus};
+use crate::StoreError;
+use crate::model::*;
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ApplicationRow {
+    id: String,
+    tenant: String,
+    name: String,
+    key_bits: i64,
+    sealed_private_key: Vec<u8>,
+    public_key: Vec<u8>,
+    created_at: i64,
+    created_by: String,
+    updated_at: i64,
+    updated_by: String,
+}
+
+fn parse_id<T: From<uuid::Uuid>>(id: &str) -> Result<T, StoreError> {
+    uuid::Uuid::parse_str(id)
+        .map(T::from)
+        .map_err(|e| StoreError::Corrupt(format!("bad id '{id}': {e}")))
+}
+
+fn audit(created_at: i64, created_by: String, updated_at: i64, updated_by: String) -> Audit {
+    Audit {
+        created_at: from_micros(created_at),
+        created_by,
+        updated_at: from_micros(updated_at),
+        updated_by,
+    }
+}
+
+impl TryFrom<ApplicationRow> for Application {
+    type Error = StoreError;
+    fn try_from(r: ApplicationRow) -> Result<Self, StoreError> {
+        Ok(Application {
+            tenant: TenantName::parse(&r.tenant)?,
+            id: parse_id(&r.id)?,
+            name: r.name,
+            key_bits: u32::try_from(r.key_bits)
+                .map_err(|_| StoreError::Corrupt("key_bits".into()))?,
+            sealed_private_key: r.sealed_private_key,
+            public_key: r.public_key,
+            audit: audit(r.created_at, r.created_by, r.updated_at, r.updated_by),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct WebhookRow {
+    id: String,
+    tenant: String,
+    application_id: String,
+    url: String,
+    filters: String,
+    sealed_custom_headers: Vec<u8>,
+    status: String,
+    created_at: i64,
+    created_by: String,
+    updated_at: i64,
+    updated_by: String,
+}
+
+impl TryFrom<WebhookRow> for Webhook {
+    type Error = StoreError;
+    fn try_from(r: WebhookRow) -> Result<Self, StoreError> {
+        Ok(Webhook {
+            tenant: TenantName::parse(&r.tenant)?,
+            id: parse_id(&r.id)?,
+            application_id: parse_id(&r.application_id)?,
+            url: r.url,
+            filters: serde_json::from_str(&r.filters)
+                .map_err(|e| StoreError::Corrupt(format!("filters: {e}")))?,
+            sealed_custom_headers: r.sealed_custom_headers,
+            status: WebhookStatus::parse(&r.status)?,
+            audit: audit(r.created_at, r.created_by, r.updated_at, r.updated_by),
+        })
+    }
+}
+
+macro_rules! application_columns {
+    () => {
+        "id, tenant, name, key_bits, sealed_private_key, public_key, created_at, created_by, updated_at, updated_by"
+    };
+}
+macro_rules! webhook_columns {
+    () => {
+        "id, tenant, application_id, url, filters, sealed_custom_headers, status, created_at, created_by, \
+         updated_at, updated_by"
+    };
+}
+
+pub(super) fn collect<R, T: TryFrom<R, Error = StoreError>>(
+    rows: Vec<R>,
+) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(T::try_from).collect()
+}
+
+/// Every node reloads its webhook registry when this version moves.
+pub(super) const BUMP_CONFIG: &str = "UPDATE config_version SET version = version + 1 WHERE id = 1";
+pub(super) use application_columns;
+pub(super) use webhook_columns;

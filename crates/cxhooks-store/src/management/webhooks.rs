@@ -1,0 +1,202 @@
+//! Webhooks: create (within the client's limit), read, update, delete; the configuration
+//! version nodes poll.
+
+use super::rows::{BUMP_CONFIG, WebhookRow, collect, webhook_columns};
+use super::{Page, Paged, Webhook};
+use crate::error::conflict;
+use crate::id::Id;
+use crate::model::*;
+use crate::{ApplicationId, Store, StoreError, WebhookId, on_pool};
+
+impl Store {
+    /// Creates a webhook, unless its creator already owns `max_per_client` webhooks in the
+    /// tenant (then `Ok(false)`). Count, insert and the configuration version's bump share one
+    /// transaction.
+    pub async fn create_webhook(
+        &self,
+        hook: &Webhook,
+        max_per_client: u32,
+    ) -> Result<bool, StoreError> {
+        let filters = serde_json::to_string(&hook.filters).expect("filters serialise");
+        let sql = concat!(
+            "INSERT INTO webhooks (",
+            webhook_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
+        on_pool!(self, |pool| {
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
+            let owned: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM webhooks WHERE tenant = $1 AND created_by = $2",
+            )
+            .bind(hook.tenant.as_str())
+            .bind(&hook.audit.created_by)
+            .fetch_one(&mut *tx)
+            .await?;
+            if owned >= i64::from(max_per_client) {
+                return Ok(false);
+            }
+            sqlx::query(sql)
+                .bind(hook.id.to_string())
+                .bind(hook.tenant.as_str())
+                .bind(hook.application_id.to_string())
+                .bind(&hook.url)
+                .bind(&filters)
+                .bind(&hook.sealed_custom_headers)
+                .bind(hook.status.as_str())
+                .bind(to_micros(hook.audit.created_at))
+                .bind(&hook.audit.created_by)
+                .bind(to_micros(hook.audit.updated_at))
+                .bind(&hook.audit.updated_by)
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict(format!("webhook {}", hook.id)))?;
+            sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// One webhook of an application of a tenant.
+    pub async fn webhook(
+        &self,
+        tenant: &TenantName,
+        application_id: ApplicationId,
+        id: WebhookId,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            webhook_columns!(),
+            " FROM webhooks WHERE tenant = $1 AND application_id = $2 AND id = $3"
+        );
+        let row: Option<WebhookRow> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(tenant.as_str())
+            .bind(application_id.to_string())
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await)?;
+        row.map(Webhook::try_from).transpose()
+    }
+
+    /// A page of an application's webhooks, in creation order.
+    pub async fn webhooks(
+        &self,
+        tenant: &TenantName,
+        application_id: ApplicationId,
+        page: &Page,
+    ) -> Result<Paged<Webhook>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            webhook_columns!(),
+            " FROM webhooks WHERE tenant = $1 AND application_id = $2 AND ($3 = '' OR created_by = $3) \
+             AND (created_at > $4 OR (created_at = $4 AND id > $5)) ORDER BY created_at, id LIMIT $6"
+        );
+        let rows: Vec<WebhookRow> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(tenant.as_str())
+            .bind(application_id.to_string())
+            .bind(page.created_by.as_deref().unwrap_or(""))
+            .bind(page.after_at())
+            .bind(page.after_id())
+            .bind(page.fetch())
+            .fetch_all(pool)
+            .await)?;
+        Ok(Paged::from_rows(collect(rows)?, page))
+    }
+
+    /// Every webhook of every tenant (to build the matcher at start-up).
+    pub async fn all_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            webhook_columns!(),
+            " FROM webhooks ORDER BY tenant, created_at, id"
+        );
+        let rows: Vec<WebhookRow> =
+            on_pool!(self, |pool| sqlx::query_as(sql).fetch_all(pool).await)?;
+        collect(rows)
+    }
+
+    /// The current configuration version (moved by every write of applications and webhooks, in the write's transaction).
+    pub async fn config_version(&self) -> Result<i64, StoreError> {
+        on_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT version FROM config_version WHERE id = 1"
+        )
+        .fetch_one(pool)
+        .await)
+        .map_err(StoreError::from)
+    }
+
+    /// Writes a webhook's url, filters, headers, status and update audit, clears its failure
+    /// streak if `fresh_start` (enabled again), and bumps the configuration version, in one
+    /// transaction; false if it does not exist.
+    pub async fn update_webhook(
+        &self,
+        hook: &Webhook,
+        fresh_start: bool,
+    ) -> Result<bool, StoreError> {
+        let filters = serde_json::to_string(&hook.filters).expect("filters serialise");
+        on_pool!(self, |pool| {
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
+            let n = sqlx::query(
+                "UPDATE webhooks SET url = $4, filters = $5, sealed_custom_headers = $6, \
+                 status = $7, updated_at = $8, updated_by = $9, \
+                 failing_since = CASE WHEN $10 THEN NULL ELSE failing_since END, \
+                 failed_deliveries = CASE WHEN $10 THEN 0 ELSE failed_deliveries END \
+                 WHERE tenant = $1 AND application_id = $2 AND id = $3",
+            )
+            .bind(hook.tenant.as_str())
+            .bind(hook.application_id.to_string())
+            .bind(hook.id.to_string())
+            .bind(&hook.url)
+            .bind(&filters)
+            .bind(&hook.sealed_custom_headers)
+            .bind(hook.status.as_str())
+            .bind(to_micros(hook.audit.updated_at))
+            .bind(&hook.audit.updated_by)
+            .bind(fresh_start)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(n == 1)
+        })
+    }
+
+    /// Deletes a webhook, records its pending deliveries as cancelled (at `now`) and bumps the
+    /// configuration version, in one transaction; false if it did not exist.
+    pub async fn delete_webhook(
+        &self,
+        tenant: &TenantName,
+        application_id: ApplicationId,
+        id: WebhookId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
+            sqlx::query(
+                "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
+                 AND webhook_id = $2 AND status IN ('pending', 'retrying')",
+            )
+            .bind(tenant.as_str())
+            .bind(Id::from(id))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let n = sqlx::query(
+                "DELETE FROM webhooks WHERE tenant = $1 AND application_id = $2 AND id = $3",
+            )
+            .bind(tenant.as_str())
+            .bind(application_id.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(n == 1)
+        })
+    }
+}
