@@ -1,7 +1,7 @@
 //! The completer: writes outcomes back in batches, one transaction each, and applies their
 //! effects (webhooks set to `error`, metrics, waiters).
 
-use super::{COMPLETION_BATCH, COMPLETION_LINGER, COMPLETION_WRITERS, Done, us};
+use super::{Done, OUTCOME_BATCH, OUTCOME_LINGER, OUTCOME_WRITERS, us};
 use crate::state::AppState;
 use cxhooks_store::{DeliveryOutcome, Next};
 use std::sync::Arc;
@@ -22,17 +22,17 @@ pub(super) async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>)
     // deliveries/s flat out with it, 4,424 without).
     let one_writer = state.store.kind().single_writer();
     let linger_for = if one_writer {
-        COMPLETION_LINGER
+        OUTCOME_LINGER
     } else {
         Duration::ZERO
     };
-    let writers = Arc::new(Semaphore::new(COMPLETION_WRITERS));
+    let writers = Arc::new(Semaphore::new(OUTCOME_WRITERS));
     // Batches being written; dropped (and their transactions rolled back) with the loop.
     let mut recording = JoinSet::new();
     while let Some(first) = rx.recv().await {
         let mut done = vec![first];
         let linger = tokio::time::Instant::now() + linger_for;
-        while done.len() < COMPLETION_BATCH {
+        while done.len() < OUTCOME_BATCH {
             match rx.try_recv() {
                 Ok(c) => done.push(c),
                 Err(_) => match tokio::time::timeout_at(linger, rx.recv()).await {

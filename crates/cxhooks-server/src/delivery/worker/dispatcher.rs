@@ -15,8 +15,7 @@ pub(super) async fn dispatch_loop(state: AppState) {
         .pipeline
         .get()
         .expect("set before the loop starts");
-    let (global, completions, backlog) =
-        (&pipeline.global, &pipeline.completions, &pipeline.backlog);
+    let (global, outcomes, backlog) = (&pipeline.global, &pipeline.outcomes, &pipeline.backlog);
     let lease = us(state.config.delivery.lease);
     let mut last_expired_check = std::time::Instant::now() - POLL;
     let mut last_forced_reload = std::time::Instant::now() - POLL;
@@ -113,7 +112,7 @@ pub(super) async fn dispatch_loop(state: AppState) {
         }
         // Signing and sending go on while the next batch is claimed: the permits the jobs hold
         // bound how much is in flight.
-        sign_and_send(&state, completions, backlog, jobs);
+        sign_and_send(&state, outcomes, backlog, jobs);
     }
 }
 
@@ -185,10 +184,7 @@ async fn prepare(
         if reloads.done {
             // Deleted, disabled or in error, as the store says: not sent, visible as
             // cancelled.
-            let _ = pipeline
-                .completions
-                .send((cancelled(state, &c), None))
-                .await;
+            let _ = pipeline.outcomes.send((cancelled(state, &c), None)).await;
             return Prepared::Finished;
         }
         // Not sure yet: give it back, to be decided after the next reload.
@@ -198,7 +194,7 @@ async fn prepare(
         return Prepared::Release(c.id);
     };
     let key = if c.signature.is_none() {
-        let Some(key) = key_for(state, &pipeline.completions, &hook, &c).await else {
+        let Some(key) = key_for(state, &pipeline.outcomes, &hook, &c).await else {
             return Prepared::Finished;
         };
         Some(key)
@@ -272,7 +268,7 @@ pub async fn step(state: &AppState) -> Result<Stepped, cxhooks_store::StoreError
         .iter()
         .map(|j| state.delivery.wait_for_attempt(j.claimed.id))
         .collect();
-    sign_and_send(state, &pipeline.completions, &pipeline.backlog, jobs);
+    sign_and_send(state, &pipeline.outcomes, &pipeline.backlog, jobs);
     let mut attempted = 0;
     for outcome in outcomes {
         if outcome.await.is_ok() {

@@ -104,7 +104,7 @@ impl Handoff {
                 series_attempts: 0,
                 series_started: None,
             };
-            let Some(key) = key_for(state, &pipeline.completions, &hook, &claimed).await else {
+            let Some(key) = key_for(state, &pipeline.outcomes, &hook, &claimed).await else {
                 continue;
             };
             jobs.push(ReadyDelivery {
@@ -117,6 +117,6 @@ impl Handoff {
                 lease_until: self.lease_until,
             });
         }
-        sign_and_send(state, &pipeline.completions, &pipeline.backlog, jobs);
+        sign_and_send(state, &pipeline.outcomes, &pipeline.backlog, jobs);
     }
 }

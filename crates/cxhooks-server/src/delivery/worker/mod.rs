@@ -42,10 +42,10 @@ const SIGN_LOW_WATER: usize = 64;
 /// Deliveries of one webhook a node may hold claimed, as a multiple of those it may be sending.
 const CLAIM_AHEAD: usize = 16;
 /// Outcomes written per transaction at most.
-const COMPLETION_BATCH: usize = 512;
+const OUTCOME_BATCH: usize = 512;
 /// Batches of outcomes written at once on PostgreSQL: one writer at a time left a single node
 /// unable to record outcomes as fast as it sent them.
-const COMPLETION_WRITERS: usize = 4;
+const OUTCOME_WRITERS: usize = 4;
 /// How long the completer waits for more outcomes when fewer are queued than it could write
 /// at once: one transaction for many outcomes writes each page they share once, and SQLite
 /// syncs once. Measured in `cxhooks bench` on SQLite: 107–115 µs of CPU per delivery outside
@@ -53,7 +53,7 @@ const COMPLETION_WRITERS: usize = 4;
 /// (four alternating runs each), and no less with 20. The outcomes' node permits are held
 /// meanwhile, which [`MAX_IN_FLIGHT`] leaves ample room for; the webhook's send and claim
 /// permits are given back as soon as the answer is in, so a receiver is not waited on.
-const COMPLETION_LINGER: Duration = Duration::from_millis(10);
+const OUTCOME_LINGER: Duration = Duration::from_millis(10);
 /// How often the store is asked for due retries when nothing wakes the dispatcher.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -78,7 +78,7 @@ pub async fn spawn(state: AppState) -> JoinSet<()> {
     let (tx, rx) = mpsc::channel(4096);
     let per_hook_limit = state.config.delivery.max_in_flight_per_webhook.max(1) as usize;
     let pipeline = Pipeline {
-        completions: tx,
+        outcomes: tx,
         backlog: Arc::new(AtomicUsize::new(0)),
         global: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         per_hook: std::sync::Mutex::new(HashMap::new()),
@@ -103,7 +103,7 @@ type HookSlots = (Arc<Semaphore>, Arc<Semaphore>);
 
 /// What the dispatcher shares with the publishes that hand it their deliveries directly.
 pub struct Pipeline {
-    completions: mpsc::Sender<Done>,
+    outcomes: mpsc::Sender<Done>,
     /// Jobs handed to the signing threads and not yet taken by one.
     backlog: Arc<AtomicUsize>,
     /// Deliveries this node holds (claimed or handed over) and has not recorded the outcome
@@ -197,7 +197,7 @@ fn cancelled(state: &AppState, c: &ClaimedDelivery) -> DeliveryOutcome {
 /// recorded as cancelled and there is nothing to send.
 async fn key_for(
     state: &AppState,
-    completions: &mpsc::Sender<Done>,
+    outcomes: &mpsc::Sender<Done>,
     hook: &HookInfo,
     c: &ClaimedDelivery,
 ) -> Option<Arc<PrivateKey>> {
@@ -212,7 +212,7 @@ async fn key_for(
         )
         .await;
     if key.is_none() {
-        let _ = completions.send((cancelled(state, c), None)).await;
+        let _ = outcomes.send((cancelled(state, c), None)).await;
     }
     key
 }

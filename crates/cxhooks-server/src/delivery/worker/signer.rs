@@ -110,15 +110,15 @@ fn sign_loop(rx: &std::sync::Mutex<std::sync::mpsc::Receiver<SignTask>>) {
 /// soon as it is signed.
 pub(super) fn sign_and_send(
     state: &AppState,
-    completions: &mpsc::Sender<Done>,
+    outcomes: &mpsc::Sender<Done>,
     backlog: &Arc<AtomicUsize>,
     jobs: Vec<ReadyDelivery>,
 ) {
     let runtime = tokio::runtime::Handle::current();
     for mut job in jobs {
-        let (state, completions) = (state.clone(), completions.clone());
+        let (state, outcomes) = (state.clone(), outcomes.clone());
         let Some(key) = job.key.clone().filter(|_| job.signature.is_none()) else {
-            tokio::spawn(send(state, completions, job));
+            tokio::spawn(send(state, outcomes, job));
             continue;
         };
         let (runtime, backlog) = (runtime.clone(), backlog.clone());
@@ -130,7 +130,7 @@ pub(super) fn sign_and_send(
                 state.delivery.wake.notify_one();
             }
             job.signature = key.sign_base64(&job.claimed.payload).ok();
-            (runtime, Box::pin(send(state, completions, job)))
+            (runtime, Box::pin(send(state, outcomes, job)))
         });
         // The threads live as long as the process: the queue is never closed.
         let _ = signing_queue().send(task);
@@ -138,7 +138,7 @@ pub(super) fn sign_and_send(
 }
 
 /// Sends one signed job within its webhook's send slots, and hands the outcome to the completer.
-async fn send(state: AppState, completions: mpsc::Sender<Done>, job: ReadyDelivery) {
+async fn send(state: AppState, outcomes: mpsc::Sender<Done>, job: ReadyDelivery) {
     let Ok(_sending) = job.sends.clone().acquire_owned().await else {
         return;
     };
@@ -154,7 +154,7 @@ async fn send(state: AppState, completions: mpsc::Sender<Done>, job: ReadyDelive
         }
         return;
     }
-    let completion = attempt(&state, &job).await;
+    let outcome = attempt(&state, &job).await;
     drop(_sending);
     let (for_hook, for_node) = job.permits;
     // The webhook's share of the node is free again once its answer is in: what that share
@@ -164,7 +164,7 @@ async fn send(state: AppState, completions: mpsc::Sender<Done>, job: ReadyDelive
     drop(for_hook);
     // The node's permit is held until the answer is recorded, so a node never claims faster
     // than it records: unrecorded work (whose lease is running) stays bounded.
-    let _ = completions.send((completion, Some(for_node))).await;
+    let _ = outcomes.send((outcome, Some(for_node))).await;
 }
 
 async fn attempt(state: &AppState, job: &ReadyDelivery) -> DeliveryOutcome {
