@@ -1,11 +1,9 @@
 //! `cxhooks`: one binary, several roles (SPEC §1). Each command lives in its own module and
 //! calls into the library crates; nothing here is more than argument handling and output.
 
-/// jemalloc instead of glibc's `malloc` (issue 9, twelfth round). Flat out, glibc's allocator
-/// took about 5 % of the process's CPU (`perf`), a quarter of it consolidating free chunks
-/// (`malloc_consolidate`, `unlink_chunk`), most of that on SQLite's thread. With jemalloc, `cxhooks bench` spent about 4 µs less per delivery outside signing
-/// and its ratio to the signing bound rose from 0.743 to 0.756 on average (six alternating
-/// pairs); peak RSS with 1,000,000 pending deliveries 77.6 MB against 75.5.
+/// jemalloc, not glibc's `malloc`, whose consolidation of free chunks cost about 4 µs of CPU
+/// per delivery flat out, mostly on SQLite's thread; about 2 MB more resident
+/// (docs/performance.md, "What was tried").
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

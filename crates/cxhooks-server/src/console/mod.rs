@@ -2,7 +2,8 @@
 //!
 //! Server-rendered HTML ([maud]) with one small script (`assets/console.js`: copy buttons,
 //! condition validation as you type) and no build step. Every action goes through the same
-//! code as the API: the signed-in operator becomes a [`Principal`] with every scope and the
+//! code as the API: the signed-in operator becomes a [`crate::identity::auth::Principal`] with
+//! every scope and the
 //! whole permission matrix of its tenant, and the services of [`crate::service`] do the work,
 //! so the console shows exactly the errors the API answers. It never calls an API handler.
 //!

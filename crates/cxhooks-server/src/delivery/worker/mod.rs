@@ -1,15 +1,15 @@
 //! The delivery workers of a node: from a stored (or handed-off) delivery to its recorded
 //! outcome.
 //!
-//! - [`dispatcher`]: claims due deliveries with a lease, within the node's and each webhook's
+//! - `dispatcher`: claims due deliveries with a lease, within the node's and each webhook's
 //!   room, and passes them on.
-//! - [`handoff`]: a publish's fresh deliveries, taken on by this node before the commit and sent
+//! - `handoff`: a publish's fresh deliveries, taken on by this node before the commit and sent
 //!   from memory after it.
-//! - [`signer`]: the signing threads (off the async workers), then one HTTP attempt each.
-//! - [`completer`]: writes outcomes back in batches, one transaction each, and applies them.
+//! - `signer`: the signing threads (off the async workers), then one HTTP attempt each.
+//! - `completer`: writes outcomes back in batches, one transaction each, and applies them.
 //!
-//! A delivery's way: `claim_due` → [`ReadyDelivery`] → `sign_and_send` → `send` → `attempt` →
-//! [`completer`] → `Store::complete`.
+//! A delivery's way: `claim_due` → `ReadyDelivery` → `sign_and_send` → `send` → `attempt` →
+//! `completer` → `Store::complete`.
 
 mod completer;
 mod dispatcher;

@@ -40,11 +40,10 @@ fn hand_over(signed: &mut Vec<Signed>) {
     }
 }
 
-/// The signing threads, one per core ([`super::signing_threads`], as many as `cxhooks bench
+/// The signing threads, one per core ([`crate::delivery::signing_threads`], as many as `cxhooks bench
 /// --sign-only` measures with), fed by one queue. A thread that finishes a signature takes the
-/// next at once. Before, each chunk of 8 went to a blocking task of the runtime: the round trip
-/// (a task waiting for a signing slot, then a blocking thread woken for the chunk) left a core
-/// idle between chunks, about a tenth of the machine in the bench.
+/// next at once, so no core idles between signatures (blocking tasks per chunk left about a
+/// tenth of the machine idle: docs/performance.md, "What was tried").
 fn signing_queue() -> &'static std::sync::mpsc::Sender<SignTask> {
     static QUEUE: std::sync::OnceLock<std::sync::mpsc::Sender<SignTask>> =
         std::sync::OnceLock::new();
@@ -158,9 +157,8 @@ async fn send(state: AppState, outcomes: mpsc::Sender<Done>, job: ReadyDelivery)
     drop(_sending);
     let (for_hook, for_node) = job.permits;
     // The webhook's share of the node is free again once its answer is in: what that share
-    // bounds is what waits to be sent to one receiver. Held until the answer was recorded, it
-    // left a node with one busy webhook idle for a tenth of the time, its slots taken by
-    // outcomes waiting for their batch.
+    // bounds is what waits to be sent to one receiver, not outcomes waiting for their batch
+    // (which left a node with one busy webhook idle a tenth of the time).
     drop(for_hook);
     // The node's permit is held until the answer is recorded, so a node never claims faster
     // than it records: unrecorded work (whose lease is running) stays bounded.
