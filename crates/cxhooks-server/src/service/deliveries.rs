@@ -9,7 +9,8 @@ use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::http::StatusCode;
 use cxhooks_store::{
-    AttemptRecord, DeliveryRecord, DeliveryStatus, LogFilter, Scope, WebhookStatus, from_micros,
+    Application, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, LogFilter, Scope,
+    WebhookStatus, from_micros,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -173,11 +174,7 @@ pub async fn get(
     let app = applications::load(state, caller, app_id).await?;
     caller.may(Verb::Read, "application", &app.audit.created_by)?;
     let id = parse_id(event_id).ok_or_else(|| not_found("event", event_id))?;
-    let record = state
-        .store
-        .delivery(&app.tenant, app.id, id)
-        .await?
-        .ok_or_else(|| not_found("event", event_id))?;
+    let record = stored(state, &app, id).await?;
     let attempts = state.store.attempts(record.id).await?;
     let mut v = view(&record);
     v["payload"] = serde_json::from_slice(&record.payload).unwrap_or(Value::Null);
@@ -202,6 +199,19 @@ pub async fn get(
     Ok(v)
 }
 
+/// Delivery `id` of `app`, as stored now.
+async fn stored(
+    state: &AppState,
+    app: &Application,
+    id: DeliveryId,
+) -> Result<DeliveryRecord, ApiError> {
+    state
+        .store
+        .delivery(&app.tenant, app.id, id)
+        .await?
+        .ok_or_else(|| not_found("event", &id.to_string()))
+}
+
 /// Delivers again now: a new attempt series with the same id, signed with the current key.
 pub async fn redeliver(
     state: &AppState,
@@ -212,11 +222,7 @@ pub async fn redeliver(
     caller.principal.require(Scope::WebhooksOnlyManage)?;
     let app = applications::load(state, caller, app_id).await?;
     let id = parse_id(event_id).ok_or_else(|| not_found("event", event_id))?;
-    let record = state
-        .store
-        .delivery(&app.tenant, app.id, id)
-        .await?
-        .ok_or_else(|| not_found("event", event_id))?;
+    let record = stored(state, &app, id).await?;
     let hook = state.delivery.registry.hook(record.webhook_id);
     let created_by = hook
         .as_ref()
@@ -233,12 +239,7 @@ pub async fn redeliver(
     let now = state.clock.now_us();
     state.store.redeliver(&app.tenant, app.id, id, now).await?;
     state.delivery.wake.notify_one();
-    let record = state
-        .store
-        .delivery(&app.tenant, app.id, id)
-        .await?
-        .ok_or_else(|| not_found("event", event_id))?;
-    Ok(view(&record))
+    Ok(view(&stored(state, &app, id).await?))
 }
 
 /// Delivers a `cxhooks:ping` to webhook `webhook_id` now, through the normal pipeline, and
@@ -270,11 +271,7 @@ pub async fn test(
         .await
         .ok()
         .and_then(Result::ok);
-    let record = state
-        .store
-        .delivery(&app.tenant, app.id, id)
-        .await?
-        .ok_or_else(|| not_found("event", &id.to_string()))?;
+    let record = stored(state, &app, id).await?;
     let mut v = view(&record);
     v["attempt"] = attempt.as_ref().map_or(Value::Null, attempt_view);
     Ok(v)
