@@ -1,0 +1,204 @@
+//! The sections of the configuration, `[server]` to `[limits]`, each with its defaults.
+
+use super::serde_forms::{byte_size, duration, duration_list};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listener address; port 0 picks a free port.
+    pub listen: String,
+    /// Base of `iss` and of links; `http://{listen}` when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8480".into(),
+            public_url: None,
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Directory of the embedded SQLite store and its generated master key.
+    pub data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// PostgreSQL: each node vacuums the store's tables once updates have left enough dead
+    /// rows in them, so delivered notifications' old row versions are reused, not kept.
+    pub vacuum: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./cxhooks-data"),
+            database_url: None,
+            vacuum: true,
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Access token lifetime.
+    #[serde(with = "duration")]
+    pub token_ttl: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `[keys]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Application key size: 2048, 3072 or 4096.
+    pub rsa_bits: u32,
+    /// File with the 32-byte master key; `{store.data_dir}/master.key` when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key_file: Option<PathBuf>,
+    /// The master key itself, base64 (`CXHOOKS_KEYS__MASTER_KEY`); wins over the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key: Option<String>,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            rsa_bits: 2048,
+            master_key_file: None,
+            master_key: None,
+        }
+    }
+}
+
+/// `[delivery]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// One attempt, connect to last byte.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Retry offsets from the first attempt.
+    #[serde(with = "duration_list")]
+    pub retry_schedule: Vec<Duration>,
+    /// Allow loopback / private addresses as webhook urls.
+    pub allow_private_targets: bool,
+    /// Concurrent requests to one webhook.
+    pub max_in_flight_per_webhook: u32,
+    /// How long a claimed delivery stays claimed by a node.
+    #[serde(with = "duration")]
+    pub lease: Duration,
+    /// A webhook failing without success this long and this many deliveries goes to `error`.
+    pub error_after: ErrorAfter,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        let secs = |s| Duration::from_secs(s);
+        Self {
+            timeout: secs(10),
+            retry_schedule: vec![
+                secs(3),
+                secs(18),
+                secs(108),
+                secs(648),
+                secs(3600),
+                secs(7200),
+            ],
+            allow_private_targets: false,
+            max_in_flight_per_webhook: 16,
+            lease: secs(60),
+            error_after: ErrorAfter {
+                failing_for: secs(24 * 3600),
+                deliveries: 20,
+            },
+        }
+    }
+}
+
+/// `delivery.error_after`, written `24h,20`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorAfter {
+    /// How long every attempt must have failed.
+    pub failing_for: Duration,
+    /// How many deliveries must have failed in that time.
+    pub deliveries: u32,
+}
+
+impl Serialize for ErrorAfter {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!(
+            "{},{}",
+            humantime::format_duration(self.failing_for),
+            self.deliveries
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorAfter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let (dur, n) = text.split_once(',').ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "expected 'DURATION,COUNT' like '24h,20', got '{text}'"
+            ))
+        })?;
+        Ok(ErrorAfter {
+            failing_for: duration::parse(dur).map_err(serde::de::Error::custom)?,
+            deliveries: n.trim().parse().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "'{}' is not a whole number of deliveries",
+                    n.trim()
+                ))
+            })?,
+        })
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Webhooks one client may own.
+    pub max_webhooks_per_client: u32,
+    /// Notifications one client may receive per calendar month.
+    pub monthly_notifications_per_client: u64,
+    /// Filters in one webhook.
+    pub max_filters_per_webhook: u32,
+    /// Largest request body; larger gets 413.
+    #[serde(with = "byte_size")]
+    pub max_body_bytes: u64,
+    /// Management API requests per client per second; past it 429 with `Retry-After`.
+    pub api_requests_per_client_per_s: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_webhooks_per_client: 100,
+            monthly_notifications_per_client: 1_000_000,
+            max_filters_per_webhook: 10,
+            max_body_bytes: 1 << 20,
+            api_requests_per_client_per_s: 100,
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The result line of an end-to-end run: rates, latencies, memory, store bytes and CPU per
+//! delivery, as one JSON object.
+
+use super::BenchArgs;
+use super::measure::{Seen, round};
+use cxhooks_store::StoreLocation;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// What one end-to-end run measured, for its result line.
+pub(super) struct Measured {
+    pub(super) seen: Arc<Seen>,
+    pub(super) cpu: Option<(f64, f64, f64, f64)>,
+    pub(super) published_in: Duration,
+    pub(super) delivered_in: Duration,
+    pub(super) size_before: i64,
+    pub(super) peak_rss: Option<f64>,
+    pub(super) node_shares: Vec<u64>,
+}
+
+/// The line for a run of `args` on `location` that measured `m`, with the store's size, live
+/// size and pending deliveries once the nodes had stopped.
+pub(super) fn line(
+    args: &BenchArgs,
+    location: &StoreLocation,
+    m: &Measured,
+    size_after: i64,
+    pending: i64,
+    size_live: i64,
+) -> Value {
+    let latency = m.seen.latencies_us.percentiles();
+    let ack_latency = m.seen.acks_us.percentiles();
+    let delivered = m.seen.count.load(Ordering::Relaxed);
+    // Per delivered notification; with the receiver down, per pending one.
+    let stored = if args.receiver_down {
+        u64::try_from(pending).unwrap_or(0)
+    } else {
+        delivered
+    };
+    let deliveries_per_s = round(delivered as f64 / m.delivered_in.as_secs_f64());
+    json!({
+        "mode": "end-to-end", "store": null, "rsa_bits": args.rsa_bits,
+        "signing_threads": cxhooks_server::delivery::signing_threads(),
+        "changes": args.changes, "deliveries": delivered, "rate": args.rate,
+        "changes_per_s": round(args.changes as f64 / m.published_in.as_secs_f64()),
+        "deliveries_per_s": deliveries_per_s,
+        "latency_ms": latency,
+        "ack_latency_ms": ack_latency,
+        "warmup_s": args.warmup,
+        "vacuum": matches!(location, StoreLocation::Postgres { .. }) && !args.no_vacuum,
+        "signatures_per_s": deliveries_per_s,
+        "peak_rss_mb": m.peak_rss,
+        "store_bytes_per_delivery": round((size_after - m.size_before) as f64 / stored.max(1) as f64),
+        "store_live_bytes_per_delivery": round((size_live - m.size_before) as f64 / stored.max(1) as f64),
+        "nodes": args.nodes, "node_deliveries": m.node_shares, "pending": pending,
+        "cpu": m.cpu.map(|(idle, steal, process_s, signing_s)| json!({
+            "machine_idle_share": round(idle * 1000.0) / 1000.0,
+            "machine_steal_share": round(steal * 1000.0) / 1000.0,
+            "process_cpu_us_per_delivery": round(process_s * 1e6 / delivered.max(1) as f64),
+            "signing_cpu_us_per_delivery": round(signing_s * 1e6 / delivered.max(1) as f64),
+        })),
+    })
+}

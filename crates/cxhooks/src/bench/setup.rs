@@ -1,0 +1,190 @@
+//! Setting up a run: the nodes (each its own store pool, state and listener), the receiver on
+//! loopback, and the tenants with their application, webhooks and publishing token.
+
+use super::BenchArgs;
+use super::measure::{Seen, now_us, sent_at_us};
+use axum::body::Bytes;
+use cxhooks_server::identity::admin::{self, NewClient};
+use cxhooks_server::{AppState, Config};
+use cxhooks_signing::MasterKey;
+use cxhooks_store::{ClientCode, Permissions, ScopeSet, Store, StoreLocation, TenantName};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// One tenant's publishing token.
+pub(super) struct Publisher {
+    pub(super) token: String,
+}
+
+/// The running nodes: the sender that stops them, their URLs (the first is the public one) and
+/// their server tasks.
+pub(super) type Nodes = (
+    tokio::sync::watch::Sender<bool>,
+    Vec<String>,
+    Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+);
+
+/// Starts `args.nodes` nodes on `store` with the bench's configuration.
+pub(super) async fn start_nodes(
+    store: &Store,
+    location: &StoreLocation,
+    master: &Arc<MasterKey>,
+    args: &BenchArgs,
+) -> Result<Nodes, String> {
+    let mut config = Config::default();
+    config.delivery.allow_private_targets = true; // the receivers are on loopback
+    config.keys.rsa_bits = args.rsa_bits;
+    config.limits.monthly_notifications_per_client = u64::MAX;
+    config.limits.max_webhooks_per_client = u32::MAX;
+    config.store.vacuum = !args.no_vacuum;
+    // One token per publisher for the whole run, however long (a soak runs 30 minutes).
+    config.auth.token_ttl = Duration::from_secs(24 * 3600);
+    // Each node: its own store pool, state (dispatcher, registry, node id) and listener. They
+    // share one public URL, as nodes behind a load balancer do, so tokens are valid on all.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut listeners = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..args.nodes {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        urls.push(format!(
+            "http://{}",
+            listener.local_addr().map_err(|e| e.to_string())?
+        ));
+        listeners.push(listener);
+    }
+    config.server.public_url = Some(urls[0].clone());
+    let mut servers = Vec::new();
+    for (n, listener) in listeners.into_iter().enumerate() {
+        let node_store = if n == 0 {
+            store.clone()
+        } else {
+            Store::open(location).await.map_err(|e| e.to_string())?
+        };
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        let state = AppState::new(node_store, master.clone(), config.clone(), bound)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut stopped = stopped.clone();
+        servers.push(tokio::spawn(cxhooks_server::run(
+            state,
+            listener,
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        )));
+    }
+    Ok((stop, urls, servers))
+}
+
+/// The receiver: answers 200 at once and notes when each change, published at the time in its
+/// entityId, arrived. Served on the load runtime; with `receiver_down`, a port that is closed
+/// instead. Returns the webhooks' URL.
+pub(super) fn start_receiver(
+    load: &tokio::runtime::Runtime,
+    seen: &Arc<Seen>,
+    receiver_down: bool,
+) -> Result<String, String> {
+    let counting = seen.clone();
+    let receiver = axum::Router::new().fallback(move |body: Bytes| {
+        let seen = counting.clone();
+        async move {
+            let now = now_us();
+            let sent_at = sent_at_us(&body);
+            if let Some(at) = sent_at
+                && at >= seen.measure_from_us.load(Ordering::Relaxed)
+            {
+                seen.latencies_us.record(now.saturating_sub(at));
+            }
+            seen.count.fetch_add(1, Ordering::Relaxed);
+            ""
+        }
+    });
+    let receiver_listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    receiver_listener
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
+    let mut hook_url = format!(
+        "http://{}/hook",
+        receiver_listener.local_addr().map_err(|e| e.to_string())?
+    );
+    if receiver_down {
+        // A port that was just free and is closed again: every attempt is refused.
+        drop(receiver_listener);
+        hook_url = format!("{}/down", hook_url.trim_end_matches("/hook"));
+    } else {
+        load.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(receiver_listener)?;
+            axum::serve(listener, receiver).await
+        });
+    }
+    Ok(hook_url)
+}
+
+/// Creates tenant `bench{t}` with a client, an application and `webhooks` webhooks aimed at
+/// `hook_url`, and gets the client's token from the node at `url`.
+pub(super) async fn set_up_tenant(
+    store: &Store,
+    master: &MasterKey,
+    http: &reqwest::Client,
+    url: &str,
+    hook_url: &str,
+    t: usize,
+    webhooks: usize,
+) -> Result<Publisher, String> {
+    let e = |e: admin::IdentityError| e.to_string();
+    let tenant = TenantName::parse(&format!("bench{t}")).map_err(|e| e.to_string())?;
+    admin::create_tenant(store, master, &tenant, true)
+        .await
+        .map_err(e)?;
+    let new = NewClient {
+        name: "bench".into(),
+        code: ClientCode::parse("urn:cxhooks/bench").map_err(|e| e.to_string())?,
+        scopes: ScopeSet::parse("urn:cx/webhooks:data:manage urn:cx/webhooks:events:publish")
+            .map_err(|e| e.to_string())?,
+        permissions: Permissions::parse("create=on,read=all,update=all,delete=all")
+            .map_err(|e| e.to_string())?,
+    };
+    let (client, secret) = admin::create_client(store, master, &tenant, new)
+        .await
+        .map_err(e)?;
+    let token = crate::token::client_token(
+        http,
+        url,
+        tenant.as_str(),
+        (&client.client_id, &secret),
+        None,
+    )
+    .await?;
+    let post = |path: String, body: Value| {
+        let (http, token) = (http.clone(), token.clone());
+        async move {
+            let r = http
+                .post(format!("{url}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !r.status().is_success() {
+                return Err(format!("set-up {path} answered {}", r.status()));
+            }
+            r.json::<Value>().await.map_err(|e| e.to_string())
+        }
+    };
+    let app = post("/webhooks/v1/applications".into(), json!({"name": "bench"})).await?;
+    let app = app["_id"].as_str().unwrap_or_default().to_owned();
+    for _ in 0..webhooks {
+        post(
+            format!("/webhooks/v1/applications/{app}/webhooks"),
+            json!({"url": hook_url, "filters": [{"eventType": "cremployee:updated",
+                "condition": "data.touser.tosinglestatusnode eq '1234'"}]}),
+        )
+        .await?;
+    }
+    Ok(Publisher { token })
+}
