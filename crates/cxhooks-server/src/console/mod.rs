@@ -16,6 +16,7 @@ pub mod applications;
 pub mod clients;
 pub mod deliveries;
 pub mod session;
+mod webhook_form;
 pub mod webhooks;
 
 use crate::error::ApiError;

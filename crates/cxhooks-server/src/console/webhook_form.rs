@@ -1,0 +1,211 @@
+//! The webhook form: what the operator typed, turned into the body the API takes, and the
+//! API's problems shown at the fields they are about.
+
+use super::session::{Form, Session, page};
+use super::webhooks::status_buttons;
+use crate::error::{ApiError, FieldError};
+use axum::response::Response;
+use cxhooks_catalog::Catalog;
+use cxhooks_store::{Application, Webhook};
+use maud::{Markup, html};
+use serde_json::{Value, json};
+
+/// The webhook form as the operator filled it in: a row per filter (blank rows are left out),
+/// custom headers one `Name: value` per line.
+pub(super) struct WebhookForm<'f> {
+    pub(super) app: &'f str,
+    pub(super) url: &'f str,
+    pub(super) rows: Vec<(&'f str, &'f str)>,
+    pub(super) headers: &'f str,
+}
+
+/// Blank filter rows shown below the filled ones.
+const SPARE_ROWS: usize = 1;
+
+impl<'f> WebhookForm<'f> {
+    pub(super) fn parse(form: &'f Form) -> Self {
+        let types = form.all("event_type");
+        let conds = form.all("condition");
+        let rows = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.trim(), conds.get(i).map_or("", |c| c.trim())))
+            .collect();
+        Self {
+            app: form.text("app"),
+            url: form.text("url"),
+            rows,
+            headers: form.get("custom_headers").unwrap_or(""),
+        }
+    }
+
+    /// The API body, and for each of its filters the form row it came from.
+    pub(super) fn to_json(&self) -> (Value, Vec<usize>) {
+        let mut filters = Vec::new();
+        let mut rows = Vec::new();
+        for (i, (t, c)) in self.rows.iter().enumerate() {
+            if t.is_empty() && c.is_empty() {
+                continue;
+            }
+            let mut f = json!({"eventType": t});
+            if !c.is_empty() {
+                f["condition"] = json!(c);
+            }
+            filters.push(f);
+            rows.push(i);
+        }
+        let headers: Vec<Value> = self
+            .headers
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| match l.split_once(':') {
+                Some((n, v)) => json!({"name": n.trim(), "value": v.trim()}),
+                None => json!({"name": l.trim(), "value": ""}),
+            })
+            .collect();
+        (
+            json!({"url": self.url, "filters": filters, "customHeaders": headers}),
+            rows,
+        )
+    }
+}
+
+/// Moves `/filters/{i}/…` paths from the API body's numbering to the form's rows.
+pub(super) fn to_rows(errors: &[FieldError], rows: &[usize]) -> Vec<FieldError> {
+    errors
+        .iter()
+        .map(|e| {
+            let path = e
+                .path
+                .strip_prefix("/filters/")
+                .and_then(|rest| {
+                    let (n, tail) = rest.split_once('/').unwrap_or((rest, ""));
+                    let row = rows.get(n.parse::<usize>().ok()?)?;
+                    Some(if tail.is_empty() {
+                        format!("/filters/{row}")
+                    } else {
+                        format!("/filters/{row}/{tail}")
+                    })
+                })
+                .unwrap_or_else(|| e.path.clone());
+            FieldError {
+                path,
+                message: e.message.clone(),
+            }
+        })
+        .collect()
+}
+
+pub(super) struct Feedback {
+    detail: Option<String>,
+    errors: Vec<FieldError>,
+    warnings: Vec<FieldError>,
+}
+
+fn field_msgs(fb: &Feedback, path: &str) -> Markup {
+    html! {
+        p.field-msg data-for=(path) {
+            @for e in fb.errors.iter().filter(|e| e.path == path) { span.err { (e.message) } " " }
+            @for w in fb.warnings.iter().filter(|e| e.path == path) { span.warn { (w.message) } " " }
+        }
+    }
+}
+
+pub(super) fn webhook_form_page(
+    session: &Session,
+    apps: &[Application],
+    action: &str,
+    editing: Option<&Webhook>,
+    form: &WebhookForm<'_>,
+    fb: &Feedback,
+) -> Response {
+    let catalog = Catalog::builtin();
+    let rows = form.rows.len() + SPARE_ROWS;
+    let title = if editing.is_some() {
+        "Edit webhook"
+    } else {
+        "New webhook"
+    };
+    page(
+        Some(session),
+        title,
+        html! {
+            section.narrow {
+                h1 { (title) }
+                div #problems role="alert" class=(if fb.detail.is_some() { "problem" } else { "problem hidden" }) {
+                    @if let Some(d) = &fb.detail { p { (d) } }
+                }
+                form.webhook method="post" action=(action) data-validate="/console/webhooks/validate" {
+                    (session.csrf_field())
+                    @if let Some(h) = editing {
+                        input type="hidden" name="app" value=(h.application_id);
+                        p.muted { "Application: " (apps.iter().find(|a| a.id == h.application_id).map_or("", |a| a.name.as_str())) " · status " span class=(format!("status {}", h.status.as_str())) { (h.status.as_str()) } }
+                    } @else {
+                        label { "Application"
+                            select name="app" required {
+                                @for a in apps { option value=(a.id) selected[a.id.to_string() == form.app] { (a.name) } }
+                            }
+                        }
+                    }
+                    label { "Url" input name="url" type="url" value=(form.url) required placeholder="https://integration.example/hooks/carerix"; }
+                    (field_msgs(fb, "/url"))
+                    fieldset {
+                        legend { "Filters" }
+                        p.muted { "A change is delivered when any filter matches: its event type, and its condition if there is one. Leave a row empty to skip it." }
+                        (field_msgs(fb, "/filters"))
+                        @for i in 0..rows {
+                            @let (t, c) = form.rows.get(i).copied().unwrap_or(("", ""));
+                            div.filter {
+                                label { "Event type"
+                                    input name="event_type" list="event-types" value=(t) placeholder="cremployee:updated" autocapitalize="none";
+                                }
+                                (field_msgs(fb, &format!("/filters/{i}/eventType")))
+                                (field_msgs(fb, &format!("/filters/{i}")))
+                                label { "Condition (optional)"
+                                    textarea name="condition" rows="2" spellcheck="false" placeholder="data.tostatusnode eq '1234'" { (c) }
+                                }
+                                (field_msgs(fb, &format!("/filters/{i}/condition")))
+                            }
+                        }
+                        datalist #event-types {
+                            @for et in catalog.event_types() { option value=(et.as_str()) {} }
+                        }
+                    }
+                    label { "Custom headers (one " code { "Name: value" } " per line, stored encrypted)"
+                        textarea name="custom_headers" rows="2" spellcheck="false" { (form.headers) }
+                    }
+                    (field_msgs(fb, "/customHeaders"))
+                    p.validity #validity aria-live="polite" {}
+                    button type="submit" { @if editing.is_some() { "Save webhook" } @else { "Create webhook" } }
+                }
+                @if let Some(h) = editing {
+                    div.actions {
+                        (status_buttons(session, h.application_id, h))
+                        form method="post" action=(format!("/console/webhooks/{}/{}/test", h.application_id, h.id)) {
+                            (session.csrf_field()) button.secondary type="submit" { "Send test ping" }
+                        }
+                        form method="post" action=(format!("/console/webhooks/{}/{}/delete", h.application_id, h.id)) data-confirm="Delete this webhook? Its pending deliveries are cancelled." {
+                            (session.csrf_field()) button.danger type="submit" { "Delete" }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub(super) fn no_feedback() -> Feedback {
+    Feedback {
+        detail: None,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+pub(super) fn feedback_of(e: &ApiError, rows: &[usize]) -> Feedback {
+    Feedback {
+        detail: Some(e.detail().to_owned()),
+        errors: to_rows(e.field_errors(), rows),
+        warnings: Vec::new(),
+    }
+}
