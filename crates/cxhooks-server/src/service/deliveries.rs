@@ -3,13 +3,13 @@
 
 use super::access::{Caller, Verb};
 use super::list::{ListQuery, encode_cursor};
-use super::{applications, not_found, parse_id, rfc3339};
+use super::{not_found, parse_id, rfc3339, webhooks};
 use crate::delivery::outbox;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::http::StatusCode;
 use cxhooks_store::{
-    Application, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, LogFilter, Scope,
+    Application, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, LogFilter,
     WebhookStatus, from_micros,
 };
 use serde::Deserialize;
@@ -102,6 +102,17 @@ fn not_enabled(detail: &str) -> ApiError {
     )
 }
 
+/// The application whose request log the caller reads.
+async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+) -> Result<Application, ApiError> {
+    let app = webhooks::application(state, caller, app_id).await?;
+    caller.may(Verb::Read, "application", &app.audit.created_by)?;
+    Ok(app)
+}
+
 /// A page of the request log of application `app_id`, as `{_kind: List, items, nextCursor}`.
 pub async fn list(
     state: &AppState,
@@ -109,9 +120,7 @@ pub async fn list(
     app_id: &str,
     q: &EventQuery,
 ) -> Result<Value, ApiError> {
-    caller.principal.require(Scope::WebhooksOnlyManage)?;
-    let app = applications::load(state, caller, app_id).await?;
-    caller.may(Verb::Read, "application", &app.audit.created_by)?;
+    let app = readable(state, caller, app_id).await?;
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
@@ -170,9 +179,7 @@ pub async fn get(
     app_id: &str,
     event_id: &str,
 ) -> Result<Value, ApiError> {
-    caller.principal.require(Scope::WebhooksOnlyManage)?;
-    let app = applications::load(state, caller, app_id).await?;
-    caller.may(Verb::Read, "application", &app.audit.created_by)?;
+    let app = readable(state, caller, app_id).await?;
     let id = parse_id(event_id).ok_or_else(|| not_found("event", event_id))?;
     let record = stored(state, &app, id).await?;
     let attempts = state.store.attempts(record.id).await?;
@@ -219,8 +226,7 @@ pub async fn redeliver(
     app_id: &str,
     event_id: &str,
 ) -> Result<Value, ApiError> {
-    caller.principal.require(Scope::WebhooksOnlyManage)?;
-    let app = applications::load(state, caller, app_id).await?;
+    let app = webhooks::application(state, caller, app_id).await?;
     let id = parse_id(event_id).ok_or_else(|| not_found("event", event_id))?;
     let record = stored(state, &app, id).await?;
     let hook = state.delivery.registry.hook(record.webhook_id);
@@ -250,8 +256,7 @@ pub async fn test(
     app_id: &str,
     webhook_id: &str,
 ) -> Result<Value, ApiError> {
-    caller.principal.require(Scope::WebhooksOnlyManage)?;
-    let app = applications::load(state, caller, app_id).await?;
+    let app = webhooks::application(state, caller, app_id).await?;
     let hook_id = parse_id(webhook_id).ok_or_else(|| not_found("webhook", webhook_id))?;
     let hook = state
         .store

@@ -1,9 +1,8 @@
 //! Applications: create, read, rename or re-key, delete.
 
-use super::rows::{ApplicationRow, BUMP_CONFIG, application_columns, collect};
+use super::rows::{ApplicationRow, BUMP_CONFIG, Doomed, application_columns, collect};
 use super::{Application, Page, Paged};
 use crate::error::conflict;
-use crate::id::Id;
 use crate::model::*;
 use crate::{ApplicationId, Store, StoreError, on_pool};
 
@@ -111,28 +110,7 @@ impl Store {
         id: ApplicationId,
         now: i64,
     ) -> Result<bool, StoreError> {
-        on_pool!(self, |pool| {
-            let mut tx = crate::BeginWrite::begin_write(pool).await?;
-            sqlx::query(
-                "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
-                 AND application_id = $2 AND status IN ('pending', 'retrying')",
-            )
-            .bind(tenant.as_str())
-            .bind(Id::from(id))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let n = sqlx::query("DELETE FROM applications WHERE tenant = $1 AND id = $2")
-                .bind(tenant.as_str())
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 1 {
-                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok::<_, StoreError>(n == 1)
-        })
+        self.delete_cancelling(tenant, Doomed::Application(id), now)
+            .await
     }
 }

@@ -1,8 +1,9 @@
 //! How applications and webhooks are stored: their rows, columns and conversions.
 
 use super::{Application, Audit, Webhook, WebhookStatus};
-use crate::StoreError;
+use crate::id::Id;
 use crate::model::*;
+use crate::{ApplicationId, Store, StoreError, WebhookId, on_pool};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct ApplicationRow {
@@ -103,3 +104,61 @@ pub(super) fn collect<R, T: TryFrom<R, Error = StoreError>>(
 pub(super) const BUMP_CONFIG: &str = "UPDATE config_version SET version = version + 1 WHERE id = 1";
 pub(super) use application_columns;
 pub(super) use webhook_columns;
+
+/// What a delete removes, with the deliveries still to be sent for it.
+pub(super) enum Doomed {
+    /// An application, its webhooks with it.
+    Application(ApplicationId),
+    /// One webhook of an application.
+    Webhook(ApplicationId, WebhookId),
+}
+
+impl Store {
+    /// Cancels the pending deliveries of `doomed` (at `now`), deletes it and bumps the
+    /// configuration version, in one transaction; false if it did not exist.
+    pub(super) async fn delete_cancelling(
+        &self,
+        tenant: &TenantName,
+        doomed: Doomed,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (cancel, delete, app, hook) = match doomed {
+            Doomed::Application(app) => (
+                "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
+                 AND application_id = $2 AND status IN ('pending', 'retrying')",
+                "DELETE FROM applications WHERE tenant = $1 AND id = $2",
+                app,
+                None,
+            ),
+            Doomed::Webhook(app, hook) => (
+                "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
+                 AND webhook_id = $2 AND status IN ('pending', 'retrying')",
+                "DELETE FROM webhooks WHERE tenant = $1 AND application_id = $2 AND id = $3",
+                app,
+                Some(hook),
+            ),
+        };
+        let cancelled: uuid::Uuid = hook.map_or(app.uuid(), WebhookId::uuid);
+        on_pool!(self, |pool| {
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
+            sqlx::query(cancel)
+                .bind(tenant.as_str())
+                .bind(Id::from(cancelled))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let mut deleting = sqlx::query(delete)
+                .bind(tenant.as_str())
+                .bind(app.to_string());
+            if let Some(hook) = hook {
+                deleting = deleting.bind(hook.to_string());
+            }
+            let n = deleting.execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(n == 1)
+        })
+    }
+}

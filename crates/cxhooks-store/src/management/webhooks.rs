@@ -1,10 +1,9 @@
 //! Webhooks: create (within the client's limit), read, update, delete; the configuration
 //! version nodes poll.
 
-use super::rows::{BUMP_CONFIG, WebhookRow, collect, webhook_columns};
+use super::rows::{BUMP_CONFIG, Doomed, WebhookRow, collect, webhook_columns};
 use super::{Page, Paged, Webhook};
 use crate::error::conflict;
-use crate::id::Id;
 use crate::model::*;
 use crate::{ApplicationId, Store, StoreError, WebhookId, on_pool};
 
@@ -172,31 +171,7 @@ impl Store {
         id: WebhookId,
         now: i64,
     ) -> Result<bool, StoreError> {
-        on_pool!(self, |pool| {
-            let mut tx = crate::BeginWrite::begin_write(pool).await?;
-            sqlx::query(
-                "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
-                 AND webhook_id = $2 AND status IN ('pending', 'retrying')",
-            )
-            .bind(tenant.as_str())
-            .bind(Id::from(id))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let n = sqlx::query(
-                "DELETE FROM webhooks WHERE tenant = $1 AND application_id = $2 AND id = $3",
-            )
-            .bind(tenant.as_str())
-            .bind(application_id.to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok::<_, StoreError>(n == 1)
-        })
+        self.delete_cancelling(tenant, Doomed::Webhook(application_id, id), now)
+            .await
     }
 }
