@@ -83,14 +83,10 @@ mod tests {
     use crate::config::Overrides;
     use figment::Jail;
 
-    fn load(o: &Overrides) -> Result<Config, ConfigError> {
-        Config::load(o)
-    }
-
     #[test]
     fn master_key_is_generated_for_sqlite_and_required_for_postgres() {
         Jail::expect_with(|_| {
-            let sqlite = load(&Overrides {
+            let sqlite = Config::load(&Overrides {
                 data_dir: Some("data".into()),
                 ..Default::default()
             })
@@ -106,7 +102,7 @@ mod tests {
                 database_url: Some("postgres://u:pw@h/db".into()),
                 ..Default::default()
             };
-            let pg = load(&pg).unwrap();
+            let pg = Config::load(&pg).unwrap();
             let err = load_master_key(&pg).unwrap_err().to_string();
             assert!(err.contains("CXHOOKS_KEYS__MASTER_KEY"), "{err}");
             assert!(pg.to_masked_toml().contains("postgres://u:***@h/db"));

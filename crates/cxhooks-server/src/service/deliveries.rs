@@ -2,10 +2,10 @@
 //! redelivery, and the test ping. Shown by the API (`/events`) and the console alike.
 
 use super::access::{Caller, Verb};
-use super::list::{ListQuery, encode_cursor};
+use super::list::{ListQuery, bad, encode_cursor};
 use super::{not_found, parse_id, rfc3339, webhooks};
 use crate::delivery::outbox;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use cxhooks_store::{
@@ -35,16 +35,6 @@ pub struct EventQuery {
     pub limit: Option<String>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
-}
-
-fn bad(path: &str, message: String) -> ApiError {
-    ApiError::invalid(
-        message.clone(),
-        vec![FieldError {
-            path: path.into(),
-            message,
-        }],
-    )
 }
 
 fn time_param(path: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {

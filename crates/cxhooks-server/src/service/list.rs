@@ -27,7 +27,8 @@ pub struct FieldsQuery {
     pub fields: Option<String>,
 }
 
-fn bad(path: &str, message: String) -> ApiError {
+/// 400 for one bad query parameter (`path` like `?limit`).
+pub(super) fn bad(path: &str, message: String) -> ApiError {
     ApiError::invalid(
         message.clone(),
         vec![FieldError {
