@@ -7,6 +7,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+/// The `Retry-After` (seconds) of a 503 while the store is unreachable.
+pub const RETRY_AFTER_S: u64 = 1;
+
 /// One field-level problem: where (`path`, a JSON Pointer) and what.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
@@ -140,6 +143,23 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
     }
 
+    /// 503 with `Retry-After`: the store cannot be reached now (`why` is logged, not shown).
+    /// Nothing is known to have been done: the same request may be sent again (a publish with
+    /// its `Idempotency-Key`).
+    pub fn unavailable(why: &str) -> Self {
+        tracing::warn!(error = %why, "answering 503: the store is unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            format!(
+                "the store cannot be reached now; send the same request again after {RETRY_AFTER_S} s \
+                 (a publish with the same Idempotency-Key, so that it is stored once)"
+            ),
+        )
+        .with_header(header::RETRY_AFTER, &RETRY_AFTER_S.to_string())
+    }
+
     /// 500: logs `err` with an incident id and tells the client only the id.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         let incident = uuid::Uuid::new_v4();
@@ -213,6 +233,9 @@ impl IntoResponse for ApiError {
 
 impl From<cxhooks_store::StoreError> for ApiError {
     fn from(e: cxhooks_store::StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            cxhooks_store::StoreError::Unavailable(why) => ApiError::unavailable(&why),
+            e => ApiError::internal(e),
+        }
     }
 }

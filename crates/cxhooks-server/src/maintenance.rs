@@ -85,8 +85,9 @@ async fn vacuum_churned(state: AppState) {
 /// How often the store's configuration version is polled.
 const CONFIG_POLL: Duration = Duration::from_secs(1);
 
-/// Reloads the webhook registry when another node (or this one) changed webhooks or
-/// applications: the bound on how long nodes sharing a store may disagree.
+/// Reloads the webhook registry and forgets tokens' standings when another node, the CLI or
+/// this node changed webhooks, applications, tenants or clients: the bound on how long nodes
+/// sharing a store may disagree, and on how long a revoked client's token still works.
 async fn watch_config(state: AppState) {
     let mut seen = state.store.config_version().await.ok();
     loop {
@@ -97,6 +98,7 @@ async fn watch_config(state: AppState) {
         if seen == Some(now) {
             continue;
         }
+        state.standings.forget_all();
         match state
             .delivery
             .registry

@@ -23,6 +23,14 @@ pub struct Outcome {
     pub outcome: &'static str,
 }
 
+/// The `cause` label of `cxhooks_deliveries_deferred`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Cause {
+    /// `key` (the application's key could not be read or opened), `headers` (the webhook's
+    /// custom headers did not open) or `signing`.
+    pub cause: &'static str,
+}
+
 /// The `table` label of `cxhooks_store_vacuums`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Table {
@@ -38,6 +46,8 @@ pub struct Metrics {
     pub changes_accepted: Counter,
     /// Delivery attempts and cancellations, by what happened.
     pub deliveries: Family<Outcome, Counter>,
+    /// Deliveries put off by a fault of this node before sending, by cause.
+    deferred: Family<Cause, Counter>,
     /// How long attempts took, seconds.
     pub attempt_seconds: Histogram,
     /// PostgreSQL: the store's tables this node vacuumed (`store.vacuum`), by table.
@@ -60,6 +70,12 @@ impl Default for Metrics {
             "deliveries",
             "Delivery outcomes: attempts by result, and deliveries cancelled",
             deliveries.clone(),
+        );
+        let deferred = Family::<Cause, Counter>::default();
+        registry.register(
+            "deliveries_deferred",
+            "Deliveries put off by a fault of this node before sending (not sent, retried), by cause",
+            deferred.clone(),
         );
         let attempt_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register(
@@ -89,6 +105,7 @@ impl Default for Metrics {
             registry,
             changes_accepted,
             deliveries,
+            deferred,
             attempt_seconds,
             store_vacuums,
             queue_depth,
@@ -101,6 +118,11 @@ impl Metrics {
     /// Counts one outcome.
     pub fn delivery(&self, outcome: &'static str) {
         self.deliveries.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// Counts one delivery put off by a fault of this node.
+    pub fn deferred(&self, cause: &'static str) {
+        self.deferred.get_or_create(&Cause { cause }).inc();
     }
 }
 
@@ -136,7 +158,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(_) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the store does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, crate::error::RETRY_AFTER_S.to_string())],
+                "the store does not answer",
+            )
+                .into_response()
         }
     }
 }

@@ -35,7 +35,10 @@ pub enum StartError {
 /// `serve` and the administration commands need.
 pub async fn open_store(config: &Config) -> Result<(Store, Arc<MasterKey>), StartError> {
     let master = load_master_key(config)?;
-    let store = Store::open(&config.store_location()).await?;
+    let options = cxhooks_store::StoreOptions {
+        acquire_timeout: config.store.acquire_timeout,
+    };
+    let store = Store::open_with(&config.store_location(), options).await?;
     if store.check_master_key(&master.fingerprint()).await? == MasterKeyCheck::Mismatch {
         return Err(StartError::MasterKeyMismatch);
     }
@@ -55,6 +58,8 @@ pub struct AppState {
     pub public_url: String,
     /// Realm keys in memory.
     pub keys: Arc<RealmKeys>,
+    /// Bearer tokens' standing (client exists, tenant feature on), cached.
+    pub standings: Arc<crate::identity::standing::Standings>,
     /// Webhook registry, HTTP sender, dispatcher wake-up.
     pub delivery: Arc<crate::delivery::Delivery>,
     /// The management API's per-client rate limit.
@@ -106,6 +111,7 @@ impl AppState {
             config: Arc::new(config),
             public_url,
             keys: Arc::new(RealmKeys::default()),
+            standings: Arc::default(),
             delivery,
             metrics: Arc::new(crate::metrics::Metrics::default()),
             limiter,

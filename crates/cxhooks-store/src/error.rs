@@ -3,9 +3,13 @@ use crate::model::InvalidValue;
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database answered with an error or could not be reached.
+    /// The database answered with an error.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// The database could not be reached, or no connection was free within the pool's acquire
+    /// timeout: nothing is known to have happened, and the same request may be tried again.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -23,7 +27,29 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Database(e)
+        if unreachable(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+/// Whether `e` says the database could not be reached (rather than that it refused a
+/// statement): no connection within the acquire timeout, a broken or refused connection (a
+/// connection cut during its handshake reads as a protocol error), or PostgreSQL's
+/// connection-exception and shutdown codes (SQLSTATE class 08, 57P01–57P03).
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
     }
 }
 
@@ -38,6 +64,6 @@ pub(crate) fn conflict(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> S
     let what = what.into();
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
-        _ => StoreError::Database(e),
+        _ => e.into(),
     }
 }

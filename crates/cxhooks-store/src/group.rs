@@ -30,7 +30,7 @@ pub(crate) struct GroupItem {
     /// The deliveries' payloads as stored, packed before they reach the committer.
     pub(crate) packed: Vec<Vec<u8>>,
     quota: u64,
-    idempotency: Option<(String, String)>,
+    idempotency: Option<crate::IdempotencyOwned>,
     record: Option<RecordWrite>,
     /// [`crate::Lease`], owned: node, until, taken.
     lease: Option<(String, i64, Vec<bool>)>,
@@ -52,7 +52,7 @@ impl GroupItem {
             idempotency: self
                 .idempotency
                 .as_ref()
-                .map(|(k, a)| (k.as_str(), a.as_str())),
+                .map(crate::IdempotencyOwned::as_ref),
             record: self.record.as_ref(),
             lease: self
                 .lease
@@ -99,9 +99,7 @@ impl Committer {
             deliveries: accept.deliveries.to_vec(),
             packed: crate::pack::pack_all(accept.deliveries),
             quota: accept.quota,
-            idempotency: accept
-                .idempotency
-                .map(|(k, a)| (k.to_owned(), a.to_owned())),
+            idempotency: accept.idempotency.map(Into::into),
             record: accept.record.cloned(),
             lease: accept
                 .lease
@@ -143,12 +141,14 @@ async fn run(store: Store, queue: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiv
             Err(e) => {
                 // Nothing of the group was committed: every publish in it is told so.
                 let message = e.to_string();
+                let unavailable = matches!(e, StoreError::Unavailable(_));
                 for item in group {
-                    let _ = item
-                        .reply
-                        .send(Err(StoreError::Database(sqlx::Error::Protocol(
-                            message.clone(),
-                        ))));
+                    let e = if unavailable {
+                        StoreError::Unavailable(message.clone())
+                    } else {
+                        StoreError::Database(sqlx::Error::Protocol(message.clone()))
+                    };
+                    let _ = item.reply.send(Err(e));
                 }
             }
         }

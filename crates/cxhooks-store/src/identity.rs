@@ -96,6 +96,26 @@ fn collect<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>,
     rows.into_iter().map(T::try_from).collect()
 }
 
+/// Runs the bound query `$q` in a transaction that also bumps the configuration version when it
+/// changed a row: what nodes derive from identities (a token's standing: its client exists, its
+/// tenant has the feature) is dropped by every node within a poll of the version. The rows
+/// changed.
+macro_rules! bumping {
+    ($store:expr, $q:expr) => {
+        on_pool!($store, |pool| {
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
+            let changed = $q.execute(&mut *tx).await?.rows_affected();
+            if changed > 0 {
+                sqlx::query(crate::management::BUMP_CONFIG)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<u64, StoreError>(changed)
+        })
+    };
+}
+
 impl Store {
     /// Creates a tenant together with its first realm key, atomically.
     pub async fn create_tenant(&self, tenant: &Tenant, key: &RealmKey) -> Result<(), StoreError> {
@@ -155,26 +175,21 @@ impl Store {
         name: &TenantName,
         enabled: bool,
     ) -> Result<bool, StoreError> {
-        let done = on_pool!(self, |pool| sqlx::query(
-            "UPDATE tenants SET webhooks_enabled = $2 WHERE name = $1"
-        )
-        .bind(name.as_str())
-        .bind(enabled)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let done = bumping!(
+            self,
+            sqlx::query("UPDATE tenants SET webhooks_enabled = $2 WHERE name = $1")
+                .bind(name.as_str())
+                .bind(enabled)
+        )?;
         Ok(done == 1)
     }
 
     /// Deletes a tenant and everything it owns; false if it did not exist.
     pub async fn delete_tenant(&self, name: &TenantName) -> Result<bool, StoreError> {
-        let done = on_pool!(self, |pool| sqlx::query(
-            "DELETE FROM tenants WHERE name = $1"
-        )
-        .bind(name.as_str())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let done = bumping!(
+            self,
+            sqlx::query("DELETE FROM tenants WHERE name = $1").bind(name.as_str())
+        )?;
         Ok(done == 1)
     }
 
@@ -264,21 +279,21 @@ impl Store {
     /// Writes a client's name, code, scopes, permissions, secret hash and `updated_at`; false if
     /// it does not exist.
     pub async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
-        let done = on_pool!(self, |pool| sqlx::query(
-            "UPDATE clients SET name = $3, code = $4, secret_hash = $5, default_scopes = $6, \
-             permissions = $7, updated_at = $8 WHERE tenant = $1 AND client_id = $2"
-        )
-        .bind(client.tenant.as_str())
-        .bind(&client.client_id)
-        .bind(&client.name)
-        .bind(client.code.as_str())
-        .bind(&client.secret_hash)
-        .bind(client.default_scopes.to_string())
-        .bind(client.permissions.to_string())
-        .bind(to_micros(client.updated_at))
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let done = bumping!(
+            self,
+            sqlx::query(
+                "UPDATE clients SET name = $3, code = $4, secret_hash = $5, default_scopes = $6, \
+                 permissions = $7, updated_at = $8 WHERE tenant = $1 AND client_id = $2"
+            )
+            .bind(client.tenant.as_str())
+            .bind(&client.client_id)
+            .bind(&client.name)
+            .bind(client.code.as_str())
+            .bind(&client.secret_hash)
+            .bind(client.default_scopes.to_string())
+            .bind(client.permissions.to_string())
+            .bind(to_micros(client.updated_at))
+        )?;
         Ok(done == 1)
     }
 
@@ -288,14 +303,12 @@ impl Store {
         tenant: &TenantName,
         client_id: &str,
     ) -> Result<bool, StoreError> {
-        let done = on_pool!(self, |pool| sqlx::query(
-            "DELETE FROM clients WHERE tenant = $1 AND client_id = $2"
-        )
-        .bind(tenant.as_str())
-        .bind(client_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let done = bumping!(
+            self,
+            sqlx::query("DELETE FROM clients WHERE tenant = $1 AND client_id = $2")
+                .bind(tenant.as_str())
+                .bind(client_id)
+        )?;
         Ok(done == 1)
     }
 }

@@ -236,16 +236,49 @@ pub enum MasterKeyCheck {
     Mismatch,
 }
 
+/// How a store's connections are had.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// PostgreSQL: how long a statement waits for a connection of the pool before it fails with
+    /// [`StoreError::Unavailable`] (the server answers 503 at once, rather than hang while the
+    /// database is unreachable).
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            acquire_timeout: std::time::Duration::from_secs(1),
+        }
+    }
+}
+
 impl Store {
     /// Opens (and creates, for SQLite) the store and applies pending migrations.
     pub async fn open(location: &StoreLocation) -> Result<Self, StoreError> {
-        let store = Self::connect(location).await?;
+        Self::open_with(location, StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with `options`.
+    pub async fn open_with(
+        location: &StoreLocation,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let store = Self::connect_with(location, options).await?;
         store.migrate().await?;
         Ok(store)
     }
 
     /// Opens the store without migrating.
     pub async fn connect(location: &StoreLocation) -> Result<Self, StoreError> {
+        Self::connect_with(location, StoreOptions::default()).await
+    }
+
+    /// [`Store::connect`] with `options`.
+    pub async fn connect_with(
+        location: &StoreLocation,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
         Ok(match location {
             StoreLocation::Sqlite { path } => {
                 let mut store = Self {
@@ -257,7 +290,9 @@ impl Store {
                 store
             }
             StoreLocation::Postgres { url, schema } => {
-                let pool = Pool::Postgres(postgres::connect(url, schema.as_deref()).await?);
+                let pool = Pool::Postgres(
+                    postgres::connect(url, schema.as_deref(), options.acquire_timeout).await?,
+                );
                 let mut store = Self {
                     writer: pool.clone(),
                     pool,

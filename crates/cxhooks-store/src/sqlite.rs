@@ -2,8 +2,8 @@
 //! group of publishes in two scripts.
 
 use crate::delivery::accept::{
-    GroupView, bind_change, bind_delivery, insert_changes_sql, insert_deliveries_sql,
-    insert_idempotency_sql, lease_of, upsert_usage_sql,
+    GroupView, bind_change, bind_delivery, bind_idempotency, insert_changes_sql,
+    insert_deliveries_sql, insert_idempotency_sql, lease_of, upsert_usage_sql,
 };
 use crate::delivery::quota::{GroupCount, UsageCount};
 use crate::delivery::rows::row_chunks;
@@ -163,12 +163,8 @@ impl Store {
         }
         for rows in row_chunks(keyed.iter().map(|_| 0), usize::MAX) {
             writing.statement(&insert_idempotency_sql(self, rows.len()));
-            for (item, (key, answer)) in &keyed[rows] {
-                writing = writing
-                    .bind(item.tenant.as_str())
-                    .bind(*key)
-                    .bind(*answer)
-                    .bind(item.now);
+            for (item, keyed) in &keyed[rows] {
+                writing = bind_idempotency!(writing, keyed, item.tenant.as_str(), item.now);
             }
         }
         writing.statement("COMMIT");

@@ -74,3 +74,45 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Replaces a sealed column of one row (`applications.sealed_private_key` or
+/// `webhooks.sealed_custom_headers`), as a corrupted or foreign seal would read; returns what
+/// was there.
+pub async fn replace_sealed(
+    store: &Store,
+    column: Sealed,
+    id: uuid::Uuid,
+    with: Vec<u8>,
+) -> Vec<u8> {
+    let (table, col) = match column {
+        Sealed::ApplicationKey => ("applications", "sealed_private_key"),
+        Sealed::WebhookHeaders => ("webhooks", "sealed_custom_headers"),
+    };
+    let read = format!("SELECT {col} FROM {table} WHERE id = $1");
+    let write = format!("UPDATE {table} SET {col} = $2 WHERE id = $1");
+    // Management tables keep ids as text on both backends.
+    let id = id.to_string();
+    crate::on_pool!(store, |pool| {
+        let old: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(read))
+            .bind(&id)
+            .fetch_one(pool)
+            .await
+            .expect("the row");
+        sqlx::query(sqlx::AssertSqlSafe(write))
+            .bind(&id)
+            .bind(with)
+            .execute(pool)
+            .await
+            .expect("replaced");
+        old
+    })
+}
+
+/// A sealed column [`replace_sealed`] can replace.
+#[derive(Debug, Clone, Copy)]
+pub enum Sealed {
+    /// An application's private key.
+    ApplicationKey,
+    /// A webhook's custom headers.
+    WebhookHeaders,
+}

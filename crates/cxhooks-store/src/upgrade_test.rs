@@ -134,3 +134,133 @@ macro_rules! store_old_rows {
     }};
 }
 pub(crate) use store_old_rows;
+
+/// The store the previous release leaves (every migration up to its last), with work pending,
+/// opens with the current one: every pending delivery is claimed and delivered. When a release
+/// adds a migration, the previous release's last one moves up here.
+#[cfg(test)]
+mod previous_release {
+    use crate::testing::Backend;
+    use crate::{
+        Accept, AttemptRecord, DeliveryOutcome, DeliveryStatus, Idempotency, NewChange,
+        NewDelivery, Next, Pool, Store, TenantName,
+    };
+
+    async fn upgrading_from_the_previous_release_delivers_everything_pending(backend: Backend) {
+        let loc = backend.location();
+        let store = Store::connect(&loc.location).await.unwrap();
+        let (all, last) = match backend {
+            Backend::Sqlite => (sqlx::migrate!("./migrations/sqlite"), 10),
+            Backend::Postgres => (sqlx::migrate!("./migrations/postgres"), 11),
+        };
+        let before = super::up_to(all, last);
+        match &store.writer {
+            Pool::Sqlite(pool) => before.run(pool).await,
+            Pool::Postgres(pool) => before.run(pool).await,
+        }
+        .unwrap();
+        crate::on_pool!(store, |pool| {
+            sqlx::query(
+                "INSERT INTO tenants (name, webhooks_enabled, created_at) VALUES ('acme', TRUE, 1)",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+            // An Idempotency-Key as the previous release kept it: the tenant's, for any client.
+            sqlx::query("INSERT INTO idempotency (tenant, key, answer, created_at) VALUES ('acme', 'k', '{}', 1)")
+                .execute(pool)
+                .await
+                .unwrap();
+        });
+        let tenant = TenantName::parse("acme").unwrap();
+        let change = NewChange {
+            id: uuid::Uuid::now_v7().into(),
+            event_type: "crjob:created".into(),
+            entity_id: "7".into(),
+            accepted_at: 1,
+        };
+        let deliveries: Vec<NewDelivery> = (0..3)
+            .map(|n| NewDelivery {
+                id: uuid::Uuid::now_v7().into(),
+                application_id: uuid::Uuid::new_v4().into(),
+                webhook_id: uuid::Uuid::new_v4().into(),
+                client_id: "c1".into(),
+                change_id: Some(change.id),
+                event_type: "crjob:created".into(),
+                payload: format!("{{\"n\":{n}}}").into_bytes(),
+                created_at: 1,
+            })
+            .collect();
+        let accept = Accept {
+            changes: std::slice::from_ref(&change),
+            deliveries: &deliveries,
+            quota: u64::MAX,
+            idempotency: None,
+            record: None,
+            lease: None,
+        };
+        store.accept_changes(&tenant, &accept, 1).await.unwrap();
+
+        store.migrate().await.unwrap();
+        assert_eq!(store.pending_count().await.unwrap(), 3);
+        let claimed = store
+            .claim_due("n", 2, 1_000, 10, &[], false)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 3, "every pending delivery is claimed");
+        let outcomes: Vec<DeliveryOutcome> = claimed
+            .iter()
+            .map(|c| DeliveryOutcome {
+                delivery_id: c.id,
+                webhook_id: c.webhook_id,
+                node: "n".into(),
+                attempt: Some(AttemptRecord {
+                    n: 1,
+                    at: 3,
+                    duration_us: 10,
+                    status_code: Some(200),
+                    error: None,
+                    response_body: String::new(),
+                }),
+                signature: None,
+                next: Next::Delivered,
+                series_started: 3,
+            })
+            .collect();
+        store
+            .complete(&outcomes, 4, i64::MAX, i64::MAX)
+            .await
+            .unwrap();
+        for d in &deliveries {
+            let stored = store
+                .delivery(&tenant, d.application_id, d.id)
+                .await
+                .unwrap();
+            assert_eq!(stored.unwrap().status, DeliveryStatus::Delivered);
+        }
+
+        // The old key is kept, but no client's: a client's key of that name is a new one.
+        let found = store.idempotent_answer(&tenant, "c1", "k").await.unwrap();
+        assert_eq!(found, None);
+        let keyed = Idempotency {
+            client_id: "c1",
+            key: "k",
+            request_hash: "h",
+            answer: "{\"accepted\":0}",
+        };
+        let accept = Accept {
+            changes: &[],
+            deliveries: &[],
+            quota: u64::MAX,
+            idempotency: Some(keyed),
+            record: None,
+            lease: None,
+        };
+        store.accept_changes(&tenant, &accept, 5).await.unwrap();
+        let found = store.idempotent_answer(&tenant, "c1", "k").await.unwrap();
+        assert_eq!(found, Some(("h".into(), "{\"accepted\":0}".into())));
+        store.close().await;
+    }
+
+    crate::both_backends!(upgrading_from_the_previous_release_delivers_everything_pending);
+}

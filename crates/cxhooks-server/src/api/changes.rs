@@ -1,7 +1,7 @@
 //! `POST /webhooks/v1/changes`: the source system publishes changes (SPEC §4.1). The answer
 //! (202) is sent only after the changes and every delivery they produced are committed.
 
-use crate::delivery::outbox::{self, Accepted, ChangeEvent, Publish, Published};
+use crate::delivery::outbox::{self, Accepted, ChangeEvent, IdempotencyKey, Publish, Published};
 use crate::error::ApiError;
 use crate::identity::auth::Principal;
 use crate::service::input::{Problems, parse_json, pointer};
@@ -175,13 +175,16 @@ fn check_metadata(p: &mut Problems, map: &Map<String, Value>, base: &str) -> Opt
 
 /// Publish one change or a batch of up to 1,000. All or nothing: one invalid change rejects the
 /// batch, with errors pointing at it (`/3/type`). `Idempotency-Key` makes a retried publish
-/// return the first answer.
+/// return the first answer: keys are the client's own, and a key used before with a different
+/// request is a 409.
 #[utoipa::path(post, path = "/webhooks/v1/changes", tag = "changes",
     request_body(content = Vec<ChangeIn>, description = "one change, or an array of up to 1,000"),
     params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe publish")),
     responses((status = 202, description = "stored with every delivery it produced", body = Accepted),
         (status = 400, body = crate::error::ProblemDoc), (status = 401, body = crate::error::ProblemDoc),
-        (status = 403, body = crate::error::ProblemDoc), (status = 413, body = crate::error::ProblemDoc)),
+        (status = 403, body = crate::error::ProblemDoc),
+        (status = 409, description = "the Idempotency-Key was used before with a different request", body = crate::error::ProblemDoc),
+        (status = 413, body = crate::error::ProblemDoc)),
     security(("bearer" = ["urn:cx/webhooks:events:publish"])))]
 pub async fn publish_changes(
     State(state): State<AppState>,
@@ -191,19 +194,24 @@ pub async fn publish_changes(
 ) -> Result<Response, ApiError> {
     principal.require(Scope::EventsPublish)?;
     let tenant = principal.tenant.clone();
-    let idempotency_key = idempotency_key(&headers)?;
-    if let Some(key) = &idempotency_key
+    let value = parse_json(&headers, &body)?;
+    let idempotency = idempotency_key(&headers)?.map(|key| (key, outbox::request_hash(&value)));
+    let idempotency = idempotency.as_ref().map(|(key, hash)| IdempotencyKey {
+        client_id: &principal.client_id,
+        key,
+        request_hash: hash.clone(),
+    });
+    if let Some(key) = &idempotency
         && let Some(answer) = outbox::replayed(&state, &tenant, key).await?
     {
         return Ok(replay(&answer));
     }
-    let value = parse_json(&headers, &body)?;
     let now = state.clock.now();
     let changes = check_changes(&value, tenant.as_str(), now)?;
     let events: Vec<ChangeEvent<'_>> = changes.iter().map(ChangeIn::event).collect();
     let publish = Publish {
         changes: &events,
-        idempotency: idempotency_key.as_deref(),
+        idempotency: idempotency.as_ref(),
         record: None,
         at: now.timestamp_micros(),
     };

@@ -167,8 +167,10 @@ async fn commit(
     match outbox::publish(state, tenant, publish).await {
         Ok(_) => Ok(()),
         Err(PublishError::Store(e)) => Err(e),
-        // Only a publish with an Idempotency-Key can lose its answer; a record write has none.
-        Err(e @ PublishError::IdempotencyLost) => Err(StoreError::Corrupt(e.to_string())),
+        // Only a publish with an Idempotency-Key can lose or reuse one; a record write has none.
+        Err(e @ (PublishError::IdempotencyLost | PublishError::KeyReused(_))) => {
+            Err(StoreError::Corrupt(e.to_string()))
+        }
     }
 }
 

@@ -37,6 +37,10 @@ pub struct StoreConfig {
     /// PostgreSQL: each node vacuums the store's tables once updates have left enough dead
     /// rows in them, so delivered notifications' old row versions are reused, not kept.
     pub vacuum: bool,
+    /// PostgreSQL: how long a request waits for a database connection before it is answered
+    /// 503 with `Retry-After` (and `/readyz` 503): an unreachable database fails fast.
+    #[serde(with = "duration")]
+    pub acquire_timeout: Duration,
 }
 
 impl Default for StoreConfig {
@@ -45,6 +49,7 @@ impl Default for StoreConfig {
             data_dir: PathBuf::from("./cxhooks-data"),
             database_url: None,
             vacuum: true,
+            acquire_timeout: Duration::from_secs(1),
         }
     }
 }

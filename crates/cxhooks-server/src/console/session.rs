@@ -53,6 +53,7 @@ impl Session {
                     .filter(|s| self.webhooks_enabled || !s.needs_webhooks_feature()),
             ),
             expires_at: Utc::now() + SESSION_TTL,
+            webhooks_off: false,
             operator: Some(self.email.clone()),
         }
     }

@@ -41,11 +41,42 @@ pub struct Publish<'a> {
     /// The changes, in order.
     pub changes: &'a [ChangeEvent<'a>],
     /// The caller's `Idempotency-Key`, whose answer is stored with the changes.
-    pub idempotency: Option<&'a str>,
+    pub idempotency: Option<&'a IdempotencyKey<'a>>,
     /// The record write the (single) change comes from, committed with it.
     pub record: Option<&'a RecordWrite>,
     /// Acceptance time, microseconds since the epoch.
     pub at: i64,
+}
+
+/// A publish's `Idempotency-Key`: its client's own, and replaying only the request it came with.
+#[derive(Debug)]
+pub struct IdempotencyKey<'a> {
+    /// The publishing client.
+    pub client_id: &'a str,
+    /// The key, as sent.
+    pub key: &'a str,
+    /// [`request_hash`] of the request.
+    pub request_hash: String,
+}
+
+/// SHA-256 (base64url) of `body` normalised: object keys sorted, no insignificant whitespace.
+/// Two requests with the same hash publish the same changes.
+pub fn request_hash(body: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(map) => {
+                let mut out: serde_json::Map<String, Value> =
+                    map.iter().map(|(k, v)| (k.clone(), sorted(v))).collect();
+                out.sort_keys();
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let bytes = serde_json::to_vec(&sorted(body)).expect("serialisable");
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, digest)
 }
 
 /// The answer to a publish, stored as the idempotency answer.
@@ -75,15 +106,28 @@ pub enum PublishError {
     /// A concurrent publish with the same key committed, but its answer is not readable.
     #[error("idempotency conflict without a stored answer")]
     IdempotencyLost,
+    /// The key was used before, by this client, for another request.
+    #[error(
+        "the Idempotency-Key '{0}' was used before with a different request: a retry must repeat          the request exactly; use a new key for a new request"
+    )]
+    KeyReused(String),
 }
 
-/// The first answer given for `key`, if it was used before.
+/// The first answer given for `key`, if its client used it before for this same request.
 pub async fn replayed(
     state: &AppState,
     tenant: &TenantName,
-    key: &str,
-) -> Result<Option<String>, StoreError> {
-    state.store.idempotent_answer(tenant, key).await
+    key: &IdempotencyKey<'_>,
+) -> Result<Option<String>, PublishError> {
+    match state
+        .store
+        .idempotent_answer(tenant, key.client_id, key.key)
+        .await?
+    {
+        None => Ok(None),
+        Some((hash, answer)) if hash == key.request_hash => Ok(Some(answer)),
+        Some(_) => Err(PublishError::KeyReused(key.key.to_owned())),
+    }
 }
 
 /// Stores `publish`'s changes and the deliveries they produce in one transaction, then starts
@@ -116,7 +160,15 @@ pub async fn publish(
                 changes: &changes,
                 deliveries: &deliveries,
                 quota: state.config.limits.monthly_notifications_per_client,
-                idempotency: publish.idempotency.zip(answer.as_deref()),
+                idempotency: publish
+                    .idempotency
+                    .zip(answer.as_deref())
+                    .map(|(k, answer)| cxhooks_store::Idempotency {
+                        client_id: k.client_id,
+                        key: k.key,
+                        request_hash: &k.request_hash,
+                        answer,
+                    }),
                 record: publish.record,
                 lease: handoff.as_ref().map(Handoff::lease),
             },

@@ -28,12 +28,24 @@ pub struct HookInfo {
     /// The url parsed, once rather than on every send (`None` if it does not parse: a send then
     /// fails with the HTTP client's own explanation).
     pub target: Option<reqwest::Url>,
-    /// Custom headers (values are credentials: never logged).
-    pub headers: Vec<CustomHeader>,
+    /// Custom headers (values are credentials: never logged); `None` when their seal did not
+    /// open (another master key?): the webhook's deliveries then wait, never sent without them.
+    pub headers: Option<Vec<CustomHeader>>,
     /// The client that created it: whose quota its deliveries count against.
     pub client_id: String,
     /// Status.
     pub status: WebhookStatus,
+}
+
+/// Why an application's key could not be had (not that it does not exist).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The store did not answer.
+    #[error("reading the application failed: {0}")]
+    Store(#[from] StoreError),
+    /// The sealed key did not open or parse.
+    #[error("{0}")]
+    Seal(#[from] crate::seal::SealError),
 }
 
 #[derive(Default)]
@@ -83,8 +95,14 @@ impl Registry {
     pub async fn load(store: &Store, master: &MasterKey) -> Result<Self, StoreError> {
         let registry = Registry::default();
         for hook in store.all_webhooks().await? {
-            let headers = crate::seal::open_headers(master, &hook).unwrap_or_default();
-            registry.upsert(&hook, headers);
+            let headers = match crate::seal::open_headers(master, &hook) {
+                Ok(headers) => Some(headers),
+                Err(e) => {
+                    tracing::error!(webhook = %hook.id, error = %e, "the webhook's custom headers do not open: its deliveries wait");
+                    None
+                }
+            };
+            registry.insert(&hook, headers);
         }
         Ok(registry)
     }
@@ -101,6 +119,10 @@ impl Registry {
 
     /// Adds or replaces a webhook. Only enabled webhooks are matched.
     pub fn upsert(&self, hook: &Webhook, headers: Vec<CustomHeader>) {
+        self.insert(hook, Some(headers));
+    }
+
+    fn insert(&self, hook: &Webhook, headers: Option<Vec<CustomHeader>>) {
         let filters = compile(hook);
         let info = Arc::new(HookInfo {
             tenant: hook.tenant.clone(),
@@ -183,23 +205,27 @@ impl Registry {
             .collect()
     }
 
-    /// The parsed private key of an application, loaded (and unsealed) on first use.
+    /// The parsed private key of an application, loaded (and unsealed) on first use; `None`
+    /// only when the store says the application does not exist. Any other failure is an
+    /// error: it says nothing about the application.
     pub async fn key(
         &self,
         store: &Store,
         master: &MasterKey,
         tenant: &TenantName,
         app_id: ApplicationId,
-    ) -> Option<Arc<PrivateKey>> {
+    ) -> Result<Option<Arc<PrivateKey>>, KeyError> {
         if let Some(k) = self.keys.read().expect("lock").get(&app_id) {
-            return Some(k.clone());
+            return Ok(Some(k.clone()));
         }
-        let app = store.application(tenant, app_id).await.ok().flatten()?;
+        let Some(app) = store.application(tenant, app_id).await? else {
+            return Ok(None);
+        };
         let key =
-            crate::seal::open_application_key(master, tenant, app_id, &app.sealed_private_key);
-        let key = Arc::new(key.ok()?);
+            crate::seal::open_application_key(master, tenant, app_id, &app.sealed_private_key)?;
+        let key = Arc::new(key);
         self.keys.write().expect("lock").insert(app_id, key.clone());
-        Some(key)
+        Ok(Some(key))
     }
 
     /// Drops a cached key (after rotation or deletion).

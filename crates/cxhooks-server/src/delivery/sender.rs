@@ -177,7 +177,7 @@ impl Sender {
             .header(CX_SIGNATURE, signature)
             .header(SCHEMA_VERSION, HeaderValue::from_static("1"))
             .body(payload.to_vec());
-        for h in &hook.headers {
+        for h in hook.headers.iter().flatten() {
             request = request.header(&h.name, &h.value);
         }
         match request.send().await {
@@ -267,7 +267,7 @@ mod tests {
             application_id: uuid::Uuid::new_v4().into(),
             url: "http://169.254.169.254/latest/meta-data".into(),
             target: reqwest::Url::parse("http://169.254.169.254/latest/meta-data").ok(),
-            headers: Vec::new(),
+            headers: Some(Vec::new()),
             client_id: "c".into(),
             status: cxhooks_store::WebhookStatus::Enabled,
         };

@@ -4,6 +4,7 @@
 //! needs: an absent, expired or forged token never reaches the handler (401), and a token
 //! without the scope gets a 403 that names the missing scope and the scopes it has.
 
+use super::standing::Standing;
 use super::tokens::TokenError;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -24,6 +25,9 @@ pub struct Principal {
     pub scopes: ScopeSet,
     /// When the token expires.
     pub expires_at: DateTime<Utc>,
+    /// The tenant's webhooks feature was turned off after the token was issued: the scopes that
+    /// need it are no longer granted.
+    pub webhooks_off: bool,
     /// Set when a console operator acts (signed in with a password, not a token): the operator
     /// has every scope and the whole permission matrix of its tenant.
     pub operator: Option<String>,
@@ -32,6 +36,15 @@ pub struct Principal {
 impl Principal {
     /// Succeeds if the token grants `needed` (directly or through a broader scope).
     pub fn require(&self, needed: Scope) -> Result<(), ApiError> {
+        if self.webhooks_off && needed.needs_webhooks_feature() {
+            return Err(ApiError::forbidden(format!(
+                "the webhooks feature of tenant '{}' is turned off: this request needs {}, which it \
+                 grants only while the feature is on (cxhooks tenant set {} --webhooks on)",
+                self.tenant,
+                needed.as_str(),
+                self.tenant
+            )));
+        }
         if self.scopes.grants(needed) {
             Ok(())
         } else {
@@ -98,14 +111,34 @@ impl FromRequestParts<AppState> for Principal {
             .verify(&state.store, &state.public_url, token)
             .await
         {
-            Ok(v) => Ok(Principal {
-                tenant: v.tenant,
-                client_id: v.client_id,
-                scopes: v.scopes,
-                expires_at: v.expires_at,
-                operator: None,
-            }),
-            Err(TokenError::Store(e)) => Err(ApiError::internal(e)),
+            Ok(v) => {
+                // A valid signature says who the token was issued to; the store says whether
+                // that still stands.
+                let standing = state
+                    .standings
+                    .of(&state.store, &v.tenant, &v.client_id)
+                    .await?;
+                let Standing::Active { webhooks_enabled } = standing else {
+                    return Err(ApiError::unauthorized(Some(
+                        "its client no longer exists: the client was deleted",
+                    )));
+                };
+                // Without the feature, its scopes are not granted (userinfo shows what is).
+                let scopes = if webhooks_enabled {
+                    v.scopes
+                } else {
+                    ScopeSet::from_scopes(v.scopes.iter().filter(|s| !s.needs_webhooks_feature()))
+                };
+                Ok(Principal {
+                    tenant: v.tenant,
+                    client_id: v.client_id,
+                    scopes,
+                    expires_at: v.expires_at,
+                    webhooks_off: !webhooks_enabled,
+                    operator: None,
+                })
+            }
+            Err(TokenError::Store(e)) => Err(e.into()),
             Err(e) => Err(ApiError::unauthorized(Some(&e.to_string()))),
         }
     }
@@ -121,6 +154,7 @@ mod tests {
             client_id: "c".into(),
             scopes: ScopeSet::parse(scopes).unwrap(),
             expires_at: Utc::now(),
+            webhooks_off: false,
             operator: None,
         }
     }

@@ -4,6 +4,7 @@
 //! - [`admin`]: creating and changing tenants and clients (the CLI and the console call these).
 //! - [`tokens`]: realm keys, RS256 token issuance and verification, JWKS.
 //! - [`auth`]: the [`auth::Principal`] extractor and scope checks.
+//! - [`standing`]: whether a token's client and its tenant's feature still stand, per request.
 //! - [`operators`]: the people who sign in to the console, with Argon2id passwords.
 //! - [`routes`]: the Keycloak-compatible endpoints under `/auth/realms/{tenant}`.
 
@@ -11,6 +12,7 @@ pub mod admin;
 pub mod auth;
 pub mod operators;
 pub mod routes;
+pub mod standing;
 pub mod tokens;
 
 pub use admin::IdentityError;

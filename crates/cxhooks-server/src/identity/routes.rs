@@ -45,6 +45,7 @@ pub struct OAuthError {
     error: &'static str,
     description: String,
     basic_challenge: bool,
+    retry_after: bool,
 }
 
 fn oauth(status: StatusCode, error: &'static str, description: impl Into<String>) -> OAuthError {
@@ -53,6 +54,7 @@ fn oauth(status: StatusCode, error: &'static str, description: impl Into<String>
         error,
         description: description.into(),
         basic_challenge: false,
+        retry_after: false,
     }
 }
 
@@ -68,12 +70,29 @@ impl IntoResponse for OAuthError {
                 HeaderValue::from_static("Basic realm=\"cxhooks\""),
             );
         }
+        if self.retry_after {
+            headers.insert(header::RETRY_AFTER, crate::error::RETRY_AFTER_S.into());
+        }
         response
     }
 }
 
 impl From<cxhooks_store::StoreError> for OAuthError {
     fn from(e: cxhooks_store::StoreError) -> Self {
+        if let cxhooks_store::StoreError::Unavailable(why) = &e {
+            tracing::warn!(error = %why, "token endpoint: the store is unavailable");
+            return OAuthError {
+                retry_after: true,
+                ..oauth(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    format!(
+                        "the store cannot be reached now; ask again after {} s",
+                        crate::error::RETRY_AFTER_S
+                    ),
+                )
+            };
+        }
         let incident = uuid::Uuid::new_v4();
         tracing::error!(%incident, error = %e, "token endpoint store error");
         oauth(

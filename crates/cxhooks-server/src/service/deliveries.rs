@@ -187,7 +187,7 @@ pub async fn get(
         json!(concat!("cxhooks/", env!("CARGO_PKG_VERSION"))),
     );
     if let Some(hook) = state.delivery.registry.hook(record.webhook_id) {
-        for h in &hook.headers {
+        for h in hook.headers.iter().flatten() {
             headers.insert(h.name.clone(), json!("***"));
         }
     }
@@ -209,14 +209,15 @@ async fn stored(
         .ok_or_else(|| not_found("event", &id.to_string()))
 }
 
-/// Delivers again now: a new attempt series with the same id, signed with the current key.
+/// Delivers again now: a new attempt series with the same id, signed with the current key. The
+/// caller needs the right to read the application and to update the event's webhook.
 pub async fn redeliver(
     state: &AppState,
     caller: &Caller,
     app_id: &str,
     event_id: &str,
 ) -> Result<Value, ApiError> {
-    let app = webhooks::application(state, caller, app_id).await?;
+    let app = readable(state, caller, app_id).await?;
     let id = parse_id(event_id).ok_or_else(|| not_found("event", event_id))?;
     let record = stored(state, &app, id).await?;
     let hook = state.delivery.registry.hook(record.webhook_id);
@@ -246,7 +247,7 @@ pub async fn test(
     app_id: &str,
     webhook_id: &str,
 ) -> Result<Value, ApiError> {
-    let app = webhooks::application(state, caller, app_id).await?;
+    let app = readable(state, caller, app_id).await?;
     let hook_id = parse_id(webhook_id).ok_or_else(|| not_found("webhook", webhook_id))?;
     let hook = state
         .store

@@ -76,6 +76,12 @@ impl From<crate::delivery::outbox::PublishError> for ApiError {
             lost @ crate::delivery::outbox::PublishError::IdempotencyLost => {
                 ApiError::internal(lost)
             }
+            reused @ crate::delivery::outbox::PublishError::KeyReused(_) => ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                reused.to_string(),
+            ),
         }
     }
 }

@@ -385,7 +385,8 @@ pub async fn load_for(
 }
 
 /// Creates a webhook of `app`, enabled; 429 when the caller's client has
-/// `limits.max_webhooks_per_client` already.
+/// `limits.max_webhooks_per_client` already. A webhook receives the application's events signed
+/// with its key: the caller needs the rights to read and to update the application.
 pub async fn create(
     state: &AppState,
     caller: &Caller,
@@ -394,6 +395,8 @@ pub async fn create(
 ) -> Result<Webhook, ApiError> {
     caller.principal.require(Scope::WebhooksOnlyManage)?;
     caller.may_create("webhooks")?;
+    caller.may(Verb::Read, "application", &app.audit.created_by)?;
+    caller.may(Verb::Update, "application", &app.audit.created_by)?;
     let id = WebhookId::new_v4();
     let hook = Webhook {
         tenant: app.tenant.clone(),

@@ -797,6 +797,79 @@ async fn racing_publishes_with_one_key_are_delivered_once(backend: Backend) {
     assert_eq!(s.log("?status=quota_exceeded").await.len(), 1);
 }
 
+/// An `Idempotency-Key` is its client's own and replays only the request it came with: another
+/// client's publish with the same key is a publish of its own, and the same client's different
+/// request with a used key is a 409, never a 202 with the first answer.
+async fn idempotency_keys_are_per_client_and_per_request(backend: Backend) {
+    let receiver = TestReceiver::ok().await;
+    let s = setup(backend, config(), &receiver.url).await;
+    let (_, other) = s.app.client_token("acme", PUBLISH, "").await;
+    let send = |token: &str, body: &str| {
+        s.app
+            .http
+            .post(format!("{}/webhooks/v1/changes", s.app.url))
+            .bearer_auth(token)
+            .header("idempotency-key", "k")
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let a_body = candidate_change("from-a").to_string();
+    let a = send(&s.publisher, &a_body).await.unwrap();
+    assert_eq!(a.status(), 202);
+    let a: Value = a.json().await.unwrap();
+
+    let b = send(&other, &candidate_change("from-b").to_string())
+        .await
+        .unwrap();
+    assert_eq!(b.status(), 202);
+    assert!(
+        b.headers().get("idempotent-replayed").is_none(),
+        "not A's answer"
+    );
+    let b: Value = b.json().await.unwrap();
+    assert_ne!(a["ids"], b["ids"]);
+
+    // The same request, its keys in another order and spaced differently: a replay.
+    let original = candidate_change("from-a");
+    let reversed: serde_json::Map<String, Value> = original
+        .as_object()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let reordered = serde_json::to_string_pretty(&reversed).unwrap();
+    assert_ne!(reordered, a_body);
+    let again = send(&s.publisher, &reordered).await.unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), a);
+
+    // A different change with A's used key: refused, naming the key.
+    let clash = send(&s.publisher, &candidate_change("other").to_string())
+        .await
+        .unwrap();
+    assert_eq!(clash.status(), 409);
+    assert_eq!(clash.headers()["content-type"], "application/problem+json");
+    let problem: Value = clash.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("'k'"),
+        "{problem}"
+    );
+
+    let mut entities: Vec<String> = receiver
+        .wait_for(2)
+        .await
+        .iter()
+        .map(|r| r.json()["data"]["entityId"].as_str().unwrap().to_owned())
+        .collect();
+    entities.sort();
+    assert_eq!(entities, ["from-a", "from-b"], "both stored and delivered");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 2, "nothing more");
+}
+
 async fn test_endpoint_sends_a_ping(backend: Backend) {
     let receiver = TestReceiver::ok().await;
     let s = setup(backend, config(), &receiver.url).await;
@@ -901,6 +974,7 @@ async fn a_batch_larger_than_the_node_holds_is_delivered_once_each(backend: Back
 }
 
 cxhooks_store::both_backends!(
+    idempotency_keys_are_per_client_and_per_request,
     a_batch_larger_than_the_node_holds_is_delivered_once_each,
     delivered_body_and_headers_field_by_field,
     fails_twice_then_succeeds,

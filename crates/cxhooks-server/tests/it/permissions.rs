@@ -23,7 +23,13 @@ async fn permission_matrix_for_each_verb(backend: Backend) {
         let theirs = app.application(&owner, "theirs").await;
         let their_hook = app.webhook(&owner, &theirs).await;
         let mine = app.application(&other, "mine").await;
-        let my_hook = app.webhook(&other, &mine).await;
+        // A webhook is created only in an application the client may read: with read=none, not
+        // even in its own; the owner adds it there.
+        let my_hook = if access == "none" {
+            app.webhook(&owner, &mine).await
+        } else {
+            app.webhook(&other, &mine).await
+        };
         let app_path = |id: &str| format!("/webhooks/v1/applications/{id}");
         let hook_path = |a: &str, h: &str| format!("/webhooks/v1/applications/{a}/webhooks/{h}");
         let expect = |own: bool| -> u16 {
@@ -303,7 +309,60 @@ async fn two_tenants_side_by_side(backend: Backend) {
     );
 }
 
+/// A client that may read only its own applications can do nothing to another client's either:
+/// neither add a webhook to it (which would receive its events, signed with its key) nor
+/// redeliver or ping its events. In its own application it can.
+async fn owner_readers_cannot_act_in_others_applications(backend: Backend) {
+    let receiver = crate::receiver::TestReceiver::ok().await;
+    let s = crate::delivery::setup(backend, crate::delivery::config(), &receiver.url).await;
+    let app = &s.app;
+    let perms = "create=on,read=owner,update=owner,delete=owner";
+    let (_, other) = app.client_token("acme", ALL_SCOPES, perms).await;
+    assert_eq!(
+        s.publish(&crate::delivery::candidate_change("1"))
+            .await
+            .status,
+        202
+    );
+    receiver.wait_for(1).await;
+    let event = s.log("").await[0]["_id"].as_str().unwrap().to_owned();
+    let theirs = format!("/webhooks/v1/applications/{}", s.app_id);
+    let hook = json!({"url": receiver.url, "filters": [{"eventType": "crjob:created"}]});
+
+    let a = app.call("GET", &theirs, &other, None).await;
+    assert_eq!(a.status, 403, "{}", a.text);
+    let a = app
+        .json("POST", &format!("{theirs}/webhooks"), &other, &hook)
+        .await;
+    assert_problem(&a, 403, "", "permission read is owner");
+    assert_eq!(a.body["permission"], "read");
+    let redeliver = format!("{theirs}/events/{event}/redeliver");
+    let a = app.call("POST", &redeliver, &other, None).await;
+    assert_eq!(a.status, 403, "redeliver: {}", a.text);
+    let ping = format!("{theirs}/webhooks/{}/test", s.hook_id);
+    let a = app.call("POST", &ping, &other, None).await;
+    assert_eq!(a.status, 403, "ping: {}", a.text);
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "nothing sent for the refused calls"
+    );
+
+    // Its own application: all of it works.
+    let mine = app.application(&other, "mine").await;
+    let a = app
+        .json(
+            "POST",
+            &format!("/webhooks/v1/applications/{mine}/webhooks"),
+            &other,
+            &hook,
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+}
+
 cxhooks_store::both_backends!(
+    owner_readers_cannot_act_in_others_applications,
     permission_matrix_for_each_verb,
     scopes_per_resource,
     two_tenants_side_by_side

@@ -7,7 +7,7 @@ use crate::harness::*;
 use crate::receiver::{Reply, TestReceiver};
 use cxhooks_server::delivery::worker::{Stepped, step};
 use cxhooks_server::{AppState, Config, Dispatcher};
-use cxhooks_store::testing::Backend;
+use cxhooks_store::testing::{Backend, Sealed, replace_sealed};
 use std::time::Duration;
 
 /// The seed's schedule (3 s, 18 s, 108 s, …): the default configuration's.
@@ -124,7 +124,66 @@ async fn a_failing_receiver_gets_one_attempt_per_slot_then_failed(backend: Backe
     assert_eq!(receiver.received().len(), 3);
 }
 
+/// A seal that does not open stands for any fault of the node (the store unreachable, a key
+/// unreadable): the delivery waits and is retried, never cancelled and never sent without its
+/// signature or custom headers.
+async fn unreadable_keys_and_headers_defer_deliveries_never_cancel(backend: Backend) {
+    let receiver = TestReceiver::ok().await;
+    let app = spawn_app_dispatched(backend, config(), Dispatcher::Stepped).await;
+    let s = setup_on(app, &receiver.url).await;
+    let state = s.app.state.clone();
+    let reload = || state.delivery.registry.reload(&state.store, &state.master);
+    for (column, entity, cause) in [
+        (Sealed::ApplicationKey, &s.app_id, "key"),
+        (Sealed::WebhookHeaders, &s.hook_id, "headers"),
+    ] {
+        let id = entity.parse().unwrap();
+        let good = replace_sealed(&state.store, column, id, b"not a seal".to_vec()).await;
+        reload().await.unwrap();
+        let before = receiver.received().len();
+        assert_eq!(s.publish(&candidate_change(cause)).await.status, 202);
+        let waiting = wait_deferred(&s).await;
+        assert_eq!(receiver.received().len(), before, "{cause}: nothing sent");
+        assert_eq!(waiting["attemptCount"], 0, "{cause}: no attempt counted");
+        let metrics = s.app.get("/metrics", None).await.text().await.unwrap();
+        assert!(
+            metrics.contains(&format!(
+                "cxhooks_deliveries_deferred_total{{cause=\"{cause}\"}} 1"
+            )),
+            "{cause}: counted\n{metrics}"
+        );
+
+        // Readable again: sent at the next look, signed and with its credential header.
+        replace_sealed(&state.store, column, id, good).await;
+        reload().await.unwrap();
+        assert_eq!(
+            step_after(&state, Duration::from_secs(6)).await,
+            ONE,
+            "{cause}"
+        );
+        let got = receiver.wait_for(before + 1).await;
+        assert_eq!(got[before].header("Custom-Signature"), "FE: Basic Y3g1");
+        let id = waiting["_id"].as_str().unwrap();
+        s.wait_status(id, "delivered").await;
+    }
+}
+
+/// The one delivery of the log that waits (`retrying`, nothing sent yet); panics after 10 s.
+async fn wait_deferred(s: &crate::delivery::Setup) -> serde_json::Value {
+    for _ in 0..200 {
+        let items = s.log("?status=retrying").await;
+        if let Some(item) = items.into_iter().next() {
+            return item;
+        }
+        let cancelled = s.log("?status=cancelled").await;
+        assert!(cancelled.is_empty(), "cancelled: {cancelled:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no delivery waits: {:?}", s.log("").await);
+}
+
 cxhooks_store::both_backends!(
     retries_come_at_their_slots_and_stop_after_success,
     a_failing_receiver_gets_one_attempt_per_slot_then_failed,
+    unreadable_keys_and_headers_defer_deliveries_never_cancel,
 );

@@ -5,7 +5,7 @@ use super::quota::{client_counts, month_of, quota_statuses};
 use super::rows::{
     CHANGE_ROW_BYTES, CHUNK, DELIVERY_ROW_BYTES, message_budget, placeholders, row_chunks,
 };
-use super::{Accept, DeliveryStatus, Lease, NewChange, NewDelivery};
+use super::{Accept, DeliveryStatus, Idempotency, Lease, NewChange, NewDelivery};
 use crate::id::Id;
 use crate::model::TenantName;
 use crate::{Store, StoreError, on_pool};
@@ -24,8 +24,8 @@ pub(crate) struct GroupView<'a> {
     pub(crate) changes: Vec<(&'a str, &'a NewChange)>,
     /// Every delivery: (publish, delivery within it).
     pub(crate) deliveries: Vec<(usize, usize)>,
-    /// Every publish with an `Idempotency-Key`: (publish, (key, answer)).
-    pub(crate) keyed: Vec<(&'a crate::group::GroupItem, (&'a str, &'a str))>,
+    /// Every publish with an `Idempotency-Key`: (publish, key and answer).
+    pub(crate) keyed: Vec<(&'a crate::group::GroupItem, Idempotency<'a>)>,
 }
 
 impl<'a> GroupView<'a> {
@@ -77,11 +77,25 @@ pub(crate) fn insert_deliveries_sql(store: &Store, rows: usize) -> String {
     values_sql(store, &head, rows, 17, "")
 }
 
-/// `INSERT INTO idempotency` of `rows` rows: tenant, key, answer, time.
+/// `INSERT INTO idempotency` of `rows` rows ([`bind_idempotency!`]).
 pub(crate) fn insert_idempotency_sql(store: &Store, rows: usize) -> String {
-    let head = "INSERT INTO idempotency (tenant, key, answer, created_at)";
-    values_sql(store, head, rows, 4, "")
+    let head = "INSERT INTO idempotency (tenant, client_id, key, request_hash, answer, created_at)";
+    values_sql(store, head, rows, 6, "")
 }
+
+/// Binds an idempotency row (6 values) to `$q`, a query or a [`crate::script::Script`].
+macro_rules! bind_idempotency {
+    ($q:expr, $i:expr, $tenant:expr, $now:expr) => {{
+        let i: &crate::Idempotency<'_> = $i;
+        $q.bind($tenant)
+            .bind(i.client_id)
+            .bind(i.key)
+            .bind(i.request_hash)
+            .bind(i.answer)
+            .bind($now)
+    }};
+}
+pub(crate) use bind_idempotency;
 
 /// Adds `rows` usage counts (tenant, owner, month, deliveries; no key twice) and returns each
 /// key's count afterwards.
@@ -203,15 +217,12 @@ macro_rules! accept_in {
                 }
                 q.execute(&mut *$tx).await?;
             }
-            if let Some((key, answer)) = idempotency {
-                sqlx::query(AssertSqlSafe(insert_idempotency_sql($store, 1)))
-                    .bind(tenant.as_str())
-                    .bind(key)
-                    .bind(answer)
-                    .bind(now)
+            if let Some(keyed) = &idempotency {
+                let q = sqlx::query(AssertSqlSafe(insert_idempotency_sql($store, 1)));
+                bind_idempotency!(q, keyed, tenant.as_str(), now)
                     .execute(&mut *$tx)
                     .await
-                    .map_err(crate::error::conflict(format!("a publish with Idempotency-Key '{key}'")))?;
+                    .map_err(crate::error::conflict(format!("a publish with Idempotency-Key '{}'", keyed.key)))?;
             }
             if is_postgres
                 && (0..deliveries.len()).any(|i| lease_of(lease, DeliveryStatus::Pending, i).is_none())
@@ -262,16 +273,18 @@ macro_rules! accept_in {
 }
 
 impl Store {
-    /// A previous answer to a publish with this `Idempotency-Key`.
+    /// What `client` was answered before with this `Idempotency-Key`: (request hash, answer).
     pub async fn idempotent_answer(
         &self,
         tenant: &TenantName,
+        client: &str,
         key: &str,
-    ) -> Result<Option<String>, StoreError> {
-        on_pool!(self, |pool| sqlx::query_scalar(
-            "SELECT answer FROM idempotency WHERE tenant = $1 AND key = $2"
+    ) -> Result<Option<(String, String)>, StoreError> {
+        on_pool!(self, |pool| sqlx::query_as(
+            "SELECT request_hash, answer FROM idempotency WHERE tenant = $1 AND client_id = $2 AND key = $3"
         )
         .bind(tenant.as_str())
+        .bind(client)
         .bind(key)
         .fetch_optional(pool)
         .await)

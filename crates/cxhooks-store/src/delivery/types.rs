@@ -101,6 +101,56 @@ pub struct NewDelivery {
     pub created_at: i64,
 }
 
+/// A publish's `Idempotency-Key` and what it answered: the key is its client's own, and it
+/// replays only a request with the same hash.
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotency<'a> {
+    /// The publishing client.
+    pub client_id: &'a str,
+    /// The key.
+    pub key: &'a str,
+    /// The hash of the (normalised) request.
+    pub request_hash: &'a str,
+    /// The answer given.
+    pub answer: &'a str,
+}
+
+/// [`Idempotency`], owned.
+#[derive(Debug, Clone)]
+pub struct IdempotencyOwned {
+    /// The publishing client.
+    pub client_id: String,
+    /// The key.
+    pub key: String,
+    /// The hash of the (normalised) request.
+    pub request_hash: String,
+    /// The answer given.
+    pub answer: String,
+}
+
+impl IdempotencyOwned {
+    /// Borrowed.
+    pub fn as_ref(&self) -> Idempotency<'_> {
+        Idempotency {
+            client_id: &self.client_id,
+            key: &self.key,
+            request_hash: &self.request_hash,
+            answer: &self.answer,
+        }
+    }
+}
+
+impl From<Idempotency<'_>> for IdempotencyOwned {
+    fn from(i: Idempotency<'_>) -> Self {
+        Self {
+            client_id: i.client_id.to_owned(),
+            key: i.key.to_owned(),
+            request_hash: i.request_hash.to_owned(),
+            answer: i.answer.to_owned(),
+        }
+    }
+}
+
 /// What one publish stores: see [`Store::accept_changes`](crate::Store::accept_changes).
 #[derive(Debug, Clone, Copy)]
 pub struct Accept<'a> {
@@ -110,8 +160,8 @@ pub struct Accept<'a> {
     pub deliveries: &'a [NewDelivery],
     /// Monthly notifications per client (the webhook's creator).
     pub quota: u64,
-    /// `(Idempotency-Key, answer)` to remember.
-    pub idempotency: Option<(&'a str, &'a str)>,
+    /// The `Idempotency-Key` to remember, with its answer.
+    pub idempotency: Option<Idempotency<'a>>,
     /// The record write that produced the change (record store), if any.
     pub record: Option<&'a crate::records::RecordWrite>,
     /// Deliveries the publishing node takes on itself, if any.

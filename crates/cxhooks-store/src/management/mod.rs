@@ -4,6 +4,7 @@
 
 mod applications;
 mod rows;
+pub(crate) use rows::BUMP_CONFIG;
 mod webhooks;
 
 use crate::model::*;

@@ -101,7 +101,7 @@ pub(super) fn collect<R, T: TryFrom<R, Error = StoreError>>(
 }
 
 /// Every node reloads its webhook registry when this version moves.
-pub(super) const BUMP_CONFIG: &str = "UPDATE config_version SET version = version + 1 WHERE id = 1";
+pub(crate) const BUMP_CONFIG: &str = "UPDATE config_version SET version = version + 1 WHERE id = 1";
 pub(super) use application_columns;
 pub(super) use webhook_columns;
 

@@ -3,8 +3,8 @@
 //! notification that wakes every node when deliveries are stored (`NOTIFY` / `LISTEN`).
 
 use crate::delivery::accept::{
-    GroupView, bind_change, bind_delivery, insert_changes_sql, insert_deliveries_sql,
-    insert_idempotency_sql, lease_of, refuse_sql, upsert_usage_sql,
+    GroupView, bind_change, bind_delivery, bind_idempotency, insert_changes_sql,
+    insert_deliveries_sql, insert_idempotency_sql, lease_of, refuse_sql, upsert_usage_sql,
 };
 use crate::delivery::complete::{MOVE_LATEST_ATTEMPT, SET_LATEST_ATTEMPT};
 use crate::delivery::quota::{GroupCount, UsageCount, UsageKey};
@@ -146,15 +146,11 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         let mut keyed = group.keyed.clone();
-        keyed.sort_by_key(|(item, (key, _))| (item.tenant.as_str(), *key));
+        keyed.sort_by_key(|(item, i)| (item.tenant.as_str(), i.client_id, i.key));
         for rows in row_chunks(keyed.iter().map(|_| 0), usize::MAX) {
             let mut q = sqlx::query(AssertSqlSafe(insert_idempotency_sql(self, rows.len())));
-            for (item, (key, answer)) in &keyed[rows] {
-                q = q
-                    .bind(item.tenant.as_str())
-                    .bind(*key)
-                    .bind(*answer)
-                    .bind(item.now);
+            for (item, keyed) in &keyed[rows] {
+                q = bind_idempotency!(q, keyed, item.tenant.as_str(), item.now);
             }
             q.execute(&mut *tx).await?;
         }

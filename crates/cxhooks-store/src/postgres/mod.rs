@@ -20,7 +20,11 @@ fn redact(url: &str) -> String {
     }
 }
 
-pub(crate) async fn connect(url: &str, schema: Option<&str>) -> Result<PgPool, StoreError> {
+pub(crate) async fn connect(
+    url: &str,
+    schema: Option<&str>,
+    acquire_timeout: Duration,
+) -> Result<PgPool, StoreError> {
     let shown = redact(url);
     let mut options = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Open(format!("invalid PostgreSQL URL {shown}: {e}")))?;
@@ -44,7 +48,7 @@ pub(crate) async fn connect(url: &str, schema: Option<&str>) -> Result<PgPool, S
     }
     PgPoolOptions::new()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(acquire_timeout)
         .connect_with(options)
         .await
         .map_err(|e| StoreError::Open(format!("cannot connect to PostgreSQL at {shown}: {e}")))
@@ -187,7 +191,9 @@ mod tests {
     async fn a_vacuum_is_counted_only_where_it_ran() {
         let url = crate::testing::postgres_url();
         let schema = format!("cxtest_{}", uuid::Uuid::new_v4().simple());
-        let owner = super::connect(&url, Some(&schema)).await.unwrap();
+        let owner = super::connect(&url, Some(&schema), std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
         sqlx::raw_sql(
             "CREATE TABLE churned (n int) WITH (autovacuum_enabled = false); \
              INSERT INTO churned SELECT generate_series(1, 3000); DELETE FROM churned",
@@ -301,7 +307,9 @@ mod tests {
     async fn upgrading_to_uuid_ids_keeps_every_delivery_and_attempt() {
         let url = crate::testing::postgres_url();
         let schema = format!("cxtest_{}", uuid::Uuid::new_v4().simple());
-        let pool = super::connect(&url, Some(&schema)).await.unwrap();
+        let pool = super::connect(&url, Some(&schema), std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
         let before = crate::upgrade_test::up_to(sqlx::migrate!("./migrations/postgres"), 9);
         before.run(&pool).await.unwrap();
         let rows = crate::upgrade_test::OldRows::new();

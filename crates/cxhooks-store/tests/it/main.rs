@@ -811,7 +811,7 @@ async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
                 changes: &[],
                 deliveries: &deliveries,
                 quota: 1_000_000,
-                idempotency: (i < 2).then_some(("same-key", "answer")),
+                idempotency: (i < 2).then_some(keyed("c1", "same-key")),
                 record: None,
                 lease: None,
             };
@@ -834,14 +834,35 @@ async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
     }
     assert_eq!((stored, conflicts), (19, 1));
     assert_eq!(store.pending_count().await.unwrap(), 19);
-    assert_eq!(
-        store
-            .idempotent_answer(&acme.name, "same-key")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("answer")
-    );
+    let answer = store
+        .idempotent_answer(&acme.name, "c1", "same-key")
+        .await
+        .unwrap();
+    assert_eq!(answer, Some(("hash".into(), "answer".into())));
+    // Keys are their client's own: another client's is another key, and nobody's answer.
+    let other = store.idempotent_answer(&acme.name, "c2", "same-key").await;
+    assert_eq!(other.unwrap(), None);
+    let deliveries = [owned_delivery("c2")];
+    let accept = Accept {
+        changes: &[],
+        deliveries: &deliveries,
+        quota: 1_000_000,
+        idempotency: Some(keyed("c2", "same-key")),
+        record: None,
+        lease: None,
+    };
+    store.accept_changes(&acme.name, &accept, 1).await.unwrap();
+    assert_eq!(store.pending_count().await.unwrap(), 20);
+}
+
+/// `client`'s `Idempotency-Key` `key`, answered "answer" to a request hashed "hash".
+fn keyed<'a>(client: &'a str, key: &'a str) -> Idempotency<'a> {
+    Idempotency {
+        client_id: client,
+        key,
+        request_hash: "hash",
+        answer: "answer",
+    }
 }
 
 /// A delivery of a new webhook owned by `owner`, for the quota tests.
@@ -883,7 +904,7 @@ async fn concurrent_publishes_count_against_each_months_quota_in_order(backend: 
                 changes: &[],
                 deliveries: &deliveries,
                 quota: 25,
-                idempotency: key.map(|k| (k, "answer")),
+                idempotency: key.map(|k| keyed("c1", k)),
                 record: None,
                 lease: None,
             };
@@ -977,7 +998,7 @@ async fn two_nodes_publishing_at_once_share_keys_and_counts_exactly(backend: Bac
                 changes: &[],
                 deliveries: &deliveries,
                 quota: 25,
-                idempotency: key.as_deref().map(|k| (k, "answer")),
+                idempotency: key.as_deref().map(|k| keyed("c1", k)),
                 record: None,
                 lease: None,
             };
@@ -1016,9 +1037,9 @@ async fn two_nodes_publishing_at_once_share_keys_and_counts_exactly(backend: Bac
     assert_eq!(first.pending_count().await.unwrap(), 40);
     for i in 0..20 {
         let answer = second
-            .idempotent_answer(&acme.name, &format!("key-{i}"))
+            .idempotent_answer(&acme.name, "c1", &format!("key-{i}"))
             .await;
-        assert_eq!(answer.unwrap().as_deref(), Some("answer"));
+        assert_eq!(answer.unwrap().map(|(_, a)| a).as_deref(), Some("answer"));
     }
     // Each owner stands at 20 of 25: five more fit exactly, on either node, the next does not.
     let fits = ["c1"; 5];

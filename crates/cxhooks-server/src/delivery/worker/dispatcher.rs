@@ -2,7 +2,7 @@
 //! room, and passes them to the signers.
 
 use super::signer::sign_and_send;
-use super::{CLAIM_BATCH, POLL, ReadyDelivery, SIGN_LOW_WATER, cancelled, key_for, us};
+use super::{CLAIM_BATCH, POLL, ReadyDelivery, SIGN_LOW_WATER, cancelled, needs, us};
 use crate::state::AppState;
 use cxhooks_store::{ClaimedDelivery, DeliveryId, WebhookId, WebhookStatus};
 use std::sync::atomic::Ordering;
@@ -141,7 +141,7 @@ enum Prepared {
     ReadyDelivery(ReadyDelivery),
     /// Not this node's to send now: give the claim back.
     Release(DeliveryId),
-    /// Recorded already (cancelled: its webhook or application is gone).
+    /// Recorded already: cancelled (its webhook or application is gone) or deferred.
     Finished,
 }
 
@@ -193,13 +193,8 @@ async fn prepare(
     let Some(taken) = pipeline.take(&hook) else {
         return Prepared::Release(c.id);
     };
-    let key = if c.signature.is_none() {
-        let Some(key) = key_for(state, &pipeline.outcomes, &hook, &c).await else {
-            return Prepared::Finished;
-        };
-        Some(key)
-    } else {
-        None
+    let Some(key) = needs(state, &pipeline.outcomes, &hook, &c).await else {
+        return Prepared::Finished;
     };
     let signature = c.signature.clone();
     Prepared::ReadyDelivery(ReadyDelivery {

@@ -2,7 +2,7 @@
 //! from memory after the commit.
 
 use super::signer::sign_and_send;
-use super::{HookInfo, ReadyDelivery, SIGN_LOW_WATER, Taken, key_for, us};
+use super::{HookInfo, ReadyDelivery, SIGN_LOW_WATER, Taken, needs, us};
 use crate::state::AppState;
 use cxhooks_store::{ClaimedDelivery, DeliveryStatus, Lease, NewDelivery, WebhookStatus};
 use std::sync::Arc;
@@ -104,13 +104,13 @@ impl Handoff {
                 series_attempts: 0,
                 series_started: None,
             };
-            let Some(key) = key_for(state, &pipeline.outcomes, &hook, &claimed).await else {
+            let Some(key) = needs(state, &pipeline.outcomes, &hook, &claimed).await else {
                 continue;
             };
             jobs.push(ReadyDelivery {
                 claimed,
                 hook,
-                key: Some(key),
+                key,
                 signature: None,
                 permits: taken.permits,
                 sends: taken.sends,

@@ -193,28 +193,63 @@ fn cancelled(state: &AppState, c: &ClaimedDelivery) -> DeliveryOutcome {
     }
 }
 
-/// The signing key of `c`'s application; when there is none (the application is gone), `c` is
-/// recorded as cancelled and there is nothing to send.
-async fn key_for(
+/// How long a delivery waits when what sending it needs could not be had (the store did not
+/// answer, a seal did not open): long enough not to spin on a lasting fault, short against the
+/// retry schedule's first slot.
+const DEFER: Duration = Duration::from_secs(5);
+
+/// `c` put off by a fault of this node, not by its receiver: nothing sent, nothing counted
+/// against its attempts, due again after [`DEFER`].
+fn deferred(state: &AppState, c: &ClaimedDelivery) -> DeliveryOutcome {
+    let now = state.clock.now_us();
+    DeliveryOutcome {
+        next: Next::Retry(now + us(DEFER)),
+        series_started: c.series_started.unwrap_or(now),
+        ..cancelled(state, c)
+    }
+}
+
+/// What sending `c` to `hook` needs besides the payload: its webhook's custom headers and, if
+/// `c` is not signed yet, its application's key. Only a definite fact (the application is gone)
+/// cancels `c`; any other failure defers it (logged and counted), so that it is never lost nor
+/// sent half-built. `None`: `c` is recorded already, there is nothing to send.
+async fn needs(
     state: &AppState,
     outcomes: &mpsc::Sender<Done>,
     hook: &HookInfo,
     c: &ClaimedDelivery,
-) -> Option<Arc<PrivateKey>> {
-    let key = state
-        .delivery
-        .registry
-        .key(
-            &state.store,
-            &state.master,
-            &hook.tenant,
-            hook.application_id,
-        )
-        .await;
-    if key.is_none() {
-        let _ = outcomes.send((cancelled(state, c), None)).await;
-    }
-    key
+) -> Option<Option<Arc<PrivateKey>>> {
+    let outcome = if hook.headers.is_none() {
+        defer(state, "headers", c)
+    } else if c.signature.is_some() {
+        return Some(None);
+    } else {
+        let registry = &state.delivery.registry;
+        match registry
+            .key(
+                &state.store,
+                &state.master,
+                &hook.tenant,
+                hook.application_id,
+            )
+            .await
+        {
+            Ok(Some(key)) => return Some(Some(key)),
+            Ok(None) => cancelled(state, c),
+            Err(e) => {
+                tracing::warn!(delivery = %c.id, application = %hook.application_id, error = %e, "no signing key now; the delivery waits");
+                defer(state, "key", c)
+            }
+        }
+    };
+    let _ = outcomes.send((outcome, None)).await;
+    None
+}
+
+/// [`deferred`], counted by `cause`.
+fn defer(state: &AppState, cause: &'static str, c: &ClaimedDelivery) -> DeliveryOutcome {
+    state.metrics.deferred(cause);
+    deferred(state, c)
 }
 
 /// A finished job: its outcome, and its permit of the node's [`MAX_IN_FLIGHT`] (released once

@@ -128,7 +128,10 @@ pub(super) fn sign_and_send(
                 // work: it claims what room there is before they run dry.
                 state.delivery.wake.notify_one();
             }
-            job.signature = key.sign_base64(&job.claimed.payload).ok();
+            job.signature = key
+                .sign_base64(&job.claimed.payload)
+                .inspect_err(|e| tracing::error!(delivery = %job.claimed.id, error = %e, "signing failed; the delivery waits"))
+                .ok();
             (runtime, Box::pin(send(state, outcomes, job)))
         });
         // The threads live as long as the process: the queue is never closed.
@@ -153,7 +156,11 @@ async fn send(state: AppState, outcomes: mpsc::Sender<Done>, job: ReadyDelivery)
         }
         return;
     }
-    let outcome = attempt(&state, &job).await;
+    // Unsigned (signing failed) is never sent: the delivery waits, like any fault of this node.
+    let outcome = match job.signature.as_deref() {
+        Some(signature) => attempt(&state, &job, signature).await,
+        None => super::defer(&state, "signing", &job.claimed),
+    };
     drop(_sending);
     let (for_hook, for_node) = job.permits;
     // The webhook's share of the node is free again once its answer is in: what that share
@@ -165,13 +172,12 @@ async fn send(state: AppState, outcomes: mpsc::Sender<Done>, job: ReadyDelivery)
     let _ = outcomes.send((outcome, Some(for_node))).await;
 }
 
-async fn attempt(state: &AppState, job: &ReadyDelivery) -> DeliveryOutcome {
+async fn attempt(state: &AppState, job: &ReadyDelivery, signature: &str) -> DeliveryOutcome {
     let c = &job.claimed;
-    let signature = job.signature.clone().unwrap_or_default();
     let observed = state
         .delivery
         .sender
-        .send(&job.hook, &c.payload, &signature, state.clock.now_us())
+        .send(&job.hook, &c.payload, signature, state.clock.now_us())
         .await;
     let series_started = c.series_started.unwrap_or(observed.at);
     let series_attempts = u32::try_from(c.series_attempts + 1).unwrap_or(u32::MAX);
