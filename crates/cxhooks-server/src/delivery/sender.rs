@@ -1,12 +1,13 @@
 //! One attempt over HTTP: a pooled client (connections and TLS sessions are reused), no
 //! redirects, a timeout from connect to last byte, at most 64 KiB of answer read, and no
-//! private addresses unless the operator allows them, checked on the resolved address.
+//! address that is not globally reachable unless the operator allows it, checked on the
+//! resolved address.
 
 use super::registry::HookInfo;
 use crate::config::DeliveryConfig;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// The notification's own headers (HTTP header names are case-insensitive; these are sent in
@@ -54,22 +55,32 @@ impl Resolve for PublicOnly {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> = all
-                .iter()
-                .copied()
-                .filter(|a| crate::net::is_public(a.ip()))
-                .collect();
-            if public.is_empty() && !all.is_empty() {
-                let reason =
-                    crate::net::forbidden_reason(all[0].ip()).unwrap_or("a private address");
-                return Err(format!(
-                    "{host} resolves to {reason} ({}), refused unless delivery.allow_private_targets",
-                    all[0].ip()
-                )
-                .into());
-            }
+            let public = keep_public(&host, all)?;
             Ok(Box::new(public.into_iter()) as Addrs)
         })
+    }
+}
+
+/// The globally reachable addresses among those `host` resolved to; an error naming the first
+/// refused one when none is.
+fn keep_public(host: &str, all: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
+    let mut refused = None;
+    let public: Vec<SocketAddr> = all
+        .into_iter()
+        .filter(|a| match crate::net::forbidden_reason(a.ip()) {
+            None => true,
+            Some(reason) => {
+                refused.get_or_insert((a.ip(), reason));
+                false
+            }
+        })
+        .collect();
+    match refused {
+        Some((ip, reason)) if public.is_empty() => Err(format!(
+            "{host} resolves to {ip}, {reason}, which is not globally reachable: refused unless \
+             delivery.allow_private_targets"
+        )),
+        _ => Ok(public),
     }
 }
 
@@ -157,13 +168,19 @@ impl Sender {
             body: String::new(),
             retry_after: None,
         };
-        // A literal address never reaches the resolver: check it here.
+        // A literal address never reaches the resolver: check it here. Names, `localhost`
+        // included, are checked by the resolver on what they resolve to.
+        let literal = match hook.target.as_ref().and_then(|u| u.host()) {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
         if !self.allow_private
-            && let Some(url) = &hook.target
-            && let Some(reason) = url.host().and_then(|h| crate::net::forbidden_host(&h))
+            && let Some(reason) = literal.and_then(crate::net::forbidden_reason)
         {
             observed.error = Some(format!(
-                "{} is {reason}, refused unless delivery.allow_private_targets",
+                "{} is {reason}, which is not globally reachable: refused unless \
+                 delivery.allow_private_targets",
                 hook.url
             ));
             return observed;
@@ -255,27 +272,83 @@ mod tests {
         );
     }
 
+    /// What the resolver keeps of a name's addresses: the check above, on answers no test
+    /// could get from DNS without leaving loopback.
+    #[test]
+    fn resolved_special_purpose_addresses_are_dropped() {
+        let addrs = |list: &[&str]| -> Vec<SocketAddr> {
+            list.iter()
+                .map(|ip| SocketAddr::new(ip.parse().unwrap(), 0))
+                .collect()
+        };
+        for ip in [
+            "192.0.2.1",
+            "198.18.0.1",
+            "192.0.0.1",
+            "198.51.100.1",
+            "203.0.113.1",
+            "240.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+        ] {
+            let resolved = addrs(&[ip]);
+            let refused = keep_public("rebind.example", resolved.clone()).unwrap_err();
+            assert!(
+                refused.contains(&format!("rebind.example resolves to {}", resolved[0].ip()))
+                    && refused.contains("not globally reachable"),
+                "{refused}"
+            );
+        }
+        // A name with public and private answers keeps only the public ones.
+        assert_eq!(
+            keep_public("mixed.example", addrs(&["10.0.0.1", "8.8.8.8", "::1"])).unwrap(),
+            addrs(&["8.8.8.8"])
+        );
+    }
+
+    fn hook_to(url: &str) -> HookInfo {
+        HookInfo {
+            tenant: cxhooks_store::TenantName::parse("acme").unwrap(),
+            id: uuid::Uuid::new_v4().into(),
+            application_id: uuid::Uuid::new_v4().into(),
+            url: url.into(),
+            target: reqwest::Url::parse(url).ok(),
+            headers: Vec::new(),
+            client_id: "c".into(),
+            status: cxhooks_store::WebhookStatus::Enabled,
+        }
+    }
+
     #[tokio::test]
     async fn literal_private_addresses_are_refused_at_send_time() {
         let config = DeliveryConfig {
             allow_private_targets: false,
             ..DeliveryConfig::default()
         };
-        let hook = HookInfo {
-            tenant: cxhooks_store::TenantName::parse("acme").unwrap(),
-            id: uuid::Uuid::new_v4().into(),
-            application_id: uuid::Uuid::new_v4().into(),
-            url: "http://169.254.169.254/latest/meta-data".into(),
-            target: reqwest::Url::parse("http://169.254.169.254/latest/meta-data").ok(),
-            headers: Vec::new(),
-            client_id: "c".into(),
-            status: cxhooks_store::WebhookStatus::Enabled,
-        };
-        let observed = Sender::new(&config).send(&hook, b"{}", "sig", 0).await;
-        assert_eq!(observed.status, None);
-        assert!(!observed.succeeded());
-        let error = observed.error.unwrap();
-        assert!(error.contains("cloud metadata address"), "{error}");
+        for (url, says) in [
+            (
+                "http://169.254.169.254/latest/meta-data",
+                "cloud metadata address",
+            ),
+            ("http://192.0.2.1/x", "TEST-NET-1"),
+            (
+                "http://[64:ff9b::7f00:1]/x",
+                "NAT64 address embedding 127.0.0.1",
+            ),
+            (
+                "http://[2002:7f00:1::]/x",
+                "6to4 address embedding 127.0.0.1",
+            ),
+        ] {
+            let observed = Sender::new(&config)
+                .send(&hook_to(url), b"{}", "sig", 0)
+                .await;
+            assert_eq!(observed.status, None);
+            assert!(!observed.succeeded());
+            let error = observed.error.unwrap();
+            assert!(error.contains(says), "{error}");
+        }
     }
 
     #[test]

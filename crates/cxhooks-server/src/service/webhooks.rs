@@ -182,8 +182,8 @@ fn check_url(state: &AppState, p: &mut Problems, text: &str) {
                 p.add(
                     "/url",
                     format!(
-                        "'url' points at {reason}, which is refused unless the operator sets \
-                         delivery.allow_private_targets"
+                        "'url' points at {reason}, which is not globally reachable: refused \
+                         unless the operator sets delivery.allow_private_targets"
                     ),
                 );
             }
