@@ -1,10 +1,11 @@
 //! One attempt over HTTP: a pooled client (connections and TLS sessions are reused), no
-//! redirects, a timeout from connect to last byte, at most 64 KiB of answer read, and no
-//! address that is not globally reachable unless the operator allows it, checked on the
-//! resolved address.
+//! redirects, a timeout from connect to last byte, at most 64 KiB of answer read, no address
+//! that is not globally reachable unless the operator allows it (checked on the resolved
+//! address), and never the service itself unless the operator allows that.
 
 use super::registry::HookInfo;
 use crate::config::DeliveryConfig;
+use crate::net::OwnAddresses;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use std::net::{IpAddr, SocketAddr};
@@ -89,6 +90,8 @@ fn keep_public(host: &str, all: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, Stri
 pub struct Sender {
     client: reqwest::Client,
     allow_private: bool,
+    /// The service's own addresses; `None` when `delivery.allow_self_targets`.
+    own: Option<OwnAddresses>,
     timeout: Duration,
 }
 
@@ -128,8 +131,8 @@ fn retry_after(headers: &reqwest::header::HeaderMap, now_us: i64) -> Option<i64>
 }
 
 impl Sender {
-    /// A sender configured from `[delivery]`.
-    pub fn new(config: &DeliveryConfig) -> Self {
+    /// A sender configured from `[delivery]`, for the service at `own`.
+    pub fn new(config: &DeliveryConfig, own: OwnAddresses) -> Self {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
@@ -147,6 +150,7 @@ impl Sender {
         Self {
             client: builder.build().expect("an HTTP client"),
             allow_private: config.allow_private_targets,
+            own: (!config.allow_self_targets).then_some(own),
             timeout: config.timeout,
         }
     }
@@ -181,6 +185,17 @@ impl Sender {
             observed.error = Some(format!(
                 "{} is {reason}, which is not globally reachable: refused unless \
                  delivery.allow_private_targets",
+                hook.url
+            ));
+            return observed;
+        }
+        // Checked again here, not only when the webhook was saved: the listener or the public
+        // url may have changed since.
+        if let (Some(own), Some(url)) = (&self.own, &hook.target)
+            && let Some(what) = own.find(url)
+        {
+            observed.error = Some(format!(
+                "{} is {what}: refused unless delivery.allow_self_targets",
                 hook.url
             ));
             return observed;
@@ -320,12 +335,40 @@ mod tests {
         }
     }
 
+    fn own(listen: SocketAddr) -> OwnAddresses {
+        OwnAddresses::new(listen, &format!("http://{listen}"))
+    }
+
+    #[tokio::test]
+    async fn the_service_itself_is_refused_at_send_time() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listen = listener.local_addr().unwrap();
+        let config = DeliveryConfig {
+            allow_private_targets: true,
+            ..DeliveryConfig::default()
+        };
+        let hook = hook_to(&format!("http://{listen}/data/v1/crjob"));
+        let observed = Sender::new(&config, own(listen))
+            .send(&hook, b"{}", "sig", 0)
+            .await;
+        assert_eq!(observed.status, None);
+        let error = observed.error.unwrap();
+        assert!(
+            error.contains("own listener") && error.contains("allow_self_targets"),
+            "{error}"
+        );
+        // Nothing connected.
+        let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+        assert!(accepted.is_err(), "the sender connected to the service");
+    }
+
     #[tokio::test]
     async fn literal_private_addresses_are_refused_at_send_time() {
         let config = DeliveryConfig {
             allow_private_targets: false,
             ..DeliveryConfig::default()
         };
+        let listen = "127.0.0.1:8480".parse().unwrap();
         for (url, says) in [
             (
                 "http://169.254.169.254/latest/meta-data",
@@ -341,7 +384,7 @@ mod tests {
                 "6to4 address embedding 127.0.0.1",
             ),
         ] {
-            let observed = Sender::new(&config)
+            let observed = Sender::new(&config, own(listen))
                 .send(&hook_to(url), b"{}", "sig", 0)
                 .await;
             assert_eq!(observed.status, None);

@@ -4,8 +4,13 @@
 //!
 //! - [`ranges`]: the IANA special-purpose registries as a table; an address that is not
 //!   globally reachable, or that embeds an IPv4 address that is not, is refused.
+//! - [`own`]: the service's own addresses (its listener, its public url), refused even when
+//!   private targets are allowed, so a webhook cannot feed the service its own deliveries.
 
+pub mod own;
 pub mod ranges;
+
+pub use own::OwnAddresses;
 
 use ranges::Reach;
 use std::net::{IpAddr, Ipv4Addr};

@@ -190,6 +190,18 @@ fn check_url(state: &AppState, p: &mut Problems, text: &str) {
         }
         Some(_) => {}
     }
+    if !state.config.delivery.allow_self_targets
+        && let Some(what) = state.own_addresses.find(&parsed)
+    {
+        p.add(
+            "/url",
+            format!(
+                "'url' points at {what}: its deliveries would come back in as requests and \
+                 publish more without end; refused unless the operator sets \
+                 delivery.allow_self_targets"
+            ),
+        );
+    }
 }
 
 fn check_filters(state: &AppState, p: &mut Problems, filters: &[Value]) -> Vec<Filter> {
