@@ -1,7 +1,8 @@
 //! One attempt over HTTP: a pooled client (connections and TLS sessions are reused), no
-//! redirects, a timeout from connect to last byte, at most 64 KiB of answer read, no address
-//! that is not globally reachable unless the operator allows it (checked on the resolved
-//! address), and never the service itself unless the operator allows that.
+//! redirects, a timeout from connect to last byte, at most 64 KiB of answer read, no private
+//! addresses unless the operator allows them (checked on the resolved address), never the
+//! service itself unless the operator allows that, and a `Cx-Delivery-Hop` header on every
+//! request so that a delivery that comes back in is refused.
 
 use super::registry::HookInfo;
 use crate::config::DeliveryConfig;
@@ -15,6 +16,10 @@ use std::time::{Duration, Instant};
 /// lower case, as HTTP/2 requires and HTTP/1.1 allows).
 const CX_SIGNATURE: HeaderName = HeaderName::from_static("cx-signature");
 const SCHEMA_VERSION: HeaderName = HeaderName::from_static("cx-payload-schema-version");
+/// Marks a request as a cxhooks delivery: the publish and record APIs refuse requests carrying
+/// it, so a webhook aimed at them (directly or through a name or proxy the url checks cannot
+/// see through) fails once instead of publishing its own deliveries without end.
+pub const DELIVERY_HOP: HeaderName = HeaderName::from_static("cx-delivery-hop");
 
 /// Most of an answer that is read.
 const READ_CAP: usize = 64 * 1024;
@@ -208,6 +213,7 @@ impl Sender {
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(CX_SIGNATURE, signature)
             .header(SCHEMA_VERSION, HeaderValue::from_static("1"))
+            .header(DELIVERY_HOP, HeaderValue::from_static("1"))
             .body(payload.to_vec());
         for h in &hook.headers {
             request = request.header(&h.name, &h.value);

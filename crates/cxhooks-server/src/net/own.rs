@@ -2,7 +2,8 @@
 //! request that publishes more (issue 24: one record became 3,476 in 8 s), so such a target is
 //! refused unless `delivery.allow_self_targets`, even where `delivery.allow_private_targets`
 //! lets loopback receivers on other ports through. The check sees literal addresses, `localhost`
-//! and the public url's host, not names that merely resolve to the service.
+//! and the public url's host; a name that only resolves to the service is stopped by the
+//! `Cx-Delivery-Hop` header instead (see `crate::api::refuse_delivery_loops`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

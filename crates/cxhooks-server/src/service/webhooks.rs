@@ -32,7 +32,7 @@ pub struct FilterDoc {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderDoc {
-    /// Header name (not `Cx-Signature`, `Cx-Payload-Schema-Version`, `Content-Type` or hop-by-hop).
+    /// Header name: not `Content-Type`, a hop-by-hop header, nor any `Cx-*` or `webhook-*` name.
     pub name: String,
     /// Header value.
     pub value: String,
@@ -116,6 +116,11 @@ impl WebhookOut {
 pub fn open_headers(state: &AppState, hook: &Webhook) -> Result<Vec<CustomHeader>, ApiError> {
     crate::seal::open_headers(&state.master, hook).map_err(ApiError::internal)
 }
+
+/// Name prefixes kept for cxhooks' own headers (`Cx-Signature`, `Cx-Delivery-Hop`, those to
+/// come) and for the Standard Webhooks ones (`webhook-id`, `webhook-signature`, …), so that a
+/// custom header can never pose as either.
+const RESERVED_PREFIXES: [&str; 2] = ["cx-", "webhook-"];
 
 /// Headers cxhooks sets itself, or that would break the request's framing.
 const RESERVED_HEADERS: [&str; 14] = [
@@ -287,6 +292,14 @@ fn check_headers(p: &mut Problems, headers: &[Value]) -> Vec<CustomHeader> {
                 p.add(
                     pointer(&base, "name"),
                     format!("'{name}' is reserved: cxhooks sets it itself"),
+                );
+            } else if RESERVED_PREFIXES.iter().any(|r| lower.starts_with(r)) {
+                p.add(
+                    pointer(&base, "name"),
+                    format!(
+                        "'{name}' is reserved: names starting with Cx- (cxhooks' own headers) or \
+                         webhook- (Standard Webhooks) cannot be custom headers"
+                    ),
                 );
             } else if out.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
                 p.add(
