@@ -8,6 +8,7 @@ mod harness;
 mod identity;
 mod layers;
 mod management;
+mod outbound;
 mod permissions;
 mod receiver;
 mod records;
