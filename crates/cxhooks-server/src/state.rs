@@ -56,6 +56,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Base URL of this service (no trailing slash).
     pub public_url: String,
+    /// Where this service answers: webhooks must not point there.
+    pub own_addresses: crate::net::OwnAddresses,
     /// Realm keys in memory.
     pub keys: Arc<RealmKeys>,
     /// Bearer tokens' standing (client exists, tenant feature on), cached.
@@ -94,7 +96,6 @@ impl AppState {
     ) -> Result<Self, StoreError> {
         use crate::delivery::{Delivery, registry::Registry, sender::Sender};
         let registry = Registry::load(&store, &master).await?;
-        let delivery = Arc::new(Delivery::new(registry, Sender::new(&config.delivery)));
         let public_url = config
             .server
             .public_url
@@ -102,6 +103,9 @@ impl AppState {
             .unwrap_or_else(|| format!("http://{bound}"))
             .trim_end_matches('/')
             .to_owned();
+        let own_addresses = crate::net::OwnAddresses::new(bound, &public_url);
+        let sender = Sender::new(&config.delivery, own_addresses.clone());
+        let delivery = Arc::new(Delivery::new(registry, sender));
         let limiter = Arc::new(crate::service::access::ApiLimiter::new(
             config.limits.api_requests_per_client_per_s,
         ));
@@ -110,6 +114,7 @@ impl AppState {
             master,
             config: Arc::new(config),
             public_url,
+            own_addresses,
             keys: Arc::new(RealmKeys::default()),
             standings: Arc::default(),
             delivery,

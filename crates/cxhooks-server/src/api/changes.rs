@@ -19,7 +19,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The publish route.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(publish_changes))
+    OpenApiRouter::new()
+        .routes(routes!(publish_changes))
+        .route_layer(axum::middleware::from_fn(super::refuse_delivery_loops))
 }
 
 /// Most changes in one request.
@@ -184,7 +186,8 @@ fn check_metadata(p: &mut Problems, map: &Map<String, Value>, base: &str) -> Opt
         (status = 400, body = crate::error::ProblemDoc), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc),
         (status = 409, description = "the Idempotency-Key was used before with a different request", body = crate::error::ProblemDoc),
-        (status = 413, body = crate::error::ProblemDoc)),
+        (status = 413, body = crate::error::ProblemDoc),
+        (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
     security(("bearer" = ["urn:cx/webhooks:events:publish"])))]
 pub async fn publish_changes(
     State(state): State<AppState>,

@@ -6,6 +6,7 @@
 //! - [`applications`], [`webhooks`], [`event_types`], [`acl`]: the management resources.
 //! - [`changes`]: the publish API; [`events`]: the request log, redelivery and test pings.
 //! - [`openapi`]: the document served at `/openapi.json`.
+//! - [`refuse_delivery_loops`]: the publish and record APIs refuse cxhooks' own deliveries.
 
 pub mod acl;
 pub mod applications;
@@ -18,8 +19,12 @@ pub mod webhooks;
 
 pub use crate::service::{AuditOut, not_found, parse_id, rfc3339};
 
+use crate::delivery::sender::DELIVERY_HOP;
+use crate::error::ApiError;
 use axum::Json;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
@@ -57,4 +62,23 @@ impl IntoResponse for Created {
         }
         r
     }
+}
+
+/// Refuses a request that is a cxhooks delivery (it carries `Cx-Delivery-Hop`) with
+/// `508 Loop Detected`: a webhook aimed at the publish or record API would otherwise publish
+/// every delivery as a new change, which delivers again, without end. Runs before
+/// authentication, so a delivery's custom `Authorization` header changes nothing.
+pub async fn refuse_delivery_loops(request: Request, next: Next) -> Response {
+    if !request.headers().contains_key(DELIVERY_HOP) {
+        return next.run(request).await;
+    }
+    ApiError::new(
+        StatusCode::LOOP_DETECTED,
+        "delivery-loop",
+        "Loop detected",
+        "this request carries Cx-Delivery-Hop: it is a delivery of cxhooks, sent by a webhook \
+         whose url points at this API. Publishing it would deliver it again, without end. Point \
+         the webhook at a receiver that is not cxhooks' publish or record API",
+    )
+    .into_response()
 }

@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             update_record,
             delete_record
         ))
+        .route_layer(axum::middleware::from_fn(super::refuse_delivery_loops))
 }
 
 /// `?filter=&limit=&cursor=`.
@@ -193,7 +194,8 @@ fn busy() -> ApiError {
     request_body(content = Object, description = "the record"),
     responses((status = 201, description = "created, with `_kind` and `_id`", body = Object),
         (status = 400, body = crate::error::ProblemDoc), (status = 401, body = crate::error::ProblemDoc),
-        (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc)),
+        (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc),
+        (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
     security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn create_record(
     State(state): State<AppState>,
@@ -226,7 +228,8 @@ pub async fn create_record(
 #[utoipa::path(get, path = "/data/v1/{entity}/{id}", tag = "records",
     params(("entity" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = Object), (status = 401, body = crate::error::ProblemDoc),
-        (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc)),
+        (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc),
+        (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
     security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn get_record(
     State(state): State<AppState>,
@@ -297,7 +300,8 @@ async fn modify(
     params(("entity" = String, Path), ("id" = String, Path)), request_body(content = Object),
     responses((status = 200, body = Object), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
-        (status = 404, body = crate::error::ProblemDoc), (status = 409, body = crate::error::ProblemDoc)),
+        (status = 404, body = crate::error::ProblemDoc), (status = 409, body = crate::error::ProblemDoc),
+        (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
     security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn replace_record(
     State(state): State<AppState>,
@@ -329,7 +333,8 @@ pub async fn replace_record(
     request_body(content = Object, content_type = "application/merge-patch+json"),
     responses((status = 200, body = Object), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
-        (status = 404, body = crate::error::ProblemDoc), (status = 409, body = crate::error::ProblemDoc)),
+        (status = 404, body = crate::error::ProblemDoc), (status = 409, body = crate::error::ProblemDoc),
+        (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
     security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn update_record(
     State(state): State<AppState>,
@@ -360,7 +365,8 @@ pub async fn update_record(
 #[utoipa::path(delete, path = "/data/v1/{entity}/{id}", tag = "records",
     params(("entity" = String, Path), ("id" = String, Path)),
     responses((status = 204, description = "deleted"), (status = 401, body = crate::error::ProblemDoc),
-        (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc)),
+        (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc),
+        (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
     security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn delete_record(
     State(state): State<AppState>,
@@ -396,7 +402,8 @@ pub async fn delete_record(
     params(("entity" = String, Path), RecordQuery),
     responses((status = 200, body = super::ListDoc), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
-        (status = 404, body = crate::error::ProblemDoc)),
+        (status = 404, body = crate::error::ProblemDoc),
+        (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
     security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn list_records(
     State(state): State<AppState>,

@@ -107,6 +107,9 @@ pub struct DeliveryConfig {
     pub retry_schedule: Vec<Duration>,
     /// Allow loopback / private addresses as webhook urls.
     pub allow_private_targets: bool,
+    /// Allow webhook urls that are this service itself: its listener's address and port (any
+    /// interface address, for a wildcard listener) or `server.public_url`'s host and port.
+    pub allow_self_targets: bool,
     /// Concurrent requests to one webhook.
     pub max_in_flight_per_webhook: u32,
     /// How long a claimed delivery stays claimed by a node.
@@ -130,6 +133,7 @@ impl Default for DeliveryConfig {
                 secs(7200),
             ],
             allow_private_targets: false,
+            allow_self_targets: false,
             max_in_flight_per_webhook: 16,
             lease: secs(60),
             error_after: ErrorAfter {

@@ -1,18 +1,25 @@
 //! One attempt over HTTP: a pooled client (connections and TLS sessions are reused), no
-//! redirects, a timeout from connect to last byte, at most 64 KiB of answer read, and no
-//! private addresses unless the operator allows them, checked on the resolved address.
+//! redirects, a timeout from connect to last byte, at most 64 KiB of answer read, no private
+//! addresses unless the operator allows them (checked on the resolved address), never the
+//! service itself unless the operator allows that, and a `Cx-Delivery-Hop` header on every
+//! request so that a delivery that comes back in is refused.
 
 use super::registry::HookInfo;
 use crate::config::DeliveryConfig;
+use crate::net::OwnAddresses;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// The notification's own headers (HTTP header names are case-insensitive; these are sent in
 /// lower case, as HTTP/2 requires and HTTP/1.1 allows).
 const CX_SIGNATURE: HeaderName = HeaderName::from_static("cx-signature");
 const SCHEMA_VERSION: HeaderName = HeaderName::from_static("cx-payload-schema-version");
+/// Marks a request as a cxhooks delivery: the publish and record APIs refuse requests carrying
+/// it, so a webhook aimed at them (directly or through a name or proxy the url checks cannot
+/// see through) fails once instead of publishing its own deliveries without end.
+pub const DELIVERY_HOP: HeaderName = HeaderName::from_static("cx-delivery-hop");
 
 /// Most of an answer that is read.
 const READ_CAP: usize = 64 * 1024;
@@ -54,22 +61,32 @@ impl Resolve for PublicOnly {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> = all
-                .iter()
-                .copied()
-                .filter(|a| crate::net::is_public(a.ip()))
-                .collect();
-            if public.is_empty() && !all.is_empty() {
-                let reason =
-                    crate::net::forbidden_reason(all[0].ip()).unwrap_or("a private address");
-                return Err(format!(
-                    "{host} resolves to {reason} ({}), refused unless delivery.allow_private_targets",
-                    all[0].ip()
-                )
-                .into());
-            }
+            let public = keep_public(&host, all)?;
             Ok(Box::new(public.into_iter()) as Addrs)
         })
+    }
+}
+
+/// The globally reachable addresses among those `host` resolved to; an error naming the first
+/// refused one when none is.
+fn keep_public(host: &str, all: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
+    let mut refused = None;
+    let public: Vec<SocketAddr> = all
+        .into_iter()
+        .filter(|a| match crate::net::forbidden_reason(a.ip()) {
+            None => true,
+            Some(reason) => {
+                refused.get_or_insert((a.ip(), reason));
+                false
+            }
+        })
+        .collect();
+    match refused {
+        Some((ip, reason)) if public.is_empty() => Err(format!(
+            "{host} resolves to {ip}, {reason}, which is not globally reachable: refused unless \
+             delivery.allow_private_targets"
+        )),
+        _ => Ok(public),
     }
 }
 
@@ -78,6 +95,8 @@ impl Resolve for PublicOnly {
 pub struct Sender {
     client: reqwest::Client,
     allow_private: bool,
+    /// The service's own addresses; `None` when `delivery.allow_self_targets`.
+    own: Option<OwnAddresses>,
     timeout: Duration,
 }
 
@@ -117,8 +136,8 @@ fn retry_after(headers: &reqwest::header::HeaderMap, now_us: i64) -> Option<i64>
 }
 
 impl Sender {
-    /// A sender configured from `[delivery]`.
-    pub fn new(config: &DeliveryConfig) -> Self {
+    /// A sender configured from `[delivery]`, for the service at `own`.
+    pub fn new(config: &DeliveryConfig, own: OwnAddresses) -> Self {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
@@ -136,6 +155,7 @@ impl Sender {
         Self {
             client: builder.build().expect("an HTTP client"),
             allow_private: config.allow_private_targets,
+            own: (!config.allow_self_targets).then_some(own),
             timeout: config.timeout,
         }
     }
@@ -157,13 +177,30 @@ impl Sender {
             body: String::new(),
             retry_after: None,
         };
-        // A literal address never reaches the resolver: check it here.
+        // A literal address never reaches the resolver: check it here. Names, `localhost`
+        // included, are checked by the resolver on what they resolve to.
+        let literal = match hook.target.as_ref().and_then(|u| u.host()) {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
         if !self.allow_private
-            && let Some(url) = &hook.target
-            && let Some(reason) = url.host().and_then(|h| crate::net::forbidden_host(&h))
+            && let Some(reason) = literal.and_then(crate::net::forbidden_reason)
         {
             observed.error = Some(format!(
-                "{} is {reason}, refused unless delivery.allow_private_targets",
+                "{} is {reason}, which is not globally reachable: refused unless \
+                 delivery.allow_private_targets",
+                hook.url
+            ));
+            return observed;
+        }
+        // Checked again here, not only when the webhook was saved: the listener or the public
+        // url may have changed since.
+        if let (Some(own), Some(url)) = (&self.own, &hook.target)
+            && let Some(what) = own.find(url)
+        {
+            observed.error = Some(format!(
+                "{} is {what}: refused unless delivery.allow_self_targets",
                 hook.url
             ));
             return observed;
@@ -176,6 +213,7 @@ impl Sender {
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(CX_SIGNATURE, signature)
             .header(SCHEMA_VERSION, HeaderValue::from_static("1"))
+            .header(DELIVERY_HOP, HeaderValue::from_static("1"))
             .body(payload.to_vec());
         for h in hook.headers.iter().flatten() {
             request = request.header(&h.name, &h.value);
@@ -255,27 +293,111 @@ mod tests {
         );
     }
 
+    /// What the resolver keeps of a name's addresses: the check above, on answers no test
+    /// could get from DNS without leaving loopback.
+    #[test]
+    fn resolved_special_purpose_addresses_are_dropped() {
+        let addrs = |list: &[&str]| -> Vec<SocketAddr> {
+            list.iter()
+                .map(|ip| SocketAddr::new(ip.parse().unwrap(), 0))
+                .collect()
+        };
+        for ip in [
+            "192.0.2.1",
+            "198.18.0.1",
+            "192.0.0.1",
+            "198.51.100.1",
+            "203.0.113.1",
+            "240.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+        ] {
+            let resolved = addrs(&[ip]);
+            let refused = keep_public("rebind.example", resolved.clone()).unwrap_err();
+            assert!(
+                refused.contains(&format!("rebind.example resolves to {}", resolved[0].ip()))
+                    && refused.contains("not globally reachable"),
+                "{refused}"
+            );
+        }
+        // A name with public and private answers keeps only the public ones.
+        assert_eq!(
+            keep_public("mixed.example", addrs(&["10.0.0.1", "8.8.8.8", "::1"])).unwrap(),
+            addrs(&["8.8.8.8"])
+        );
+    }
+
+    fn hook_to(url: &str) -> HookInfo {
+        HookInfo {
+            tenant: cxhooks_store::TenantName::parse("acme").unwrap(),
+            id: uuid::Uuid::new_v4().into(),
+            application_id: uuid::Uuid::new_v4().into(),
+            url: url.into(),
+            target: reqwest::Url::parse(url).ok(),
+            headers: Some(Vec::new()),
+            client_id: "c".into(),
+            status: cxhooks_store::WebhookStatus::Enabled,
+        }
+    }
+
+    fn own(listen: SocketAddr) -> OwnAddresses {
+        OwnAddresses::new(listen, &format!("http://{listen}"))
+    }
+
+    #[tokio::test]
+    async fn the_service_itself_is_refused_at_send_time() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listen = listener.local_addr().unwrap();
+        let config = DeliveryConfig {
+            allow_private_targets: true,
+            ..DeliveryConfig::default()
+        };
+        let hook = hook_to(&format!("http://{listen}/data/v1/crjob"));
+        let observed = Sender::new(&config, own(listen))
+            .send(&hook, b"{}", "sig", 0)
+            .await;
+        assert_eq!(observed.status, None);
+        let error = observed.error.unwrap();
+        assert!(
+            error.contains("own listener") && error.contains("allow_self_targets"),
+            "{error}"
+        );
+        // Nothing connected.
+        let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+        assert!(accepted.is_err(), "the sender connected to the service");
+    }
+
     #[tokio::test]
     async fn literal_private_addresses_are_refused_at_send_time() {
         let config = DeliveryConfig {
             allow_private_targets: false,
             ..DeliveryConfig::default()
         };
-        let hook = HookInfo {
-            tenant: cxhooks_store::TenantName::parse("acme").unwrap(),
-            id: uuid::Uuid::new_v4().into(),
-            application_id: uuid::Uuid::new_v4().into(),
-            url: "http://169.254.169.254/latest/meta-data".into(),
-            target: reqwest::Url::parse("http://169.254.169.254/latest/meta-data").ok(),
-            headers: Some(Vec::new()),
-            client_id: "c".into(),
-            status: cxhooks_store::WebhookStatus::Enabled,
-        };
-        let observed = Sender::new(&config).send(&hook, b"{}", "sig", 0).await;
-        assert_eq!(observed.status, None);
-        assert!(!observed.succeeded());
-        let error = observed.error.unwrap();
-        assert!(error.contains("cloud metadata address"), "{error}");
+        let listen = "127.0.0.1:8480".parse().unwrap();
+        for (url, says) in [
+            (
+                "http://169.254.169.254/latest/meta-data",
+                "cloud metadata address",
+            ),
+            ("http://192.0.2.1/x", "TEST-NET-1"),
+            (
+                "http://[64:ff9b::7f00:1]/x",
+                "NAT64 address embedding 127.0.0.1",
+            ),
+            (
+                "http://[2002:7f00:1::]/x",
+                "6to4 address embedding 127.0.0.1",
+            ),
+        ] {
+            let observed = Sender::new(&config, own(listen))
+                .send(&hook_to(url), b"{}", "sig", 0)
+                .await;
+            assert_eq!(observed.status, None);
+            assert!(!observed.succeeded());
+            let error = observed.error.unwrap();
+            assert!(error.contains(says), "{error}");
+        }
     }
 
     #[test]

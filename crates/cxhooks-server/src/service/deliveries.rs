@@ -182,6 +182,7 @@ pub async fn get(
         json!("(RSA-SHA256 of the payload, base64)"),
     );
     headers.insert("Cx-Payload-Schema-Version".into(), json!("1"));
+    headers.insert("Cx-Delivery-Hop".into(), json!("1"));
     headers.insert(
         "User-Agent".into(),
         json!(concat!("cxhooks/", env!("CARGO_PKG_VERSION"))),

@@ -32,7 +32,7 @@ pub struct FilterDoc {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderDoc {
-    /// Header name (not `Cx-Signature`, `Cx-Payload-Schema-Version`, `Content-Type` or hop-by-hop).
+    /// Header name: not `Content-Type`, a hop-by-hop header, nor any `Cx-*` or `webhook-*` name.
     pub name: String,
     /// Header value.
     pub value: String,
@@ -117,6 +117,11 @@ pub fn open_headers(state: &AppState, hook: &Webhook) -> Result<Vec<CustomHeader
     crate::seal::open_headers(&state.master, hook).map_err(ApiError::internal)
 }
 
+/// Name prefixes kept for cxhooks' own headers (`Cx-Signature`, `Cx-Delivery-Hop`, those to
+/// come) and for the Standard Webhooks ones (`webhook-id`, `webhook-signature`, …), so that a
+/// custom header can never pose as either.
+const RESERVED_PREFIXES: [&str; 2] = ["cx-", "webhook-"];
+
 /// Headers cxhooks sets itself, or that would break the request's framing.
 const RESERVED_HEADERS: [&str; 14] = [
     "cx-signature",
@@ -182,13 +187,25 @@ fn check_url(state: &AppState, p: &mut Problems, text: &str) {
                 p.add(
                     "/url",
                     format!(
-                        "'url' points at {reason}, which is refused unless the operator sets \
-                         delivery.allow_private_targets"
+                        "'url' points at {reason}, which is not globally reachable: refused \
+                         unless the operator sets delivery.allow_private_targets"
                     ),
                 );
             }
         }
         Some(_) => {}
+    }
+    if !state.config.delivery.allow_self_targets
+        && let Some(what) = state.own_addresses.find(&parsed)
+    {
+        p.add(
+            "/url",
+            format!(
+                "'url' points at {what}: its deliveries would come back in as requests and \
+                 publish more without end; refused unless the operator sets \
+                 delivery.allow_self_targets"
+            ),
+        );
     }
 }
 
@@ -275,6 +292,14 @@ fn check_headers(p: &mut Problems, headers: &[Value]) -> Vec<CustomHeader> {
                 p.add(
                     pointer(&base, "name"),
                     format!("'{name}' is reserved: cxhooks sets it itself"),
+                );
+            } else if RESERVED_PREFIXES.iter().any(|r| lower.starts_with(r)) {
+                p.add(
+                    pointer(&base, "name"),
+                    format!(
+                        "'{name}' is reserved: names starting with Cx- (cxhooks' own headers) or \
+                         webhook- (Standard Webhooks) cannot be custom headers"
+                    ),
                 );
             } else if out.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
                 p.add(

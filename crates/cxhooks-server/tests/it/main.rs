@@ -9,6 +9,7 @@ mod identity;
 mod layers;
 mod management;
 mod outage;
+mod outbound;
 mod permissions;
 mod receiver;
 mod records;
