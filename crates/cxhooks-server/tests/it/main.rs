@@ -11,5 +11,6 @@ mod management;
 mod permissions;
 mod receiver;
 mod records;
+mod refusals;
 mod schedule;
 mod seeds;

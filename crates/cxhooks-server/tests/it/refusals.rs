@@ -1,0 +1,239 @@
+//! What the service refuses at its boundary, and how it says so: bodies with a key given twice,
+//! bodies not sent as JSON, request heads hyper will not read, tokens without the scope, and
+//! changes for another tenant. Every refusal is problem+json.
+
+use crate::delivery::{PUBLISH, candidate_change};
+use crate::harness::*;
+use cxhooks_store::testing::Backend;
+use serde_json::{Value, json};
+
+/// Sends `body` as `content_type` (none if `None`).
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> Answer {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut r = app
+        .http
+        .request(method, format!("{}{path}", app.url))
+        .bearer_auth(token)
+        .body(body.to_owned());
+    if let Some(ct) = content_type {
+        r = r.header("content-type", ct);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        body,
+        text,
+        headers,
+    }
+}
+
+/// A tenant `acme` with a token for everything, an application and a webhook, and a
+/// publisher's token.
+async fn acme(app: &TestApp) -> (String, String, String, String) {
+    app.tenant("acme").await;
+    let (_, token) = app
+        .client_token(
+            "acme",
+            ALL_SCOPES,
+            "create=on,read=all,update=all,delete=all",
+        )
+        .await;
+    let (_, publisher) = app.client_token("acme", PUBLISH, "").await;
+    let app_id = app.application(&token, "a").await;
+    let hook_id = app.webhook(&token, &app_id).await;
+    (token, publisher, app_id, hook_id)
+}
+
+async fn duplicate_keys_are_refused_on_every_json_route(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (token, publisher, app_id, hook_id) = acme(&app).await;
+    let apps = "/webhooks/v1/applications".to_owned();
+    let application = format!("{apps}/{app_id}");
+    let hooks = format!("{application}/webhooks");
+    let hook = format!("{hooks}/{hook_id}");
+    let filters = r#"[{"eventType": "crmatch:created"}]"#;
+    let cases = [
+        (
+            "POST",
+            &apps,
+            &token,
+            r#"{"name": "a", "name": "b"}"#.to_owned(),
+            "/name",
+        ),
+        (
+            "PATCH",
+            &application,
+            &token,
+            r#"{"name": "a", "name": "b"}"#.to_owned(),
+            "/name",
+        ),
+        (
+            "POST",
+            &hooks,
+            &token,
+            format!(
+                r#"{{"url": "https://a.example/", "url": "https://b.example/", "filters": {filters}}}"#
+            ),
+            "/url",
+        ),
+        (
+            "PUT",
+            &hook,
+            &token,
+            r#"{"url": "https://a.example/", "filters": [{"eventType": "crmatch:created", "eventType": "crjob:created"}]}"#
+                .to_owned(),
+            "/filters/0/eventType",
+        ),
+        (
+            "PATCH",
+            &hook,
+            &token,
+            r#"{"url": "https://a.example/", "url": "https://b.example/"}"#.to_owned(),
+            "/url",
+        ),
+        (
+            "POST",
+            &"/webhooks/v1/changes".to_owned(),
+            &publisher,
+            r#"[{"type": "cremployee:updated", "entityId": "1", "data": {}},
+                {"type": "cremployee:updated", "entityId": "2", "entityId": "3", "data": {}}]"#
+                .to_owned(),
+            "/1/entityId",
+        ),
+        (
+            "POST",
+            &"/data/v1/cremployee".to_owned(),
+            &token,
+            r#"{"touser": {"lastname": "A", "lastname": "B"}}"#.to_owned(),
+            "/touser/lastname",
+        ),
+    ];
+    for (method, path, token, body, pointer) in &cases {
+        let a = app.call(method, path, token, Some(body)).await;
+        assert_problem(&a, 400, pointer, "given twice");
+        assert!(
+            a.body["detail"].as_str().unwrap().contains(pointer),
+            "{method} {path}: {}",
+            a.text
+        );
+    }
+    // Nothing was written: the application and the webhook are as they were.
+    let a = app.call("GET", &application, &token, None).await;
+    assert_eq!(a.body["name"], "a");
+    let a = app.call("GET", &hook, &token, None).await;
+    assert_eq!(a.body["url"], "https://example.com/hook");
+    let a = app.call("GET", "/data/v1/cremployee", &token, None).await;
+    assert_eq!(a.body["items"], json!([]), "{}", a.text);
+}
+
+async fn json_routes_read_only_the_documented_media_types(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (token, publisher, app_id, _) = acme(&app).await;
+    let apps = "/webhooks/v1/applications";
+    let application = format!("{apps}/{app_id}");
+    let body = r#"{"name": "b"}"#;
+    for ct in [
+        None,
+        Some("application/evil+json"),
+        Some("text/plain"),
+        Some("application/merge-patch+json"),
+    ] {
+        let a = send(&app, "POST", apps, &token, ct, body).await;
+        assert_problem(&a, 415, "", "Content-Type: application/json");
+    }
+    for ct in [
+        None,
+        Some("application/evil+json"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let a = send(&app, "PATCH", &application, &token, ct, body).await;
+        assert_problem(&a, 415, "", "application/merge-patch+json");
+        assert_eq!(
+            a.headers["accept-patch"],
+            "application/json, application/merge-patch+json"
+        );
+    }
+    let change = candidate_change("1").to_string();
+    for (path, token) in [
+        ("/webhooks/v1/changes", &publisher),
+        ("/data/v1/cremployee", &token),
+    ] {
+        let a = send(&app, "POST", path, token, None, &change).await;
+        assert_problem(&a, 415, "", "without a Content-Type");
+        let a = send(
+            &app,
+            "POST",
+            path,
+            token,
+            Some("application/vnd.evil+json"),
+            &change,
+        )
+        .await;
+        assert_problem(&a, 415, "", "'application/vnd.evil+json'");
+    }
+    // Nothing was written by the refused requests; the documented types are read.
+    let a = app.call("GET", "/data/v1/cremployee", &token, None).await;
+    assert_eq!(a.body["items"], json!([]), "{}", a.text);
+    let a = app.call("GET", &application, &token, None).await;
+    assert_eq!(a.body["name"], "a");
+    let a = send(
+        &app,
+        "PATCH",
+        &application,
+        &token,
+        Some("application/merge-patch+json"),
+        body,
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["name"].as_str()),
+        (200, Some("b")),
+        "{}",
+        a.text
+    );
+    let a = send(
+        &app,
+        "POST",
+        apps,
+        &token,
+        Some("application/json; charset=utf-8"),
+        body,
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+
+    // The OpenAPI document says so for every operation that takes a JSON body.
+    let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    for (path, method) in [
+        ("/webhooks/v1/applications", "post"),
+        ("/webhooks/v1/applications/{appId}", "patch"),
+        (
+            "/webhooks/v1/applications/{appId}/webhooks/{webhookId}",
+            "put",
+        ),
+        ("/webhooks/v1/changes", "post"),
+        ("/data/v1/{entity}/{id}", "patch"),
+    ] {
+        let answer = &doc["paths"][path][method]["responses"]["415"];
+        assert!(
+            answer["content"]["application/problem+json"].is_object(),
+            "{method} {path}: {answer}"
+        );
+    }
+}
+
+cxhooks_store::both_backends!(
+    duplicate_keys_are_refused_on_every_json_route,
+    json_routes_read_only_the_documented_media_types,
+);
