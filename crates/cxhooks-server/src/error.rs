@@ -182,9 +182,10 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let p = *self.0;
+impl ApiError {
+    /// The problem+json body.
+    pub fn body(&self) -> Vec<u8> {
+        let p = &self.0;
         let mut body = Map::new();
         body.insert(
             "type".into(),
@@ -192,16 +193,23 @@ impl IntoResponse for ApiError {
         );
         body.insert("title".into(), Value::from(p.title));
         body.insert("status".into(), Value::from(p.status.as_u16()));
-        body.insert("detail".into(), Value::from(p.detail));
+        body.insert("detail".into(), Value::from(p.detail.as_str()));
         if !p.errors.is_empty() {
             body.insert(
                 "errors".into(),
                 serde_json::to_value(&p.errors).expect("serialisable"),
             );
         }
-        body.extend(p.extra);
-        let mut response =
-            (p.status, serde_json::to_vec(&body).expect("serialisable")).into_response();
+        body.extend(p.extra.clone());
+        serde_json::to_vec(&body).expect("serialisable")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        let p = *self.0;
+        let mut response = (p.status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

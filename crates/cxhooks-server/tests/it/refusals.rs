@@ -6,6 +6,7 @@ use crate::delivery::{PUBLISH, candidate_change};
 use crate::harness::*;
 use cxhooks_store::testing::Backend;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends `body` as `content_type` (none if `None`).
 async fn send(
@@ -233,7 +234,77 @@ async fn json_routes_read_only_the_documented_media_types(backend: Backend) {
     }
 }
 
+/// One raw HTTP/1.1 exchange: hyper's limits are past what an HTTP client library will send.
+async fn raw(app: &TestApp, request: &[u8]) -> (u16, String, Value) {
+    let addr = app.url.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    (
+        status,
+        head.to_ascii_lowercase(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+async fn request_heads_hyper_refuses_are_problems(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let long = format!(
+        "GET /webhooks/v1/applications?q={} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let (status, head, body) = raw(&app, long.as_bytes()).await;
+    assert_eq!(status, 414, "{head}");
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    assert_eq!(body["status"], 414);
+    assert_eq!(body["type"], "urn:cxhooks:problem:uri-too-long");
+    assert!(
+        body["detail"].as_str().unwrap().contains("64 KiB"),
+        "{body}"
+    );
+
+    let mut many = "GET /healthz HTTP/1.1\r\nhost: x\r\n".to_owned();
+    for i in 0..120 {
+        many.push_str(&format!("x-h{i}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    let (status, head, body) = raw(&app, many.as_bytes()).await;
+    assert_eq!(status, 431, "{head}");
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("content-length: {}", body.to_string().len())),
+        "{head}"
+    );
+    assert_eq!(body["status"], 431);
+    assert_eq!(body["title"], "Request header fields too large");
+
+    // The server is still there, and its own answers are untouched.
+    let (status, _, _) = raw(
+        &app,
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
 cxhooks_store::both_backends!(
     duplicate_keys_are_refused_on_every_json_route,
     json_routes_read_only_the_documented_media_types,
 );
+
+
+/// Transport only: the store plays no part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_heads_hyper_refuses_are_problem_json() {
+    request_heads_hyper_refuses_are_problems(Backend::Sqlite).await;
+}
