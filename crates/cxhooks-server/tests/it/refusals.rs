@@ -297,9 +297,55 @@ async fn request_heads_hyper_refuses_are_problems(backend: Backend) {
     assert_eq!(status, 200);
 }
 
+async fn insufficient_scope_names_one_real_scope(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.tenant("acme").await;
+    let (_, records_only) = app
+        .client_token("acme", "urn:cx/cx5Wrapper:data:manage", SEED_PERMISSIONS)
+        .await;
+    for (path, named, other) in [
+        (
+            "/webhooks/v1/applications",
+            "urn:cx/webhooks:data/applications:manage",
+            "urn:cx/webhooks:data/webhooks:manage",
+        ),
+        (
+            "/webhooks/v1/event-types",
+            "urn:cx/webhooks:data/webhooks:manage",
+            "urn:cx/webhooks:data:manage",
+        ),
+    ] {
+        let a = app.call("GET", path, &records_only, None).await;
+        assert_eq!(a.status, 403, "{}", a.text);
+        // RFC 6750 §3: `scope` is a space-delimited list of scopes; every word must be one.
+        let challenge = a.headers["www-authenticate"].to_str().unwrap();
+        assert_eq!(
+            challenge,
+            format!("Bearer realm=\"cxhooks\", error=\"insufficient_scope\", scope=\"{named}\""),
+        );
+        assert_eq!(a.body["requiredScope"], named);
+        let accepted: Vec<&str> = a.body["acceptedScopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert_eq!(accepted[0], named);
+        assert!(accepted.contains(&other), "{}", a.text);
+        let detail = a.body["detail"].as_str().unwrap();
+        assert!(detail.contains("either of the scopes"), "{detail}");
+        assert!(detail.contains(&format!("{named} or ")), "{detail}");
+    }
+    // One needed scope: no list.
+    let a = app.call("GET", "/acl/v1/me", &records_only, None).await;
+    assert_eq!(a.body["requiredScope"], "urn:cx/cx5Acl:data:manage");
+    assert!(a.body.get("acceptedScopes").is_none(), "{}", a.text);
+}
+
 cxhooks_store::both_backends!(
     duplicate_keys_are_refused_on_every_json_route,
     json_routes_read_only_the_documented_media_types,
+    insufficient_scope_names_one_real_scope,
 );
 
 
