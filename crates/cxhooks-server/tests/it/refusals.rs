@@ -342,10 +342,36 @@ async fn insufficient_scope_names_one_real_scope(backend: Backend) {
     assert!(a.body.get("acceptedScopes").is_none(), "{}", a.text);
 }
 
+async fn a_filter_with_an_unknown_entity_still_reports_its_condition(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (token, _, app_id, _) = acme(&app).await;
+    let hooks = format!("/webhooks/v1/applications/{app_id}/webhooks");
+    let body = json!({"url": "https://example.com/hook", "filters": [
+        {"eventType": "crnothing:updated", "condition": "data.x eq"},
+        {"eventType": "crnothing:updated", "condition": "metadata.bogus eq 1"},
+        {"condition": "data.x eq 1 and"},
+        {"eventType": "crnothing:updated", "condition": "data.anything eq 1"},
+    ]});
+    let a = app.json("POST", &hooks, &token, &body).await;
+    assert_problem(&a, 400, "/filters/0/eventType", "crnothing");
+    assert_problem(&a, 400, "/filters/0/condition", "column 10");
+    assert_problem(&a, 400, "/filters/1/condition", "metadata.bogus");
+    assert_problem(&a, 400, "/filters/2/eventType", "'eventType' is required");
+    assert_problem(&a, 400, "/filters/2/condition", "column");
+    // A condition that parses is not reported for the event type's sake.
+    let errors = a.body["errors"].as_array().unwrap();
+    assert!(
+        !errors.iter().any(|e| e["path"] == "/filters/3/condition"),
+        "{}",
+        a.text
+    );
+}
+
 cxhooks_store::both_backends!(
     duplicate_keys_are_refused_on_every_json_route,
     json_routes_read_only_the_documented_media_types,
     insufficient_scope_names_one_real_scope,
+    a_filter_with_an_unknown_entity_still_reports_its_condition,
 );
 
 
