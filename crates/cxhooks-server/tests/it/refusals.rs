@@ -367,13 +367,43 @@ async fn a_filter_with_an_unknown_entity_still_reports_its_condition(backend: Ba
     );
 }
 
+async fn a_change_for_another_tenant_is_named(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, publisher, _, _) = acme(&app).await;
+    let mut change = candidate_change("7");
+    change["tenant"] = json!("beta");
+    let a = app
+        .json("POST", "/webhooks/v1/changes", &publisher, &change)
+        .await;
+    assert_problem(
+        &a,
+        403,
+        "",
+        "the change (entityId '7') is for tenant 'beta', but this token was issued for tenant 'acme'",
+    );
+    let a = app
+        .json(
+            "POST",
+            "/webhooks/v1/changes",
+            &publisher,
+            &json!([candidate_change("6"), change]),
+        )
+        .await;
+    assert_problem(
+        &a,
+        403,
+        "",
+        "the change at /1 (entityId '7') is for tenant 'beta'",
+    );
+}
+
 cxhooks_store::both_backends!(
     duplicate_keys_are_refused_on_every_json_route,
     json_routes_read_only_the_documented_media_types,
     insufficient_scope_names_one_real_scope,
     a_filter_with_an_unknown_entity_still_reports_its_condition,
+    a_change_for_another_tenant_is_named,
 );
-
 
 /// Transport only: the store plays no part.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
