@@ -34,7 +34,7 @@ pub mod state;
 pub mod transport;
 
 pub use config::{Config, Overrides};
-pub use state::{AppState, Dispatcher, StartError, open_store};
+pub use state::{AppState, Dispatcher, StartError, open_existing_store, open_store};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
