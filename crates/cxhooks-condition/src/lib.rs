@@ -19,7 +19,8 @@
 //! # Callers
 //!
 //! - The management API validates a filter with [`compile`]: a compiled condition and
-//!   warnings, or every error, each with its column.
+//!   warnings, or every error, each with its column; with [`check_without_entity`] when the
+//!   filter's event type is unusable.
 //! - The record store's `filter=` uses [`compile_record_filter`] and
 //!   [`CompiledCondition::matches_record`].
 //! - The delivery pipeline files webhooks in a [`Matcher`] and asks it for the webhooks
@@ -138,6 +139,19 @@ pub fn compile_record_filter(
     entity: &str,
 ) -> Result<Compiled, Vec<ConditionError>> {
     compile_for(source, catalog, entity, Subject::Record)
+}
+
+/// Checks a webhook filter's condition whose entity is unknown (its event type is missing or
+/// invalid): the syntax, `metadata.*` names and depth, everything but the `data.*` paths, so
+/// that the condition's problems are reported together with the event type's.
+pub fn check_without_entity(source: &str) -> Result<(), Vec<ConditionError>> {
+    let condition = parse(source).map_err(|e| vec![ConditionError::Parse(e)])?;
+    let errors = check::check_structure(&condition, Subject::Change);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.into_iter().map(ConditionError::Check).collect())
+    }
 }
 
 fn compile_for(

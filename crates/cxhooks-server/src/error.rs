@@ -114,28 +114,40 @@ impl ApiError {
         .with_header(header::WWW_AUTHENTICATE, &challenge)
     }
 
-    /// 403 for a token that lacks `needed`, naming what it has.
-    pub fn insufficient_scope(needed: &str, has: &[String]) -> Self {
+    /// 403 for a token that lacks every scope of `accepted` (any one of them grants the request;
+    /// the first is the narrowest), naming what it has. The body says "either of" when there
+    /// are several; `WWW-Authenticate` names only the first, because RFC 6750 §3 makes its
+    /// `scope` a space-delimited list of scopes, where "A or B" would read as three.
+    pub fn insufficient_scope(accepted: &[&str], has: &[String]) -> Self {
         let shown = if has.is_empty() {
             "no scopes".to_owned()
         } else {
             has.join(" ")
         };
-        Self::new(
+        let named = accepted.first().copied().unwrap_or_default();
+        let needs = match accepted {
+            [_, .., _] => format!("either of the scopes {}", accepted.join(" or ")),
+            _ => format!("the scope {named}"),
+        };
+        let mut error = Self::new(
             StatusCode::FORBIDDEN,
             "insufficient-scope",
             "Insufficient scope",
             format!(
-                "this request needs the scope {needed}; the token has {shown}. Add {needed} to the client's \
+                "this request needs {needs}; the token has {shown}. Add {named} to the client's \
                  default scopes (or request it in the token's scope parameter) and get a new token"
             ),
         )
         .with_header(
             header::WWW_AUTHENTICATE,
-            &format!("Bearer realm=\"cxhooks\", error=\"insufficient_scope\", scope=\"{needed}\""),
+            &format!("Bearer realm=\"cxhooks\", error=\"insufficient_scope\", scope=\"{named}\""),
         )
-        .with("requiredScope", Value::from(needed))
-        .with("tokenScopes", Value::from(has.to_vec()))
+        .with("requiredScope", Value::from(named))
+        .with("tokenScopes", Value::from(has.to_vec()));
+        if accepted.len() > 1 {
+            error = error.with("acceptedScopes", Value::from(accepted.to_vec()));
+        }
+        error
     }
 
     /// 403 for anything else that is forbidden.
@@ -202,9 +214,10 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let p = *self.0;
+impl ApiError {
+    /// The problem+json body.
+    pub fn body(&self) -> Vec<u8> {
+        let p = &self.0;
         let mut body = Map::new();
         body.insert(
             "type".into(),
@@ -212,16 +225,23 @@ impl IntoResponse for ApiError {
         );
         body.insert("title".into(), Value::from(p.title));
         body.insert("status".into(), Value::from(p.status.as_u16()));
-        body.insert("detail".into(), Value::from(p.detail));
+        body.insert("detail".into(), Value::from(p.detail.as_str()));
         if !p.errors.is_empty() {
             body.insert(
                 "errors".into(),
                 serde_json::to_value(&p.errors).expect("serialisable"),
             );
         }
-        body.extend(p.extra);
-        let mut response =
-            (p.status, serde_json::to_vec(&body).expect("serialisable")).into_response();
+        body.extend(p.extra.clone());
+        serde_json::to_vec(&body).expect("serialisable")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        let p = *self.0;
+        let mut response = (p.status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

@@ -10,6 +10,8 @@
 //! - [`delivery`]: the webhook registry, the dispatcher and the HTTP sender.
 //! - [`metrics`]: `/metrics`, `/readyz`.
 //! - [`error`]: the problem+json error every route answers with.
+//! - [`transport`]: the listener, which gives hyper's own answers to unreadable request heads
+//!   (`414`, `431`) the same problem+json shape.
 //!
 //! [`app`] builds the router (the test seam); [`run`] serves it on a bound listener until the
 //! shutdown future resolves, so tests bind port 0 and stop the server when they are done.
@@ -29,9 +31,10 @@ pub mod records;
 pub mod seal;
 pub mod service;
 pub mod state;
+pub mod transport;
 
 pub use config::{Config, Overrides};
-pub use state::{AppState, Dispatcher, StartError, open_store};
+pub use state::{AppState, Dispatcher, StartError, open_existing_store, open_store};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -144,7 +147,7 @@ pub async fn run(
     // The seed documents write paths both with and without a trailing slash.
     let service = NormalizePathLayer::trim_trailing_slash().layer(app(state));
     let served = axum::serve(
-        listener,
+        transport::ProblemListener(listener),
         axum::ServiceExt::<Request>::into_make_service(service),
     )
     .with_graceful_shutdown(shutdown)

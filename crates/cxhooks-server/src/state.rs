@@ -3,7 +3,7 @@
 use crate::config::{Config, ConfigError, load_master_key};
 use crate::identity::tokens::RealmKeys;
 use cxhooks_signing::MasterKey;
-use cxhooks_store::{MasterKeyCheck, Store, StoreError};
+use cxhooks_store::{MasterKeyCheck, Store, StoreError, StoreLocation};
 use std::sync::Arc;
 
 /// Why the service could not start.
@@ -21,6 +21,12 @@ pub enum StartError {
          same key (keys.master_key_file or CXHOOKS_KEYS__MASTER_KEY)"
     )]
     MasterKeyMismatch,
+    /// A command that works on an existing store found none where it was pointed.
+    #[error(
+        "no store at {}: create one with `cxhooks tenant create NAME` or `cxhooks serve`, or name the \
+         existing one with --data-dir DIR (or --database-url)", .0.display()
+    )]
+    NoStore(std::path::PathBuf),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -43,6 +49,20 @@ pub async fn open_store(config: &Config) -> Result<(Store, Arc<MasterKey>), Star
         return Err(StartError::MasterKeyMismatch);
     }
     Ok((store, Arc::new(master)))
+}
+
+/// Like [`open_store`], for a store that must exist already: a command that reads or changes
+/// what is in a store refuses to create an empty one (and a master key) in a mistyped
+/// `--data-dir`. A PostgreSQL database that does not exist fails to connect by itself.
+pub async fn open_existing_store(config: &Config) -> Result<(Store, Arc<MasterKey>), StartError> {
+    if let StoreLocation::Sqlite { path } = config.store_location()
+        && !path.exists()
+    {
+        return Err(StartError::NoStore(
+            std::path::absolute(&path).unwrap_or(path),
+        ));
+    }
+    open_store(config).await
 }
 
 /// Shared state of the HTTP service.

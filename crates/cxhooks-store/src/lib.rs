@@ -46,6 +46,7 @@ pub use ids::{ApplicationId, ChangeId, DeliveryId, WebhookId};
 pub use management::*;
 pub use model::*;
 pub use records::*;
+pub use sqlite::private_dir;
 
 use sqlx::{PgPool, SqlitePool};
 use std::path::PathBuf;

@@ -22,13 +22,19 @@ const ROW_CHANNEL: usize = 1024;
 
 pub(crate) async fn connect(path: &Path, connections: u32) -> Result<SqlitePool, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        private_dir(dir).map_err(|e| {
             StoreError::Open(format!(
                 "cannot create the data directory {}: {e}",
                 dir.display()
             ))
         })?;
     }
+    create_private(path).map_err(|e| {
+        StoreError::Open(format!(
+            "cannot create the SQLite store {}: {e}",
+            path.display()
+        ))
+    })?;
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -56,6 +62,26 @@ pub(crate) async fn connect(path: &Path, connections: u32) -> Result<SqlitePool,
                 path.display()
             ))
         })
+}
+
+/// Creates `dir` and its missing parents readable by their owner only (0700), as the data
+/// directory holds the store and the master key; a directory that exists is left as it is.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the store file, empty and readable by its owner only, unless it exists: SQLite would
+/// create it 0644, and gives its `-wal` and `-shm` files the mode of the database file.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
 }
 
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {

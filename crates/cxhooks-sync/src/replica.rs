@@ -56,29 +56,82 @@ const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS replica_timeline (n BIGINT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL)",
 ];
 
+/// A pool on `into`: `sqlite:PATH` (created if missing and `create`) or `postgres://…`.
+async fn connect(into: &str, create: bool) -> Result<Pool, ReplicaError> {
+    if let Some(path) = into.strip_prefix("sqlite:") {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite:{path}"))
+            .map_err(|e| ReplicaError(format!("invalid replica path '{path}': {e}")))?
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal);
+        Ok(Pool::Sqlite(
+            SqlitePool::connect_with(options)
+                .await
+                .map_err(|e| ReplicaError(format!("cannot open {path}: {e}")))?,
+        ))
+    } else if into.starts_with("postgres://") || into.starts_with("postgresql://") {
+        Ok(Pool::Postgres(PgPool::connect(into).await.map_err(
+            |e| ReplicaError(format!("cannot connect to the replica database: {e}")),
+        )?))
+    } else {
+        Err(ReplicaError(format!(
+            "--into takes sqlite:FILE or postgres://…, not '{into}'"
+        )))
+    }
+}
+
 impl Replica {
+    /// Opens a replica that must exist, to read it (`sync --timeline`): an SQLite file that is
+    /// not there, or a database without the replica's tables, is an error that says so, not a
+    /// new empty replica.
+    pub async fn open_existing(into: &str) -> Result<Self, ReplicaError> {
+        let missing = || {
+            let at = if into.starts_with("sqlite:") {
+                format!("at {into}")
+            } else {
+                "in the PostgreSQL database of --into".to_owned()
+            };
+            ReplicaError(format!(
+                "no replica {at}: `cxhooks sync --into …` creates it on its first run; pass \
+                 --into to name the replica to read"
+            ))
+        };
+        if let Some(path) = into.strip_prefix("sqlite:") {
+            let file = path.split('?').next().unwrap_or(path);
+            if !std::path::Path::new(file).exists() {
+                return Err(missing());
+            }
+        }
+        let replica = Self {
+            pool: connect(into, false).await?,
+        };
+        let tables: i64 = match &replica.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'replica_timeline'",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_name = 'replica_timeline'",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+        };
+        if tables == 0 {
+            return Err(missing());
+        }
+        Ok(replica)
+    }
+
     /// Opens (creating) a replica: `sqlite:PATH` or `postgres://…`.
     pub async fn open(into: &str) -> Result<Self, ReplicaError> {
-        let pool = if let Some(path) = into.strip_prefix("sqlite:") {
-            let options = SqliteConnectOptions::from_str(&format!("sqlite:{path}"))
-                .map_err(|e| ReplicaError(format!("invalid replica path '{path}': {e}")))?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal);
-            Pool::Sqlite(
-                SqlitePool::connect_with(options)
-                    .await
-                    .map_err(|e| ReplicaError(format!("cannot open {path}: {e}")))?,
-            )
-        } else if into.starts_with("postgres://") || into.starts_with("postgresql://") {
-            Pool::Postgres(PgPool::connect(into).await.map_err(|e| {
-                ReplicaError(format!("cannot connect to the replica database: {e}"))
-            })?)
-        } else {
-            return Err(ReplicaError(format!(
-                "--into takes sqlite:FILE or postgres://…, not '{into}'"
-            )));
+        let replica = Self {
+            pool: connect(into, true).await?,
         };
-        let replica = Self { pool };
         match &replica.pool {
             Pool::Sqlite(pool) => {
                 for statement in SCHEMA {

@@ -86,7 +86,7 @@ impl Cli {
                 let (store, _) = cxhooks_server::open_store(&config)
                     .await
                     .map_err(|e| e.to_string())?;
-                println!("store is up to date ({})", store.backend());
+                outln!("store is up to date ({})", store.backend());
                 Ok(ExitCode::SUCCESS)
             }
             Command::Tenant(cmd) => cmd.run(&self.store).await,
@@ -104,7 +104,7 @@ impl Cli {
 
 /// Prints a value as pretty JSON.
 pub fn print_json(value: &impl serde::Serialize) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("serialisable")
     );

@@ -90,14 +90,14 @@ fn show(client: &Client, secret: Option<String>, json: bool) {
         print_json(&view);
         return;
     }
-    println!("tenant         {}", view.tenant);
-    println!("client id      {}", view.client_id);
+    outln!("tenant         {}", view.tenant);
+    outln!("client id      {}", view.client_id);
     if let Some(secret) = &view.client_secret {
-        println!("client secret  {secret}   (shown once: store it now)");
+        outln!("client secret  {secret}   (shown once: store it now)");
     }
-    println!("name           {}", view.name);
-    println!("code           {}", view.code);
-    println!(
+    outln!("name           {}", view.name);
+    outln!("code           {}", view.code);
+    outln!(
         "default scopes {}",
         if view.default_scopes.is_empty() {
             "(none)".into()
@@ -105,7 +105,7 @@ fn show(client: &Client, secret: Option<String>, json: bool) {
             view.default_scopes.join(" ")
         }
     );
-    println!("permissions    {}", client.permissions);
+    outln!("permissions    {}", client.permissions);
 }
 
 impl ClientCommand {
@@ -130,7 +130,7 @@ impl ClientCommand {
                     scopes: ScopeSet::parse(&scopes).map_err(invalid)?,
                     permissions: Permissions::parse(&permissions).map_err(invalid)?,
                 };
-                let (store, master) = cxhooks_server::open_store(&config)
+                let (store, master) = cxhooks_server::open_existing_store(&config)
                     .await
                     .map_err(|e| e.to_string())?;
                 let (client, secret) = admin::create_client(&store, &master, &t, new)
@@ -140,7 +140,7 @@ impl ClientCommand {
             }
             ClientCommand::List { tenant: t, json } => {
                 let t = tenant(&t)?;
-                let (store, _) = cxhooks_server::open_store(&config)
+                let (store, _) = cxhooks_server::open_existing_store(&config)
                     .await
                     .map_err(|e| e.to_string())?;
                 admin::tenant(&store, &t).await.map_err(e)?;
@@ -153,12 +153,14 @@ impl ClientCommand {
                             .collect::<Vec<_>>(),
                     );
                 } else {
-                    println!(
+                    outln!(
                         "{:<38} {:<20} {:<28} PERMISSIONS",
-                        "CLIENT ID", "NAME", "CODE"
+                        "CLIENT ID",
+                        "NAME",
+                        "CODE"
                     );
                     for c in &clients {
-                        println!(
+                        outln!(
                             "{:<38} {:<20} {:<28} {}",
                             c.client_id,
                             c.name,
@@ -170,7 +172,7 @@ impl ClientCommand {
             }
             ClientCommand::Show { target, json } => {
                 let t = tenant(&target.tenant)?;
-                let (store, _) = cxhooks_server::open_store(&config)
+                let (store, _) = cxhooks_server::open_existing_store(&config)
                     .await
                     .map_err(|e| e.to_string())?;
                 show(
@@ -208,7 +210,7 @@ impl ClientCommand {
                         .transpose()
                         .map_err(invalid)?,
                 };
-                let (store, _) = cxhooks_server::open_store(&config)
+                let (store, _) = cxhooks_server::open_existing_store(&config)
                     .await
                     .map_err(|e| e.to_string())?;
                 show(
@@ -221,7 +223,7 @@ impl ClientCommand {
             }
             ClientCommand::RotateSecret { target, json } => {
                 let t = tenant(&target.tenant)?;
-                let (store, master) = cxhooks_server::open_store(&config)
+                let (store, master) = cxhooks_server::open_existing_store(&config)
                     .await
                     .map_err(|e| e.to_string())?;
                 let (client, secret) =
@@ -232,13 +234,13 @@ impl ClientCommand {
             }
             ClientCommand::Delete { target } => {
                 let t = tenant(&target.tenant)?;
-                let (store, _) = cxhooks_server::open_store(&config)
+                let (store, _) = cxhooks_server::open_existing_store(&config)
                     .await
                     .map_err(|e| e.to_string())?;
                 admin::delete_client(&store, &t, &target.client_id)
                     .await
                     .map_err(e)?;
-                println!("deleted client {}", target.client_id);
+                outln!("deleted client {}", target.client_id);
             }
         }
         Ok(ExitCode::SUCCESS)

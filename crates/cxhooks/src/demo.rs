@@ -105,7 +105,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
     let server = tokio::spawn(cxhooks_server::run(state, listener, async {
         let _ = stopped.await;
     }));
-    println!(
+    outln!(
         "cxhooks demo: service on {url}, temporary store in {}\n",
         dir.path().display()
     );
@@ -198,18 +198,18 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
             json!({"_kind": "Webhook", "url": receiver_url, "filters": filters}),
         )
         .await?;
-    println!(
+    outln!(
         "webhook {} → built-in receiver {receiver_url}",
         hook["_id"].as_str().unwrap_or_default()
     );
     for f in filters.as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  filter {} {}",
             f["eventType"].as_str().unwrap_or(""),
             f["condition"].as_str().unwrap_or("")
         );
     }
-    println!("\nwriting sample records through the record store (/data/v1) …\n");
+    outln!("\nwriting sample records through the record store (/data/v1) …\n");
 
     // Lookups, two candidates, a vacancy, a match moving through stages, a placement.
     demo.create(
@@ -293,7 +293,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
                     .flatten()
                     .filter_map(Value::as_str)
                     .collect();
-                println!(
+                outln!(
                     "{} #{seen} {} entity {} changed [{}] {}",
                     if verified { "✔" } else { "✘" },
                     n["type"].as_str().unwrap_or("?"),
@@ -312,7 +312,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
             None if !printed_next => {
                 printed_next = true;
                 print_next(&url, &client.client_id, &secret, &app_id, &sem);
-                println!(
+                outln!(
                     "  The console: open {url}/console and sign in as tenant demo, e-mail {DEMO_OPERATOR}, \
                      password {console_password}\n"
                 );
@@ -326,7 +326,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
     }
     let _ = stop.send(());
     let _ = server.await;
-    println!("\n{seen} deliveries received, {} verified.", seen - failed);
+    outln!("\n{seen} deliveries received, {} verified.", seen - failed);
     match (failed, args.events) {
         (0, Some(n)) if seen < n => Err(format!("expected {n} deliveries, received {seen}")),
         (0, _) => Ok(ExitCode::SUCCESS),
@@ -335,7 +335,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
 }
 
 fn print_next(url: &str, client_id: &str, secret: &str, app_id: &str, candidate: &str) {
-    println!(
+    outln!(
         "\nTry next (in another terminal, while this runs; Ctrl-C stops the demo):\n\
          \n  export CX={url}\
          \n  TOKEN=$(curl -s -u '{client_id}:{secret}' -d grant_type=client_credentials $CX/auth/realms/demo/protocol/openid-connect/token | jq -r .access_token)\

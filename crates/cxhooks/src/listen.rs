@@ -86,7 +86,7 @@ pub async fn run(args: ListenArgs) -> Result<ExitCode, String> {
                     &body,
                     secret.as_deref().map(String::as_str),
                 );
-                println!("{text}→ answered {}\n", status.as_u16());
+                outln!("{text}→ answered {}\n", status.as_u16());
                 status
             }
         },
@@ -95,7 +95,7 @@ pub async fn run(args: ListenArgs) -> Result<ExitCode, String> {
         .await
         .map_err(|e| format!("cannot listen on port {}: {e}", args.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("listening on http://{addr} (answering {})", status.as_u16());
+    outln!("listening on http://{addr} (answering {})", status.as_u16());
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

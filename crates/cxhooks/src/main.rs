@@ -1,5 +1,8 @@
 //! `cxhooks`: one binary, several roles (SPEC §1). Each command lives in its own module and
 //! calls into the library crates; nothing here is more than argument handling and output.
+// Command output goes through `output`, which ends quietly on a closed pipe; `println!` would
+// panic there.
+#![warn(clippy::print_stdout)]
 
 /// jemalloc, not glibc's `malloc`, whose consolidation of free chunks cost about 4 µs of CPU
 /// per delivery flat out, mostly on SQLite's thread; about 2 MB more resident
@@ -7,12 +10,27 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// `println!` for command output (see [`output`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*))
+    };
+}
+
+/// `print!` for command output (see [`output`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::text(format_args!($($arg)*))
+    };
+}
+
 mod bench;
 mod cli;
 mod client;
 mod demo;
 mod listen;
 mod operator;
+mod output;
 mod publish;
 mod serve;
 mod sync;

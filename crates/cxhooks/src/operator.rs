@@ -73,10 +73,10 @@ fn report(tenant: &TenantName, email: &str, generated: Option<String>, json: boo
         print_json(&json!({"tenant": tenant, "email": email, "password": generated}));
         return;
     }
-    println!("{what} operator {email} of tenant {tenant}");
+    outln!("{what} operator {email} of tenant {tenant}");
     if let Some(p) = generated {
-        println!("password: {p}");
-        println!("(shown this once; sign in at /console/login)");
+        outln!("password: {p}");
+        outln!("(shown this once; sign in at /console/login)");
     }
 }
 
@@ -90,7 +90,7 @@ impl OperatorCommand {
             OperatorCommand::List { tenant, .. } => tenant,
         };
         let tenant = TenantName::parse(tenant).map_err(|e| e.to_string())?;
-        let (store, _) = cxhooks_server::open_store(&config)
+        let (store, _) = cxhooks_server::open_existing_store(&config)
             .await
             .map_err(|e| e.to_string())?;
         let e = |e: cxhooks_server::identity::IdentityError| e.to_string();
@@ -126,7 +126,7 @@ impl OperatorCommand {
                     print_json(&json!(emails));
                 } else {
                     for email in emails {
-                        println!("{email}");
+                        outln!("{email}");
                     }
                 }
             }
@@ -134,7 +134,7 @@ impl OperatorCommand {
                 operators::delete_operator(&store, &tenant, &target.email)
                     .await
                     .map_err(e)?;
-                println!("deleted operator {}", target.email);
+                outln!("deleted operator {}", target.email);
             }
         }
         Ok(ExitCode::SUCCESS)

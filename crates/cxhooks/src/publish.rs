@@ -66,7 +66,7 @@ pub async fn run(args: PublishArgs) -> Result<ExitCode, String> {
         .map(|v| serde_json::to_string_pretty(&v).unwrap_or(text.clone()))
         .unwrap_or(text);
     if status.is_success() {
-        println!("{pretty}");
+        outln!("{pretty}");
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("{pretty}");

@@ -3,6 +3,7 @@
 use crate::cli::StoreArgs;
 use clap::Args;
 use cxhooks_server::{AppState, StartError};
+use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -18,7 +19,7 @@ pub struct ServeArgs {
 pub async fn run(store_args: &StoreArgs, args: ServeArgs) -> Result<ExitCode, String> {
     let config = store_args.load(args.listen)?;
     if args.print_config {
-        print!("{}", config.to_masked_toml());
+        out!("{}", config.to_masked_toml());
         return Ok(ExitCode::SUCCESS);
     }
     let (store, master) = cxhooks_server::open_store(&config)
@@ -45,8 +46,12 @@ pub async fn run(store_args: &StoreArgs, args: ServeArgs) -> Result<ExitCode, St
     let state = AppState::new(store, master, config, bound)
         .await
         .map_err(|e| e.to_string())?;
-    // One line: tests and scripts read the url from it.
-    println!("listening on http://{bound} ({backend} store; console at /console)");
+    // One line: tests and scripts read the url from it. A server keeps serving when nobody
+    // reads its standard output, so a write error is not `output`'s exit here.
+    let _ = writeln!(
+        std::io::stdout(),
+        "listening on http://{bound} ({backend} store; console at /console)"
+    );
     cxhooks_server::run(state, listener, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

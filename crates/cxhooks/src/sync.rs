@@ -66,13 +66,15 @@ fn paint(kind: &str, text: &str, colour: bool) -> String {
 }
 
 async fn timeline(args: &SyncArgs) -> Result<ExitCode, String> {
-    let replica = Replica::open(&args.into).await.map_err(|e| e.to_string())?;
+    let replica = Replica::open_existing(&args.into)
+        .await
+        .map_err(|e| e.to_string())?;
     let colour = std::io::stdout().is_terminal();
     for e in replica.timeline(1000).await.map_err(|e| e.to_string())? {
         if args.json {
-            println!("{}", serde_json::to_string(&e).expect("serialisable"));
+            outln!("{}", serde_json::to_string(&e).expect("serialisable"));
         } else {
-            println!(
+            outln!(
                 "{}  {:<8} {}",
                 e.at,
                 paint(&e.kind, &e.kind, colour),
@@ -117,7 +119,7 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, String> {
         );
         return match cxhooks_sync::check(&api).await {
             Ok(()) => {
-                println!(
+                outln!(
                     "connection usable: tenant {}, every scope and permission the sync needs is there",
                     options.tenant
                 );
@@ -134,9 +136,11 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, String> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    println!(
+    outln!(
         "syncing {} of tenant {} into {} (Ctrl-C stops)",
-        options.entity, options.tenant, options.into
+        options.entity,
+        options.tenant,
+        options.into
     );
     let result = cxhooks_sync::run(&options, shutdown, |n| {
         if terminal {

@@ -67,9 +67,13 @@ impl TenantCommand {
             | TenantCommand::Delete { name, .. } => Some(parse_name(name)?),
             TenantCommand::List { .. } => None,
         };
-        let (store, master) = cxhooks_server::open_store(&config)
-            .await
-            .map_err(|e| e.to_string())?;
+        // Only `create` may start a store; the others need one that exists.
+        let opened = if matches!(self, TenantCommand::Create { .. }) {
+            cxhooks_server::open_store(&config).await
+        } else {
+            cxhooks_server::open_existing_store(&config).await
+        };
+        let (store, master) = opened.map_err(|e| e.to_string())?;
         let e = |e: admin::IdentityError| e.to_string();
         match (self, name) {
             (TenantCommand::Create { webhooks, json, .. }, Some(name)) => {
@@ -79,7 +83,7 @@ impl TenantCommand {
                 if json {
                     print_json(&view(&t));
                 } else {
-                    println!(
+                    outln!(
                         "created tenant {} (webhooks {})",
                         t.name,
                         if t.webhooks_enabled { "on" } else { "off" }
@@ -91,10 +95,10 @@ impl TenantCommand {
                 if json {
                     print_json(&tenants.iter().map(view).collect::<Vec<_>>());
                 } else {
-                    println!("{:<32} {:<9} CREATED", "NAME", "WEBHOOKS");
+                    outln!("{:<32} {:<9} CREATED", "NAME", "WEBHOOKS");
                     for t in &tenants {
                         let on = if t.webhooks_enabled { "on" } else { "off" };
-                        println!(
+                        outln!(
                             "{:<32} {:<9} {}",
                             t.name,
                             on,
@@ -111,7 +115,7 @@ impl TenantCommand {
                 if json {
                     print_json(&v);
                 } else {
-                    println!(
+                    outln!(
                         "tenant   {}\nwebhooks {}\nclients  {clients}\ncreated  {}",
                         t.name,
                         v["webhooks"].as_str().unwrap_or(""),
@@ -123,7 +127,7 @@ impl TenantCommand {
                 admin::set_webhooks(&store, &name, webhooks == Switch::On)
                     .await
                     .map_err(e)?;
-                println!(
+                outln!(
                     "tenant {name}: webhooks {}",
                     if webhooks == Switch::On { "on" } else { "off" }
                 );
@@ -142,7 +146,7 @@ impl TenantCommand {
                 {
                     return Err(admin::IdentityError::UnknownTenant(name).to_string());
                 }
-                println!("deleted tenant {name}");
+                outln!("deleted tenant {name}");
             }
             _ => unreachable!("every command but list has a name"),
         }

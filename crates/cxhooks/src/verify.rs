@@ -43,10 +43,10 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         Err(e) => return unusable(format!("the signature is not standard base64: {e}")),
     };
     if key.verify(&body, &signature) {
-        println!("valid: the body was signed by this application's key");
+        outln!("valid: the body was signed by this application's key");
         ExitCode::SUCCESS
     } else {
-        println!("invalid: the signature does not match this body and secret");
+        outln!("invalid: the signature does not match this body and secret");
         ExitCode::from(1)
     }
 }

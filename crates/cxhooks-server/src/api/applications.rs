@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::identity::auth::Principal;
 use crate::service::access::{Caller, Verb};
 use crate::service::applications::{self as service, ApplicationIn, ApplicationOut, READ_SCOPES};
-use crate::service::input::{merge_patch, parse_json};
+use crate::service::input::{merge_patch, parse_json, parse_patch};
 use crate::service::list::{FieldsQuery, ListQuery, list_answer, project};
 use crate::state::AppState;
 use axum::Json;
@@ -119,7 +119,7 @@ pub async fn update_application(
     principal.require(Scope::ApplicationsManage)?;
     let caller = Caller::load(&state, principal).await?;
     let app = service::load_for(&state, &caller, &app_id, Verb::Update).await?;
-    let patch = parse_json(&headers, &body)?;
+    let patch = parse_patch(&headers, &body)?;
     let current = ApplicationOut::value(&app);
     let mut merged = current.clone();
     merge_patch(&mut merged, &patch);

@@ -79,7 +79,8 @@ fn check_change(
         && t != token_tenant
     {
         return Err(ApiError::forbidden(format!(
-            "change {base} is for tenant '{t}', but this token was issued for tenant '{token_tenant}'"
+            "{} is for tenant '{t}', but this token was issued for tenant '{token_tenant}'",
+            describe_change(map, base)
         )));
     }
     let event_type = p.string(map, base, "type", true).and_then(|t| {
@@ -151,6 +152,22 @@ fn check_change(
         }
         _ => None,
     })
+}
+
+/// "the change (entityId '7')" for a single change, "the change at /3 (entityId '7')" in a
+/// batch: the JSON Pointer of a single change is the empty string.
+fn describe_change(map: &Map<String, Value>, base: &str) -> String {
+    let at = if base.is_empty() {
+        String::new()
+    } else {
+        format!(" at {base}")
+    };
+    let id = match map.get("entityId") {
+        Some(Value::String(s)) => format!(" (entityId '{s}')"),
+        Some(Value::Number(n)) => format!(" (entityId {n})"),
+        _ => String::new(),
+    };
+    format!("the change{at}{id}")
 }
 
 fn check_metadata(p: &mut Problems, map: &Map<String, Value>, base: &str) -> Option<Vec<String>> {

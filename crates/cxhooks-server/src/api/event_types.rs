@@ -62,9 +62,9 @@ pub fn catalog_answer(catalog: &Catalog) -> Value {
         "urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn event_types(principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require_any(&[
-        Scope::WebhooksManage,
-        Scope::ApplicationsManage,
         Scope::WebhooksOnlyManage,
+        Scope::ApplicationsManage,
+        Scope::WebhooksManage,
     ])?;
     Ok(Json(catalog_answer(Catalog::builtin())))
 }

@@ -48,7 +48,9 @@ impl Modify for Bearer {
 /// - every problem answer is `application/problem+json` (RFC 9457), not `application/json`
 ///   (the realm endpoints' OAuth errors stay `application/json`, as RFC 6749 has them);
 /// - an operation taking `?fields=` answers with only the fields asked for (plus `_kind` and
-///   `_id`), and 400 for an unknown field.
+///   `_id`), and 400 for an unknown field;
+/// - an operation taking a JSON body answers 415 for a body sent as another media type or
+///   without a `Content-Type` (`service::input::parse_json`), so no route can forget to say so.
 pub fn finish(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use serde_json::{Value, json};
     let mut value = serde_json::to_value(&doc).expect("the document serialises");
@@ -56,12 +58,23 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     if let Some(paths) = value.get_mut("paths").and_then(Value::as_object_mut) {
         for operation in paths.values_mut().filter_map(Value::as_object_mut) {
             for op in operation.values_mut() {
+                let takes_json = op["requestBody"]["content"]
+                    .as_object()
+                    .is_some_and(|c| c.keys().any(|t| t.ends_with("json")));
                 let takes_fields = op["parameters"]
                     .as_array()
                     .is_some_and(|ps| ps.iter().any(|p| p["name"] == "fields"));
                 let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                     continue;
                 };
+                if takes_json {
+                    responses.entry("415").or_insert_with(|| {
+                        json!({
+                            "description": "the body is not sent as the documented JSON media type",
+                            "content": {"application/json": {"schema": problem.clone()}}
+                        })
+                    });
+                }
                 if takes_fields {
                     if let Some(ok) = responses.get_mut("200") {
                         let full = ok["content"]["application/json"]["schema"].take();

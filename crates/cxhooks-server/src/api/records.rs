@@ -6,7 +6,7 @@ use crate::delivery::outbox::{self, ChangeEvent, Publish, PublishError};
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::Principal;
 use crate::records::{all_paths, changed_paths, check_dates, stamp_modification, update_paths};
-use crate::service::input::{Problems, merge_patch, parse_json};
+use crate::service::input::{Problems, merge_patch, parse_json, parse_patch};
 use crate::service::list::encode_cursor;
 use crate::state::AppState;
 use axum::Json;
@@ -345,7 +345,7 @@ pub async fn update_record(
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Scope::RecordsManage)?;
     let entity = entity(&entity_name)?;
-    let patch = parse_json(&headers, &body)?;
+    let patch = parse_patch(&headers, &body)?;
     if !patch.is_object() {
         return Err(ApiError::invalid(
             "a merge patch of a record is a JSON object",

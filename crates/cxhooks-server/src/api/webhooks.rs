@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::identity::auth::Principal;
 use crate::service::access::{Caller, Verb};
 use crate::service::applications;
-use crate::service::input::{merge_patch, parse_json};
+use crate::service::input::{merge_patch, parse_json, parse_patch};
 use crate::service::list::{FieldsQuery, ListQuery, list_answer, project};
 use crate::service::webhooks::{self as service, WebhookIn, WebhookOut};
 use crate::state::AppState;
@@ -131,7 +131,11 @@ async fn write(
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&state, principal).await?;
     let (_, hook) = service::load_for(&state, &caller, (&app_id, &id), Verb::Update).await?;
-    let given = parse_json(&headers, &body)?;
+    let given = if merge {
+        parse_patch(&headers, &body)?
+    } else {
+        parse_json(&headers, &body)?
+    };
     let current = WebhookOut::value(&state, &hook, Vec::new())?;
     let value = if merge {
         let mut merged = current.clone();

@@ -37,7 +37,7 @@ pub fn load_master_key(config: &Config) -> Result<cxhooks_signing::MasterKey, Co
 fn write_new_key(file: &Path) -> Result<(), ConfigError> {
     use std::io::Write;
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+        cxhooks_store::private_dir(dir)
             .map_err(|e| ConfigError(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut options = std::fs::OpenOptions::new();

@@ -49,23 +49,30 @@ impl Principal {
             Ok(())
         } else {
             Err(ApiError::insufficient_scope(
-                needed.as_str(),
+                &[needed.as_str()],
                 &self.scopes.to_strings(),
             ))
         }
     }
 
-    /// Succeeds if the token grants any of `needed`; the 403 names the first.
+    /// Succeeds if the token grants any of `needed`. The 403 lists them all and names as the
+    /// one to add the first that implies none of the others: the narrowest that grants the
+    /// request.
     pub fn require_any(&self, needed: &[Scope]) -> Result<(), ApiError> {
         if needed.iter().any(|s| self.scopes.grants(*s)) {
-            Ok(())
-        } else {
-            let names: Vec<_> = needed.iter().map(|s| s.as_str()).collect();
-            Err(ApiError::insufficient_scope(
-                &names.join(" or "),
-                &self.scopes.to_strings(),
-            ))
+            return Ok(());
         }
+        let narrowest = needed
+            .iter()
+            .position(|s| !needed.iter().any(|o| o != s && s.implies(*o)))
+            .unwrap_or(0);
+        let mut names: Vec<_> = needed.iter().map(|s| s.as_str()).collect();
+        let first = names.remove(narrowest);
+        names.insert(0, first);
+        Err(ApiError::insufficient_scope(
+            &names,
+            &self.scopes.to_strings(),
+        ))
     }
 
     /// Succeeds if the request's tenant (in a path or body) is the token's; 403 otherwise.

@@ -242,22 +242,34 @@ fn check_filters(state: &AppState, p: &mut Problems, filters: &[Value]) -> Vec<F
         let condition = p
             .string(map, &base, "condition", false)
             .filter(|c| !c.trim().is_empty());
-        if let (Some(event_type), Some(text)) = (&event_type, condition) {
-            match cxhooks_condition::compile(text, catalog, event_type.entity()) {
-                Ok((_, warnings)) => {
-                    for w in warnings {
-                        p.warn(
-                            pointer(&base, "condition"),
-                            format!("column {}: {w}", w.column()),
-                        );
+        match (&event_type, condition) {
+            (Some(event_type), Some(text)) => {
+                match cxhooks_condition::compile(text, catalog, event_type.entity()) {
+                    Ok((_, warnings)) => {
+                        for w in warnings {
+                            p.warn(
+                                pointer(&base, "condition"),
+                                format!("column {}: {w}", w.column()),
+                            );
+                        }
+                    }
+                    Err(errors) => {
+                        for e in errors {
+                            p.add(pointer(&base, "condition"), e.to_string());
+                        }
                     }
                 }
-                Err(errors) => {
+            }
+            // The event type is unusable, so the entity's fields are unknown; the condition's
+            // own problems are still reported with it.
+            (None, Some(text)) => {
+                if let Err(errors) = cxhooks_condition::check_without_entity(text) {
                     for e in errors {
                         p.add(pointer(&base, "condition"), e.to_string());
                     }
                 }
             }
+            (_, None) => {}
         }
         if let Some(event_type) = event_type {
             out.push(Filter {

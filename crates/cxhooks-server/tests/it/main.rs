@@ -13,6 +13,7 @@ mod outbound;
 mod permissions;
 mod receiver;
 mod records;
+mod refusals;
 mod revocation;
 mod schedule;
 mod seeds;

@@ -1190,3 +1190,30 @@ cxhooks_store::both_backends!(
     master_key_fingerprint_is_recorded_then_checked,
     reopening_keeps_data_and_migrations_are_idempotent,
 );
+
+/// A new SQLite store is its owner's alone: the data directory (and the parents created for it)
+/// 0700, the database file and the `-wal` and `-shm` files SQLite creates beside it 0600, whatever
+/// the umask lets through (SQLite would create them 0644). PostgreSQL keeps no files here.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_store_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("parent").join("data");
+    let path = data.join("cxhooks.db");
+    let store = Store::open(&StoreLocation::Sqlite { path: path.clone() })
+        .await
+        .unwrap();
+    let (acme, key) = tenant("acme");
+    store.create_tenant(&acme, &key).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("parent")), 0o700);
+    assert_eq!(mode(&data), 0o700);
+    for file in ["cxhooks.db", "cxhooks.db-wal", "cxhooks.db-shm"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    store.close().await;
+    // Opening it again keeps what it holds.
+    let again = Store::open(&StoreLocation::Sqlite { path }).await.unwrap();
+    assert_eq!(again.tenant(&acme.name).await.unwrap(), Some(acme));
+}

@@ -153,6 +153,6 @@ pub async fn run(database_url: Option<String>, args: BenchArgs) -> Result<ExitCo
     line["sign_only_before_after"] = json!([before, after]);
     let ratio = line["deliveries_per_s"].as_f64().unwrap_or(0.0) / bound.max(1.0);
     line["ratio_to_sign_only"] = json!((ratio * 1000.0).round() / 1000.0);
-    println!("{line}");
+    outln!("{line}");
     Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 pub(super) fn sign_only(bits: RsaBits, seconds: u64) -> Result<ExitCode, String> {
     let (per_s, payload_bytes, threads) = signing_bound(bits, seconds)?;
-    println!(
+    outln!(
         "{}",
         json!({
             "mode": "sign-only", "store": null, "rsa_bits": bits.bits(), "signing_threads": threads,

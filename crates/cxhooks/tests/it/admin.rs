@@ -139,12 +139,12 @@ async fn readme_flow(backend: Backend) {
 
 async fn bad_input_is_explained(backend: Backend) {
     let env = Env::new(backend).await;
+    env.ok(&["tenant", "create", "acme"]);
     env.fails(
         &["client", "list", "--tenant", "nope"],
         1,
         "tenant 'nope' does not exist (create it with `cxhooks tenant create nope`)",
     );
-    env.ok(&["tenant", "create", "acme"]);
     let create = |code: &str, scopes: &str, perms: &str| {
         env.run(&[
             "client",
@@ -286,6 +286,7 @@ fn bench_sign_only_measures_signing() {
 /// the command printed.
 async fn operators_are_administered_and_sign_in(backend: Backend) {
     let env = Env::new(backend).await;
+    env.ok(&["tenant", "create", "beta"]);
     env.fails(
         &[
             "operator",
@@ -467,18 +468,21 @@ fn print_config_masks_secrets_and_wrong_master_keys_are_refused() {
     assert!(!printed.contains("AAECAwQF"));
 
     // The embedded store remembers its master key: another one is refused, clearly.
-    let run = |key: Option<&str>| {
+    let run = |args: &[&str], key: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cxhooks"));
-        cmd.current_dir(dir.path()).args(["tenant", "list"]);
+        cmd.current_dir(dir.path()).args(args);
         match key {
             Some(k) => cmd.env("CXHOOKS_KEYS__MASTER_KEY", k),
             None => cmd.env_remove("CXHOOKS_KEYS__MASTER_KEY"),
         };
         cmd.output().unwrap()
     };
-    assert!(run(None).status.success());
+    assert!(run(&["tenant", "create", "acme"], None).status.success());
     assert!(dir.path().join("cxhooks-data/master.key").exists());
-    let other = run(Some("AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="));
+    let other = run(
+        &["tenant", "list"],
+        Some("AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+    );
     assert_eq!(other.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&other.stderr).contains("master key does not match"));
 }

@@ -5,3 +5,4 @@ mod consumer;
 mod delivery;
 mod env;
 mod sync;
+mod unix;
