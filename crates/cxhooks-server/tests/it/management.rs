@@ -581,8 +581,10 @@ async fn fair_usage_limits_webhooks_per_client(backend: Backend) {
         .await;
     assert_problem(&a, 429, "", "already has 2 webhooks");
     assert_eq!(a.body["limit"], 2);
-    // The limit is per client: another client of the tenant may still create.
-    app.webhook(&other, &app_id).await;
+    // The limit is per client: another client of the tenant may still create (in an
+    // application it may update: its own).
+    let its_own = app.application(&other, "b").await;
+    app.webhook(&other, &its_own).await;
 }
 
 /// Webhooks created by four clients at once while changes are published: every one is created
@@ -595,7 +597,9 @@ async fn concurrent_writes_never_answer_500(backend: Backend) {
     let app_id = app.application(&owner, "a").await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..4 {
-        let (_, token) = app.client_token("acme", ALL_SCOPES, SEED_PERMISSIONS).await;
+        // Adding webhooks to the owner's application needs the right to update it.
+        let perms = "create=on,read=all,update=all,delete=owner";
+        let (_, token) = app.client_token("acme", ALL_SCOPES, perms).await;
         let (app, app_id) = (app.clone(), app_id.clone());
         tasks.spawn(async move {
             let body = json!({"url": "https://example.com/hook",
