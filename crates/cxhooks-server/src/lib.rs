@@ -148,7 +148,9 @@ pub async fn run(
     let service = NormalizePathLayer::trim_trailing_slash().layer(app(state));
     let served = axum::serve(
         transport::ProblemListener(listener),
-        axum::ServiceExt::<Request>::into_make_service(service),
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<transport::Peer>(
+            service,
+        ),
     )
     .with_graceful_shutdown(shutdown)
     .await;

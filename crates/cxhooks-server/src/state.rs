@@ -84,8 +84,10 @@ pub struct AppState {
     pub standings: Arc<crate::identity::standing::Standings>,
     /// Webhook registry, HTTP sender, dispatcher wake-up.
     pub delivery: Arc<crate::delivery::Delivery>,
-    /// The management API's per-client rate limit.
+    /// The management API's and the token endpoint's per-client rate limit.
     pub limiter: Arc<crate::service::access::ApiLimiter>,
+    /// Console sign-in failures per account and per address.
+    pub sign_ins: Arc<crate::console::throttle::SignInThrottle>,
     /// This node's Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The time the delivery pipeline runs by.
@@ -129,6 +131,9 @@ impl AppState {
         let limiter = Arc::new(crate::service::access::ApiLimiter::new(
             config.limits.api_requests_per_client_per_s,
         ));
+        let sign_ins = Arc::new(crate::console::throttle::SignInThrottle::new(
+            &config.limits,
+        ));
         Ok(Self {
             store,
             master,
@@ -140,6 +145,7 @@ impl AppState {
             delivery,
             metrics: Arc::new(crate::metrics::Metrics::default()),
             limiter,
+            sign_ins,
             clock: crate::clock::Clock::system(),
             dispatcher: Dispatcher::Loop,
         })

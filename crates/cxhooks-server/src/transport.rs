@@ -35,6 +35,20 @@ impl axum::serve::Listener for ProblemListener {
     }
 }
 
+/// The address a connection comes from: what [`run`](crate::run) puts in each request's
+/// extensions as `ConnectInfo<Peer>` (console sign-in throttles by it). Behind a reverse proxy
+/// it is the proxy's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ProblemListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, ProblemListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
 /// A connection that turns hyper's empty `400`/`414`/`431` answers into problem+json.
 #[derive(Debug)]
 pub struct ProblemIo<T> {

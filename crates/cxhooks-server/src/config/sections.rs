@@ -196,8 +196,19 @@ pub struct LimitsConfig {
     /// Largest request body; larger gets 413.
     #[serde(with = "byte_size")]
     pub max_body_bytes: u64,
-    /// Management API requests per client per second; past it 429 with `Retry-After`.
+    /// Management API requests per client per second, and token requests per client id; past
+    /// it 429 with `Retry-After`.
     pub api_requests_per_client_per_s: u32,
+    /// Console sign-in failures in a row one account (tenant and e-mail) may have before each
+    /// further attempt waits out a back-off; 0 turns the limit off.
+    pub sign_in_failures_per_account: u32,
+    /// Console sign-in failures one client address (an IPv6 /64) may have before each further
+    /// attempt waits out a back-off; 0 turns the limit off (behind a proxy every sign-in comes
+    /// from the proxy's address).
+    pub sign_in_failures_per_address: u32,
+    /// The first sign-in back-off; it doubles with each further failure, up to 15 minutes.
+    #[serde(with = "duration")]
+    pub sign_in_backoff: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -208,6 +219,9 @@ impl Default for LimitsConfig {
             max_filters_per_webhook: 10,
             max_body_bytes: 1 << 20,
             api_requests_per_client_per_s: 100,
+            sign_in_failures_per_account: 5,
+            sign_in_failures_per_address: 20,
+            sign_in_backoff: Duration::from_secs(1),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! so the console shows exactly the errors the API answers. It never calls an API handler.
 //!
 //! - [`session`]: sign-in, sessions in cookies, CSRF tokens, the page layout.
+//! - [`throttle`]: sign-in back-off per account and per address after repeated failures.
 //! - [`clients`]: Identity Management > Clients.
 //! - [`applications`], [`webhooks`]: management.
 //! - [`deliveries`]: the request log, with its chart, attempts and redeliver.
@@ -16,6 +17,7 @@ pub mod applications;
 pub mod clients;
 pub mod deliveries;
 pub mod session;
+pub mod throttle;
 mod webhook_form;
 pub mod webhooks;
 

@@ -4,16 +4,18 @@
 //! `Secure` only when the public url is plain http on loopback); the store keeps only its keyed
 //! hash. Every form carries a CSRF token derived from the session id with the master key,
 //! checked on every POST. The sign-in form, which has no session yet, uses a double-submit
-//! cookie instead.
+//! cookie instead. Sign-in attempts go through [`super::throttle`] first.
 
+use super::throttle::{Limit, Throttled};
 use crate::error::ApiError;
 use crate::identity::auth::Principal;
 use crate::identity::operators;
 use crate::state::AppState;
+use crate::transport::Peer;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, Extension, FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use chrono::Utc;
@@ -355,8 +357,41 @@ pub async fn login_page(State(state): State<AppState>, Query(q): Query<LoginQuer
     login_form(&state, safe_next(q.next.as_deref()), None, "", "")
 }
 
+/// A sign-in refused by the throttle, without its password checked: 429 and `Retry-After`.
+fn throttled_form(
+    state: &AppState,
+    next: &str,
+    throttled: Throttled,
+    tenant: &str,
+    email: &str,
+) -> Response {
+    let secs = throttled.retry_after_s;
+    let whose = match throttled.limit {
+        Limit::Account => "for this account",
+        Limit::Address => "from this address",
+    };
+    let mut r = login_form(
+        state,
+        next,
+        Some(&format!(
+            "Too many failed sign-ins {whose}: try again in {secs} s."
+        )),
+        tenant,
+        email,
+    );
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
 /// `POST /console/login`: checks the password and starts a session.
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<Peer>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = Form::parse(&body);
     let next = safe_next(form.get("next")).to_owned();
     let (tenant, email) = (form.text("tenant"), form.text("email"));
@@ -372,6 +407,17 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
             email,
         );
     }
+    let address = peer.map(|Extension(ConnectInfo(Peer(addr)))| addr.ip());
+    let attempt = match state
+        .sign_ins
+        .begin(tenant, email, address, state.clock.now_us())
+    {
+        Ok(attempt) => attempt,
+        Err(throttled) => {
+            tracing::info!(tenant, limit = ?throttled.limit, "console sign-in throttled");
+            return throttled_form(&state, &next, throttled, tenant, email);
+        }
+    };
     let found = match operators::authenticate(
         &state.store,
         tenant,
@@ -381,9 +427,13 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     .await
     {
         Ok(found) => found,
-        Err(e) => return ApiError::internal(e).into_response(),
+        Err(e) => {
+            state.sign_ins.unchecked(attempt);
+            return ApiError::internal(e).into_response();
+        }
     };
     let Some(operator) = found else {
+        // The attempt stays counted as a failure.
         tracing::info!(tenant, "console sign-in refused");
         return login_form(
             &state,
@@ -393,6 +443,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
             email,
         );
     };
+    state.sign_ins.succeeded(attempt);
     let id = cxhooks_signing::random_secret();
     let now = Utc::now();
     let session = ConsoleSession {

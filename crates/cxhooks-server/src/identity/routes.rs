@@ -3,6 +3,7 @@
 use super::auth::Principal;
 use super::tokens::{self, TokenError};
 use crate::error::ApiError;
+use crate::service::access::RetryAfter;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -45,7 +46,8 @@ pub struct OAuthError {
     error: &'static str,
     description: String,
     basic_challenge: bool,
-    retry_after: bool,
+    /// Seconds for `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 fn oauth(status: StatusCode, error: &'static str, description: impl Into<String>) -> OAuthError {
@@ -54,7 +56,7 @@ fn oauth(status: StatusCode, error: &'static str, description: impl Into<String>
         error,
         description: description.into(),
         basic_challenge: false,
-        retry_after: false,
+        retry_after: None,
     }
 }
 
@@ -70,8 +72,8 @@ impl IntoResponse for OAuthError {
                 HeaderValue::from_static("Basic realm=\"cxhooks\""),
             );
         }
-        if self.retry_after {
-            headers.insert(header::RETRY_AFTER, crate::error::RETRY_AFTER_S.into());
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, secs.into());
         }
         response
     }
@@ -82,7 +84,7 @@ impl From<cxhooks_store::StoreError> for OAuthError {
         if let cxhooks_store::StoreError::Unavailable(why) = &e {
             tracing::warn!(error = %why, "token endpoint: the store is unavailable");
             return OAuthError {
-                retry_after: true,
+                retry_after: Some(crate::error::RETRY_AFTER_S),
                 ..oauth(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
@@ -250,7 +252,9 @@ fn grant(
     responses((status = 200, description = "`{access_token, token_type, expires_in, scope}`", body = Object),
         (status = 400, description = "invalid_request, unsupported_grant_type or invalid_scope", body = Object),
         (status = 401, description = "invalid_client", body = Object),
-        (status = 404, description = "unknown realm", body = Object)))]
+        (status = 404, description = "unknown realm", body = Object),
+        (status = 429, description = "temporarily_unavailable: the client's token requests are over \
+            limits.api_requests_per_client_per_s; `Retry-After` says when to ask again", body = Object)))]
 pub async fn token(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -315,6 +319,26 @@ pub async fn token(
         }
     }
     let creds = credentials(&headers, &form)?;
+    // Counted per client id whether or not the secret is right, before it is checked: a secret
+    // cannot be guessed faster than the client may ask for tokens.
+    state
+        .limiter
+        .check_token_request(&tenant.name, &creds.id)
+        .map_err(|RetryAfter(secs)| {
+            tracing::info!(tenant = %tenant.name, "token request over the client's rate");
+            OAuthError {
+                retry_after: Some(secs),
+                ..oauth(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "temporarily_unavailable",
+                    format!(
+                        "this client asked for tokens more than {} times in a second \
+                         (limits.api_requests_per_client_per_s); ask again after {secs} s",
+                        state.limiter.per_s()
+                    ),
+                )
+            }
+        })?;
     let client = state.store.client(&tenant.name, &creds.id).await?;
     // Hash even for an unknown client, so that timing does not tell which client ids exist.
     let secret_ok = match &client {

@@ -37,12 +37,25 @@ pub struct Caller {
     pub client: Client,
 }
 
-/// The per-client rate limit of the management API (`limits.api_requests_per_client_per_s`):
-/// a token bucket per client that refills at that rate and holds one second's worth.
+/// The per-client rate limit of the management API and of the token endpoint
+/// (`limits.api_requests_per_client_per_s`): a token bucket per client that refills at that rate
+/// and holds one second's worth. A client has two buckets, one for its API requests and one for
+/// its token requests, so fetching a token does not eat into its API budget.
+///
+/// Buckets are keyed by a hash of (budget, tenant, client id) under a per-process random key:
+/// the token endpoint counts requests for client ids nobody has verified yet, and a hash keeps
+/// each entry the same small size whatever id is sent. Buckets that have refilled (a client
+/// quiet for a second) are swept out every [`SWEEP_EVERY`], which bounds memory by the number of
+/// client ids seen in that time.
 pub struct ApiLimiter {
     per_s: u32,
-    buckets: Option<governor::DefaultKeyedRateLimiter<String>>,
+    buckets: Option<governor::DefaultKeyedRateLimiter<u64>>,
+    keys: std::hash::RandomState,
+    next_sweep: std::sync::Mutex<std::time::Instant>,
 }
+
+/// How often full buckets are dropped from [`ApiLimiter`].
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl std::fmt::Debug for ApiLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,24 +65,36 @@ impl std::fmt::Debug for ApiLimiter {
     }
 }
 
+/// A request over its client's rate: retry after this many seconds (at least 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter(pub u64);
+
 impl ApiLimiter {
     /// A limiter of `per_s` requests per client per second; 0 turns it off.
     pub fn new(per_s: u32) -> Self {
         let buckets = std::num::NonZeroU32::new(per_s)
             .map(|n| governor::RateLimiter::keyed(governor::Quota::per_second(n)));
-        Self { per_s, buckets }
+        Self {
+            per_s,
+            buckets,
+            keys: std::hash::RandomState::new(),
+            next_sweep: std::sync::Mutex::new(std::time::Instant::now() + SWEEP_EVERY),
+        }
     }
 
-    /// Takes one request from the client's bucket, or answers 429 with `Retry-After`.
+    /// The configured rate.
+    pub fn per_s(&self) -> u32 {
+        self.per_s
+    }
+
+    /// Takes one request from the client's API bucket, or answers 429 with `Retry-After`.
     pub fn check(&self, principal: &Principal) -> Result<(), ApiError> {
-        use governor::clock::{Clock as _, DefaultClock};
-        let Some(buckets) = &self.buckets else {
-            return Ok(());
-        };
-        let key = format!("{}/{}", principal.tenant, principal.client_id);
-        buckets.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let secs = wait.as_secs_f64().ceil().max(1.0);
+        let key = (
+            "api",
+            principal.tenant.as_str(),
+            principal.client_id.as_str(),
+        );
+        self.take(key).map_err(|RetryAfter(secs)| {
             ApiError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
@@ -82,6 +107,44 @@ impl ApiLimiter {
             )
             .with_header(axum::http::header::RETRY_AFTER, &secs.to_string())
         })
+    }
+
+    /// Takes one token request of `client_id` (as sent, verified or not) from its bucket.
+    pub fn check_token_request(
+        &self,
+        tenant: &cxhooks_store::TenantName,
+        client_id: &str,
+    ) -> Result<(), RetryAfter> {
+        self.take(("token", tenant.as_str(), client_id))
+    }
+
+    fn take(&self, key: (&str, &str, &str)) -> Result<(), RetryAfter> {
+        use governor::clock::{Clock as _, DefaultClock};
+        use std::hash::BuildHasher as _;
+        let Some(buckets) = &self.buckets else {
+            return Ok(());
+        };
+        self.sweep(buckets);
+        buckets
+            .check_key(&self.keys.hash_one(key))
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                // Whole seconds, rounded up: Retry-After has no fractions.
+                RetryAfter((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
+            })
+    }
+
+    /// Drops the buckets that have refilled, at most every [`SWEEP_EVERY`]; a request that finds
+    /// another one sweeping goes on without waiting.
+    fn sweep(&self, buckets: &governor::DefaultKeyedRateLimiter<u64>) {
+        let now = std::time::Instant::now();
+        if let Ok(mut next) = self.next_sweep.try_lock()
+            && now >= *next
+        {
+            *next = now + SWEEP_EVERY;
+            buckets.retain_recent();
+            buckets.shrink_to_fit();
+        }
     }
 }
 

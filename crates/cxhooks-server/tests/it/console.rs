@@ -10,19 +10,19 @@ use cxhooks_store::TenantName;
 use cxhooks_store::testing::Backend;
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "a long enough password";
+pub(crate) const PASSWORD: &str = "a long enough password";
 
 /// A cookie-keeping client that does not follow redirects.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     http: reqwest::Client,
     cookies: Vec<(String, String)>,
 }
 
-struct Page {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    text: String,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) text: String,
 }
 
 impl Page {
@@ -43,7 +43,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(base: &str) -> Self {
+    pub(crate) fn new(base: &str) -> Self {
         Self {
             base: base.to_owned(),
             http: reqwest::Client::builder()
@@ -54,7 +54,7 @@ impl Browser {
         }
     }
 
-    fn cookie(&self, name: &str) -> Option<&str> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies
             .iter()
             .find(|(k, _)| k == name)
@@ -94,7 +94,7 @@ impl Browser {
         self.send(r).await
     }
 
-    async fn sign_in(&mut self, tenant: &str, email: &str, password: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, tenant: &str, email: &str, password: &str) -> Page {
         let login = self.get("/console/login?next=/console/clients").await;
         assert_eq!(login.status, 200);
         let token = login.hidden("login_csrf");
@@ -129,7 +129,7 @@ async fn signed_in(app: &TestApp, tenant: &str) -> (Browser, String) {
     (b, csrf)
 }
 
-async fn operator(app: &TestApp, tenant: &str) {
+pub(crate) async fn operator(app: &TestApp, tenant: &str) {
     let t = TenantName::parse(tenant).unwrap();
     operators::create_operator(app.store(), &t, "Ops@Acme.example", Some(PASSWORD.into()))
         .await

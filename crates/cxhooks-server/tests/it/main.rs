@@ -17,3 +17,4 @@ mod refusals;
 mod revocation;
 mod schedule;
 mod seeds;
+mod throttling;
