@@ -87,7 +87,7 @@ pub struct AppState {
     /// The management API's and the token endpoint's per-client rate limit.
     pub limiter: Arc<crate::service::access::ApiLimiter>,
     /// Console sign-in failures per account and per address.
-    pub sign_ins: Arc<crate::console::throttle::SignInThrottle>,
+    pub sign_ins: Arc<crate::identity::throttle::SignInThrottle>,
     /// This node's Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The time the delivery pipeline runs by.
@@ -131,7 +131,7 @@ impl AppState {
         let limiter = Arc::new(crate::service::access::ApiLimiter::new(
             config.limits.api_requests_per_client_per_s,
         ));
-        let sign_ins = Arc::new(crate::console::throttle::SignInThrottle::new(
+        let sign_ins = Arc::new(crate::identity::throttle::SignInThrottle::new(
             &config.limits,
         ));
         Ok(Self {

@@ -169,9 +169,7 @@ async fn commit(
         Ok(_) => Ok(()),
         Err(PublishError::Store(e)) => Err(e),
         // Only a publish with an Idempotency-Key can lose or reuse one; a record write has none.
-        Err(e @ (PublishError::IdempotencyLost | PublishError::KeyReused(_))) => {
-            Err(StoreError::Corrupt(e.to_string()))
-        }
+        Err(e) => Err(StoreError::Corrupt(e.to_string())),
     }
 }
 

@@ -17,7 +17,7 @@ pub mod applications;
 pub mod clients;
 pub mod deliveries;
 pub mod session;
-pub mod throttle;
+pub mod sign_in;
 mod webhook_form;
 pub mod webhooks;
 
@@ -40,9 +40,9 @@ pub fn router() -> Router<AppState> {
         .route("/console/assets/console.js", get(js))
         .route(
             "/console/login",
-            get(session::login_page).post(session::login),
+            get(sign_in::login_page).post(sign_in::login),
         )
-        .route("/console/logout", post(session::logout))
+        .route("/console/logout", post(sign_in::logout))
         .route("/console/clients", get(clients::list).post(clients::create))
         .route("/console/clients/new", get(clients::new_form))
         .route("/console/clients/{id}/rotate", post(clients::rotate))

@@ -1,30 +1,27 @@
-//! Signing in and out, the session cookie, CSRF tokens, form bodies and the page layout.
+//! The session cookie, CSRF tokens, form bodies and the page layout (signing in and out is
+//! `sign_in`'s).
 //!
 //! A session id is 256 random bits in an `HttpOnly`, `SameSite=Strict`, `Secure` cookie (not
 //! `Secure` only when the public url is plain http on loopback); the store keeps only its keyed
 //! hash. Every form carries a CSRF token derived from the session id with the master key,
 //! checked on every POST. The sign-in form, which has no session yet, uses a double-submit
-//! cookie instead. Sign-in attempts go through [`super::throttle`] first.
+//! cookie instead.
 
-use super::throttle::{Limit, Throttled};
 use crate::error::ApiError;
 use crate::identity::auth::Principal;
-use crate::identity::operators;
 use crate::state::AppState;
-use crate::transport::Peer;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Extension, FromRequestParts, Query, State};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use chrono::Utc;
-use cxhooks_store::{ConsoleSession, Scope, ScopeSet, TenantName};
+use cxhooks_store::{Scope, ScopeSet, TenantName};
 use maud::{DOCTYPE, Markup, html};
-use serde::Deserialize;
 
-const SESSION_COOKIE: &str = "cxhooks_session";
-const LOGIN_COOKIE: &str = "cxhooks_login";
+pub(super) const SESSION_COOKIE: &str = "cxhooks_session";
+pub(super) const LOGIN_COOKIE: &str = "cxhooks_login";
 /// How long a sign-in lasts.
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
 
@@ -39,7 +36,7 @@ pub struct Session {
     /// scope (as a token could not either).
     pub webhooks_enabled: bool,
     csrf: String,
-    id_hash: Vec<u8>,
+    pub(super) id_hash: Vec<u8>,
 }
 
 impl Session {
@@ -88,7 +85,7 @@ impl IntoResponse for CsrfRefused {
     }
 }
 
-fn forbidden_form() -> Response {
+pub(super) fn forbidden_form() -> Response {
     let mut r = page(
         None,
         "Form expired",
@@ -101,11 +98,11 @@ fn forbidden_form() -> Response {
     r
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn csrf_for(state: &AppState, session_id: &str) -> String {
+pub(super) fn csrf_for(state: &AppState, session_id: &str) -> String {
     let mac = state
         .master
         .hash_secret(&format!("console-csrf:{session_id}"));
@@ -113,7 +110,7 @@ fn csrf_for(state: &AppState, session_id: &str) -> String {
 }
 
 /// The value of cookie `name`.
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(super) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -124,7 +121,7 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v)
 }
 
-fn set_cookie(
+pub(super) fn set_cookie(
     state: &AppState,
     name: &str,
     value: &str,
@@ -161,7 +158,7 @@ fn plain_http_on_loopback(public_url: &str) -> bool {
 }
 
 /// Where to go back to after signing in: only console paths, never another site.
-fn safe_next(next: Option<&str>) -> &str {
+pub(super) fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(n) if n.starts_with("/console/") && !n.contains("//") && !n.contains('\\') => n,
         _ => "/console/requests",
@@ -308,182 +305,6 @@ pub fn page(session: Option<&Session>, title: &str, body: Markup) -> Response {
         }
     };
     Html(markup.into_string()).into_response()
-}
-
-/// `?next=`: where to go after signing in.
-#[derive(Debug, Deserialize)]
-pub struct LoginQuery {
-    next: Option<String>,
-}
-
-fn login_form(
-    state: &AppState,
-    next: &str,
-    problem: Option<&str>,
-    tenant: &str,
-    email: &str,
-) -> Response {
-    let token = cxhooks_signing::random_secret();
-    let mut r = page(
-        None,
-        "Sign in",
-        html! {
-            section.narrow {
-                h1 { "Sign in" }
-                p.muted { "Operators are created with " code { "cxhooks operator create" } "." }
-                @if let Some(p) = problem { div.problem role="alert" { p { (p) } } }
-                form method="post" action="/console/login" {
-                    input type="hidden" name="login_csrf" value=(token);
-                    input type="hidden" name="next" value=(next);
-                    label { "Tenant" input name="tenant" value=(tenant) required autocomplete="organization" autocapitalize="none"; }
-                    label { "E-mail" input name="email" type="email" value=(email) required autocomplete="username"; }
-                    label { "Password" input name="password" type="password" required autocomplete="current-password"; }
-                    button type="submit" { "Sign in" }
-                }
-            }
-        },
-    );
-    let (name, value) = set_cookie(state, LOGIN_COOKIE, &token, 3600);
-    r.headers_mut()
-        .append(name, value.parse().expect("a valid header"));
-    if problem.is_some() {
-        *r.status_mut() = StatusCode::UNAUTHORIZED;
-    }
-    r
-}
-
-/// `GET /console/login`.
-pub async fn login_page(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
-    login_form(&state, safe_next(q.next.as_deref()), None, "", "")
-}
-
-/// A sign-in refused by the throttle, without its password checked: 429 and `Retry-After`.
-fn throttled_form(
-    state: &AppState,
-    next: &str,
-    throttled: Throttled,
-    tenant: &str,
-    email: &str,
-) -> Response {
-    let secs = throttled.retry_after_s;
-    let whose = match throttled.limit {
-        Limit::Account => "for this account",
-        Limit::Address => "from this address",
-    };
-    let mut r = login_form(
-        state,
-        next,
-        Some(&format!(
-            "Too many failed sign-ins {whose}: try again in {secs} s."
-        )),
-        tenant,
-        email,
-    );
-    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    r
-}
-
-/// `POST /console/login`: checks the password and starts a session.
-pub async fn login(
-    State(state): State<AppState>,
-    peer: Option<Extension<ConnectInfo<Peer>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let form = Form::parse(&body);
-    let next = safe_next(form.get("next")).to_owned();
-    let (tenant, email) = (form.text("tenant"), form.text("email"));
-    let double_submit = cookie(&headers, LOGIN_COOKIE)
-        .zip(form.get("login_csrf"))
-        .is_some_and(|(c, f)| constant_time_eq(c.as_bytes(), f.as_bytes()));
-    if !double_submit {
-        return login_form(
-            &state,
-            &next,
-            Some("The sign-in form expired (or cookies are off): please try again."),
-            tenant,
-            email,
-        );
-    }
-    let address = peer.map(|Extension(ConnectInfo(Peer(addr)))| addr.ip());
-    let attempt = match state
-        .sign_ins
-        .begin(tenant, email, address, state.clock.now_us())
-    {
-        Ok(attempt) => attempt,
-        Err(throttled) => {
-            tracing::info!(tenant, limit = ?throttled.limit, "console sign-in throttled");
-            return throttled_form(&state, &next, throttled, tenant, email);
-        }
-    };
-    let found = match operators::authenticate(
-        &state.store,
-        tenant,
-        email,
-        form.get("password").unwrap_or(""),
-    )
-    .await
-    {
-        Ok(found) => found,
-        Err(e) => {
-            state.sign_ins.unchecked(attempt);
-            return ApiError::internal(e).into_response();
-        }
-    };
-    let Some(operator) = found else {
-        // The attempt stays counted as a failure.
-        tracing::info!(tenant, "console sign-in refused");
-        return login_form(
-            &state,
-            &next,
-            Some("Tenant, e-mail or password is wrong."),
-            tenant,
-            email,
-        );
-    };
-    state.sign_ins.succeeded(attempt);
-    let id = cxhooks_signing::random_secret();
-    let now = Utc::now();
-    let session = ConsoleSession {
-        tenant: operator.tenant.clone(),
-        email: operator.email.clone(),
-        expires_at: (now + SESSION_TTL).timestamp_micros(),
-        webhooks_enabled: true,
-    };
-    if let Err(e) = state
-        .store
-        .create_console_session(
-            &state.master.hash_secret(&id),
-            &session,
-            now.timestamp_micros(),
-        )
-        .await
-    {
-        return ApiError::internal(e).into_response();
-    }
-    tracing::info!(tenant = %operator.tenant, operator = %operator.email, "console sign-in");
-    let mut r = Redirect::to(&next).into_response();
-    let (name, value) = set_cookie(&state, SESSION_COOKIE, &id, SESSION_TTL.num_seconds());
-    r.headers_mut()
-        .append(name, value.parse().expect("a valid header"));
-    let (name, value) = set_cookie(&state, LOGIN_COOKIE, "", 0);
-    r.headers_mut()
-        .append(name, value.parse().expect("a valid header"));
-    r
-}
-
-/// `POST /console/logout`.
-pub async fn logout(State(state): State<AppState>, Posted { session, .. }: Posted) -> Response {
-    if let Err(e) = state.store.delete_console_session(&session.id_hash).await {
-        return ApiError::internal(e).into_response();
-    }
-    let mut r = Redirect::to("/console/login").into_response();
-    let (name, value) = set_cookie(&state, SESSION_COOKIE, "", 0);
-    r.headers_mut()
-        .append(name, value.parse().expect("a valid header"));
-    r
 }
 
 #[cfg(test)]

@@ -4,15 +4,19 @@
 //! - [`admin`]: creating and changing tenants and clients (the CLI and the console call these).
 //! - [`tokens`]: realm keys, RS256 token issuance and verification, JWKS.
 //! - [`auth`]: the [`auth::Principal`] extractor and scope checks.
+//! - [`throttle`]: console sign-in back-off per account and per address.
 //! - [`standing`]: whether a token's client and its tenant's feature still stand, per request.
 //! - [`operators`]: the people who sign in to the console, with Argon2id passwords.
+//! - [`oauth`]: the token endpoint's RFC 6749 error answers.
 //! - [`routes`]: the Keycloak-compatible endpoints under `/auth/realms/{tenant}`.
 
 pub mod admin;
 pub mod auth;
+pub mod oauth;
 pub mod operators;
 pub mod routes;
 pub mod standing;
+pub mod throttle;
 pub mod tokens;
 
 pub use admin::IdentityError;

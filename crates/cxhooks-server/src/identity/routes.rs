@@ -1,6 +1,7 @@
 //! The Keycloak-compatible realm endpoints: token, JWKS, discovery document and userinfo.
 
 use super::auth::Principal;
+use super::oauth::{OAuthError, oauth};
 use super::tokens::{self, TokenError};
 use crate::error::ApiError;
 use crate::service::access::RetryAfter;
@@ -37,72 +38,6 @@ pub struct TokenForm {
     pub client_id: Option<String>,
     /// Client secret, when not sent with HTTP Basic.
     pub client_secret: Option<String>,
-}
-
-/// An RFC 6749 §5.2 error answer.
-#[derive(Debug)]
-pub struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
-    description: String,
-    basic_challenge: bool,
-    /// Seconds for `Retry-After`.
-    retry_after: Option<u64>,
-}
-
-fn oauth(status: StatusCode, error: &'static str, description: impl Into<String>) -> OAuthError {
-    OAuthError {
-        status,
-        error,
-        description: description.into(),
-        basic_challenge: false,
-        retry_after: None,
-    }
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": self.error, "error_description": self.description});
-        let mut response = (self.status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.basic_challenge {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"cxhooks\""),
-            );
-        }
-        if let Some(secs) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, secs.into());
-        }
-        response
-    }
-}
-
-impl From<cxhooks_store::StoreError> for OAuthError {
-    fn from(e: cxhooks_store::StoreError) -> Self {
-        if let cxhooks_store::StoreError::Unavailable(why) = &e {
-            tracing::warn!(error = %why, "token endpoint: the store is unavailable");
-            return OAuthError {
-                retry_after: Some(crate::error::RETRY_AFTER_S),
-                ..oauth(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    format!(
-                        "the store cannot be reached now; ask again after {} s",
-                        crate::error::RETRY_AFTER_S
-                    ),
-                )
-            };
-        }
-        let incident = uuid::Uuid::new_v4();
-        tracing::error!(%incident, error = %e, "token endpoint store error");
-        oauth(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            format!("incident {incident}"),
-        )
-    }
 }
 
 async fn realm(state: &AppState, name: &str) -> Result<Tenant, OAuthError> {

@@ -4,9 +4,10 @@
 //! pages only parse, call and render.
 //!
 //! - [`access`]: the caller's client and its permission matrix; the API's per-client rate limit.
-//! - [`input`]: request bodies: JSON with precise errors, validation reporting every problem.
+//! - [`body`]: reading request bodies: media types, JSON with precise errors, no duplicate keys.
+//! - [`input`]: validation reporting every problem with its pointer; JSON Merge Patch.
 //! - [`list`]: pagination, cursors, `?fields=`.
-//! - [`applications`], [`webhooks`]: management.
+//! - [`applications`], [`webhooks`]: management; [`webhook_in`]: a webhook body, checked whole.
 //! - [`deliveries`]: the request log, redelivery and test pings.
 //!
 //! The service may use [`crate::delivery`] (the registry, the outbox); it never imports
@@ -14,9 +15,11 @@
 
 pub mod access;
 pub mod applications;
+pub mod body;
 pub mod deliveries;
 pub mod input;
 pub mod list;
+pub mod webhook_in;
 pub mod webhooks;
 
 use crate::error::ApiError;

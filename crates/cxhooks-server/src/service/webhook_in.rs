@@ -1,0 +1,315 @@
+//! A webhook as a caller writes it, checked whole: the url (scheme, SSRF guard, this service
+//! itself), every filter against the catalog (its condition compiled against the entity's
+//! fields, or at least parsed when the event type is unusable), and the custom headers against
+//! HTTP's rules and the names cxhooks reserves. Every problem is reported at once.
+
+use super::input::{Problems, pointer};
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+use axum::http::{HeaderName, HeaderValue};
+use cxhooks_catalog::Catalog;
+use cxhooks_store::{CustomHeader, Filter};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// A filter as written in requests and answers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FilterDoc {
+    /// `{entity}:{created|updated|deleted}`, e.g. `cremployee:updated`.
+    pub event_type: String,
+    /// Optional condition in the filter language, e.g. `data.tostatusnode eq '1234'`.
+    pub condition: Option<String>,
+}
+
+/// A custom header as written in requests and answers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderDoc {
+    /// Header name: not `Content-Type`, a hop-by-hop header, nor any `Cx-*` or `webhook-*` name.
+    pub name: String,
+    /// Header value.
+    pub value: String,
+}
+
+/// A webhook as written by a caller (`POST`/`PUT`; `PATCH` takes any part of it), validated
+/// ([`WebhookIn::check`]): filters checked against the catalog, headers against HTTP's rules.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookIn {
+    /// `Webhook` if given.
+    #[serde(rename = "_kind")]
+    pub kind: Option<String>,
+    /// Absolute `http`/`https` url deliveries are sent to.
+    pub url: String,
+    /// At least one filter (at most `limits.max_filters_per_webhook`).
+    #[schema(value_type = Vec<FilterDoc>)]
+    pub filters: Vec<Filter>,
+    /// Headers sent with every delivery.
+    #[serde(rename = "customHeaders", default)]
+    #[schema(value_type = Option<Vec<HeaderDoc>>)]
+    pub custom_headers: Vec<CustomHeader>,
+}
+
+/// Name prefixes kept for cxhooks' own headers (`Cx-Signature`, `Cx-Delivery-Hop`, those to
+/// come) and for the Standard Webhooks ones (`webhook-id`, `webhook-signature`, …), so that a
+/// custom header can never pose as either.
+const RESERVED_PREFIXES: [&str; 2] = ["cx-", "webhook-"];
+
+/// Headers cxhooks sets itself, or that would break the request's framing.
+const RESERVED_HEADERS: [&str; 14] = [
+    "cx-signature",
+    "cx-payload-schema-version",
+    "content-type",
+    "content-length",
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+const FIELDS: [&str; 4] = ["_kind", "url", "filters", "customHeaders"];
+const READ_ONLY: [&str; 7] = [
+    "_id",
+    "applicationId",
+    "status",
+    "_createdAt",
+    "_createdBy",
+    "_updatedAt",
+    "_updatedBy",
+];
+
+fn check_url(state: &AppState, p: &mut Problems, text: &str) {
+    let parsed = match url::Url::parse(text) {
+        Ok(u) => u,
+        Err(e) => {
+            p.add(
+                "/url",
+                format!(
+                    "'url' must be an absolute http or https url, and '{text}' is not one ({e})"
+                ),
+            );
+            return;
+        }
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        p.add(
+            "/url",
+            format!("'url' must use http or https, not '{}'", parsed.scheme()),
+        );
+        return;
+    }
+    if text.len() > 2048 {
+        p.add("/url", "'url' has at most 2048 characters");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        p.add(
+            "/url",
+            "'url' must not carry credentials: send them in customHeaders (they are stored sealed)",
+        );
+    }
+    match parsed.host() {
+        None => p.add("/url", "'url' has no host"),
+        Some(host) if !state.config.delivery.allow_private_targets => {
+            if let Some(reason) = crate::net::forbidden_host(&host) {
+                p.add(
+                    "/url",
+                    format!(
+                        "'url' points at {reason}, which is not globally reachable: refused \
+                         unless the operator sets delivery.allow_private_targets"
+                    ),
+                );
+            }
+        }
+        Some(_) => {}
+    }
+    if !state.config.delivery.allow_self_targets
+        && let Some(what) = state.own_addresses.find(&parsed)
+    {
+        p.add(
+            "/url",
+            format!(
+                "'url' points at {what}: its deliveries would come back in as requests and \
+                 publish more without end; refused unless the operator sets \
+                 delivery.allow_self_targets"
+            ),
+        );
+    }
+}
+
+fn check_filters(state: &AppState, p: &mut Problems, filters: &[Value]) -> Vec<Filter> {
+    let catalog = Catalog::builtin();
+    let max = state.config.limits.max_filters_per_webhook as usize;
+    if filters.is_empty() {
+        p.add(
+            "/filters",
+            "a webhook needs at least one filter, e.g. {\"eventType\": \"cremployee:updated\"}",
+        );
+    }
+    if filters.len() > max {
+        p.add(
+            "/filters",
+            format!(
+                "a webhook has at most {max} filters, this one has {}",
+                filters.len()
+            ),
+        );
+    }
+    let mut out = Vec::new();
+    for (i, f) in filters.iter().enumerate() {
+        let base = format!("/filters/{i}");
+        let Some(map) = p.object(f, &base, "filter", &["eventType", "condition"]) else {
+            continue;
+        };
+        let event_type = p.string(map, &base, "eventType", true).and_then(|text| {
+            catalog
+                .parse_event_type(text)
+                .map_err(|e| p.add(pointer(&base, "eventType"), e.to_string()))
+                .ok()
+        });
+        let condition = p
+            .string(map, &base, "condition", false)
+            .filter(|c| !c.trim().is_empty());
+        match (&event_type, condition) {
+            (Some(event_type), Some(text)) => {
+                match cxhooks_condition::compile(text, catalog, event_type.entity()) {
+                    Ok((_, warnings)) => {
+                        for w in warnings {
+                            p.warn(
+                                pointer(&base, "condition"),
+                                format!("column {}: {w}", w.column()),
+                            );
+                        }
+                    }
+                    Err(errors) => {
+                        for e in errors {
+                            p.add(pointer(&base, "condition"), e.to_string());
+                        }
+                    }
+                }
+            }
+            // The event type is unusable, so the entity's fields are unknown; the condition's
+            // own problems are still reported with it.
+            (None, Some(text)) => {
+                if let Err(errors) = cxhooks_condition::check_without_entity(text) {
+                    for e in errors {
+                        p.add(pointer(&base, "condition"), e.to_string());
+                    }
+                }
+            }
+            (_, None) => {}
+        }
+        if let Some(event_type) = event_type {
+            out.push(Filter {
+                event_type: event_type.as_str().to_owned(),
+                condition: condition.map(str::to_owned),
+            });
+        }
+    }
+    out
+}
+
+fn check_headers(p: &mut Problems, headers: &[Value]) -> Vec<CustomHeader> {
+    let mut out: Vec<CustomHeader> = Vec::new();
+    if headers.len() > 32 {
+        p.add("/customHeaders", "a webhook has at most 32 custom headers");
+    }
+    for (i, h) in headers.iter().enumerate() {
+        let base = format!("/customHeaders/{i}");
+        let Some(map) = p.object(h, &base, "custom header", &["name", "value"]) else {
+            continue;
+        };
+        let name = p.string(map, &base, "name", true);
+        let value = p.string(map, &base, "value", true);
+        if let Some(name) = name {
+            let lower = name.to_ascii_lowercase();
+            if HeaderName::from_bytes(name.as_bytes()).is_err() || name.len() > 256 {
+                p.add(
+                    pointer(&base, "name"),
+                    format!("'{name}' is not a valid header name: use letters, digits and - (e.g. Custom-Signature)"),
+                );
+            } else if RESERVED_HEADERS.contains(&lower.as_str()) {
+                p.add(
+                    pointer(&base, "name"),
+                    format!("'{name}' is reserved: cxhooks sets it itself"),
+                );
+            } else if RESERVED_PREFIXES.iter().any(|r| lower.starts_with(r)) {
+                p.add(
+                    pointer(&base, "name"),
+                    format!(
+                        "'{name}' is reserved: names starting with Cx- (cxhooks' own headers) or \
+                         webhook- (Standard Webhooks) cannot be custom headers"
+                    ),
+                );
+            } else if out.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
+                p.add(
+                    pointer(&base, "name"),
+                    format!("'{name}' is given twice (names are case-insensitive)"),
+                );
+            }
+        }
+        if let Some(value) = value
+            && (HeaderValue::from_str(value).is_err() || value.len() > 4096)
+        {
+            p.add(
+                pointer(&base, "value"),
+                "the value must be printable text without line breaks, at most 4096 bytes",
+            );
+        }
+        if let (Some(name), Some(value)) = (name, value) {
+            out.push(CustomHeader {
+                name: name.to_owned(),
+                value: value.to_owned(),
+            });
+        }
+    }
+    out
+}
+
+impl WebhookIn {
+    /// Validates a whole webhook representation, reporting every problem at once; `current`
+    /// is the stored one for PUT and PATCH, whose read-only fields may be sent back unchanged.
+    /// Returns the input and the warnings that did not prevent it.
+    pub fn check(
+        state: &AppState,
+        value: &Value,
+        current: Option<&Value>,
+    ) -> Result<(Self, Vec<FieldError>), ApiError> {
+        let mut p = Problems::default();
+        let mut allowed = FIELDS.to_vec();
+        if current.is_some() {
+            allowed.extend(READ_ONLY);
+        }
+        let mut valid = WebhookIn {
+            kind: Some("Webhook".into()),
+            url: String::new(),
+            filters: Vec::new(),
+            custom_headers: Vec::new(),
+        };
+        if let Some(map) = p.object(value, "", "Webhook", &allowed) {
+            p.kind(map, "Webhook");
+            if let Some(current) = current.and_then(Value::as_object) {
+                p.unchanged(map, current, &READ_ONLY);
+            }
+            if let Some(url) = p.string(map, "", "url", true) {
+                check_url(state, &mut p, url);
+                valid.url = url.to_owned();
+            }
+            if let Some(filters) = p.array(map, "", "filters", true) {
+                valid.filters = check_filters(state, &mut p, filters);
+            }
+            if let Some(headers) = p.array(map, "", "customHeaders", false) {
+                valid.custom_headers = check_headers(&mut p, headers);
+            }
+        }
+        p.finish("webhook")?;
+        Ok((valid, p.warnings))
+    }
+}
