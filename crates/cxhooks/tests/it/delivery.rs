@@ -126,7 +126,12 @@ const SETTINGS: [(&str, &str); 3] = [
     ("CXHOOKS_DELIVERY__TIMEOUT", "1s"),
 ];
 
+/// The SIGKILL tests each load both cores flat out (publishers, a server, a receiver) against a
+/// 90 s delivery deadline; two at once starve each other, so they take turns.
+static FLAT_OUT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn nothing_accepted_is_lost_across_sigkill(backend: Backend) {
+    let _turn = FLAT_OUT.lock().await;
     let env = Env::new(backend).await;
     let p = publisher(&env);
     let (target, seen) = counting_receiver().await;
@@ -203,6 +208,7 @@ async fn delivered_by(http: &reqwest::Client, url: &str) -> f64 {
 /// most 16 (the dispatcher's claim allowance) × 4 (the per-webhook limit set here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_the_work_and_survive_a_sigkill() {
+    let _turn = FLAT_OUT.lock().await;
     let env = Env::new(Backend::Postgres).await;
     let p = publisher(&env);
     let (target, seen) = counting_receiver().await;
