@@ -89,33 +89,56 @@ pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Claims due deliveries, one statement: those held by nobody in due order, or (`expired`)
-/// those whose lease ran out. SQLite has one writer at a time, so a plain UPDATE … RETURNING
-/// over the due rows cannot hand a row to two claimers.
-pub(crate) async fn claim(
+/// Claims, in one statement, up to `k` due deliveries nobody holds of each webhook of `take`
+/// (`(webhook, k)`), each webhook's in due order and, for an ordered webhook, only the next of
+/// each entity. SQLite has one writer at a time, so a plain UPDATE … RETURNING cannot hand a
+/// row to two claimers.
+pub(crate) async fn claim_from(
+    pool: &SqlitePool,
+    claim: &crate::delivery::Claim<'_>,
+    take: &[(crate::WebhookId, u32)],
+) -> Result<Vec<crate::delivery::ClaimedDelivery>, StoreError> {
+    let per_hook = (0..take.len())
+        .map(|i| {
+            format!(
+                "SELECT id FROM (SELECT d.id FROM deliveries d WHERE d.webhook_id = ${} \
+                 AND d.status IN ('pending', 'retrying') AND d.lease_owner IS NULL \
+                 AND d.next_attempt_at <= $1 AND {} ORDER BY d.next_attempt_at LIMIT ${})",
+                4 + 2 * i,
+                crate::delivery::in_entity_order!(),
+                5 + 2 * i
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let sql = format!(
+        "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN ({per_hook}) RETURNING {}",
+        claimed_columns!()
+    );
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(claim.now)
+        .bind(claim.lease_until)
+        .bind(claim.node);
+    for (webhook, k) in take {
+        q = q.bind(crate::id::Id::from(webhook)).bind(i64::from(*k));
+    }
+    Ok(q.fetch_all(pool).await?)
+}
+
+/// Claims deliveries whose lease ran out, oldest lease first, in one statement.
+pub(crate) async fn claim_expired(
     pool: &SqlitePool,
     claim: &crate::delivery::Claim<'_>,
     limit: u32,
-    expired: bool,
 ) -> Result<Vec<crate::delivery::ClaimedDelivery>, StoreError> {
-    let sql = if expired {
-        concat!(
-            "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
-               SELECT id FROM deliveries WHERE lease_owner IS NOT NULL AND lease_until < $1 \
-               AND status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
-               AND webhook_id NOT IN (SELECT value FROM json_each($5)) ORDER BY lease_until LIMIT $4) \
-             RETURNING ",
-            claimed_columns!()
-        )
-    } else {
-        concat!(
-            "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
-               SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND lease_owner IS NULL \
-               AND next_attempt_at <= $1 AND webhook_id NOT IN (SELECT value FROM json_each($5)) \
-               ORDER BY next_attempt_at LIMIT $4) RETURNING ",
-            claimed_columns!()
-        )
-    };
+    let sql = concat!(
+        "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
+           SELECT id FROM deliveries WHERE lease_owner IS NOT NULL AND lease_until < $1 \
+           AND status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
+           AND webhook_id NOT IN (SELECT value FROM json_each($5)) ORDER BY lease_until LIMIT $4) \
+         RETURNING ",
+        claimed_columns!()
+    );
     let skip = serde_json::to_string(claim.skip_webhooks).unwrap_or_else(|_| "[]".into());
     Ok(sqlx::query_as(sql)
         .bind(claim.now)

@@ -142,16 +142,16 @@ pub(crate) use store_old_rows;
 mod previous_release {
     use crate::testing::Backend;
     use crate::{
-        Accept, AttemptRecord, DeliveryOutcome, DeliveryStatus, Idempotency, NewChange,
-        NewDelivery, Next, Pool, Store, TenantName,
+        AttemptRecord, DeliveryOutcome, DeliveryStatus, NewChange, NewDelivery, Next, Pool, Store,
+        TenantName,
     };
 
     async fn upgrading_from_the_previous_release_delivers_everything_pending(backend: Backend) {
         let loc = backend.location();
         let store = Store::connect(&loc.location).await.unwrap();
         let (all, last) = match backend {
-            Backend::Sqlite => (sqlx::migrate!("./migrations/sqlite"), 10),
-            Backend::Postgres => (sqlx::migrate!("./migrations/postgres"), 11),
+            Backend::Sqlite => (sqlx::migrate!("./migrations/sqlite"), 11),
+            Backend::Postgres => (sqlx::migrate!("./migrations/postgres"), 12),
         };
         let before = super::up_to(all, last);
         match &store.writer {
@@ -166,8 +166,9 @@ mod previous_release {
             .execute(pool)
             .await
             .unwrap();
-            // An Idempotency-Key as the previous release kept it: the tenant's, for any client.
-            sqlx::query("INSERT INTO idempotency (tenant, key, answer, created_at) VALUES ('acme', 'k', '{}', 1)")
+            // An Idempotency-Key as the previous release kept it: its client's, with the hash.
+            sqlx::query("INSERT INTO idempotency (tenant, client_id, key, request_hash, answer, created_at) \
+                         VALUES ('acme', 'c1', 'k', 'h', '{}', 1)")
                 .execute(pool)
                 .await
                 .unwrap();
@@ -189,18 +190,36 @@ mod previous_release {
                 event_type: "crjob:created".into(),
                 payload: format!("{{\"n\":{n}}}").into_bytes(),
                 created_at: 1,
+                entity_key: None,
             })
             .collect();
-        let accept = Accept {
-            changes: std::slice::from_ref(&change),
-            deliveries: &deliveries,
-            quota: u64::MAX,
-            idempotency: None,
-            record: None,
-            lease: None,
-        };
-        store.accept_changes(&tenant, &accept, 1).await.unwrap();
-
+        // Written as the previous release wrote them: its columns, statement by statement.
+        crate::on_pool!(store, |pool| {
+            sqlx::query("INSERT INTO changes (id, tenant, type, entity_id, accepted_at) VALUES ($1, 'acme', $2, $3, 1)")
+                .bind(crate::id::Id::from(change.id.uuid()))
+                .bind(&change.event_type)
+                .bind(&change.entity_id)
+                .execute(pool)
+                .await
+                .unwrap();
+            for d in &deliveries {
+                sqlx::query(
+                    "INSERT INTO deliveries (id, tenant, application_id, webhook_id, change_id, type, payload, \
+                     signature, status, attempts, series_attempts, series_started, next_attempt_at, \
+                     lease_until, lease_owner, created_at, updated_at) \
+                     VALUES ($1, 'acme', $2, $3, $4, $5, $6, NULL, 'pending', 0, 0, NULL, 1, NULL, NULL, 1, 1)",
+                )
+                .bind(crate::id::Id::from(d.id))
+                .bind(crate::id::Id::from(d.application_id))
+                .bind(crate::id::Id::from(d.webhook_id))
+                .bind(crate::id::Id::from(change.id))
+                .bind(&d.event_type)
+                .bind(crate::pack::pack(&d.payload))
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+        });
         store.migrate().await.unwrap();
         assert_eq!(store.pending_count().await.unwrap(), 3);
         let claimed = store
@@ -239,26 +258,11 @@ mod previous_release {
             assert_eq!(stored.unwrap().status, DeliveryStatus::Delivered);
         }
 
-        // The old key is kept, but no client's: a client's key of that name is a new one.
+        // The stored key still replays its answer to its client, and only to it.
         let found = store.idempotent_answer(&tenant, "c1", "k").await.unwrap();
+        assert_eq!(found, Some(("h".into(), "{}".into())));
+        let found = store.idempotent_answer(&tenant, "c2", "k").await.unwrap();
         assert_eq!(found, None);
-        let keyed = Idempotency {
-            client_id: "c1",
-            key: "k",
-            request_hash: "h",
-            answer: "{\"accepted\":0}",
-        };
-        let accept = Accept {
-            changes: &[],
-            deliveries: &[],
-            quota: u64::MAX,
-            idempotency: Some(keyed),
-            record: None,
-            lease: None,
-        };
-        store.accept_changes(&tenant, &accept, 5).await.unwrap();
-        let found = store.idempotent_answer(&tenant, "c1", "k").await.unwrap();
-        assert_eq!(found, Some(("h".into(), "{\"accepted\":0}".into())));
         store.close().await;
     }
 

@@ -229,6 +229,7 @@ pub async fn ping(
         event_type: PING.into(),
         payload: payload.to_bytes(),
         created_at: now.timestamp_micros(),
+        entity_key: None,
     };
     let outcome = state.delivery.wait_for_attempt(id);
     state
@@ -292,6 +293,7 @@ impl ChangeEvent<'_> {
                     event_type: self.event_type.as_str().to_owned(),
                     payload: payload.to_bytes(),
                     created_at: at,
+                    entity_key: None,
                 }
             })
             .collect();

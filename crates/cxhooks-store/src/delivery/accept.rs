@@ -12,7 +12,7 @@ use crate::{Store, StoreError, on_pool};
 use sqlx::AssertSqlSafe;
 
 const DELIVERY_COLUMNS: &str = "id, tenant, application_id, webhook_id, change_id, type, payload, signature, \
-     status, attempts, series_attempts, series_started, next_attempt_at, lease_until, lease_owner, created_at, updated_at";
+     status, attempts, series_attempts, series_started, next_attempt_at, lease_until, lease_owner, created_at, updated_at, entity_key";
 
 /// A group of publishes as its writers read it: each publish's [`Accept`] and month, and its
 /// rows flattened across the group.
@@ -74,7 +74,7 @@ pub(crate) fn insert_changes_sql(store: &Store, rows: usize) -> String {
 /// `INSERT INTO deliveries` of `rows` rows ([`bind_delivery!`]).
 pub(crate) fn insert_deliveries_sql(store: &Store, rows: usize) -> String {
     let head = format!("INSERT INTO deliveries ({DELIVERY_COLUMNS})");
-    values_sql(store, &head, rows, 17, "")
+    values_sql(store, &head, rows, 18, "")
 }
 
 /// `INSERT INTO idempotency` of `rows` rows ([`bind_idempotency!`]).
@@ -131,7 +131,7 @@ macro_rules! bind_change {
 }
 pub(crate) use bind_change;
 
-/// Binds a delivery row ([`DELIVERY_COLUMNS`], 17 values) to `$q`, a query or a
+/// Binds a delivery row ([`DELIVERY_COLUMNS`], 18 values) to `$q`, a query or a
 /// [`crate::script::Script`]; `$leased` is the lease it is stored under, if any.
 macro_rules! bind_delivery {
     ($q:expr, $d:expr, $tenant:expr, $payload:expr, $status:expr, $leased:expr) => {{
@@ -154,6 +154,7 @@ macro_rules! bind_delivery {
             .bind(leased.map(|l| l.node))
             .bind(d.created_at)
             .bind(d.created_at)
+            .bind(d.entity_key.as_deref())
     }};
 }
 pub(crate) use bind_delivery;

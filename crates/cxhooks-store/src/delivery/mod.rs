@@ -24,6 +24,7 @@ pub(crate) mod quota;
 pub(crate) mod rows;
 mod types;
 
-pub(crate) use claim::Claim;
+pub use claim::Claimed;
+pub(crate) use claim::{Claim, in_entity_order};
 pub use quota::month_of;
 pub use types::*;

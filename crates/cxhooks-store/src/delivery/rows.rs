@@ -49,7 +49,7 @@ const PER_VALUE: usize = 6;
 
 /// A delivery row in a bind message besides its payload, tenant and event type: four ids, its
 /// status and lease owner, eight numbers, and the cost of its 17 values.
-pub(crate) const DELIVERY_ROW_BYTES: usize = 4 * 16 + 2 * 16 + 8 * 8 + 17 * PER_VALUE;
+pub(crate) const DELIVERY_ROW_BYTES: usize = 4 * 16 + 2 * 16 + 8 * 8 + 18 * PER_VALUE;
 
 /// A change row besides its tenant, event type and entity id: an id, a number, 5 values.
 pub(crate) const CHANGE_ROW_BYTES: usize = 16 + 8 + 5 * PER_VALUE;

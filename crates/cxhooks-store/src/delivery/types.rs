@@ -99,6 +99,10 @@ pub struct NewDelivery {
     pub payload: Vec<u8>,
     /// Creation time, µs; the first attempt is due then.
     pub created_at: i64,
+    /// For a webhook that delivers in entity order (`ordered`): the entity the change is about
+    /// (`{entity type}/{entityId}`), whose deliveries go one at a time in change order. `None`
+    /// for every other webhook.
+    pub entity_key: Option<String>,
 }
 
 /// A publish's `Idempotency-Key` and what it answered: the key is its client's own, and it

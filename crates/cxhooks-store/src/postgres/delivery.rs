@@ -31,33 +31,54 @@ macro_rules! due_channel {
 /// wakes every node's [`Store::watch_due`].
 pub(crate) const NOTIFY_DUE: &str = concat!("SELECT pg_notify(", due_channel!(), ", '')");
 
-/// Claims due deliveries, one statement: those held by nobody in due order, or (`expired`)
-/// those whose lease ran out; `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never take
-/// the same row.
-pub(crate) async fn claim(
+/// Claims, in one statement, up to `k` due deliveries nobody holds of each webhook of `take`
+/// (`(webhook, k)`), each webhook's in due order and, for an ordered webhook, only the next of
+/// each entity; `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never take the same row.
+pub(crate) async fn claim_from(
+    pool: &PgPool,
+    claim: &crate::delivery::Claim<'_>,
+    take: &[(crate::WebhookId, u32)],
+) -> Result<Vec<crate::delivery::ClaimedDelivery>, StoreError> {
+    let sql = concat!(
+        "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
+           SELECT p.id FROM unnest($4::uuid[], $5::int8[]) AS h(w, k) CROSS JOIN LATERAL (\
+             SELECT d.id FROM deliveries d WHERE d.webhook_id = h.w \
+             AND d.status IN ('pending', 'retrying') AND d.lease_owner IS NULL \
+             AND d.next_attempt_at <= $1 AND ",
+        crate::delivery::in_entity_order!(),
+        " ORDER BY d.next_attempt_at LIMIT h.k FOR UPDATE SKIP LOCKED) p) \
+         RETURNING ",
+        claimed_columns!()
+    );
+    let (hooks, ks): (Vec<Id>, Vec<i64>) = take
+        .iter()
+        .map(|(w, k)| (Id::from(w), i64::from(*k)))
+        .unzip();
+    Ok(sqlx::query_as(sql)
+        .bind(claim.now)
+        .bind(claim.lease_until)
+        .bind(claim.node)
+        .bind(hooks)
+        .bind(ks)
+        .fetch_all(pool)
+        .await?)
+}
+
+/// Claims deliveries whose lease ran out, oldest lease first, in one statement; `FOR UPDATE
+/// SKIP LOCKED`, so nodes claiming at once never take the same row.
+pub(crate) async fn claim_expired(
     pool: &PgPool,
     claim: &crate::delivery::Claim<'_>,
     limit: u32,
-    expired: bool,
 ) -> Result<Vec<crate::delivery::ClaimedDelivery>, StoreError> {
-    let sql = if expired {
-        concat!(
-            "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
-               SELECT id FROM deliveries WHERE lease_owner IS NOT NULL AND lease_until < $1 \
-               AND status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
-               AND webhook_id <> ALL($5) ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING ",
-            claimed_columns!()
-        )
-    } else {
-        concat!(
-            "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
-               SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND lease_owner IS NULL \
-               AND next_attempt_at <= $1 AND webhook_id <> ALL($5) ORDER BY next_attempt_at LIMIT $4 \
-               FOR UPDATE SKIP LOCKED) RETURNING ",
-            claimed_columns!()
-        )
-    };
+    let sql = concat!(
+        "UPDATE deliveries SET lease_until = $2, lease_owner = $3 WHERE id IN (\
+           SELECT id FROM deliveries WHERE lease_owner IS NOT NULL AND lease_until < $1 \
+           AND status IN ('pending', 'retrying') AND next_attempt_at <= $1 \
+           AND webhook_id <> ALL($5) ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED) \
+         RETURNING ",
+        claimed_columns!()
+    );
     Ok(sqlx::query_as(sql)
         .bind(claim.now)
         .bind(claim.lease_until)

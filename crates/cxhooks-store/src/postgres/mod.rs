@@ -8,7 +8,7 @@ use std::time::Duration;
 
 mod delivery;
 
-pub(crate) use delivery::{NOTIFY_DUE, claim};
+pub(crate) use delivery::{NOTIFY_DUE, claim_expired, claim_from};
 
 fn redact(url: &str) -> String {
     // Never echo a password from a connection URL.

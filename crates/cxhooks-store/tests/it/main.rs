@@ -1,5 +1,7 @@
 //! The store suite, run against both backends.
 
+mod claims;
+
 use chrono::{TimeZone, Utc};
 use cxhooks_store::testing::Backend;
 use cxhooks_store::*;
@@ -178,6 +180,7 @@ fn job_deliveries(n: usize, app: ApplicationId, hook: WebhookId, now: i64) -> Ve
             event_type: "crjob:created".into(),
             payload: format!("{{\"n\":{i}}}").into_bytes(),
             created_at: now,
+            entity_key: None,
         })
         .collect()
 }
@@ -763,6 +766,7 @@ async fn postgres_nodes_are_woken_by_another_nodes_publish() {
         event_type: "crjob:created".into(),
         payload: b"{}".to_vec(),
         created_at: 1,
+        entity_key: None,
     };
     // The watcher starts listening at some point: publish until it has heard one.
     let mut heard = false;
@@ -806,6 +810,7 @@ async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
                 event_type: "crjob:created".into(),
                 payload: format!("{{\"n\":{i}}}").into_bytes(),
                 created_at: 1,
+                entity_key: None,
             }];
             let accept = Accept {
                 changes: &[],
@@ -876,6 +881,7 @@ fn owned_delivery(owner: &str) -> NewDelivery {
         event_type: "crjob:created".into(),
         payload: b"{}".to_vec(),
         created_at: 1,
+        entity_key: None,
     }
 }
 

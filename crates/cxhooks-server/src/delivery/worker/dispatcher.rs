@@ -19,6 +19,8 @@ pub(super) async fn dispatch_loop(state: AppState) {
     let lease = us(state.config.delivery.lease);
     let mut last_expired_check = std::time::Instant::now() - POLL;
     let mut last_forced_reload = std::time::Instant::now() - POLL;
+    // Where the last claim's round over the ready webhooks stopped.
+    let mut after: Option<WebhookId> = None;
     loop {
         let free = global.available_permits().min(CLAIM_BATCH);
         if free == 0 {
@@ -34,31 +36,17 @@ pub(super) async fn dispatch_loop(state: AppState) {
             }
             continue;
         }
-        // Webhooks this node holds all it may of are left to other nodes (or to later).
-        let full: Vec<WebhookId> = pipeline
-            .per_hook
-            .lock()
-            .expect("not poisoned")
-            .iter()
-            .filter(|(_, (claims, _))| claims.available_permits() == 0)
-            .map(|(id, _)| *id)
-            .collect();
         let now = state.clock.now_us();
-        // Leases that ran out (a dead node's work) are looked for once per poll interval, not on
-        // every claim: a lease lasts seconds, so a fraction of a second more costs nothing.
-        let expired_too = last_expired_check.elapsed() >= POLL;
-        if expired_too {
-            last_expired_check = std::time::Instant::now();
-        }
+        let room = |w: WebhookId| pipeline.room(w);
         let claimed = match state
             .store
-            .claim_due(
+            .claim_fair(
                 &state.delivery.node,
                 now,
                 now + lease,
                 free as u32,
-                &full,
-                expired_too,
+                after,
+                &room,
             )
             .await
         {
@@ -69,11 +57,31 @@ pub(super) async fn dispatch_loop(state: AppState) {
                 continue;
             }
         };
+        after = claimed.after;
+        let (mut claimed, left_behind) = (claimed.deliveries, claimed.more);
+        // Leases that ran out (a dead node's work) are looked for once per poll interval, not on
+        // every claim: a lease lasts seconds, so a fraction of a second more costs nothing.
+        if last_expired_check.elapsed() >= POLL && claimed.len() < free {
+            last_expired_check = std::time::Instant::now();
+            let full = pipeline.full_hooks();
+            match state
+                .store
+                .claim_expired(
+                    &state.delivery.node,
+                    now,
+                    now + lease,
+                    (free - claimed.len()) as u32,
+                    &full,
+                )
+                .await
+            {
+                Ok(expired) => claimed.extend(expired),
+                Err(e) => tracing::error!(error = %e, "claiming expired leases failed"),
+            }
+        }
         let claimed_n = claimed.len();
         if claimed.is_empty() {
-            pipeline
-                .wants_room
-                .store(!full.is_empty(), Ordering::Relaxed);
+            pipeline.wants_room.store(left_behind, Ordering::Relaxed);
             // Woken by a publish on this node, a notification from another node, or a finished
             // job (its webhook may take more now).
             tokio::select! {
@@ -95,7 +103,7 @@ pub(super) async fn dispatch_loop(state: AppState) {
                 Prepared::Finished => {}
             }
         }
-        let drained = claimed_n < free && full.is_empty() && release.is_empty();
+        let drained = claimed_n < free && !left_behind && release.is_empty();
         pipeline.wants_room.store(!drained, Ordering::Relaxed);
         if !release.is_empty()
             && let Err(e) = state.store.release(&state.delivery.node, &release).await

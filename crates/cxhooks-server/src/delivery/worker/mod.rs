@@ -151,9 +151,46 @@ impl Pipeline {
             .clone()
     }
 
+    /// How many more deliveries of a webhook with `slots` this node may take now: what its
+    /// claim slots leave, but while every send slot is busy (a slow or hung receiver) no more
+    /// than one round of sends waiting, so that a hung webhook holds its own concurrency and
+    /// little more, and no claim waits past its lease for a send slot.
+    fn room_in(&self, (claims, sends): &HookSlots) -> usize {
+        let free = claims.available_permits();
+        if sends.available_permits() > 0 {
+            return free;
+        }
+        let held = self.per_hook_claims.saturating_sub(free);
+        let waiting = held.saturating_sub(self.per_hook_limit);
+        free.min(self.per_hook_limit.saturating_sub(waiting))
+    }
+
+    /// [`Pipeline::room_in`] for webhook `id`.
+    pub(super) fn room(&self, id: WebhookId) -> u32 {
+        let per_hook = self.per_hook.lock().expect("not poisoned");
+        let room = per_hook
+            .get(&id)
+            .map_or(self.per_hook_claims, |slots| self.room_in(slots));
+        u32::try_from(room).unwrap_or(u32::MAX)
+    }
+
+    /// The webhooks this node may take no more of now.
+    pub(super) fn full_hooks(&self) -> Vec<WebhookId> {
+        let per_hook = self.per_hook.lock().expect("not poisoned");
+        per_hook
+            .iter()
+            .filter(|(_, slots)| self.room_in(slots) == 0)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Room for one more delivery of `hook`, if the node has it.
     fn take(&self, hook: &HookInfo) -> Option<Taken> {
-        let (claims, sends) = self.hook_slots(hook.id);
+        let slots = self.hook_slots(hook.id);
+        if self.room_in(&slots) == 0 {
+            return None;
+        }
+        let (claims, sends) = slots;
         let hook_permit = claims.try_acquire_owned().ok()?;
         let global_permit = self.global.clone().try_acquire_owned().ok()?;
         Some(Taken {
