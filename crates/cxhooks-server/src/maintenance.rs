@@ -1,5 +1,6 @@
 //! Work a node does besides delivering: reloading the webhook registry when the store's
-//! configuration version moves, and vacuuming a PostgreSQL store's churned tables.
+//! configuration version moves, purging what is past its retention, and vacuuming a
+//! PostgreSQL store's churned tables.
 
 use crate::state::AppState;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use tokio::task::JoinSet;
 pub fn spawn(state: &AppState) -> JoinSet<()> {
     let mut set = JoinSet::new();
     set.spawn(watch_config(state.clone()));
+    set.spawn(purge(state.clone()));
     if state.store.kind().keeps_dead_versions() && state.config.store.vacuum {
         set.spawn(vacuum_churned(state.clone()));
     }
@@ -79,6 +81,71 @@ async fn vacuum_churned(state: AppState) {
             }
             Err(e) => tracing::warn!(error = %e, "vacuuming the store failed; trying again"),
         }
+    }
+}
+
+/// Deliveries one purge batch looks at: one short write on the store's writer, which publishes
+/// wait behind on SQLite.
+const PURGE_BATCH: u32 = 500;
+/// The pause between two batches of a pass, leaving the writer to the delivery path.
+const PURGE_BATCH_PAUSE: Duration = Duration::from_millis(20);
+/// The pause between two passes (each from the oldest delivery).
+const PURGE_PASS_PAUSE: Duration = Duration::from_secs(1);
+
+/// Deletes finished deliveries and changes past their retention (`[retention]`), in batches
+/// off the delivery path, so the store stays flat under a steady load.
+async fn purge(state: AppState) {
+    let retention = state.config.retention.clone();
+    let before = |keep: Duration, now: i64| {
+        (!keep.is_zero()).then(|| now - i64::try_from(keep.as_micros()).unwrap_or(i64::MAX))
+    };
+    let mut after = None;
+    loop {
+        let now = state.clock.now_us();
+        let purge = cxhooks_store::Purge {
+            delivered_before: before(retention.delivered, now),
+            failed_before: before(retention.failed, now),
+        };
+        let pause = match state.store.purge_batch(&purge, after, PURGE_BATCH).await {
+            Ok(done) => {
+                count_purged(&state, "deliveries", done.deliveries);
+                after = done.next;
+                if after.is_some() {
+                    PURGE_BATCH_PAUSE
+                } else {
+                    purge_changes(&state, before(retention.changes, now)).await;
+                    PURGE_PASS_PAUSE
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "purging finished deliveries failed; trying again");
+                PURGE_PASS_PAUSE
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Deletes the changes accepted before `before`, a batch at a time.
+async fn purge_changes(state: &AppState, before: Option<i64>) {
+    let Some(before) = before else { return };
+    loop {
+        match state.store.purge_changes(before, PURGE_BATCH).await {
+            Ok(0) => return,
+            Ok(n) => count_purged(state, "changes", n),
+            Err(e) => {
+                tracing::warn!(error = %e, "purging old changes failed; trying again");
+                return;
+            }
+        }
+        tokio::time::sleep(PURGE_BATCH_PAUSE).await;
+    }
+}
+
+fn count_purged(state: &AppState, what: &'static str, n: u64) {
+    if n > 0 {
+        let what = crate::metrics::Purged { what };
+        state.metrics.purged.get_or_create(&what).inc_by(n);
     }
 }
 

@@ -38,6 +38,13 @@ pub struct Table {
     pub table: String,
 }
 
+/// The `what` label of `cxhooks_purged`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Purged {
+    /// `deliveries` (with their attempts) or `changes`.
+    pub what: &'static str,
+}
+
 /// This node's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -52,6 +59,8 @@ pub struct Metrics {
     pub attempt_seconds: Histogram,
     /// PostgreSQL: the store's tables this node vacuumed (`store.vacuum`), by table.
     pub store_vacuums: Family<Table, Counter>,
+    /// Rows this node's retention purge deleted, by what they were.
+    pub purged: Family<Purged, Counter>,
     queue_depth: Gauge,
     oldest_pending_seconds: Gauge<f64, AtomicU64>,
 }
@@ -89,6 +98,12 @@ impl Default for Metrics {
             "PostgreSQL: vacuums of the store's tables run by this node, by table",
             store_vacuums.clone(),
         );
+        let purged = Family::<Purged, Counter>::default();
+        registry.register(
+            "purged",
+            "Finished deliveries (with their attempts) and changes deleted past their retention by this node",
+            purged.clone(),
+        );
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
@@ -108,6 +123,7 @@ impl Default for Metrics {
             deferred,
             attempt_seconds,
             store_vacuums,
+            purged,
             queue_depth,
             oldest_pending_seconds,
         }

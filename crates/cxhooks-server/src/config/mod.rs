@@ -8,7 +8,8 @@ mod serde_forms;
 
 pub use master_key::load_master_key;
 pub use sections::{
-    AuthConfig, DeliveryConfig, ErrorAfter, KeysConfig, LimitsConfig, ServerConfig, StoreConfig,
+    AuthConfig, DeliveryConfig, ErrorAfter, KeysConfig, LimitsConfig, RetentionConfig,
+    ServerConfig, StoreConfig,
 };
 pub use serde_forms::duration;
 
@@ -38,6 +39,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// `[limits]`
     pub limits: LimitsConfig,
+    /// `[retention]`
+    pub retention: RetentionConfig,
 }
 
 /// Flags given on the command line; each overrides the file and the environment.

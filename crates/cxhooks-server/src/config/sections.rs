@@ -225,3 +225,30 @@ impl Default for LimitsConfig {
         }
     }
 }
+
+/// `[retention]`: how long finished deliveries (with their attempts) and changes are kept; `0`
+/// keeps them for good. Live deliveries (pending, retrying) are never purged, whatever their age.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Delivered deliveries, from their delivery.
+    #[serde(with = "duration")]
+    pub delivered: Duration,
+    /// Failed, cancelled and quota-refused deliveries, from when they ended.
+    #[serde(with = "duration")]
+    pub failed: Duration,
+    /// Accepted changes, from their acceptance.
+    #[serde(with = "duration")]
+    pub changes: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        Self {
+            delivered: Duration::from_secs(30 * DAY),
+            failed: Duration::from_secs(90 * DAY),
+            changes: Duration::from_secs(90 * DAY),
+        }
+    }
+}

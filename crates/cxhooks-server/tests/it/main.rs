@@ -14,6 +14,7 @@ mod permissions;
 mod receiver;
 mod records;
 mod refusals;
+mod retention;
 mod revocation;
 mod schedule;
 mod seeds;

@@ -8,7 +8,7 @@
 //!
 //! By job: `types` (what crosses the store boundary), `accept` (publishes) with `quota`
 //! (monthly usage counts), `claim` (leases, releases, redelivery, queue depth), `complete`
-//! (outcomes, cancellations), `log` (the request log), and `rows` (the shape and size of
+//! (outcomes, cancellations), `log` (the request log), `purge` (retention), and `rows` (the shape and size of
 //! multi-row statements). SQL that one backend alone runs lives in `sqlite.rs` and
 //! `postgres/delivery.rs`.
 //!
@@ -20,11 +20,13 @@ pub(crate) mod accept;
 mod claim;
 pub(crate) mod complete;
 mod log;
+mod purge;
 pub(crate) mod quota;
 pub(crate) mod rows;
 mod types;
 
 pub use claim::Claimed;
 pub(crate) use claim::{Claim, in_entity_order};
+pub use purge::{Purge, Purged};
 pub use quota::month_of;
 pub use types::*;

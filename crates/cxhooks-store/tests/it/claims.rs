@@ -10,6 +10,17 @@ const LEASE: i64 = 60_000_000;
 
 /// Marks `claimed` delivered (first attempt, 200) as node `node`.
 async fn deliver(store: &Store, node: &str, claimed: &[ClaimedDelivery], at: i64) {
+    finish(store, node, claimed, at, Next::Delivered).await;
+}
+
+/// Records `claimed`'s first attempt as node `node`, with `next` after it.
+pub(super) async fn finish(
+    store: &Store,
+    node: &str,
+    claimed: &[ClaimedDelivery],
+    at: i64,
+    next: Next,
+) {
     let outcomes: Vec<DeliveryOutcome> = claimed
         .iter()
         .map(|c| DeliveryOutcome {
@@ -25,7 +36,7 @@ async fn deliver(store: &Store, node: &str, claimed: &[ClaimedDelivery], at: i64
                 response_body: String::new(),
             }),
             signature: None,
-            next: Next::Delivered,
+            next,
             series_started: at,
         })
         .collect();

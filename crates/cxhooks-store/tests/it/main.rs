@@ -1,6 +1,7 @@
 //! The store suite, run against both backends.
 
 mod claims;
+mod retention;
 
 use chrono::{TimeZone, Utc};
 use cxhooks_store::testing::Backend;
