@@ -17,7 +17,7 @@ async fn a_purge_deletes_finished_deliveries_past_retention_and_nothing_live(bac
     let now = chrono::Utc::now().timestamp_micros();
     let s = 1_000_000;
     // Time-ordered ids, as publishes make them: the purge walks them in creation order.
-    let mut make = |hook: WebhookId, n: usize| {
+    let make = |hook: WebhookId, n: usize| {
         let mut ds = job_deliveries(n, app, hook, now);
         for d in &mut ds {
             d.id = DeliveryId::now_v7();
