@@ -147,6 +147,9 @@ pub async fn create(
             &input.custom_headers,
         ),
         status: WebhookStatus::Enabled,
+        max_in_flight: None,
+        max_per_second: None,
+        ordered: false,
         audit: Audit::new(caller.id(), Utc::now()),
     };
     let limit = state.config.limits.max_webhooks_per_client;
