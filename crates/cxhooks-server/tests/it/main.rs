@@ -18,3 +18,4 @@ mod revocation;
 mod schedule;
 mod seeds;
 mod throttling;
+mod webhook_limits;
