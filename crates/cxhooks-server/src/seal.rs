@@ -131,6 +131,9 @@ mod tests {
             filters: Vec::new(),
             sealed_custom_headers: sealed,
             status: cxhooks_store::WebhookStatus::Enabled,
+            max_in_flight: None,
+            max_per_second: None,
+            ordered: false,
             audit: cxhooks_store::Audit::new("client", chrono::Utc::now()),
         }
     }

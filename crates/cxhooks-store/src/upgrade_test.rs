@@ -154,6 +154,7 @@ mod previous_release {
             Backend::Postgres => (sqlx::migrate!("./migrations/postgres"), 12),
         };
         let before = super::up_to(all, last);
+        let (app, hook) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
         match &store.writer {
             Pool::Sqlite(pool) => before.run(pool).await,
             Pool::Postgres(pool) => before.run(pool).await,
@@ -172,6 +173,28 @@ mod previous_release {
                 .execute(pool)
                 .await
                 .unwrap();
+            // A webhook as the previous release stored it: no limits, no order.
+            sqlx::query(
+                "INSERT INTO applications (id, tenant, name, key_bits, sealed_private_key, \
+                 public_key, created_at, created_by, updated_at, updated_by) \
+                 VALUES ($1, 'acme', 'a', 2048, $2, $2, 1, 'c1', 1, 'c1')",
+            )
+            .bind(app.to_string())
+            .bind(vec![1_u8])
+            .execute(pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO webhooks (id, tenant, application_id, url, filters, \
+                 sealed_custom_headers, status, created_at, created_by, updated_at, updated_by) \
+                 VALUES ($1, 'acme', $2, 'https://e.example/', '[]', $3, 'enabled', 1, 'c1', 1, 'c1')",
+            )
+            .bind(hook.to_string())
+            .bind(app.to_string())
+            .bind(vec![1_u8])
+            .execute(pool)
+            .await
+            .unwrap();
         });
         let tenant = TenantName::parse("acme").unwrap();
         let change = NewChange {
@@ -221,6 +244,20 @@ mod previous_release {
             }
         });
         store.migrate().await.unwrap();
+        let old_hook = store
+            .webhook(&tenant, app.into(), hook.into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                old_hook.max_in_flight,
+                old_hook.max_per_second,
+                old_hook.ordered
+            ),
+            (None, None, false),
+            "an older webhook has the defaults: the configured concurrency, no rate, no order"
+        );
         assert_eq!(store.pending_count().await.unwrap(), 3);
         let claimed = store
             .claim_due("n", 2, 1_000, 10, &[], false)

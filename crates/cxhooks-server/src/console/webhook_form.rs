@@ -11,12 +11,22 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 /// The webhook form as the operator filled it in: a row per filter (blank rows are left out),
-/// custom headers one `Name: value` per line.
+/// custom headers one `Name: value` per line, the limits as typed (blank: the default) and the
+/// order as a checkbox.
 pub(super) struct WebhookForm<'f> {
     pub(super) app: &'f str,
     pub(super) url: &'f str,
     pub(super) rows: Vec<(&'f str, &'f str)>,
     pub(super) headers: &'f str,
+    pub(super) max_in_flight: &'f str,
+    pub(super) max_per_second: &'f str,
+    pub(super) ordered: bool,
+}
+
+/// A limit as typed: a JSON number if it reads as one, else the text, so that the API's check
+/// says what is wrong with it ("must be a number, found a string").
+fn typed_number(text: &str) -> Value {
+    serde_json::from_str::<serde_json::Number>(text).map_or_else(|_| json!(text), Value::Number)
 }
 
 /// Blank filter rows shown below the filled ones.
@@ -36,6 +46,9 @@ impl<'f> WebhookForm<'f> {
             url: form.text("url"),
             rows,
             headers: form.get("custom_headers").unwrap_or(""),
+            max_in_flight: form.text("max_in_flight"),
+            max_per_second: form.text("max_per_second"),
+            ordered: form.get("ordered").is_some(),
         }
     }
 
@@ -63,10 +76,15 @@ impl<'f> WebhookForm<'f> {
                 None => json!({"name": l.trim(), "value": ""}),
             })
             .collect();
-        (
-            json!({"url": self.url, "filters": filters, "customHeaders": headers}),
-            rows,
-        )
+        let mut body = json!({"url": self.url, "filters": filters, "customHeaders": headers,
+            "ordered": self.ordered});
+        if !self.max_in_flight.is_empty() {
+            body["maxInFlight"] = typed_number(self.max_in_flight);
+        }
+        if !self.max_per_second.is_empty() {
+            body["maxPerSecond"] = typed_number(self.max_per_second);
+        }
+        (body, rows)
     }
 }
 
@@ -111,6 +129,8 @@ fn field_msgs(fb: &Feedback, path: &str) -> Markup {
     }
 }
 
+/// The webhook form's page; `default_in_flight` is `delivery.max_in_flight_per_webhook`, what a
+/// blank "in flight" means.
 pub(super) fn webhook_form_page(
     session: &Session,
     apps: &[Application],
@@ -118,6 +138,7 @@ pub(super) fn webhook_form_page(
     editing: Option<&Webhook>,
     form: &WebhookForm<'_>,
     fb: &Feedback,
+    default_in_flight: u32,
 ) -> Response {
     let catalog = Catalog::builtin();
     let rows = form.rows.len() + SPARE_ROWS;
@@ -175,6 +196,23 @@ pub(super) fn webhook_form_page(
                         textarea name="custom_headers" rows="2" spellcheck="false" { (form.headers) }
                     }
                     (field_msgs(fb, "/customHeaders"))
+                    fieldset.limits {
+                        legend { "Delivery" }
+                        p.muted { "Limits apply on each node. Deliveries past the rate wait; they never fail for it." }
+                        label { "Most deliveries in flight at once (1 to 1000; empty: the configured " (default_in_flight) ")"
+                            input name="max_in_flight" type="number" step="any" inputmode="numeric" value=(form.max_in_flight) placeholder=(default_in_flight);
+                        }
+                        (field_msgs(fb, "/maxInFlight"))
+                        label { "Most deliveries started per second (above 0, e.g. 0.5 for one every two seconds; empty: no limit)"
+                            input name="max_per_second" type="number" step="any" inputmode="decimal" value=(form.max_per_second) placeholder="no limit";
+                        }
+                        (field_msgs(fb, "/maxPerSecond"))
+                        label.check {
+                            input name="ordered" type="checkbox" value="on" checked[form.ordered];
+                            " Ordered: deliveries of one entity one at a time, in change order (a failing one holds back only that entity's later ones)"
+                        }
+                        (field_msgs(fb, "/ordered"))
+                    }
                     p.validity #validity aria-live="polite" {}
                     button type="submit" { @if editing.is_some() { "Save webhook" } @else { "Create webhook" } }
                 }

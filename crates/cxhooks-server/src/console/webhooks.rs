@@ -62,13 +62,14 @@ pub async fn webhooks(
                 h2 { (app.name) }
                 @if hooks.is_empty() { p.muted { "No webhooks." } } @else {
                     div.scroll { table {
-                        thead { tr { th { "Url" } th { "Filters" } th { "Status" } th {} } }
+                        thead { tr { th { "Url" } th { "Filters" } th { "Delivery" } th { "Status" } th {} } }
                         tbody { @for h in hooks {
                             tr {
                                 td { a href=(format!("/console/webhooks/{}/{}", app.id, h.id)) { (h.url) } }
                                 td { @for f in &h.filters {
                                     div { code { (f.event_type) } @if let Some(c) = &f.condition { " " span.cond { (c) } } }
                                 } }
+                                td.muted { (limits_summary(h, state.config.delivery.max_in_flight_per_webhook)) }
                                 td { span class=(format!("status {}", h.status.as_str())) { (h.status.as_str()) } }
                                 td.actions { (status_buttons(&session, app.id, h)) }
                             }
@@ -78,6 +79,30 @@ pub async fn webhooks(
             }
         },
     )
+}
+
+/// A webhook's limits as the form shows them: blank for the defaults. (A rate prints as the
+/// API writes it: `2`, `0.5`, never in exponent form.)
+fn limits_text(hook: &Webhook) -> (String, String) {
+    (
+        hook.max_in_flight
+            .map_or_else(String::new, |m| m.get().to_string()),
+        hook.max_per_second
+            .map_or_else(String::new, |r| r.get().to_string()),
+    )
+}
+
+/// A webhook's limits and order in a few words, for the list.
+fn limits_summary(hook: &Webhook, default_in_flight: u32) -> String {
+    let in_flight = match hook.max_in_flight {
+        Some(m) => format!("{} at once", m.get()),
+        None => format!("{default_in_flight} at once (default)"),
+    };
+    let rate = hook
+        .max_per_second
+        .map_or_else(|| "no rate limit".to_owned(), |r| format!("{}/s", r.get()));
+    let order = if hook.ordered { " · ordered" } else { "" };
+    format!("{in_flight} · {rate}{order}")
 }
 
 pub(super) fn status_buttons(session: &Session, app: ApplicationId, h: &Webhook) -> Markup {
@@ -112,6 +137,7 @@ pub async fn new_webhook(
         None,
         &form,
         &no_feedback(),
+        state.config.delivery.max_in_flight_per_webhook,
     )
 }
 
@@ -201,6 +227,7 @@ pub async fn edit_webhook(
         Err(e) => return error_page(&session, &e),
     };
     let apps = applications_of(&state, &session).await.unwrap_or_default();
+    let (max_in_flight, max_per_second) = limits_text(&hook);
     let form = WebhookForm {
         app: &app,
         url: &hook.url,
@@ -210,9 +237,21 @@ pub async fn edit_webhook(
             .map(|f| (f.event_type.as_str(), f.condition.as_deref().unwrap_or("")))
             .collect(),
         headers: &headers,
+        max_in_flight: &max_in_flight,
+        max_per_second: &max_per_second,
+        ordered: hook.ordered,
     };
     let action = format!("/console/webhooks/{app}/{id}");
-    webhook_form_page(&session, &apps, &action, Some(&hook), &form, &no_feedback())
+    let default_in_flight = state.config.delivery.max_in_flight_per_webhook;
+    webhook_form_page(
+        &session,
+        &apps,
+        &action,
+        Some(&hook),
+        &form,
+        &no_feedback(),
+        default_in_flight,
+    )
 }
 
 /// `POST /console/webhooks/{app}/{id}`: saves the whole webhook (the API's `PUT`).
@@ -256,7 +295,16 @@ async fn refused(
 ) -> Response {
     let apps = applications_of(state, session).await.unwrap_or_default();
     let feedback = feedback_of(e, rows);
-    let mut r = webhook_form_page(session, &apps, action, editing, form, &feedback);
+    let default_in_flight = state.config.delivery.max_in_flight_per_webhook;
+    let mut r = webhook_form_page(
+        session,
+        &apps,
+        action,
+        editing,
+        form,
+        &feedback,
+        default_in_flight,
+    );
     *r.status_mut() = e.status();
     r
 }

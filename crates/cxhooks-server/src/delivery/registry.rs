@@ -35,6 +35,14 @@ pub struct HookInfo {
     pub client_id: String,
     /// Status.
     pub status: WebhookStatus,
+    /// At most this many of its deliveries in flight at once; `None`: the configured
+    /// `delivery.max_in_flight_per_webhook`.
+    pub max_in_flight: Option<u32>,
+    /// At most this many of its deliveries started per second (above 0, may be a fraction);
+    /// `None`: no limit. Deliveries past it wait, never fail.
+    pub max_per_second: Option<f64>,
+    /// Deliveries of one entity go one at a time, in the order their changes were accepted.
+    pub ordered: bool,
 }
 
 /// Why an application's key could not be had (not that it does not exist).
@@ -133,6 +141,9 @@ impl Registry {
             headers,
             client_id: hook.audit.created_by.clone(),
             status: hook.status,
+            max_in_flight: hook.max_in_flight.map(cxhooks_store::MaxInFlight::get),
+            max_per_second: hook.max_per_second.map(cxhooks_store::MaxPerSecond::get),
+            ordered: hook.ordered,
         });
         let mut inner = self.inner.write().expect("lock");
         if hook.status == WebhookStatus::Enabled {
@@ -181,6 +192,9 @@ impl Registry {
                 headers: old.headers.clone(),
                 client_id: old.client_id.clone(),
                 status: WebhookStatus::Error,
+                max_in_flight: old.max_in_flight,
+                max_per_second: old.max_per_second,
+                ordered: old.ordered,
             };
             inner.hooks.insert(id, Arc::new(info));
         }

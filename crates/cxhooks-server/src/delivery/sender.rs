@@ -338,6 +338,9 @@ mod tests {
             headers: Some(Vec::new()),
             client_id: "c".into(),
             status: cxhooks_store::WebhookStatus::Enabled,
+            max_in_flight: None,
+            max_per_second: None,
+            ordered: false,
         }
     }
 

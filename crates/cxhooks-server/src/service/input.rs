@@ -161,6 +161,46 @@ impl Problems {
         }
     }
 
+    /// A number member; `None` when absent or null, or of another type (reported, with what
+    /// the member is: `expected`).
+    pub fn number<'v>(
+        &mut self,
+        map: &'v Map<String, Value>,
+        base: &str,
+        key: &str,
+        expected: &str,
+    ) -> Option<&'v serde_json::Number> {
+        match map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(n),
+            Some(other) => {
+                self.add(
+                    pointer(base, key),
+                    format!("'{key}' must be {expected}, found {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// A boolean member; `None` when absent or null, or of another type (reported).
+    pub fn boolean(&mut self, map: &Map<String, Value>, base: &str, key: &str) -> Option<bool> {
+        match map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => {
+                self.add(
+                    pointer(base, key),
+                    format!(
+                        "'{key}' must be true or false (without quotes), found {}",
+                        type_name(other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// `_kind`, if given, must be `kind`.
     pub fn kind(&mut self, map: &Map<String, Value>, kind: &str) {
         if let Some(given) = map.get("_kind")

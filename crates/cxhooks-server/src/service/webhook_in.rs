@@ -1,14 +1,15 @@
 //! A webhook as a caller writes it, checked whole: the url (scheme, SSRF guard, this service
 //! itself), every filter against the catalog (its condition compiled against the entity's
-//! fields, or at least parsed when the event type is unusable), and the custom headers against
-//! HTTP's rules and the names cxhooks reserves. Every problem is reported at once.
+//! fields, or at least parsed when the event type is unusable), the custom headers against
+//! HTTP's rules and the names cxhooks reserves, and the delivery limits against their bounds.
+//! Every problem is reported at once.
 
 use super::input::{Problems, pointer};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::http::{HeaderName, HeaderValue};
 use cxhooks_catalog::Catalog;
-use cxhooks_store::{CustomHeader, Filter};
+use cxhooks_store::{CustomHeader, Filter, MaxInFlight, MaxPerSecond};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -50,6 +51,23 @@ pub struct WebhookIn {
     #[serde(rename = "customHeaders", default)]
     #[schema(value_type = Option<Vec<HeaderDoc>>)]
     pub custom_headers: Vec<CustomHeader>,
+    /// At most this many of its deliveries in flight at once, 1 to 1000. Absent or null: the
+    /// configured `delivery.max_in_flight_per_webhook` (16 unless configured). Enforced per node.
+    #[serde(rename = "maxInFlight", default)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000, example = 4)]
+    pub max_in_flight: Option<MaxInFlight>,
+    /// At most this many of its deliveries started per second: above 0 (0.5 is one every two
+    /// seconds), at most 100000. Absent or null: no limit. Deliveries past the rate wait, they
+    /// never fail for it. Enforced per node.
+    #[serde(rename = "maxPerSecond", default)]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 100000, example = 0.5)]
+    pub max_per_second: Option<MaxPerSecond>,
+    /// Per-entity order: deliveries of one entity (the change's entity and `entityId`) are sent
+    /// one at a time in the order their changes were accepted, and a failing one holds back only
+    /// the later ones of the same entity. Absent or null: false.
+    #[serde(default)]
+    #[schema(value_type = Option<bool>, default = false)]
+    pub ordered: bool,
 }
 
 /// Name prefixes kept for cxhooks' own headers (`Cx-Signature`, `Cx-Delivery-Hop`, those to
@@ -75,7 +93,15 @@ const RESERVED_HEADERS: [&str; 14] = [
     "upgrade",
 ];
 
-const FIELDS: [&str; 4] = ["_kind", "url", "filters", "customHeaders"];
+const FIELDS: [&str; 7] = [
+    "_kind",
+    "url",
+    "filters",
+    "customHeaders",
+    "maxInFlight",
+    "maxPerSecond",
+    "ordered",
+];
 const READ_ONLY: [&str; 7] = [
     "_id",
     "applicationId",
@@ -273,6 +299,78 @@ fn check_headers(p: &mut Problems, headers: &[Value]) -> Vec<CustomHeader> {
     out
 }
 
+/// `maxInFlight`: a whole number within [`MaxInFlight`]'s bounds, or nothing (`default` is the
+/// configured one, named in the messages).
+fn check_max_in_flight(
+    p: &mut Problems,
+    map: &serde_json::Map<String, Value>,
+    default: u32,
+) -> Option<MaxInFlight> {
+    let (min, max) = (MaxInFlight::MIN, MaxInFlight::MAX);
+    let expected = format!(
+        "a whole number from {min} to {max} (or null for the configured default, {default})"
+    );
+    let n = p.number(map, "", "maxInFlight", &expected)?;
+    // 4.0 is the integer 4, as JSON Schema has it.
+    let value = n.as_f64().unwrap_or(f64::NAN);
+    if value.fract() != 0.0 {
+        p.add(
+            "/maxInFlight",
+            format!("'maxInFlight' must be {expected}, not {n}"),
+        );
+        return None;
+    }
+    let limit = (f64::from(min)..=f64::from(max))
+        .contains(&value)
+        .then(|| MaxInFlight::new(value as u32).ok())
+        .flatten();
+    if limit.is_none() {
+        p.add(
+            "/maxInFlight",
+            format!(
+                "'maxInFlight' is {min} to {max} deliveries in flight at once, not {n}: send \
+                 null (or leave it out) for the configured default, {default}"
+            ),
+        );
+    }
+    limit
+}
+
+/// `maxPerSecond`: a number above 0 and at most [`MaxPerSecond::MAX`], or nothing.
+fn check_max_per_second(
+    p: &mut Problems,
+    map: &serde_json::Map<String, Value>,
+) -> Option<MaxPerSecond> {
+    let max = MaxPerSecond::MAX;
+    let expected = format!("a number above 0 and at most {max} (or null for no limit)");
+    let n = p.number(map, "", "maxPerSecond", &expected)?;
+    let rate = n.as_f64().unwrap_or(f64::NAN);
+    match MaxPerSecond::new(rate) {
+        Ok(limit) => Some(limit),
+        Err(_) if rate > max => {
+            p.add(
+                "/maxPerSecond",
+                format!(
+                    "'maxPerSecond' is at most {max} deliveries a second, not {n}: send null (or \
+                     leave it out) for no limit"
+                ),
+            );
+            None
+        }
+        Err(_) => {
+            p.add(
+                "/maxPerSecond",
+                format!(
+                    "'maxPerSecond' must be above 0, not {n}: a fraction is slower than one a \
+                     second (0.5 is one every two seconds); send null (or leave it out) for no \
+                     limit"
+                ),
+            );
+            None
+        }
+    }
+}
+
 impl WebhookIn {
     /// Validates a whole webhook representation, reporting every problem at once; `current`
     /// is the stored one for PUT and PATCH, whose read-only fields may be sent back unchanged.
@@ -292,6 +390,9 @@ impl WebhookIn {
             url: String::new(),
             filters: Vec::new(),
             custom_headers: Vec::new(),
+            max_in_flight: None,
+            max_per_second: None,
+            ordered: false,
         };
         if let Some(map) = p.object(value, "", "Webhook", &allowed) {
             p.kind(map, "Webhook");
@@ -308,6 +409,10 @@ impl WebhookIn {
             if let Some(headers) = p.array(map, "", "customHeaders", false) {
                 valid.custom_headers = check_headers(&mut p, headers);
             }
+            let default = state.config.delivery.max_in_flight_per_webhook;
+            valid.max_in_flight = check_max_in_flight(&mut p, map, default);
+            valid.max_per_second = check_max_per_second(&mut p, map);
+            valid.ordered = p.boolean(map, "", "ordered").unwrap_or(false);
         }
         p.finish("webhook")?;
         Ok((valid, p.warnings))

@@ -10,7 +10,8 @@ use crate::state::AppState;
 use axum::http::StatusCode;
 use chrono::Utc;
 use cxhooks_store::{
-    Application, Audit, CustomHeader, Filter, Scope, Webhook, WebhookId, WebhookStatus,
+    Application, Audit, CustomHeader, Filter, MaxInFlight, MaxPerSecond, Scope, Webhook, WebhookId,
+    WebhookStatus,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -42,6 +43,18 @@ pub struct WebhookOut {
     /// `enabled`, `disabled` or `error`.
     #[schema(value_type = String)]
     pub status: WebhookStatus,
+    /// At most this many of its deliveries in flight at once (1 to 1000), as set; null: the
+    /// configured `delivery.max_in_flight_per_webhook` (16 unless configured).
+    #[serde(rename = "maxInFlight")]
+    #[schema(required = true, minimum = 1, maximum = 1000)]
+    pub max_in_flight: Option<u32>,
+    /// At most this many of its deliveries started per second (above 0, at most 100000), as
+    /// set; null: no limit.
+    #[serde(rename = "maxPerSecond")]
+    #[schema(value_type = Option<f64>, required = true, exclusive_minimum = 0, maximum = 100000)]
+    pub max_per_second: Option<serde_json::Number>,
+    /// Per-entity order: deliveries of one entity are sent one at a time, in change order.
+    pub ordered: bool,
     /// Audit fields.
     #[serde(flatten)]
     pub audit: AuditOut,
@@ -66,10 +79,24 @@ impl WebhookOut {
             filters: hook.filters.clone(),
             custom_headers: open_headers(state, hook)?,
             status: hook.status,
+            max_in_flight: hook.max_in_flight.map(MaxInFlight::get),
+            max_per_second: hook.max_per_second.map(rate_number),
+            ordered: hook.ordered,
             audit: AuditOut::new(&hook.audit),
             warnings,
         };
         Ok(serde_json::to_value(out).expect("serialisable"))
+    }
+}
+
+/// A rate as JSON: whole rates as integers (`2`, as a caller writes it, rather than `2.0`).
+fn rate_number(rate: MaxPerSecond) -> serde_json::Number {
+    let rate = rate.get();
+    if rate.fract() == 0.0 {
+        // At most MaxPerSecond::MAX: exact as an integer.
+        serde_json::Number::from(rate as u64)
+    } else {
+        serde_json::Number::from_f64(rate).expect("a rate is finite")
     }
 }
 
@@ -147,6 +174,9 @@ pub async fn create(
             &input.custom_headers,
         ),
         status: WebhookStatus::Enabled,
+        max_in_flight: input.max_in_flight,
+        max_per_second: input.max_per_second,
+        ordered: input.ordered,
         audit: Audit::new(caller.id(), Utc::now()),
     };
     let limit = state.config.limits.max_webhooks_per_client;
@@ -163,7 +193,7 @@ pub async fn create(
     Ok(hook)
 }
 
-/// Saves `input` over the stored `hook` (url, filters, headers).
+/// Saves `input` over the stored `hook` (url, filters, headers, limits and order).
 pub async fn save(
     state: &AppState,
     caller: &Caller,
@@ -174,6 +204,9 @@ pub async fn save(
     caller.may(Verb::Update, "webhook", &hook.audit.created_by)?;
     hook.url = input.url;
     hook.filters = input.filters;
+    hook.max_in_flight = input.max_in_flight;
+    hook.max_per_second = input.max_per_second;
+    hook.ordered = input.ordered;
     hook.sealed_custom_headers =
         crate::seal::seal_headers(&state.master, &hook.tenant, hook.id, &input.custom_headers);
     hook.audit.touch(caller.id(), Utc::now());

@@ -84,12 +84,12 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let r = self.http.get(format!("{}{path}", self.base));
         self.send(r).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let r = self.http.post(format!("{}{path}", self.base)).form(form);
         self.send(r).await
     }
@@ -118,7 +118,7 @@ impl Browser {
 }
 
 /// An operator of `tenant` (which must exist), signed in: its browser and CSRF token.
-async fn signed_in(app: &TestApp, tenant: &str) -> (Browser, String) {
+pub(crate) async fn signed_in(app: &TestApp, tenant: &str) -> (Browser, String) {
     operator(app, tenant).await;
     let mut b = Browser::new(&app.url);
     assert_eq!(

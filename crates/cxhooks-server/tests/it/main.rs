@@ -19,3 +19,4 @@ mod revocation;
 mod schedule;
 mod seeds;
 mod throttling;
+mod webhook_limits;

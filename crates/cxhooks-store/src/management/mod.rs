@@ -1,8 +1,10 @@
-//! Applications and webhooks: their types here, their rows in [`rows`], their reads and
-//! writes in [`applications`] and [`webhooks`]. Every write that changes what a node delivers
+//! Applications and webhooks: their types here (a webhook's delivery limits in [`limits`]),
+//! their rows in [`rows`], their reads and writes in [`applications`] and [`webhooks`]. Every write that changes what a node delivers
 //! bumps the configuration version in its own transaction, so every node reloads.
 
 mod applications;
+mod limits;
+pub use limits::{MaxInFlight, MaxPerSecond};
 mod rows;
 pub(crate) use rows::BUMP_CONFIG;
 mod webhooks;
@@ -133,6 +135,14 @@ pub struct Webhook {
     pub sealed_custom_headers: Vec<u8>,
     /// Its status.
     pub status: WebhookStatus,
+    /// At most this many of its deliveries in flight at once; `None`: the configured
+    /// `delivery.max_in_flight_per_webhook`.
+    pub max_in_flight: Option<MaxInFlight>,
+    /// At most this many of its deliveries started per second; `None`: no limit.
+    pub max_per_second: Option<MaxPerSecond>,
+    /// Deliveries of one entity (event type's entity and `entityId`) are sent one at a time,
+    /// in the order their changes were accepted.
+    pub ordered: bool,
     /// Audit fields.
     pub audit: Audit,
 }

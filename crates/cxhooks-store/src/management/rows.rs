@@ -1,6 +1,6 @@
 //! How applications and webhooks are stored: their rows, columns and conversions.
 
-use super::{Application, Audit, Webhook, WebhookStatus};
+use super::{Application, Audit, MaxInFlight, MaxPerSecond, Webhook, WebhookStatus};
 use crate::id::Id;
 use crate::model::*;
 use crate::{ApplicationId, Store, StoreError, WebhookId, on_pool};
@@ -59,10 +59,23 @@ pub(super) struct WebhookRow {
     filters: String,
     sealed_custom_headers: Vec<u8>,
     status: String,
+    max_in_flight: Option<i32>,
+    max_per_second: Option<f64>,
+    ordered: bool,
     created_at: i64,
     created_by: String,
     updated_at: i64,
     updated_by: String,
+}
+
+/// A webhook's limits as columns (`max_in_flight`, `max_per_second`, `ordered`).
+pub(super) fn limit_columns(hook: &Webhook) -> (Option<i32>, Option<f64>, bool) {
+    (
+        hook.max_in_flight
+            .map(|m| i32::try_from(m.get()).expect("at most MaxInFlight::MAX")),
+        hook.max_per_second.map(MaxPerSecond::get),
+        hook.ordered,
+    )
 }
 
 impl TryFrom<WebhookRow> for Webhook {
@@ -77,6 +90,16 @@ impl TryFrom<WebhookRow> for Webhook {
                 .map_err(|e| StoreError::Corrupt(format!("filters: {e}")))?,
             sealed_custom_headers: r.sealed_custom_headers,
             status: WebhookStatus::parse(&r.status)?,
+            max_in_flight: r
+                .max_in_flight
+                .map(|n| {
+                    u32::try_from(n)
+                        .map_err(|_| StoreError::Corrupt(format!("max_in_flight {n}")))
+                        .and_then(|n| Ok(MaxInFlight::new(n)?))
+                })
+                .transpose()?,
+            max_per_second: r.max_per_second.map(MaxPerSecond::new).transpose()?,
+            ordered: r.ordered,
             audit: audit(r.created_at, r.created_by, r.updated_at, r.updated_by),
         })
     }
@@ -89,8 +112,8 @@ macro_rules! application_columns {
 }
 macro_rules! webhook_columns {
     () => {
-        "id, tenant, application_id, url, filters, sealed_custom_headers, status, created_at, created_by, \
-         updated_at, updated_by"
+        "id, tenant, application_id, url, filters, sealed_custom_headers, status, max_in_flight, \
+         max_per_second, ordered, created_at, created_by, updated_at, updated_by"
     };
 }
 

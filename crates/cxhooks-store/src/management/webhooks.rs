@@ -1,7 +1,7 @@
 //! Webhooks: create (within the client's limit), read, update, delete; the configuration
 //! version nodes poll.
 
-use super::rows::{BUMP_CONFIG, Doomed, WebhookRow, collect, webhook_columns};
+use super::rows::{BUMP_CONFIG, Doomed, WebhookRow, collect, limit_columns, webhook_columns};
 use super::{Page, Paged, Webhook};
 use crate::error::conflict;
 use crate::model::*;
@@ -17,10 +17,11 @@ impl Store {
         max_per_client: u32,
     ) -> Result<bool, StoreError> {
         let filters = serde_json::to_string(&hook.filters).expect("filters serialise");
+        let (max_in_flight, max_per_second, ordered) = limit_columns(hook);
         let sql = concat!(
             "INSERT INTO webhooks (",
             webhook_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         );
         on_pool!(self, |pool| {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;
@@ -42,6 +43,9 @@ impl Store {
                 .bind(&filters)
                 .bind(&hook.sealed_custom_headers)
                 .bind(hook.status.as_str())
+                .bind(max_in_flight)
+                .bind(max_per_second)
+                .bind(ordered)
                 .bind(to_micros(hook.audit.created_at))
                 .bind(&hook.audit.created_by)
                 .bind(to_micros(hook.audit.updated_at))
@@ -123,7 +127,7 @@ impl Store {
         .map_err(StoreError::from)
     }
 
-    /// Writes a webhook's url, filters, headers, status and update audit, clears its failure
+    /// Writes a webhook's url, filters, headers, status, limits and update audit, clears its failure
     /// streak if `fresh_start` (enabled again), and bumps the configuration version, in one
     /// transaction; false if it does not exist.
     pub async fn update_webhook(
@@ -132,13 +136,15 @@ impl Store {
         fresh_start: bool,
     ) -> Result<bool, StoreError> {
         let filters = serde_json::to_string(&hook.filters).expect("filters serialise");
+        let (max_in_flight, max_per_second, ordered) = limit_columns(hook);
         on_pool!(self, |pool| {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;
             let n = sqlx::query(
                 "UPDATE webhooks SET url = $4, filters = $5, sealed_custom_headers = $6, \
                  status = $7, updated_at = $8, updated_by = $9, \
                  failing_since = CASE WHEN $10 THEN NULL ELSE failing_since END, \
-                 failed_deliveries = CASE WHEN $10 THEN 0 ELSE failed_deliveries END \
+                 failed_deliveries = CASE WHEN $10 THEN 0 ELSE failed_deliveries END, \
+                 max_in_flight = $11, max_per_second = $12, ordered = $13 \
                  WHERE tenant = $1 AND application_id = $2 AND id = $3",
             )
             .bind(hook.tenant.as_str())
@@ -151,6 +157,9 @@ impl Store {
             .bind(to_micros(hook.audit.updated_at))
             .bind(&hook.audit.updated_by)
             .bind(fresh_start)
+            .bind(max_in_flight)
+            .bind(max_per_second)
+            .bind(ordered)
             .execute(&mut *tx)
             .await?
             .rows_affected();

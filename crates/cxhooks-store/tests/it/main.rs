@@ -7,6 +7,8 @@ use chrono::{TimeZone, Utc};
 use cxhooks_store::testing::Backend;
 use cxhooks_store::*;
 
+mod webhook_limits;
+
 fn tenant(name: &str) -> (Tenant, RealmKey) {
     let name = TenantName::parse(name).unwrap();
     let at = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
@@ -1083,6 +1085,9 @@ async fn acme_app_and_webhook(store: &Store) -> (Tenant, Application, Webhook) {
         filters: Vec::new(),
         sealed_custom_headers: Vec::new(),
         status: WebhookStatus::Enabled,
+        max_in_flight: None,
+        max_per_second: None,
+        ordered: false,
         audit,
     };
     assert!(store.create_webhook(&hook, 10).await.unwrap());
