@@ -293,7 +293,10 @@ impl ChangeEvent<'_> {
                     event_type: self.event_type.as_str().to_owned(),
                     payload: payload.to_bytes(),
                     created_at: at,
-                    entity_key: None,
+                    // Ordered webhooks' deliveries go one at a time per entity.
+                    entity_key: hook
+                        .ordered
+                        .then(|| format!("{}/{}", self.event_type.entity(), self.entity_id)),
                 }
             })
             .collect();

@@ -8,6 +8,7 @@ mod harness;
 mod identity;
 mod layers;
 mod management;
+mod ordering;
 mod outage;
 mod outbound;
 mod permissions;

@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,8 +28,8 @@ impl Received {
     }
 }
 
-/// How the receiver answers its n-th request (0-based).
-pub type Script = Arc<dyn Fn(usize) -> Reply + Send + Sync>;
+/// How the receiver answers its n-th request (0-based), given the request.
+pub type Script = Arc<dyn Fn(usize, &Received) -> Reply + Send + Sync>;
 
 /// One scripted answer.
 #[derive(Debug, Clone)]
@@ -43,21 +44,34 @@ pub enum Reply {
 struct Shared {
     received: Arc<Mutex<Vec<Received>>>,
     script: Script,
+    /// Requests being answered now, and the most there ever were.
+    open: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
 pub struct TestReceiver {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
+    open: Arc<(AtomicUsize, AtomicUsize)>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let request = Received { headers, body };
     let n = {
         let mut all = shared.received.lock().unwrap();
-        all.push(Received { headers, body });
+        all.push(request.clone());
         all.len() - 1
     };
-    match (shared.script)(n) {
+    let (open, most) = &*shared.open;
+    most.fetch_max(open.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+    let reply = (shared.script)(n, &request);
+    let answer = answer(n, reply).await;
+    open.fetch_sub(1, Ordering::SeqCst);
+    answer
+}
+
+async fn answer(n: usize, reply: Reply) -> Response {
+    match reply {
         Reply::Status(s) => {
             (StatusCode::from_u16(s).unwrap(), format!("answer {n}")).into_response()
         }
@@ -77,10 +91,19 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
 
 impl TestReceiver {
     pub async fn start(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_with(move |n, _| script(n)).await
+    }
+
+    /// A receiver whose answer may depend on the request (e.g. the delivery's `id`).
+    pub async fn start_with(
+        script: impl Fn(usize, &Received) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
+        let open = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         let shared = Shared {
             received: received.clone(),
             script: Arc::new(script),
+            open: open.clone(),
         };
         let app = axum::Router::new().fallback(receive).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -97,8 +120,14 @@ impl TestReceiver {
         Self {
             url,
             received,
+            open,
             _stop: stop,
         }
+    }
+
+    /// The most requests it was answering at once.
+    pub fn most_open(&self) -> usize {
+        self.open.1.load(Ordering::SeqCst)
     }
 
     /// Answers 200 to everything.

@@ -43,6 +43,9 @@ pub struct Claimed {
     /// Whether due work was left behind: a webhook had more due than it got (for want of
     /// room or of the claim's limit), or more webhooks may be ready than were looked at.
     pub more: bool,
+    /// The earliest time (µs) after the claim's `now` at which a delivery of the webhooks
+    /// looked at falls due (a retry): when to look again if nothing else happens.
+    pub next_due: Option<i64>,
 }
 
 /// A webhook with due deliveries nobody holds, as a claim sees it.
@@ -50,6 +53,8 @@ struct Ready {
     webhook: WebhookId,
     /// Due and claimable now, counted up to the claim's limit.
     due: u32,
+    /// When its next delivery not due yet falls due, µs.
+    later: Option<i64>,
 }
 
 /// `limit` dealt out one at a time, round-robin in `ready`'s order, to each webhook up to the
@@ -100,6 +105,7 @@ impl Store {
             looked += u32::try_from(rest.len()).unwrap_or(VISIT);
             ready.extend(rest.into_iter().take_while(|r| r.webhook <= after));
         }
+        let next_due = ready.iter().filter_map(|r| r.later).min();
         ready.retain(|r| r.due > 0);
         let given = deal(&ready, room, limit);
         let more = looked >= VISIT || ready.iter().zip(&given).any(|(r, g)| r.due > *g);
@@ -115,6 +121,7 @@ impl Store {
                 deliveries: Vec::new(),
                 after: next_after,
                 more,
+                next_due,
             });
         }
         let claim = Claim {
@@ -131,13 +138,15 @@ impl Store {
             deliveries,
             after: next_after,
             more,
+            next_due,
         })
     }
 
     /// Up to `visit` webhooks with deliveries nobody holds, in id order after `after`, each
-    /// with how many of them are due at `now` (counted up to `cap`). A loose scan of
-    /// `deliveries_ready`: one seek per webhook to the next webhook id, and its due rows
-    /// counted from the front of its own part of the index.
+    /// with how many of them are due at `now` (counted up to `cap`) and when the first not due
+    /// yet falls due. A loose scan of `deliveries_ready`: one seek per webhook to the next
+    /// webhook id, its due rows counted from the front of its own part of the index, and one
+    /// seek past them.
     async fn ready_webhooks(
         &self,
         after: Option<WebhookId>,
@@ -158,9 +167,12 @@ impl Store {
                  AND d.status IN ('pending', 'retrying') AND d.lease_owner IS NULL \
                  AND d.next_attempt_at <= $3 AND ",
             in_entity_order!(),
-            " LIMIT $4) due) FROM hooks WHERE w IS NOT NULL"
+            " LIMIT $4) due), (SELECT MIN(next_attempt_at) FROM deliveries \
+                 WHERE webhook_id = hooks.w AND status IN ('pending', 'retrying') \
+                 AND lease_owner IS NULL AND next_attempt_at > $3) \
+             FROM hooks WHERE w IS NOT NULL"
         );
-        let rows: Vec<(crate::id::IdText, i64)> = on_pool!(self, |pool| {
+        let rows: Vec<(crate::id::IdText, i64, Option<i64>)> = on_pool!(self, |pool| {
             sqlx::query_as(sql)
                 .bind(Id::from(start))
                 .bind(i64::from(visit))
@@ -170,12 +182,13 @@ impl Store {
                 .await
         })?;
         rows.into_iter()
-            .map(|(w, due)| {
+            .map(|(w, due, later)| {
                 let webhook = WebhookId::try_from(w)
                     .map_err(|e| StoreError::Corrupt(format!("a stored webhook id: {e}")))?;
                 Ok(Ready {
                     webhook,
                     due: u32::try_from(due).unwrap_or(u32::MAX),
+                    later,
                 })
             })
             .collect()

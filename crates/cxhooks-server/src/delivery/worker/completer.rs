@@ -65,15 +65,23 @@ pub(super) async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>)
     }
 }
 
-/// Wakes the dispatcher after a batch of outcomes is recorded if it is waiting for room, or if
-/// the batch scheduled retries (due soon, with a short schedule).
+/// Wakes the dispatcher after a batch of outcomes is recorded if it is waiting for room, if
+/// the batch scheduled retries (due soon, with a short schedule), or if it finished a delivery
+/// of an ordered webhook (the next of its entity is due now).
 fn wake_for(state: &AppState, batch: &[DeliveryOutcome]) {
     let wants_room = state
         .delivery
         .pipeline
         .get()
         .is_none_or(|p| p.wants_room.load(Ordering::Relaxed));
-    if wants_room || batch.iter().any(|c| matches!(c.next, Next::Retry(_))) {
+    let registry = &state.delivery.registry;
+    let next_in_order = |c: &DeliveryOutcome| {
+        !matches!(c.next, Next::Retry(_)) && registry.hook(c.webhook_id).is_some_and(|h| h.ordered)
+    };
+    if wants_room
+        || batch.iter().any(|c| matches!(c.next, Next::Retry(_)))
+        || batch.iter().any(next_in_order)
+    {
         state.delivery.wake.notify_one();
     }
 }

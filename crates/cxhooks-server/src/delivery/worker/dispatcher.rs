@@ -37,7 +37,14 @@ pub(super) async fn dispatch_loop(state: AppState) {
             continue;
         }
         let now = state.clock.now_us();
-        let room = |w: WebhookId| pipeline.room(w);
+        // Webhooks this node does not know (yet) get a claim's share; `prepare` sorts them out.
+        let room = |w: WebhookId| {
+            state
+                .delivery
+                .registry
+                .hook(w)
+                .map_or(CLAIM_BATCH as u32, |hook| pipeline.room(&hook))
+        };
         let claimed = match state
             .store
             .claim_fair(
@@ -58,6 +65,12 @@ pub(super) async fn dispatch_loop(state: AppState) {
             }
         };
         after = claimed.after;
+        // Nothing else waking it, the dispatcher looks again when the next retry falls due
+        // (sooner than a poll with a short retry schedule).
+        let wait = claimed.next_due.map_or(POLL, |at| {
+            POLL.min(Duration::from_micros(u64::try_from(at - now).unwrap_or(0)))
+                .max(Duration::from_millis(1))
+        });
         let (mut claimed, left_behind) = (claimed.deliveries, claimed.more);
         // Leases that ran out (a dead node's work) are looked for once per poll interval, not on
         // every claim: a lease lasts seconds, so a fraction of a second more costs nothing.
@@ -86,7 +99,7 @@ pub(super) async fn dispatch_loop(state: AppState) {
             // job (its webhook may take more now).
             tokio::select! {
                 _ = state.delivery.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
             continue;
         }

@@ -46,7 +46,8 @@ impl Handoff {
                     .delivery
                     .registry
                     .hook(d.webhook_id)
-                    .filter(|h| h.status == WebhookStatus::Enabled)?;
+                    // An ordered webhook's deliveries wait for their entity's turn: claimed.
+                    .filter(|h| h.status == WebhookStatus::Enabled && !h.ordered)?;
                 let taken = pipeline.take(&hook)?;
                 Some((hook, taken))
             })

@@ -15,6 +15,7 @@ mod completer;
 mod dispatcher;
 mod handoff;
 mod signer;
+mod slots;
 
 pub use dispatcher::{Stepped, step};
 pub use handoff::Handoff;
@@ -39,8 +40,6 @@ const CLAIM_BATCH: usize = 256;
 /// threads have work meanwhile, and one claim of 256 writes far fewer pages than twelve of 21
 /// (the rows of a batch share pages), in one transaction instead of twelve.
 const SIGN_LOW_WATER: usize = 64;
-/// Deliveries of one webhook a node may hold claimed, as a multiple of those it may be sending.
-const CLAIM_AHEAD: usize = 16;
 /// Outcomes written per transaction at most.
 const OUTCOME_BATCH: usize = 512;
 /// Batches of outcomes written at once on PostgreSQL: one writer at a time left a single node
@@ -76,14 +75,13 @@ pub async fn spawn(state: AppState) -> JoinSet<()> {
         }
     }
     let (tx, rx) = mpsc::channel(4096);
-    let per_hook_limit = state.config.delivery.max_in_flight_per_webhook.max(1) as usize;
+    let default_limit = state.config.delivery.max_in_flight_per_webhook.max(1) as usize;
     let pipeline = Pipeline {
         outcomes: tx,
         backlog: Arc::new(AtomicUsize::new(0)),
         global: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         per_hook: std::sync::Mutex::new(HashMap::new()),
-        per_hook_limit,
-        per_hook_claims: per_hook_limit * CLAIM_AHEAD,
+        default_limit,
         wants_room: AtomicBool::new(true),
     };
     if state.delivery.pipeline.set(pipeline).is_err() {
@@ -98,9 +96,6 @@ pub async fn spawn(state: AppState) -> JoinSet<()> {
     set
 }
 
-/// A webhook's slots on this node: (deliveries it may hold, sends it may have open).
-type HookSlots = (Arc<Semaphore>, Arc<Semaphore>);
-
 /// What the dispatcher shares with the publishes that hand it their deliveries directly.
 pub struct Pipeline {
     outcomes: mpsc::Sender<Done>,
@@ -112,9 +107,9 @@ pub struct Pipeline {
     /// Per webhook: how many of its deliveries this node may hold, and how many it may be
     /// sending. Holding a few times more than it sends keeps every webhook's pipe full without
     /// claiming and releasing work it cannot send yet.
-    per_hook: std::sync::Mutex<HashMap<WebhookId, HookSlots>>,
-    per_hook_limit: usize,
-    per_hook_claims: usize,
+    per_hook: std::sync::Mutex<HashMap<WebhookId, slots::HookSlots>>,
+    /// `delivery.max_in_flight_per_webhook`: the send slots of a webhook without its own.
+    default_limit: usize,
     /// Whether the dispatcher's last claim may have left due work behind for want of room (a
     /// whole batch claimed, webhooks skipped as full, claims given back): then a recorded
     /// outcome, which frees room, wakes it. Otherwise nothing is due until a publish, another
@@ -133,45 +128,26 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    /// The webhook's (holding, sending) slots.
-    fn hook_slots(&self, id: WebhookId) -> HookSlots {
+    /// The webhook's slots, made anew when its settings changed.
+    fn hook_slots(&self, hook: &HookInfo) -> slots::HookSlots {
         let mut per_hook = self.per_hook.lock().expect("not poisoned");
         // Idle webhooks' slots are dropped now and then, so the map does not grow without bound.
         if per_hook.len() > 10_000 {
-            per_hook.retain(|_, (claims, _)| claims.available_permits() < self.per_hook_claims);
+            per_hook.retain(|_, slots| !slots.idle());
         }
-        per_hook
-            .entry(id)
-            .or_insert_with(|| {
-                (
-                    Arc::new(Semaphore::new(self.per_hook_claims)),
-                    Arc::new(Semaphore::new(self.per_hook_limit)),
-                )
-            })
-            .clone()
+        let slots = per_hook
+            .entry(hook.id)
+            .or_insert_with(|| slots::HookSlots::new(hook, self.default_limit));
+        if !slots.fit(hook, self.default_limit) {
+            // What is in flight keeps the old slots' permits until it is done.
+            *slots = slots::HookSlots::new(hook, self.default_limit);
+        }
+        slots.clone()
     }
 
-    /// How many more deliveries of a webhook with `slots` this node may take now: what its
-    /// claim slots leave, but while every send slot is busy (a slow or hung receiver) no more
-    /// than one round of sends waiting, so that a hung webhook holds its own concurrency and
-    /// little more, and no claim waits past its lease for a send slot.
-    fn room_in(&self, (claims, sends): &HookSlots) -> usize {
-        let free = claims.available_permits();
-        if sends.available_permits() > 0 {
-            return free;
-        }
-        let held = self.per_hook_claims.saturating_sub(free);
-        let waiting = held.saturating_sub(self.per_hook_limit);
-        free.min(self.per_hook_limit.saturating_sub(waiting))
-    }
-
-    /// [`Pipeline::room_in`] for webhook `id`.
-    pub(super) fn room(&self, id: WebhookId) -> u32 {
-        let per_hook = self.per_hook.lock().expect("not poisoned");
-        let room = per_hook
-            .get(&id)
-            .map_or(self.per_hook_claims, |slots| self.room_in(slots));
-        u32::try_from(room).unwrap_or(u32::MAX)
+    /// How many more deliveries of `hook` this node may take now ([`slots::HookSlots::room`]).
+    pub(super) fn room(&self, hook: &HookInfo) -> u32 {
+        u32::try_from(self.hook_slots(hook).room()).unwrap_or(u32::MAX)
     }
 
     /// The webhooks this node may take no more of now.
@@ -179,23 +155,23 @@ impl Pipeline {
         let per_hook = self.per_hook.lock().expect("not poisoned");
         per_hook
             .iter()
-            .filter(|(_, slots)| self.room_in(slots) == 0)
+            .filter(|(_, slots)| slots.room() == 0)
             .map(|(id, _)| *id)
             .collect()
     }
 
-    /// Room for one more delivery of `hook`, if the node has it.
+    /// Room for one more delivery of `hook`, if the node has it; counted against its rate.
     fn take(&self, hook: &HookInfo) -> Option<Taken> {
-        let slots = self.hook_slots(hook.id);
-        if self.room_in(&slots) == 0 {
+        let slots = self.hook_slots(hook);
+        if slots.room() == 0 {
             return None;
         }
-        let (claims, sends) = slots;
-        let hook_permit = claims.try_acquire_owned().ok()?;
+        let hook_permit = slots.claims.clone().try_acquire_owned().ok()?;
         let global_permit = self.global.clone().try_acquire_owned().ok()?;
+        slots.start_one();
         Some(Taken {
             permits: (hook_permit, global_permit),
-            sends,
+            sends: slots.sends,
         })
     }
 }
