@@ -24,7 +24,7 @@ impl MaxInFlight {
             Ok(Self(n))
         } else {
             Err(InvalidValue(format!(
-                "at most {} to {} deliveries in flight, not {n}",
+                "a limit of deliveries in flight is {} to {}, not {n}",
                 Self::MIN,
                 Self::MAX
             )))
