@@ -145,8 +145,21 @@ pub(super) async fn run(
         }
         let delivered_in = started.elapsed();
         let cpu = CpuTimes::now().since(&cpu_before);
-        // Let completions reach the store before the nodes stop and it is measured.
+        // Let completions reach the store before the nodes stop and it is measured: at least
+        // 500 ms, and until the nodes have recorded every delivery the receivers answered (on
+        // a busy machine 500 ms left some unrecorded, counted as pending), but at most 10 s: an
+        // answer that came after the service gave up is never recorded.
+        let answered = seen.count.load(Ordering::Relaxed)
+            + faulty
+                .as_ref()
+                .map_or(0, |f| f.seen.count.load(Ordering::Relaxed));
+        let give_up = Instant::now() + Duration::from_secs(10);
         tokio::time::sleep(Duration::from_millis(500)).await;
+        while outcomes(&http, &urls).await?.get("delivered").copied().unwrap_or(0) < answered
+            && Instant::now() < give_up
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let peak_rss = peak_rss_mb();
         let mut node_shares = Vec::new();
         for url in urls.iter() {
