@@ -2,13 +2,18 @@
 //! deliveries waited for and measured, the nodes stopped, the result line made.
 
 use super::BenchArgs;
+use super::acks::Acks;
+use super::drain::{Drain, Side};
 use super::load::spawn_publishers;
-use super::measure::{CpuTimes, Seen, delivered_by, now_us, peak_rss_mb, wait_for};
+use super::measure::{CpuTimes, Seen, delivered_by, now_us, outcomes_of, peak_rss_mb, wait_for};
+use super::noisy::{self, Noisy, queue_backlog, wait_for_drain};
+use super::receiver::{Faulty, start_faulty_receiver, start_receiver};
 use super::report::{self, Measured};
-use super::setup::{set_up_tenant, start_nodes, start_receiver};
+use super::setup::{set_up_tenant, start_nodes};
 use cxhooks_signing::MasterKey;
 use cxhooks_store::{Store, StoreLocation};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -33,8 +38,19 @@ pub(super) async fn run(
         .map_err(|e| e.to_string())?;
     // Whatever happens, the nodes are stopped before the caller drops the store.
     let measured = async {
-        let seen = Arc::new(Seen::default());
+        let acks = Arc::new(Acks::default());
+        let drain = args.recover_after.map(|_| Arc::new(Drain::default()));
+        let side = |side| drain.clone().map(|d| (d, side));
+        let seen = Arc::new(Seen::new(acks.clone(), side(Side::Healthy)));
         let hook_url = start_receiver(&load, &seen, args.receiver_down)?;
+        let faulty = args.fault.map(|fault| {
+            let seen = Arc::new(Seen::new(acks.clone(), side(Side::Faulty)));
+            Arc::new(Faulty::new(fault, seen))
+        });
+        let faulty_url = match &faulty {
+            Some(faulty) => Some(start_faulty_receiver(&load, faulty)?),
+            None => None,
+        };
 
         eprintln!(
             "bench: {} tenant(s) × {} webhook(s), RSA-{}, {} store; setting up …",
@@ -46,28 +62,66 @@ pub(super) async fn run(
         let http = reqwest::Client::new();
         let mut publishers = Vec::new();
         for t in 0..args.tenants {
+            let hook_url = faulty_url.as_ref().filter(|_| t < args.faulty).unwrap_or(&hook_url);
             publishers.push(
-                set_up_tenant(store, &master, &http, &url, &hook_url, t, args.webhooks).await?,
+                set_up_tenant(store, &master, &http, &url, hook_url, t, args.webhooks).await?,
             );
         }
         if args.nodes > 1 {
             // The other nodes learn of the new webhooks at their next configuration poll (1 s).
             tokio::time::sleep(Duration::from_millis(1500)).await;
         }
+        let urls = Arc::new(urls);
+        let backlog_in = if args.faulty_backlog > 0 {
+            eprintln!(
+                "bench: queueing a backlog of {} changes for the faulty tenant(s) …",
+                args.faulty_backlog
+            );
+            let tokens = publishers[..args.faulty].iter().map(|p| p.token.clone());
+            Some(queue_backlog(&load, args, &urls, tokens.collect()).await?)
+        } else {
+            None
+        };
+        let pending_at_start = match &faulty {
+            Some(_) => store.pending_count().await.map_err(|e| e.to_string())?,
+            None => 0,
+        };
+        let outcomes_before = outcomes(&http, &urls).await?;
+        let (attempts_before, delivered_before) = faulty.as_ref().map_or((0, 0), |f| {
+            (
+                f.attempts.load(Ordering::Relaxed),
+                f.seen.count.load(Ordering::Relaxed),
+            )
+        });
         let size_before = store.size_bytes().await.map_err(|e| e.to_string())?;
-        let expected = args.changes * args.webhooks as u64;
+        let (healthy_changes, faulty_changes) = noisy::changes_split(args);
+        let expected = healthy_changes * args.webhooks as u64;
 
         eprintln!("bench: publishing {} changes …", args.changes);
         let started = Instant::now();
-        seen.measure_from_us
+        acks.measure_from_us
             .store(now_us() + args.warmup * 1_000_000, Ordering::Relaxed);
         let cpu_before = CpuTimes::now();
-        let urls = Arc::new(urls);
-        let tasks = spawn_publishers(&load, args, &urls, publishers, &seen, started);
-        for t in tasks {
-            t.await.map_err(|e| e.to_string())??;
-        }
-        let published_in = started.elapsed();
+        let tasks = spawn_publishers(&load, args, &urls, publishers, &acks, started);
+        let publishing = async {
+            for t in tasks {
+                t.await.map_err(|e| e.to_string())??;
+            }
+            Ok::<_, String>(started.elapsed())
+        };
+        let recovery = async {
+            let (Some(after), Some(faulty), Some(drain)) = (args.recover_after, &faulty, &drain)
+            else {
+                return Ok(None);
+            };
+            tokio::time::sleep_until((started + Duration::from_secs(after)).into()).await;
+            eprintln!("bench: the faulty receiver(s) recover");
+            faulty.recover();
+            drain.recover(now_us());
+            Ok::<_, String>(Some(store.pending_count().await.map_err(|e| e.to_string())?))
+        };
+        let (published_in, pending_at_recovery) = tokio::join!(publishing, recovery);
+        let (published_in, pending_at_recovery) = (published_in?, pending_at_recovery?);
         if args.receiver_down {
             eprintln!(
                 "bench: published in {published_in:.1?}; the receiver is down, letting the dispatcher work for {} s …",
@@ -82,17 +136,55 @@ pub(super) async fn run(
         } else {
             wait_for(&seen, expected).await?;
         }
+        let healthy_in = started.elapsed();
+        let delivery_timeout = Duration::from_secs(args.delivery_timeout.unwrap_or(10));
+        if let (Some(faulty), Some(drain)) = (&faulty, &drain) {
+            eprintln!("bench: waiting for the faulty tenants' backlog to drain …");
+            let all = (faulty_changes + args.faulty_backlog) * args.webhooks as u64;
+            wait_for_drain(faulty, drain, all, delivery_timeout).await;
+        }
         let delivered_in = started.elapsed();
         let cpu = CpuTimes::now().since(&cpu_before);
-        // Let completions reach the store before the nodes stop and it is measured.
+        // Let completions reach the store before the nodes stop and it is measured: at least
+        // 500 ms, and until the nodes have recorded every delivery the receivers answered (on
+        // a busy machine 500 ms left some unrecorded, counted as pending), but at most 10 s: an
+        // answer that came after the service gave up is never recorded.
+        let answered = seen.count.load(Ordering::Relaxed)
+            + faulty
+                .as_ref()
+                .map_or(0, |f| f.seen.count.load(Ordering::Relaxed));
+        let give_up = Instant::now() + Duration::from_secs(10);
         tokio::time::sleep(Duration::from_millis(500)).await;
+        while outcomes(&http, &urls).await?.get("delivered").copied().unwrap_or(0) < answered
+            && Instant::now() < give_up
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let peak_rss = peak_rss_mb();
         let mut node_shares = Vec::new();
         for url in urls.iter() {
             node_shares.push(delivered_by(&http, url).await?);
         }
+        let mut during = outcomes(&http, &urls).await?;
+        for (outcome, n) in &mut during {
+            *n = n.saturating_sub(outcomes_before.get(outcome).copied().unwrap_or(0));
+        }
+        let noisy = faulty.map(|faulty| Noisy {
+            faulty,
+            drain,
+            delivery_timeout,
+            backlog_in,
+            pending_at_start,
+            pending_at_recovery,
+            attempts_before,
+            delivered_before,
+            healthy_in,
+            outcomes: during,
+        });
         Ok::<_, String>(Measured {
             seen,
+            acks,
+            noisy,
             cpu,
             published_in,
             delivered_in,
@@ -118,4 +210,18 @@ pub(super) async fn run(
     Ok(report::line(
         args, location, &m, size_after, pending, size_live,
     ))
+}
+
+/// The nodes' attempts by outcome, summed.
+async fn outcomes(
+    http: &reqwest::Client,
+    urls: &[String],
+) -> Result<BTreeMap<String, u64>, String> {
+    let mut all = BTreeMap::new();
+    for url in urls {
+        for (outcome, n) in outcomes_of(http, url).await? {
+            *all.entry(outcome).or_insert(0) += n;
+        }
+    }
+    Ok(all)
 }

@@ -1,8 +1,10 @@
 //! The load: publishers sending the changes in batches, as fast as they are accepted or paced
-//! at `--rate`, each publish's acknowledgement time noted.
+//! at `--rate`, each publish's acknowledgement time noted. Batch `b` goes to tenant
+//! `b % tenants`, so the tenants share the load evenly.
 
 use super::BenchArgs;
-use super::measure::{Seen, now_us};
+use super::acks::Acks;
+use super::measure::now_us;
 use super::setup::Publisher;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -21,7 +23,7 @@ pub(super) fn spawn_publishers(
     args: &BenchArgs,
     urls: &Arc<Vec<String>>,
     publishers: Vec<Publisher>,
-    seen: &Arc<Seen>,
+    acks: &Arc<Acks>,
     started: Instant,
 ) -> Vec<tokio::task::JoinHandle<Result<(), String>>> {
     let publishers = Arc::new(publishers);
@@ -36,14 +38,15 @@ pub(super) fn spawn_publishers(
     // Its connections are opened on the load runtime, by the tasks that use them.
     let load_http = reqwest::Client::new();
     for _ in 0..workers {
-        let (http, urls, publishers, next, seen) = (
+        let (http, urls, publishers, next, acks) = (
             load_http.clone(),
             urls.clone(),
             publishers.clone(),
             next.clone(),
-            seen.clone(),
+            acks.clone(),
         );
         let (rate, batch, changes) = (args.rate, args.batch, args.changes);
+        let webhooks = args.webhooks as u64;
         tasks.push(load.spawn(async move {
             let mut in_flight = tokio::task::JoinSet::new();
             let open = Arc::new(tokio::sync::Semaphore::new(MAX_PACED_IN_FLIGHT));
@@ -60,14 +63,12 @@ pub(super) fn spawn_publishers(
                 let n = batch.min(changes - b * batch);
                 let publisher = &publishers[(b as usize) % publishers.len()];
                 let url = urls[(b as usize) % urls.len()].clone();
-                let (acked, token) = (seen.clone(), publisher.token.clone());
+                let (acks, token) = (acks.clone(), publisher.token.clone());
+                acks.sending(b, n * webhooks);
                 let send = publish(http.clone(), url, token, b, n);
-                let begun = now_us();
                 let send = async move {
-                    let took = send.await?;
-                    if begun >= acked.measure_from_us.load(Ordering::Relaxed) {
-                        acked.acks_us.record(took);
-                    }
+                    let (begun, took) = send.await?;
+                    acks.acked(b, begun, begun + took);
                     Ok::<(), String>(())
                 };
                 if rate.is_some() {
@@ -102,15 +103,15 @@ pub(super) fn spawn_publishers(
     tasks
 }
 
-/// Publishes batch `b` of `n` changes; each entityId starts with its publish time (µs). Returns
-/// how long the publish took to be acknowledged (µs).
+/// Publishes batch `b` of `n` changes; each entityId is `{publish time µs}-{b}-{i}`. Returns
+/// when the publish was sent and how long it took to be acknowledged (µs).
 pub(super) async fn publish(
     http: reqwest::Client,
     url: String,
     token: String,
     b: u64,
     n: u64,
-) -> Result<u64, String> {
+) -> Result<(u64, u64), String> {
     let at = now_us();
     let changes: Vec<Value> = (0..n)
         .map(|i| {
@@ -142,5 +143,5 @@ pub(super) async fn publish(
             r.text().await.unwrap_or_default()
         ));
     }
-    Ok(now_us().saturating_sub(at))
+    Ok((at, now_us().saturating_sub(at)))
 }

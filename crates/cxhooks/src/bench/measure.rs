@@ -1,21 +1,57 @@
 //! Measuring: what the receivers and publishers saw (latency histograms), where the machine's
 //! time went (CPU from `/proc`), peak memory, and what each node counts as delivered.
 
+use super::acks::Acks;
+use super::drain::{Drain, Side};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// What the receivers saw: deliveries and their ingest-to-delivery latencies (µs); and what the
-/// publishers saw: how long each publish took to be acknowledged (µs).
-#[derive(Default)]
+/// What one receiver saw: the deliveries it answered 2xx, their latencies from the publish
+/// request (µs) and from its `202` (µs).
 pub(super) struct Seen {
     pub(super) count: AtomicU64,
-    /// Changes published before this time (µs) are left out of the latencies (`--warmup`).
-    pub(super) measure_from_us: AtomicU64,
     pub(super) latencies_us: Latencies,
-    pub(super) acks_us: Latencies,
+    pub(super) after_ack_us: Latencies,
+    acks: Arc<Acks>,
+    /// With `--recover-after`: the run's drain, and which side of it this receiver is.
+    drain: Option<(Arc<Drain>, Side)>,
+}
+
+impl Seen {
+    pub(super) fn new(acks: Arc<Acks>, drain: Option<(Arc<Drain>, Side)>) -> Self {
+        Self {
+            count: AtomicU64::default(),
+            latencies_us: Latencies::default(),
+            after_ack_us: Latencies::default(),
+            acks,
+            drain,
+        }
+    }
+
+    /// A delivery with `body` arrived (and is answered 2xx).
+    pub(super) fn receive(&self, body: &[u8]) {
+        let now = now_us();
+        let entity = sent_in(body);
+        // Every delivery counts down its batch's, warm-up or not.
+        let after_ack = entity.and_then(|(_, b)| self.acks.delivered(b, now));
+        let measured = entity
+            .filter(|&(at, _)| at >= self.acks.measure_from_us.load(Ordering::Relaxed))
+            .map(|(at, _)| now.saturating_sub(at));
+        if let Some(latency) = measured {
+            self.latencies_us.record(latency);
+            if let Some(after) = after_ack {
+                self.after_ack_us.record(after);
+            }
+        }
+        if let Some((drain, side)) = &self.drain {
+            drain.received(*side, now, measured.map(|l| (l, after_ack)));
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Latencies (µs) counted in a histogram of fixed size: 1 µs to an hour at 3 significant
@@ -37,6 +73,19 @@ impl Latencies {
         self.0.lock().expect("not poisoned").saturating_record(us);
     }
 
+    /// How many were recorded.
+    pub(super) fn len(&self) -> u64 {
+        self.0.lock().expect("not poisoned").len()
+    }
+
+    /// These and `other`'s, together.
+    pub(super) fn merged(&self, other: &Self) -> Self {
+        let mut both = self.0.lock().expect("not poisoned").clone();
+        both.add(&*other.0.lock().expect("not poisoned"))
+            .expect("same bounds");
+        Self(Mutex::new(both))
+    }
+
     /// p50, p99 and max, in ms (nulls when there are none).
     pub(super) fn percentiles(&self) -> Value {
         let counted = self.0.lock().expect("not poisoned");
@@ -53,21 +102,31 @@ pub(super) fn now_us() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0)
 }
 
-/// When the change a notification is about was published (µs), from its `entityId`
-/// (`{µs}-{publisher}-{n}`). Found by a scan rather than by parsing the JSON: the receivers run
-/// in the bench's process and share its two cores with the service, so what they spend is taken
-/// from what is measured.
-pub(super) fn sent_at_us(body: &[u8]) -> Option<u64> {
+/// When the change a notification is about was published (µs) and its batch, from its
+/// `entityId` (`{µs}-{batch}-{n}`). Found by a scan rather than by parsing the JSON: the
+/// receivers run in the bench's process and share its two cores with the service, so what they
+/// spend is taken from what is measured.
+pub(super) fn sent_in(body: &[u8]) -> Option<(u64, u64)> {
     const KEY: &[u8] = br#""entityId":""#;
     let start = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
-    let digits = body[start..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    std::str::from_utf8(&body[start..start + digits])
-        .ok()?
-        .parse()
-        .ok()
+    let number = |from: usize| -> Option<(u64, usize)> {
+        let digits = body
+            .get(from..)?
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let n = std::str::from_utf8(&body[from..from + digits])
+            .ok()?
+            .parse()
+            .ok()?;
+        Some((n, from + digits))
+    };
+    let (at, end) = number(start)?;
+    let (batch, _) = body
+        .get(end)
+        .filter(|&&c| c == b'-')
+        .and_then(|_| number(end + 1))?;
+    Some((at, batch))
 }
 
 /// Where the machine's time went, from `/proc` (Linux): for telling a pipeline that waits
@@ -175,6 +234,19 @@ pub(super) async fn wait_for(seen: &Seen, expected: u64) -> Result<(), String> {
 
 /// What a node's `/metrics` counts as delivered.
 pub(super) async fn delivered_by(http: &reqwest::Client, url: &str) -> Result<u64, String> {
+    Ok(outcomes_of(http, url)
+        .await?
+        .get("delivered")
+        .copied()
+        .unwrap_or(0))
+}
+
+/// A node's attempts and cancellations by outcome (`delivered`, `retrying`, `failed`, …), from
+/// its `/metrics`.
+pub(super) async fn outcomes_of(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<BTreeMap<String, u64>, String> {
     let text = http
         .get(format!("{url}/metrics"))
         .send()
@@ -186,20 +258,24 @@ pub(super) async fn delivered_by(http: &reqwest::Client, url: &str) -> Result<u6
         .map_err(|e| e.to_string())?;
     Ok(text
         .lines()
-        .find_map(|l| l.strip_prefix("cxhooks_deliveries_total{outcome=\"delivered\"} "))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0, |v| v as u64))
+        .filter_map(|l| l.strip_prefix("cxhooks_deliveries_total{outcome=\""))
+        .filter_map(|l| {
+            let (outcome, value) = l.split_once("\"} ")?;
+            Some((outcome.to_owned(), value.parse::<f64>().ok()? as u64))
+        })
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::sent_at_us;
+    use super::sent_in;
 
     #[test]
-    fn the_publish_time_is_read_from_the_entity_id() {
-        let body = br#"{"id":"x","type":"cremployee:updated","data":{"entityId":"1795906679243203-0-7","changedFields":[]}}"#;
-        assert_eq!(sent_at_us(body), Some(1_795_906_679_243_203));
-        assert_eq!(sent_at_us(br#"{"data":{"entityId":""}}"#), None);
-        assert_eq!(sent_at_us(b"not json"), None);
+    fn the_publish_time_and_batch_are_read_from_the_entity_id() {
+        let body = br#"{"id":"x","type":"cremployee:updated","data":{"entityId":"1795906679243203-42-7","changedFields":[]}}"#;
+        assert_eq!(sent_in(body), Some((1_795_906_679_243_203, 42)));
+        assert_eq!(sent_in(br#"{"data":{"entityId":""}}"#), None);
+        assert_eq!(sent_in(br#"{"data":{"entityId":"17"}}"#), None);
+        assert_eq!(sent_in(b"not json"), None);
     }
 }

@@ -5,10 +5,23 @@
 //! loopback that answer 200 at once, and tenants with an application and webhooks. It then
 //! publishes changes (as fast as they are accepted, or at `--rate`) and prints one JSON line.
 //! `--sign-only` measures the signing bound alone with the server's signing threads.
+//!
+//! `--faulty N --fault …` is the noisy-neighbour bench (issue 25): the first N tenants'
+//! receivers fail, the line reports the healthy and the faulty tenants apart (`noisy`), with an
+//! optional backlog queued for the faulty ones first and a recovery part-way (`drain`).
+//!
+//! # Layout
+//! `setup` starts the nodes and tenants, `receiver` the receivers, `load` the publishers,
+//! `acks` notes when each publish was answered, `measure` and `drain` what the receivers saw,
+//! `end_to_end` runs it all and `report` and `noisy` make the line.
 
+mod acks;
+mod drain;
 mod end_to_end;
 mod load;
 mod measure;
+mod noisy;
+mod receiver;
 mod report;
 mod setup;
 mod signing;
@@ -78,6 +91,29 @@ pub struct BenchArgs {
     /// default is a temporary file, deleted after the run. Not with --database-url.
     #[arg(long, value_name = "FILE")]
     keep_sqlite: Option<std::path::PathBuf>,
+    /// The first N tenants (bench0 …) get a faulty receiver (--fault); the line reports them
+    /// and the healthy tenants apart. The issue's figures use `--tenants 10 --faulty 1
+    /// --webhooks 1 --batch 1 --rate 500`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    faulty: usize,
+    /// How the faulty tenants' receivers fail: `hang` (never answer; the delivery timeout ends
+    /// each attempt), `503` (at once), `refused` (connections refused), `slow` (200 after 2 s),
+    /// or `none` (200 at once: the fault-free run to compare with).
+    #[arg(long, value_enum)]
+    fault: Option<receiver::Fault>,
+    /// The service's `delivery.timeout`, in seconds (default the product's, 10 s).
+    #[arg(long, value_name = "SECONDS")]
+    delivery_timeout: Option<u64>,
+    /// Before the measured run, queue N changes for the faulty tenants (published in batches
+    /// of 500 while their receivers fail), so they hold that backlog of pending deliveries
+    /// (× --webhooks).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    faulty_backlog: u64,
+    /// The faulty receivers answer 200 at once after SECONDS of the measured run; the line
+    /// then reports how fast the faulty tenants' backlog drained and the healthy tenants'
+    /// latency before the recovery and during the drain.
+    #[arg(long, value_name = "SECONDS")]
+    recover_after: Option<u64>,
 }
 
 pub async fn run(database_url: Option<String>, args: BenchArgs) -> Result<ExitCode, String> {
@@ -104,6 +140,7 @@ pub async fn run(database_url: Option<String>, args: BenchArgs) -> Result<ExitCo
     if args.keep_sqlite.is_some() && database_url.is_some() {
         return Err("--keep-sqlite is for the SQLite store: leave out --database-url".into());
     }
+    noisy::check_args(&args)?;
     if let Some(file) = args.keep_sqlite.as_ref().filter(|f| f.exists()) {
         return Err(format!(
             "--keep-sqlite {}: the file exists; give a new one",

@@ -2,7 +2,9 @@
 //! delivery, as one JSON object.
 
 use super::BenchArgs;
+use super::acks::Acks;
 use super::measure::{Seen, round};
+use super::noisy::Noisy;
 use cxhooks_store::StoreLocation;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -11,7 +13,11 @@ use std::time::Duration;
 
 /// What one end-to-end run measured, for its result line.
 pub(super) struct Measured {
+    /// What the (healthy tenants') receiver saw.
     pub(super) seen: Arc<Seen>,
+    pub(super) acks: Arc<Acks>,
+    /// With `--faulty`: the faulty tenants, and the rest of the noisy run.
+    pub(super) noisy: Option<Noisy>,
     pub(super) cpu: Option<(f64, f64, f64, f64)>,
     pub(super) published_in: Duration,
     pub(super) delivered_in: Duration,
@@ -30,9 +36,27 @@ pub(super) fn line(
     pending: i64,
     size_live: i64,
 ) -> Value {
-    let latency = m.seen.latencies_us.percentiles();
-    let ack_latency = m.seen.acks_us.percentiles();
-    let delivered = m.seen.count.load(Ordering::Relaxed);
+    // Every receiver's deliveries, the faulty tenants' included.
+    let (mut delivered, mut latency, mut after_ack) = (
+        m.seen.count.load(Ordering::Relaxed),
+        m.seen.latencies_us.percentiles(),
+        m.seen.after_ack_us.percentiles(),
+    );
+    if let Some(noisy) = &m.noisy {
+        let faulty = &noisy.faulty.seen;
+        delivered += noisy.faulty_delivered();
+        latency = m
+            .seen
+            .latencies_us
+            .merged(&faulty.latencies_us)
+            .percentiles();
+        after_ack = m
+            .seen
+            .after_ack_us
+            .merged(&faulty.after_ack_us)
+            .percentiles();
+    }
+    let ack_latency = m.acks.acks_us.percentiles();
     // Per delivered notification; with the receiver down, per pending one.
     let stored = if args.receiver_down {
         u64::try_from(pending).unwrap_or(0)
@@ -40,7 +64,7 @@ pub(super) fn line(
         delivered
     };
     let deliveries_per_s = round(delivered as f64 / m.delivered_in.as_secs_f64());
-    json!({
+    let mut line = json!({
         "mode": "end-to-end", "store": null, "rsa_bits": args.rsa_bits,
         "signing_threads": cxhooks_server::delivery::signing_threads(),
         "changes": args.changes, "deliveries": delivered, "rate": args.rate,
@@ -48,6 +72,7 @@ pub(super) fn line(
         "deliveries_per_s": deliveries_per_s,
         "latency_ms": latency,
         "ack_latency_ms": ack_latency,
+        "after_ack_latency_ms": after_ack,
         "warmup_s": args.warmup,
         "vacuum": matches!(location, StoreLocation::Postgres { .. }) && !args.no_vacuum,
         "signatures_per_s": deliveries_per_s,
@@ -61,5 +86,9 @@ pub(super) fn line(
             "process_cpu_us_per_delivery": round(process_s * 1e6 / delivered.max(1) as f64),
             "signing_cpu_us_per_delivery": round(signing_s * 1e6 / delivered.max(1) as f64),
         })),
-    })
+    });
+    if let (Some(noisy), Value::Object(line)) = (&m.noisy, &mut line) {
+        line.extend(noisy.keys(args, &m.seen, pending));
+    }
+    line
 }

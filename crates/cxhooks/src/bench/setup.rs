@@ -1,16 +1,13 @@
-//! Setting up a run: the nodes (each its own store pool, state and listener), the receiver on
-//! loopback, and the tenants with their application, webhooks and publishing token.
+//! Setting up a run: the nodes (each its own store pool, state and listener) and the tenants
+//! with their application, webhooks and publishing token.
 
 use super::BenchArgs;
-use super::measure::{Seen, now_us, sent_at_us};
-use axum::body::Bytes;
 use cxhooks_server::identity::admin::{self, NewClient};
 use cxhooks_server::{AppState, Config};
 use cxhooks_signing::MasterKey;
 use cxhooks_store::{ClientCode, Permissions, ScopeSet, Store, StoreLocation, TenantName};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// One tenant's publishing token.
@@ -39,6 +36,9 @@ pub(super) async fn start_nodes(
     config.limits.monthly_notifications_per_client = u64::MAX;
     config.limits.max_webhooks_per_client = u32::MAX;
     config.store.vacuum = !args.no_vacuum;
+    if let Some(seconds) = args.delivery_timeout {
+        config.delivery.timeout = Duration::from_secs(seconds);
+    }
     // One token per publisher for the whole run, however long (a soak runs 30 minutes).
     config.auth.token_ttl = Duration::from_secs(24 * 3600);
     // Each node: its own store pool, state (dispatcher, registry, node id) and listener. They
@@ -78,51 +78,6 @@ pub(super) async fn start_nodes(
         )));
     }
     Ok((stop, urls, servers))
-}
-
-/// The receiver: answers 200 at once and notes when each change, published at the time in its
-/// entityId, arrived. Served on the load runtime; with `receiver_down`, a port that is closed
-/// instead. Returns the webhooks' URL.
-pub(super) fn start_receiver(
-    load: &tokio::runtime::Runtime,
-    seen: &Arc<Seen>,
-    receiver_down: bool,
-) -> Result<String, String> {
-    let counting = seen.clone();
-    let receiver = axum::Router::new().fallback(move |body: Bytes| {
-        let seen = counting.clone();
-        async move {
-            let now = now_us();
-            let sent_at = sent_at_us(&body);
-            if let Some(at) = sent_at
-                && at >= seen.measure_from_us.load(Ordering::Relaxed)
-            {
-                seen.latencies_us.record(now.saturating_sub(at));
-            }
-            seen.count.fetch_add(1, Ordering::Relaxed);
-            ""
-        }
-    });
-    let receiver_listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    receiver_listener
-        .set_nonblocking(true)
-        .map_err(|e| e.to_string())?;
-    let mut hook_url = format!(
-        "http://{}/hook",
-        receiver_listener.local_addr().map_err(|e| e.to_string())?
-    );
-    if receiver_down {
-        // A port that was just free and is closed again: every attempt is refused.
-        drop(receiver_listener);
-        hook_url = format!("{}/down", hook_url.trim_end_matches("/hook"));
-    } else {
-        load.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(receiver_listener)?;
-            axum::serve(listener, receiver).await
-        });
-    }
-    Ok(hook_url)
 }
 
 /// Creates tenant `bench{t}` with a client, an application and `webhooks` webhooks aimed at

@@ -184,104 +184,6 @@ async fn bad_input_is_explained(backend: Backend) {
     }
 }
 
-/// `bench` end to end on a small load: every delivery arrives, and the line has SPEC §10's keys.
-async fn bench_prints_the_documented_line(backend: Backend) {
-    let env = Env::new(backend).await;
-    let out = env.ok(&[
-        "bench",
-        "--changes",
-        "300",
-        "--batch",
-        "50",
-        "--webhooks",
-        "2",
-    ]);
-    let line: Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(line["store"], backend_name(backend));
-    assert_eq!(line["deliveries"], 600, "{line}");
-    for key in [
-        "changes_per_s",
-        "deliveries_per_s",
-        "signatures_per_s",
-        "peak_rss_mb",
-        "store_bytes_per_delivery",
-        "store_live_bytes_per_delivery",
-    ] {
-        assert!(
-            line[key].as_f64().is_some_and(|v| v > 0.0),
-            "{key} in {line}"
-        );
-    }
-    // What stays once dead space is reclaimed is at most what the store grew by.
-    assert!(
-        line["store_live_bytes_per_delivery"].as_f64() <= line["store_bytes_per_delivery"].as_f64(),
-        "{line}"
-    );
-    let (p50, p99, max) = (
-        &line["latency_ms"]["p50"],
-        &line["latency_ms"]["p99"],
-        &line["latency_ms"]["max"],
-    );
-    assert!(
-        p50.as_f64().unwrap() <= p99.as_f64().unwrap()
-            && p99.as_f64().unwrap() <= max.as_f64().unwrap(),
-        "{line}"
-    );
-}
-
-/// `bench --warmup`: changes published during the warm-up are delivered and counted, but left
-/// out of the latencies. Here the whole paced run falls inside it, so no latency is reported;
-/// without it (above) every delivery has one.
-async fn bench_leaves_the_warmup_out_of_the_latencies(backend: Backend) {
-    let env = Env::new(backend).await;
-    let out = env.ok(&[
-        "bench",
-        "--changes",
-        "100",
-        "--batch",
-        "10",
-        "--webhooks",
-        "1",
-        "--rate",
-        "500",
-        "--warmup",
-        "60",
-    ]);
-    let line: Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(line["deliveries"], 100, "{line}");
-    assert_eq!(line["warmup_s"], 60, "{line}");
-    for key in ["latency_ms", "ack_latency_ms"] {
-        for p in ["p50", "p99", "max"] {
-            assert!(line[key][p].is_null(), "{key}.{p} in {line}");
-        }
-    }
-}
-
-fn backend_name(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    }
-}
-
-#[test]
-fn bench_sign_only_measures_signing() {
-    let out = Command::new(env!("CARGO_BIN_EXE_cxhooks"))
-        .args(["bench", "--sign-only", "--seconds", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(line["mode"], "sign-only");
-    assert!(line["signatures_per_s"].as_f64().unwrap() > 0.0, "{line}");
-    assert!(line["signing_threads"].as_u64().unwrap() >= 1);
-    assert!(line["changes_per_s"].is_null());
-}
-
 /// `cxhooks operator …`, then signing in to the console of a served store with the password
 /// the command printed.
 async fn operators_are_administered_and_sign_in(backend: Backend) {
@@ -443,9 +345,7 @@ fn passwd(env: &Env, input: &str) -> Output {
 cxhooks_store::both_backends!(
     readme_flow,
     bad_input_is_explained,
-    operators_are_administered_and_sign_in,
-    bench_prints_the_documented_line,
-    bench_leaves_the_warmup_out_of_the_latencies
+    operators_are_administered_and_sign_in
 );
 
 #[test]

@@ -1,6 +1,7 @@
 //! The `cxhooks` binary as users run it, on both stores.
 
 mod admin;
+mod bench;
 mod consumer;
 mod delivery;
 mod env;
