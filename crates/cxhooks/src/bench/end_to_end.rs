@@ -64,7 +64,7 @@ pub(super) async fn run(
         for t in 0..args.tenants {
             let hook_url = faulty_url.as_ref().filter(|_| t < args.faulty).unwrap_or(&hook_url);
             publishers.push(
-                set_up_tenant(store, &master, &http, &url, hook_url, t, args.webhooks).await?,
+                set_up_tenant(store, &master, &http, &url, hook_url, t, args).await?,
             );
         }
         if args.nodes > 1 {

@@ -46,6 +46,7 @@ pub(super) fn spawn_publishers(
             acks.clone(),
         );
         let (rate, batch, changes) = (args.rate, args.batch, args.changes);
+        let entities = args.ordered.then_some(args.entities);
         let webhooks = args.webhooks as u64;
         tasks.push(load.spawn(async move {
             let mut in_flight = tokio::task::JoinSet::new();
@@ -65,7 +66,8 @@ pub(super) fn spawn_publishers(
                 let url = urls[(b as usize) % urls.len()].clone();
                 let (acks, token) = (acks.clone(), publisher.token.clone());
                 acks.sending(b, n * webhooks);
-                let send = publish(http.clone(), url, token, b, n);
+                let spread = entities.map(|count| (count, b * batch));
+                let send = publish(http.clone(), url, token, b, n, spread);
                 let send = async move {
                     let (begun, took) = send.await?;
                     acks.acked(b, begun, begun + took);
@@ -103,19 +105,26 @@ pub(super) fn spawn_publishers(
     tasks
 }
 
-/// Publishes batch `b` of `n` changes; each entityId is `{publish time µs}-{b}-{i}`. Returns
-/// when the publish was sent and how long it took to be acknowledged (µs).
+/// Publishes batch `b` of `n` changes; each entityId is `{publish time µs}-{b}-{i}`, or with
+/// `entities` (`(count, first)`: `--ordered`) `e{k}`, change `first + i` of entity
+/// `k = (first + i) % count`, whose latency is then not measured. Returns when the publish was
+/// sent and how long it took to be acknowledged (µs).
 pub(super) async fn publish(
     http: reqwest::Client,
     url: String,
     token: String,
     b: u64,
     n: u64,
+    entities: Option<(u64, u64)>,
 ) -> Result<(u64, u64), String> {
     let at = now_us();
+    let entity = |i: u64| match entities {
+        Some((count, first)) => format!("e{}", (first + i) % count.max(1)),
+        None => format!("{at}-{b}-{i}"),
+    };
     let changes: Vec<Value> = (0..n)
         .map(|i| {
-            json!({"type": "cremployee:updated", "entityId": format!("{at}-{b}-{i}"),
+            json!({"type": "cremployee:updated", "entityId": entity(i),
                 "data": {"touser": {"lastname": "Jansen", "tosinglestatusnode": 1234}},
                 "metadata": {"paths": ["touser.tosinglestatusnode", "modificationdate"]}})
         })

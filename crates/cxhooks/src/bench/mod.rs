@@ -91,6 +91,14 @@ pub struct BenchArgs {
     /// default is a temporary file, deleted after the run. Not with --database-url.
     #[arg(long, value_name = "FILE")]
     keep_sqlite: Option<std::path::PathBuf>,
+    /// The webhooks deliver in entity order (`ordered: true`), and the changes update
+    /// --entities records round-robin instead of each a record of its own; their latency is
+    /// not measured (the entityId no longer carries the publish time), their throughput is.
+    #[arg(long)]
+    ordered: bool,
+    /// Records the changes update with --ordered.
+    #[arg(long, default_value_t = 100)]
+    entities: u64,
     /// The first N tenants (bench0 …) get a faulty receiver (--fault); the line reports them
     /// and the healthy tenants apart. The figures use `--tenants 10 --faulty 1
     /// --webhooks 1 --batch 1 --rate 500`.

@@ -118,7 +118,7 @@ pub(super) async fn queue_backlog(
                     let n = BACKLOG_BATCH.min(total - b * BACKLOG_BATCH);
                     let token = tokens[(b as usize) % tokens.len()].clone();
                     let url = urls[(b as usize) % urls.len()].clone();
-                    publish(http.clone(), url, token, BACKLOG_FIRST_BATCH + b, n).await?;
+                    publish(http.clone(), url, token, BACKLOG_FIRST_BATCH + b, n, None).await?;
                 }
             })
         })

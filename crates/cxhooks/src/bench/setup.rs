@@ -80,8 +80,8 @@ pub(super) async fn start_nodes(
     Ok((stop, urls, servers))
 }
 
-/// Creates tenant `bench{t}` with a client, an application and `webhooks` webhooks aimed at
-/// `hook_url`, and gets the client's token from the node at `url`.
+/// Creates tenant `bench{t}` with a client, an application and `args.webhooks` webhooks aimed
+/// at `hook_url` (ordered with `--ordered`), and gets the client's token from the node at `url`.
 pub(super) async fn set_up_tenant(
     store: &Store,
     master: &MasterKey,
@@ -89,7 +89,7 @@ pub(super) async fn set_up_tenant(
     url: &str,
     hook_url: &str,
     t: usize,
-    webhooks: usize,
+    args: &BenchArgs,
 ) -> Result<Publisher, String> {
     let e = |e: admin::IdentityError| e.to_string();
     let tenant = TenantName::parse(&format!("bench{t}")).map_err(|e| e.to_string())?;
@@ -133,10 +133,11 @@ pub(super) async fn set_up_tenant(
     };
     let app = post("/webhooks/v1/applications".into(), json!({"name": "bench"})).await?;
     let app = app["_id"].as_str().unwrap_or_default().to_owned();
-    for _ in 0..webhooks {
+    for _ in 0..args.webhooks {
         post(
             format!("/webhooks/v1/applications/{app}/webhooks"),
-            json!({"url": hook_url, "filters": [{"eventType": "cremployee:updated",
+            json!({"url": hook_url, "ordered": args.ordered,
+                "filters": [{"eventType": "cremployee:updated",
                 "condition": "data.touser.tosinglestatusnode eq '1234'"}]}),
         )
         .await?;
