@@ -45,6 +45,15 @@ pub struct Purged {
     pub what: &'static str,
 }
 
+/// The `why` label of `cxhooks_claims_released`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Released {
+    /// `stale` (the claim waited for a send slot until its lease was nearly over), `no_room`
+    /// (claimed past the webhook's room, a race with a publish's hand-off) or `unknown_webhook`
+    /// (not in this node's registry yet).
+    pub why: &'static str,
+}
+
 /// This node's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -61,6 +70,8 @@ pub struct Metrics {
     pub store_vacuums: Family<Table, Counter>,
     /// Rows this node's retention purge deleted, by what they were.
     pub purged: Family<Purged, Counter>,
+    /// Claims this node gave back unsent, by why.
+    released: Family<Released, Counter>,
     queue_depth: Gauge,
     oldest_pending_seconds: Gauge<f64, AtomicU64>,
 }
@@ -104,6 +115,12 @@ impl Default for Metrics {
             "Finished deliveries (with their attempts) and changes deleted past their retention by this node",
             purged.clone(),
         );
+        let released = Family::<Released, Counter>::default();
+        registry.register(
+            "claims_released",
+            "Claimed deliveries this node gave back unsent (to be claimed again), by why",
+            released.clone(),
+        );
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
@@ -124,6 +141,7 @@ impl Default for Metrics {
             attempt_seconds,
             store_vacuums,
             purged,
+            released,
             queue_depth,
             oldest_pending_seconds,
         }
@@ -134,6 +152,12 @@ impl Metrics {
     /// Counts one outcome.
     pub fn delivery(&self, outcome: &'static str) {
         self.deliveries.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// Counts `n` claims given back unsent.
+    pub fn released(&self, why: &'static str, n: usize) {
+        let counter = self.released.get_or_create(&Released { why });
+        counter.inc_by(n as u64);
     }
 
     /// Counts one delivery put off by a fault of this node.

@@ -209,9 +209,11 @@ async fn prepare(
             return Prepared::Finished;
         }
         // Not sure yet: give it back, to be decided after the next reload.
+        state.metrics.released("unknown_webhook", 1);
         return Prepared::Release(c.id);
     };
     let Some(taken) = pipeline.take(&hook) else {
+        state.metrics.released("no_room", 1);
         return Prepared::Release(c.id);
     };
     let Some(key) = needs(state, &pipeline.outcomes, &hook, &c).await else {

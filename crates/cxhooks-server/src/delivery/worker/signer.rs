@@ -150,6 +150,7 @@ async fn send(state: AppState, outcomes: mpsc::Sender<Done>, job: ReadyDelivery)
     let lease = us(state.config.delivery.lease);
     let margin = us(state.config.delivery.timeout) + lease / 4;
     if state.clock.now_us() + margin >= job.lease_until {
+        state.metrics.released("stale", 1);
         let id = [job.claimed.id];
         if let Err(e) = state.store.release(&state.delivery.node, &id).await {
             tracing::warn!(error = %e, "releasing a stale claim failed; its lease expires");
