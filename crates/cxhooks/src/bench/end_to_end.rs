@@ -103,11 +103,26 @@ pub(super) async fn run(
             .store(now_us() + args.warmup * 1_000_000, Ordering::Relaxed);
         let cpu_before = CpuTimes::now();
         let tasks = spawn_publishers(&load, args, &urls, publishers, &acks, started);
-        let publishing = async {
+        // Publishing and the healthy deliveries, timed apart from the recovery, which may come
+        // after the last of them.
+        let load_done = async {
             for t in tasks {
                 t.await.map_err(|e| e.to_string())??;
             }
-            Ok::<_, String>(started.elapsed())
+            let published_in = started.elapsed();
+            if args.receiver_down {
+                eprintln!(
+                    "bench: published in {published_in:.1?}; the receiver is down, letting the dispatcher work for {} s …",
+                    args.down_seconds
+                );
+                tokio::time::sleep(Duration::from_secs(args.down_seconds)).await;
+            } else {
+                eprintln!(
+                    "bench: published in {published_in:.1?}; waiting for {expected} deliveries …"
+                );
+                wait_for(&seen, expected).await?;
+            }
+            Ok::<_, String>((published_in, started.elapsed()))
         };
         let recovery = async {
             let (Some(after), Some(faulty), Some(drain)) = (args.recover_after, &faulty, &drain)
@@ -120,23 +135,8 @@ pub(super) async fn run(
             drain.recover(now_us());
             Ok::<_, String>(Some(store.pending_count().await.map_err(|e| e.to_string())?))
         };
-        let (published_in, pending_at_recovery) = tokio::join!(publishing, recovery);
-        let (published_in, pending_at_recovery) = (published_in?, pending_at_recovery?);
-        if args.receiver_down {
-            eprintln!(
-                "bench: published in {published_in:.1?}; the receiver is down, letting the dispatcher work for {} s …",
-                args.down_seconds
-            );
-        } else {
-            eprintln!("bench: published in {published_in:.1?}; waiting for {expected} deliveries …");
-        }
-
-        if args.receiver_down {
-            tokio::time::sleep(Duration::from_secs(args.down_seconds)).await;
-        } else {
-            wait_for(&seen, expected).await?;
-        }
-        let healthy_in = started.elapsed();
+        let ((published_in, healthy_in), pending_at_recovery) =
+            tokio::try_join!(load_done, recovery)?;
         let delivery_timeout = Duration::from_secs(args.delivery_timeout.unwrap_or(10));
         if let (Some(faulty), Some(drain)) = (&faulty, &drain) {
             eprintln!("bench: waiting for the faulty tenants' backlog to drain …");
