@@ -40,9 +40,12 @@ pub struct Claimed {
     pub deliveries: Vec<ClaimedDelivery>,
     /// The webhook the next claim starts after (round-robin over the ready ones).
     pub after: Option<WebhookId>,
-    /// Whether due work was left behind: a webhook had more due than it got (for want of
-    /// room or of the claim's limit), or more webhooks may be ready than were looked at.
+    /// Whether due work was left behind that the node could take now: a webhook with room had
+    /// more due than it got (for want of the claim's limit), or more webhooks may be ready
+    /// than were looked at.
     pub more: bool,
+    /// Webhooks with due work the node had no room for: room frees when their own sends end.
+    pub blocked: Vec<WebhookId>,
     /// The earliest time (µs) after the claim's `now` at which a delivery of the webhooks
     /// looked at falls due (a retry): when to look again if nothing else happens.
     pub next_due: Option<i64>,
@@ -58,10 +61,15 @@ struct Ready {
 }
 
 /// `limit` dealt out one at a time, round-robin in `ready`'s order, to each webhook up to the
-/// lesser of its due deliveries and its `room`: every ready webhook gets its share however
-/// long the others' queues are (weighted by nothing: webhooks are equals).
-fn deal(ready: &[Ready], room: &(dyn Fn(WebhookId) -> u32 + Sync), limit: u32) -> Vec<u32> {
-    let wants: Vec<u32> = ready.iter().map(|r| r.due.min(room(r.webhook))).collect();
+/// lesser of its due deliveries and its room (`rooms`, in the same order): every ready webhook
+/// gets its share however long the others' queues are (weighted by nothing: webhooks are
+/// equals).
+fn deal(ready: &[Ready], rooms: &[u32], limit: u32) -> Vec<u32> {
+    let wants: Vec<u32> = ready
+        .iter()
+        .zip(rooms)
+        .map(|(r, room)| r.due.min(*room))
+        .collect();
     let mut given = vec![0u32; ready.len()];
     let mut left = limit;
     while left > 0 {
@@ -107,8 +115,20 @@ impl Store {
         }
         let next_due = ready.iter().filter_map(|r| r.later).min();
         ready.retain(|r| r.due > 0);
-        let given = deal(&ready, room, limit);
-        let more = looked >= VISIT || ready.iter().zip(&given).any(|(r, g)| r.due > *g);
+        let rooms: Vec<u32> = ready.iter().map(|r| room(r.webhook)).collect();
+        let given = deal(&ready, &rooms, limit);
+        let more = looked >= VISIT
+            || ready
+                .iter()
+                .zip(&given)
+                .zip(&rooms)
+                .any(|((r, g), room)| *room > 0 && r.due > *g);
+        let blocked = ready
+            .iter()
+            .zip(&rooms)
+            .filter(|(_, room)| **room == 0)
+            .map(|(r, _)| r.webhook)
+            .collect();
         let take: Vec<(WebhookId, u32)> = ready
             .iter()
             .zip(&given)
@@ -121,6 +141,7 @@ impl Store {
                 deliveries: Vec::new(),
                 after: next_after,
                 more,
+                blocked,
                 next_due,
             });
         }
@@ -138,6 +159,7 @@ impl Store {
             deliveries,
             after: next_after,
             more,
+            blocked,
             next_due,
         })
     }

@@ -30,8 +30,16 @@ pub(super) async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>)
     // Batches being written; dropped (and their transactions rolled back) with the loop.
     let mut recording = JoinSet::new();
     while let Some(first) = rx.recv().await {
+        // An ordered webhook's next delivery of the entity waits for this outcome: no lingering
+        // (it halved ordered throughput: docs/performance.md, per-entity order).
+        let in_order = state
+            .delivery
+            .registry
+            .hook(first.0.webhook_id)
+            .is_some_and(|h| h.ordered);
         let mut done = vec![first];
-        let linger = tokio::time::Instant::now() + linger_for;
+        let linger =
+            tokio::time::Instant::now() + if in_order { Duration::ZERO } else { linger_for };
         while done.len() < OUTCOME_BATCH {
             match rx.try_recv() {
                 Ok(c) => done.push(c),
@@ -65,15 +73,15 @@ pub(super) async fn complete_loop(state: AppState, mut rx: mpsc::Receiver<Done>)
     }
 }
 
-/// Wakes the dispatcher after a batch of outcomes is recorded if it is waiting for room, if
-/// the batch scheduled retries (due soon, with a short schedule), or if it finished a delivery
-/// of an ordered webhook (the next of its entity is due now).
+/// Wakes the dispatcher after a batch of outcomes is recorded if it is waiting for room (for
+/// any webhook, or for one of these outcomes' webhooks), if the batch scheduled retries (due
+/// soon, with a short schedule), or if it finished a delivery of an ordered webhook (the next
+/// of its entity is due now).
 fn wake_for(state: &AppState, batch: &[DeliveryOutcome]) {
-    let wants_room = state
-        .delivery
-        .pipeline
-        .get()
-        .is_none_or(|p| p.wants_room.load(Ordering::Relaxed));
+    let pipeline = state.delivery.pipeline.get();
+    let wants_room = pipeline.is_none_or(|p| {
+        p.wants_room.load(Ordering::Relaxed) || batch.iter().any(|c| p.is_blocked(c.webhook_id))
+    });
     let registry = &state.delivery.registry;
     let next_in_order = |c: &DeliveryOutcome| {
         !matches!(c.next, Next::Retry(_)) && registry.hook(c.webhook_id).is_some_and(|h| h.ordered)

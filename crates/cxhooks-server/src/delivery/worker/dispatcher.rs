@@ -71,6 +71,7 @@ pub(super) async fn dispatch_loop(state: AppState) {
             POLL.min(Duration::from_micros(u64::try_from(at - now).unwrap_or(0)))
                 .max(Duration::from_millis(1))
         });
+        *pipeline.blocked.lock().expect("not poisoned") = claimed.blocked.into_iter().collect();
         let (mut claimed, left_behind) = (claimed.deliveries, claimed.more);
         // Leases that ran out (a dead node's work) are looked for once per poll interval, not on
         // every claim: a lease lasts seconds, so a fraction of a second more costs nothing.

@@ -5,7 +5,8 @@
 //!   room, and passes them on.
 //! - `handoff`: a publish's fresh deliveries, taken on by this node before the commit and sent
 //!   from memory after it.
-//! - `signer`: the signing threads (off the async workers), then one HTTP attempt each.
+//! - `signer`: the signing threads (off the async workers, fed round-robin per webhook by
+//!   `fair_queue`), then one HTTP attempt each.
 //! - `completer`: writes outcomes back in batches, one transaction each, and applies them.
 //!
 //! A delivery's way: `claim_due` → `ReadyDelivery` → `sign_and_send` → `send` → `attempt` →
@@ -13,6 +14,7 @@
 
 mod completer;
 mod dispatcher;
+mod fair_queue;
 mod handoff;
 mod signer;
 mod slots;
@@ -83,6 +85,7 @@ pub async fn spawn(state: AppState) -> JoinSet<()> {
         per_hook: std::sync::Mutex::new(HashMap::new()),
         default_limit,
         wants_room: AtomicBool::new(true),
+        blocked: std::sync::Mutex::new(std::collections::HashSet::new()),
     };
     if state.delivery.pipeline.set(pipeline).is_err() {
         tracing::error!("the delivery workers of this node were already started");
@@ -117,6 +120,9 @@ pub struct Pipeline {
     /// single-change publishes a second, nine claims in ten found nothing, each a statement on
     /// SQLite's one writer that publishes waited behind.
     wants_room: AtomicBool,
+    /// Webhooks the last claim found due work of but no room for: an outcome of one of them
+    /// frees room, and wakes the dispatcher (other outcomes do not, unless `wants_room`).
+    blocked: std::sync::Mutex<std::collections::HashSet<WebhookId>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -148,6 +154,11 @@ impl Pipeline {
     /// How many more deliveries of `hook` this node may take now ([`slots::HookSlots::room`]).
     pub(super) fn room(&self, hook: &HookInfo) -> u32 {
         u32::try_from(self.hook_slots(hook).room()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether the last claim left due work of webhook `id` for want of room.
+    pub(super) fn is_blocked(&self, id: WebhookId) -> bool {
+        self.blocked.lock().expect("not poisoned").contains(&id)
     }
 
     /// The webhooks this node may take no more of now.

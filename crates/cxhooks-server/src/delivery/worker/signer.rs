@@ -1,6 +1,7 @@
 //! The signing threads, and one HTTP attempt per signed delivery.
 
 use super::super::policy;
+use super::fair_queue::FairQueue;
 use super::{Done, ReadyDelivery, SIGN_LOW_WATER, us};
 use crate::state::AppState;
 use cxhooks_store::{AttemptRecord, DeliveryOutcome, Next};
@@ -41,56 +42,36 @@ fn hand_over(signed: &mut Vec<Signed>) {
 }
 
 /// The signing threads, one per core ([`crate::delivery::signing_threads`], as many as `cxhooks bench
-/// --sign-only` measures with), fed by one queue. A thread that finishes a signature takes the
-/// next at once, so no core idles between signatures (blocking tasks per chunk left about a
-/// tenth of the machine idle: docs/performance.md, "What was tried").
-fn signing_queue() -> &'static std::sync::mpsc::Sender<SignTask> {
-    static QUEUE: std::sync::OnceLock<std::sync::mpsc::Sender<SignTask>> =
-        std::sync::OnceLock::new();
+/// --sign-only` measures with), fed by one queue with a lane per webhook ([`FairQueue`]). A
+/// thread that finishes a signature takes the next at once, so no core idles between
+/// signatures (blocking tasks per chunk left about a tenth of the machine idle:
+/// docs/performance.md, "What was tried").
+fn signing_queue() -> &'static Arc<FairQueue<SignTask>> {
+    static QUEUE: std::sync::OnceLock<Arc<FairQueue<SignTask>>> = std::sync::OnceLock::new();
     QUEUE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<SignTask>();
-        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let queue = Arc::new(FairQueue::default());
         for n in 0..super::super::signing_threads() {
-            let rx = rx.clone();
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("cxhooks-sign-{n}"))
-                .spawn(move || sign_loop(&rx))
+                .spawn(move || sign_loop(&queue))
                 .expect("a signing thread can be started");
         }
-        tx
+        queue
     })
 }
 
-/// One signing thread's work: takes tasks from the shared queue until it closes, and hands what
-/// it signed to the runtime [`HAND_OVER`] at a time, or at once when the queue is empty.
-fn sign_loop(rx: &std::sync::Mutex<std::sync::mpsc::Receiver<SignTask>>) {
+/// One signing thread's work: takes tasks from the shared queue for good, and hands what it
+/// signed to the runtime [`HAND_OVER`] at a time, or at once when the queue is empty.
+fn sign_loop(queue: &FairQueue<SignTask>) {
     let mut signed: Vec<Signed> = Vec::with_capacity(HAND_OVER);
     loop {
-        // Never wait on the lock with sends in hand: the other thread may hold
-        // it, waiting for a task that never comes.
-        let queued = match rx.try_lock() {
-            Ok(rx) => match rx.try_recv() {
-                Ok(task) => Some(task),
-                Err(std::sync::mpsc::TryRecvError::Empty) => None,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
-            },
-            Err(std::sync::TryLockError::WouldBlock) => None,
-            Err(std::sync::TryLockError::Poisoned(_)) => break,
-        };
-        let task = match queued {
+        let task = match queue.try_pop() {
             Some(task) => task,
             None => {
-                // Nothing more to sign: what is signed goes now.
+                // Nothing more to sign: what is signed goes now, then wait for more.
                 hand_over(&mut signed);
-                // The lock is held only while waiting for the next task.
-                let Ok(task) = rx
-                    .lock()
-                    .map_err(drop)
-                    .and_then(|rx| rx.recv().map_err(drop))
-                else {
-                    break;
-                };
-                task
+                queue.pop()
             }
         };
         // A panicking task drops its job and its permits; the lease expires
@@ -102,7 +83,6 @@ fn sign_loop(rx: &std::sync::Mutex<std::sync::mpsc::Receiver<SignTask>>) {
             hand_over(&mut signed);
         }
     }
-    hand_over(&mut signed);
 }
 
 /// Signs the jobs that need it on the signing threads, off the async workers, and sends each as
@@ -121,6 +101,7 @@ pub(super) fn sign_and_send(
             continue;
         };
         let (runtime, backlog) = (runtime.clone(), backlog.clone());
+        let lane = job.claimed.webhook_id;
         backlog.fetch_add(1, Ordering::Relaxed);
         let task: SignTask = Box::new(move || {
             if backlog.fetch_sub(1, Ordering::Relaxed) == SIGN_LOW_WATER {
@@ -134,8 +115,7 @@ pub(super) fn sign_and_send(
                 .ok();
             (runtime, Box::pin(send(state, outcomes, job)))
         });
-        // The threads live as long as the process: the queue is never closed.
-        let _ = signing_queue().send(task);
+        signing_queue().push(lane, task);
     }
 }
 
@@ -233,16 +213,16 @@ mod tests {
 
     /// Nothing signed is held back. Tasks come one at a time, each after both threads have gone
     /// idle: the thread that signs one holds fewer than [`HAND_OVER`] while the other waits for
-    /// the queue holding its lock (the first version waited for that lock, sends in hand, for
-    /// good). Then a burst that is not a multiple of [`HAND_OVER`].
+    /// the queue (an earlier version waited for the queue's lock, sends in hand, for good).
+    /// Then a burst that is not a multiple of [`HAND_OVER`].
     #[tokio::test]
     async fn signing_threads_hand_over_everything_they_sign() {
-        let (tx, rx) = std::sync::mpsc::channel::<SignTask>();
-        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let queue = Arc::new(FairQueue::default());
         for _ in 0..2 {
-            let rx = rx.clone();
-            std::thread::spawn(move || sign_loop(&rx));
+            let queue = queue.clone();
+            std::thread::spawn(move || sign_loop(&queue));
         }
+        let lane = cxhooks_store::WebhookId::now_v7();
         let sent = Arc::new(AtomicUsize::new(0));
         let task = |sent: &Arc<AtomicUsize>| -> SignTask {
             let (sent, runtime) = (sent.clone(), tokio::runtime::Handle::current());
@@ -256,11 +236,11 @@ mod tests {
             })
         };
         for n in 1..=3 {
-            tx.send(task(&sent)).unwrap();
+            queue.push(lane, task(&sent));
             assert!(reaches(&sent, n).await, "send {n} was held back");
         }
         for _ in 0..9 {
-            tx.send(task(&sent)).unwrap();
+            queue.push(lane, task(&sent));
         }
         assert!(
             reaches(&sent, 12).await,
