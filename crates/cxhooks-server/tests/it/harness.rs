@@ -254,3 +254,9 @@ pub fn assert_problem(a: &Answer, status: u16, path: &str, says: &str) {
         || (path.is_empty() && a.body["detail"].as_str().unwrap_or("").contains(says));
     assert!(hit, "expected '{says}' at '{path}' in {}", a.text);
 }
+
+/// Taken by the tests that load both cores flat out for a minute (10,000 ordered deliveries
+/// through failures) and by those that bound how long something takes (revocation within
+/// 10 s), so that neither runs beside the other: side by side, a revocation test once waited
+/// out its bound while the ordered test held both cores and the database.
+pub static FLAT_OUT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -96,6 +96,7 @@ async fn a_webhooks_max_per_second_spaces_deliveries_and_fails_none(backend: Bac
 async fn an_ordered_webhook_delivers_each_entity_in_change_order_through_failures(
     backend: Backend,
 ) {
+    let _turn = crate::harness::FLAT_OUT.lock().await;
     const ENTITIES: usize = 100;
     const ROUNDS: usize = 100;
     let seed: u64 = std::env::var("CXHOOKS_TEST_SEED")

@@ -35,6 +35,7 @@ where
 }
 
 async fn a_deleted_clients_token_stops_working_everywhere(backend: Backend) {
+    let _turn = crate::harness::FLAT_OUT.lock().await;
     let app = spawn_app(backend).await;
     app.tenant("acme").await;
     let scopes = format!("{PUBLISH} {RECORDS}");
@@ -65,6 +66,7 @@ async fn a_deleted_clients_token_stops_working_everywhere(backend: Backend) {
 }
 
 async fn turning_the_feature_off_revokes_its_scopes(backend: Backend) {
+    let _turn = crate::harness::FLAT_OUT.lock().await;
     let app = spawn_app(backend).await;
     app.tenant("acme").await;
     let scopes = format!("{ALL_SCOPES} {PUBLISH} {RECORDS}");
@@ -105,6 +107,7 @@ async fn turning_the_feature_off_revokes_its_scopes(backend: Backend) {
 
 /// The other node of a cluster learns of the revocation from the store alone.
 async fn revocation_reaches_every_node(backend: Backend) {
+    let _turn = crate::harness::FLAT_OUT.lock().await;
     let mut cfg = crate::delivery::config();
     cfg.server.public_url = Some("http://cxhooks.test".into());
     let a = spawn_app_with(backend, cfg.clone()).await;
