@@ -142,6 +142,8 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Before any delivery finishes: where the log of finished deliveries puts them.
+    maintenance::prepare_log(&state).await;
     let workers = delivery::worker::spawn(state.clone()).await;
     let maintenance = maintenance::spawn(&state);
     // The seed documents write paths both with and without a trailing slash.

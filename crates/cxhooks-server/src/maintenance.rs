@@ -92,8 +92,10 @@ const PURGE_BATCH_PAUSE: Duration = Duration::from_millis(20);
 /// The pause between two passes (each from the oldest delivery).
 const PURGE_PASS_PAUSE: Duration = Duration::from_secs(1);
 
-/// Deletes finished deliveries and changes past their retention (`[retention]`), in batches
-/// off the delivery path, so the store stays flat under a steady load.
+/// Deletes finished deliveries and changes past their retention (`[retention]`), off the
+/// delivery path, so the store stays flat under a steady load: on PostgreSQL by dropping the
+/// log's expired partitions, on SQLite (and for PostgreSQL's deliveries finished before its log
+/// existed) in batches.
 async fn purge(state: AppState) {
     let retention = state.config.retention.clone();
     let before = |keep: Duration, now: i64| {
@@ -102,6 +104,16 @@ async fn purge(state: AppState) {
     let mut after = None;
     loop {
         let now = state.clock.now_us();
+        if after.is_none() {
+            // A pass starts: PostgreSQL's log gets its partitions ahead and loses its expired ones.
+            prepare_log(&state).await;
+            match state.store.drop_expired_log(now).await {
+                Ok(n) => count_purged(&state, "deliveries", n),
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropping expired log partitions failed; trying again")
+                }
+            }
+        }
         let purge = cxhooks_store::Purge {
             delivered_before: before(retention.delivered, now),
             failed_before: before(retention.failed, now),
@@ -123,6 +135,23 @@ async fn purge(state: AppState) {
             }
         };
         tokio::time::sleep(pause).await;
+    }
+}
+
+/// Makes (on PostgreSQL) the partitions of the log of finished deliveries for `[retention]`
+/// ahead of need; a failure is warned about and tried again at the next pass.
+pub async fn prepare_log(state: &AppState) {
+    let keep = |d: Duration| (!d.is_zero()).then_some(d);
+    let retention = cxhooks_store::LogRetention {
+        delivered: keep(state.config.retention.delivered),
+        failed: keep(state.config.retention.failed),
+    };
+    if let Err(e) = state
+        .store
+        .prepare_log(retention, state.clock.now_us())
+        .await
+    {
+        tracing::warn!(error = %e, "making the delivery log's partitions failed; trying again");
     }
 }
 

@@ -230,9 +230,9 @@ impl Store {
             // Earlier attempts are rows of `attempts`, each delivery's latest is in its row.
             "SELECT a.at / 3600000000 AS hour, COUNT(*) AS attempts, \
              SUM(CASE WHEN a.status_code >= 200 AND a.status_code < 300 THEN 0 ELSE 1 END) AS failed \
-             FROM (SELECT e.at, e.status_code FROM attempts e JOIN deliveries d ON d.id = e.delivery_id \
+             FROM (SELECT e.at, e.status_code FROM attempts e JOIN all_deliveries d ON d.id = e.delivery_id \
              WHERE d.tenant = $1 AND d.application_id = $2 AND e.at >= $3 \
-             UNION ALL SELECT attempt_at, attempt_status_code FROM deliveries \
+             UNION ALL SELECT attempt_at, attempt_status_code FROM all_deliveries \
              WHERE tenant = $1 AND application_id = $2 AND attempt_at >= $3) a \
              GROUP BY a.at / 3600000000 ORDER BY hour"
         )

@@ -182,6 +182,8 @@ pub struct Store {
     pub(crate) writer: Pool,
     /// The group committer for publishes (see [`group`]); none inside the committer itself.
     pub(crate) committer: Option<group::Committer>,
+    /// How long the log keeps finished deliveries and how far its partitions reach (PostgreSQL).
+    pub(crate) log: std::sync::Arc<delivery::log_parts::LogWindow>,
 }
 
 /// What [`Store::vacuum_churned`] did with the churned tables, by name.
@@ -286,6 +288,7 @@ impl Store {
                     pool: Pool::Sqlite(sqlite::connect(path, 4).await?),
                     writer: Pool::Sqlite(sqlite::connect(path, 1).await?),
                     committer: None,
+                    log: Default::default(),
                 };
                 store.committer = Some(group::Committer::spawn(store.clone(), 1));
                 store
@@ -298,6 +301,7 @@ impl Store {
                     writer: pool.clone(),
                     pool,
                     committer: None,
+                    log: Default::default(),
                 };
                 store.committer = Some(group::Committer::spawn(store.clone(), PG_COMMITTERS));
                 store

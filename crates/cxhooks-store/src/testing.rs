@@ -116,3 +116,14 @@ pub enum Sealed {
     /// A webhook's custom headers.
     WebhookHeaders,
 }
+
+/// The number a counting query (`SELECT COUNT(*) …`) gives, for a test to look at tables the
+/// store's API does not show (where a delivery is kept, what is left after a purge).
+pub async fn count(store: &Store, sql: &str) -> i64 {
+    crate::on_pool!(store, |pool| sqlx::query_scalar::<_, i64>(
+        sqlx::AssertSqlSafe(sql.to_owned())
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}")))
+}

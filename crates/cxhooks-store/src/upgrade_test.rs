@@ -146,12 +146,22 @@ mod previous_release {
         TenantName,
     };
 
+    /// The releases upgraded from: issue 25's first (fair claims) and its last (per-webhook
+    /// limits), as (SQLite, PostgreSQL) migration versions.
+    const RELEASES: [(i64, i64); 2] = [(11, 12), (13, 14)];
+
     async fn upgrading_from_the_previous_release_delivers_everything_pending(backend: Backend) {
+        for release in RELEASES {
+            upgrading_from(backend, release).await;
+        }
+    }
+
+    async fn upgrading_from(backend: Backend, release: (i64, i64)) {
         let loc = backend.location();
         let store = Store::connect(&loc.location).await.unwrap();
         let (all, last) = match backend {
-            Backend::Sqlite => (sqlx::migrate!("./migrations/sqlite"), 11),
-            Backend::Postgres => (sqlx::migrate!("./migrations/postgres"), 12),
+            Backend::Sqlite => (sqlx::migrate!("./migrations/sqlite"), release.0),
+            Backend::Postgres => (sqlx::migrate!("./migrations/postgres"), release.1),
         };
         let before = super::up_to(all, last);
         let (app, hook) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
@@ -293,6 +303,11 @@ mod previous_release {
                 .await
                 .unwrap();
             assert_eq!(stored.unwrap().status, DeliveryStatus::Delivered);
+        }
+        if backend == Backend::Postgres {
+            // Delivered after the upgrade: moved to the log, the queue left empty.
+            let queued = crate::testing::count(&store, "SELECT COUNT(*) FROM deliveries").await;
+            assert_eq!(queued, 0);
         }
 
         // The stored key still replays its answer to its client, and only to it.

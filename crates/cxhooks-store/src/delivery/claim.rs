@@ -315,20 +315,33 @@ impl Store {
         id: DeliveryId,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let n = on_pool!(self, |pool| {
-            sqlx::query(
-            "UPDATE deliveries SET status = 'pending', series_attempts = 0, series_started = NULL, signature = NULL, \
-             next_attempt_at = $4, lease_until = NULL, lease_owner = NULL, updated_at = $4 \
-             WHERE tenant = $1 AND application_id = $2 AND id = $3"
-        )
-        .bind(tenant.as_str())
-        .bind(Id::from(app_id))
-        .bind(Id::from(id))
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-        })?;
+        macro_rules! restart {
+            ($on:expr) => {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'pending', series_attempts = 0, series_started = NULL, \
+                     signature = NULL, next_attempt_at = $4, lease_until = NULL, lease_owner = NULL, \
+                     updated_at = $4 WHERE tenant = $1 AND application_id = $2 AND id = $3",
+                )
+                .bind(tenant.as_str())
+                .bind(Id::from(app_id))
+                .bind(Id::from(id))
+                .bind(now)
+                .execute($on)
+                .await?
+                .rows_affected()
+            };
+        }
+        let n = match &self.pool {
+            crate::Pool::Sqlite(pool) => restart!(pool),
+            crate::Pool::Postgres(pool) => {
+                // A finished delivery is in the log: back to the queue first.
+                let mut tx = pool.begin().await?;
+                Self::unlog(&mut tx, tenant, app_id, id).await?;
+                let n = restart!(&mut *tx);
+                tx.commit().await?;
+                n
+            }
+        };
         Ok(n == 1)
     }
 

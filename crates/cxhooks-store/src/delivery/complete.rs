@@ -1,6 +1,7 @@
 //! Writing outcomes back: attempts, deliveries' next state, webhooks' health; and cancelling
 //! the pending deliveries of a webhook or application that goes away.
 
+use super::log_parts::move_finished;
 use super::rows::{
     CHUNK, COMPLETION_ROW_BYTES, message_budget, padded_rows, placeholders, row_chunks,
 };
@@ -29,6 +30,14 @@ pub(crate) const SET_LATEST_ATTEMPT: &str = "attempt_at = COALESCE(a_at, attempt
      attempt_status_code = CASE WHEN a_at IS NULL THEN attempt_status_code ELSE a_code END, \
      attempt_error = CASE WHEN a_at IS NULL THEN attempt_error ELSE a_error END, \
      attempt_response_body = COALESCE(a_body, attempt_response_body)";
+
+/// The same values as a select list, in the columns' order (`attempt_at` …
+/// `attempt_response_body`), for a finished delivery written to the log.
+pub(crate) const LATEST_ATTEMPT_VALUES: &str = "COALESCE(a_at, attempt_at), \
+     COALESCE(a_duration, attempt_duration_us), \
+     CASE WHEN a_at IS NULL THEN attempt_status_code ELSE a_code END, \
+     CASE WHEN a_at IS NULL THEN attempt_error ELSE a_error END, \
+     COALESCE(a_body, attempt_response_body)";
 
 impl Store {
     /// Writes a batch of attempt outcomes in one transaction. A completion whose lease was lost
@@ -160,6 +169,17 @@ impl Store {
                         .filter_map(|id| DeliveryId::try_from(id).ok()),
                 );
             }
+            // Finished ones leave the queue for the log (PostgreSQL).
+            move_finished!(
+                self,
+                tx,
+                batch
+                    .iter()
+                    .filter(|c| !matches!(c.next, Next::Retry(_)))
+                    .map(|c| c.delivery_id)
+                    .filter(|id| still_owned.contains(id)),
+                now
+            );
             let owned: Vec<bool> = batch
                 .iter()
                 .map(|c| still_owned.contains(&c.delivery_id))
@@ -197,14 +217,22 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(id) = errored {
-                    sqlx::query(
+                    let cancelled: Vec<IdText> = sqlx::query_scalar(
                         "UPDATE deliveries SET status = 'cancelled', updated_at = $2 WHERE webhook_id = $1 \
-                         AND status IN ('pending', 'retrying') AND lease_owner IS NULL",
+                         AND status IN ('pending', 'retrying') AND lease_owner IS NULL RETURNING id",
                     )
                     .bind(Id::from(&id))
                     .bind(now)
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await?;
+                    move_finished!(
+                        self,
+                        tx,
+                        cancelled
+                            .into_iter()
+                            .filter_map(|id| DeliveryId::try_from(id).ok()),
+                        now
+                    );
                     sqlx::query("UPDATE config_version SET version = version + 1 WHERE id = 1")
                         .execute(&mut *tx)
                         .await?;

@@ -1,4 +1,5 @@
-//! The request log: deliveries of an application, one delivery, its attempts.
+//! The request log: deliveries of an application, one delivery, its attempts. It reads
+//! `all_deliveries`: the queue and, on PostgreSQL, the log of finished deliveries (`log_parts`).
 
 use super::{AttemptRecord, DeliveryRecord, DeliveryStatus, LogFilter};
 use crate::id::{Id, is_id};
@@ -23,7 +24,7 @@ impl Store {
         let sql = concat!(
             "SELECT ",
             record_columns!(),
-            " FROM deliveries WHERE tenant = $1 AND application_id = $2 \
+            " FROM all_deliveries WHERE tenant = $1 AND application_id = $2 \
              AND ($3 IS NULL OR webhook_id = $3) AND ($4 = '' OR type = $4) AND ($5 = '' OR status = $5) \
              AND created_at >= $6 AND created_at < $7 \
              AND (created_at < $8 OR (created_at = $8 AND id < $9)) \
@@ -71,7 +72,7 @@ impl Store {
         let sql = concat!(
             "SELECT ",
             record_columns!(),
-            " FROM deliveries WHERE tenant = $1 AND application_id = $2 AND id = $3"
+            " FROM all_deliveries WHERE tenant = $1 AND application_id = $2 AND id = $3"
         );
         on_pool!(self, |pool| sqlx::query_as(sql)
             .bind(tenant.as_str())
@@ -92,7 +93,7 @@ impl Store {
         on_pool!(self, |pool| sqlx::query_as(
             "SELECT n, at, duration_us, status_code, error, response_body FROM attempts WHERE delivery_id = $1 \
              UNION SELECT attempts, attempt_at, attempt_duration_us, attempt_status_code, attempt_error, \
-             attempt_response_body FROM deliveries WHERE id = $1 AND attempt_at IS NOT NULL ORDER BY n"
+             attempt_response_body FROM all_deliveries WHERE id = $1 AND attempt_at IS NOT NULL ORDER BY n"
         )
         .bind(Id::from(delivery_id))
         .fetch_all(pool)

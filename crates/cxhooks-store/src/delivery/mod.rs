@@ -8,7 +8,8 @@
 //!
 //! By job: `types` (what crosses the store boundary), `accept` (publishes) with `quota`
 //! (monthly usage counts), `claim` (leases, releases, redelivery, queue depth), `complete`
-//! (outcomes, cancellations), `log` (the request log), `purge` (retention), and `rows` (the shape and size of
+//! (outcomes, cancellations), `log` (the request log), `log_parts` (PostgreSQL's partitioned
+//! log of finished deliveries), `purge` (retention), and `rows` (the shape and size of
 //! multi-row statements). SQL that one backend alone runs lives in `sqlite.rs` and
 //! `postgres/delivery.rs`.
 //!
@@ -20,6 +21,7 @@ pub(crate) mod accept;
 mod claim;
 pub(crate) mod complete;
 mod log;
+pub(crate) mod log_parts;
 mod purge;
 pub(crate) mod quota;
 pub(crate) mod rows;
@@ -27,6 +29,7 @@ mod types;
 
 pub use claim::Claimed;
 pub(crate) use claim::{Claim, in_entity_order};
+pub use log_parts::LogRetention;
 pub use purge::{Purge, Purged};
 pub use quota::month_of;
 pub use types::*;

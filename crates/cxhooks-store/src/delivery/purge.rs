@@ -34,7 +34,8 @@ fn first_id_at(us: i64) -> uuid::Uuid {
 impl Store {
     /// One batch of a purge pass: looks at up to `batch` deliveries after `after` (in id
     /// order: creation order, ids being time-ordered) created before the later of the two
-    /// retention times, and deletes those that are finished and past their retention. Each
+    /// retention times, and deletes those that are finished and past their retention. The pass
+    /// is over (`next` is `None`) after a batch that found fewer than `batch`. Each
     /// batch is one short write, off the delivery path, so a purge running costs deliveries
     /// little.
     pub async fn purge_batch(
@@ -47,18 +48,21 @@ impl Store {
         let newest = purge.delivered_before.max(purge.failed_before);
         if let Some(newest) = newest {
             let start = after.map_or(uuid::Uuid::nil(), DeliveryId::uuid);
-            let end: Option<crate::id::IdText> = on_pool!(self, |pool| {
+            let window: Vec<crate::id::IdText> = on_pool!(self, |pool| {
                 sqlx::query_scalar(
-                    // The batch's last id (PostgreSQL has no MAX of a uuid).
-                    "SELECT id FROM (SELECT id FROM deliveries WHERE id > $1 AND id < $2 \
-                     ORDER BY id LIMIT $3) batch ORDER BY id DESC LIMIT 1",
+                    "SELECT id FROM deliveries WHERE id > $1 AND id < $2 ORDER BY id LIMIT $3",
                 )
                 .bind(Id::from(start))
                 .bind(Id::from(first_id_at(newest)))
                 .bind(i64::from(batch))
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await
             })?;
+            // A batch that is not full ends the pass: under a steady load, deliveries keep
+            // passing their retention, and a pass that chased them would never end (nor let
+            // the changes be purged after it).
+            let full = window.len() == batch as usize;
+            let end = window.into_iter().next_back();
             if let Some(end) = end {
                 let end = DeliveryId::try_from(end)
                     .map_err(|e| StoreError::Corrupt(format!("a stored delivery id: {e}")))?;
@@ -76,7 +80,7 @@ impl Store {
                     .await
                     .map(|r| r.rows_affected())
                 })?;
-                purged.next = Some(end);
+                purged.next = full.then_some(end);
                 return Ok(purged);
             }
         }

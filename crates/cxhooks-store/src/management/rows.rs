@@ -148,14 +148,14 @@ impl Store {
         let (cancel, delete, app, hook) = match doomed {
             Doomed::Application(app) => (
                 "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
-                 AND application_id = $2 AND status IN ('pending', 'retrying')",
+                 AND application_id = $2 AND status IN ('pending', 'retrying') RETURNING id",
                 "DELETE FROM applications WHERE tenant = $1 AND id = $2",
                 app,
                 None,
             ),
             Doomed::Webhook(app, hook) => (
                 "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
-                 AND webhook_id = $2 AND status IN ('pending', 'retrying')",
+                 AND webhook_id = $2 AND status IN ('pending', 'retrying') RETURNING id",
                 "DELETE FROM webhooks WHERE tenant = $1 AND application_id = $2 AND id = $3",
                 app,
                 Some(hook),
@@ -164,12 +164,20 @@ impl Store {
         let cancelled: uuid::Uuid = hook.map_or(app.uuid(), WebhookId::uuid);
         on_pool!(self, |pool| {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;
-            sqlx::query(cancel)
+            let cancelled: Vec<crate::id::IdText> = sqlx::query_scalar(cancel)
                 .bind(tenant.as_str())
                 .bind(Id::from(cancelled))
                 .bind(now)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await?;
+            crate::delivery::log_parts::move_finished!(
+                self,
+                tx,
+                cancelled
+                    .into_iter()
+                    .filter_map(|id| crate::DeliveryId::try_from(id).ok()),
+                now
+            );
             let mut deleting = sqlx::query(delete)
                 .bind(tenant.as_str())
                 .bind(app.to_string());

@@ -302,7 +302,7 @@ mod tests {
     }
 
     /// A store made before migration 0010 (ids as text) opens with every change, delivery and
-    /// attempt intact, its ids now `uuid`, and the attempts still tied to their delivery.
+    /// attempt intact, its ids now `uuid`.
     #[tokio::test]
     async fn upgrading_to_uuid_ids_keeps_every_delivery_and_attempt() {
         let url = crate::testing::postgres_url();
@@ -334,8 +334,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             (uuid_columns, cascades),
-            (6, 1),
-            "six id columns are uuid, and attempts still go with their delivery"
+            (6, 0),
+            "six id columns are uuid; attempts no longer cascade from the queue (since migration \
+             \"delivery log\" they go with their log partition)"
         );
         store.drop_schema(&schema).await.unwrap();
         store.close().await;

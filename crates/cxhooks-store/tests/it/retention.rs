@@ -1,77 +1,149 @@
-//! Retention: finished deliveries past their retention are purged in batches with their
-//! attempts; live ones never are, whatever their age; changes go by their own time.
+//! Retention: finished deliveries past their retention are purged with their attempts; live
+//! ones never are, whatever their age; changes go by their own time. On PostgreSQL finished
+//! deliveries leave the queue for the log partitioned by expiry, whose expired partitions are
+//! dropped whole; on SQLite they stay in the queue table and are deleted in batches.
 
 use super::claims::finish;
 use super::{job_deliveries, store_unleased, tenant};
-use cxhooks_store::testing::Backend;
+use cxhooks_store::testing::{Backend, count};
 use cxhooks_store::*;
+use std::time::Duration;
 
-/// Delivered and failed deliveries finished before the retention's cut-off are deleted, batch
-/// by batch, attempts included; one finished after it, one still pending and (with no
-/// retention for failures) failed ones stay. Changes are purged by their own cut-off.
+const S: i64 = 1_000_000;
+/// The retention of these tests: delivered ones 10 s, failed ones 10 minutes.
+const DELIVERED_KEEP: i64 = 10 * S;
+const FAILED_KEEP: i64 = 600 * S;
+
+fn retention() -> LogRetention {
+    LogRetention {
+        delivered: Some(Duration::from_micros(DELIVERED_KEEP as u64)),
+        failed: Some(Duration::from_micros(FAILED_KEEP as u64)),
+    }
+}
+
+/// What a node's purge does at `at`: drops the log's expired partitions (PostgreSQL) and walks
+/// the queue in batches of 2 for finished deliveries past their retention; returns how many
+/// deliveries went and in how many batches.
+async fn purge_at(store: &Store, at: i64) -> (u64, u32) {
+    let purge = Purge {
+        delivered_before: Some(at - DELIVERED_KEEP),
+        failed_before: Some(at - FAILED_KEEP),
+    };
+    let (mut deleted, mut batches, mut after) =
+        (store.drop_expired_log(at).await.unwrap(), 0, None);
+    loop {
+        let done = store.purge_batch(&purge, after, 2).await.unwrap();
+        deleted += done.deliveries;
+        batches += 1;
+        match done.next {
+            Some(next) => after = Some(next),
+            None => return (deleted, batches),
+        }
+    }
+}
+
+/// Time-ordered ids, as publishes make them: the batch purge walks them in creation order.
+fn made(app: ApplicationId, hook: WebhookId, n: usize, now: i64) -> Vec<NewDelivery> {
+    let mut ds = job_deliveries(n, app, hook, now);
+    for d in &mut ds {
+        d.id = DeliveryId::now_v7();
+    }
+    ds
+}
+
+/// Delivered and failed deliveries are purged once past their own retention, attempts
+/// included; one finished later, and live ones, stay. Before that the request log shows them
+/// all, wherever they are kept, and a redelivered one goes back to the queue.
 async fn a_purge_deletes_finished_deliveries_past_retention_and_nothing_live(backend: Backend) {
     let (store, _loc) = backend.store().await;
     let (acme, key) = tenant("acme");
     store.create_tenant(&acme, &key).await.unwrap();
     let app = ApplicationId::new_v4();
     let now = chrono::Utc::now().timestamp_micros();
-    let s = 1_000_000;
-    // Time-ordered ids, as publishes make them: the purge walks them in creation order.
-    let make = |hook: WebhookId, n: usize| {
-        let mut ds = job_deliveries(n, app, hook, now);
-        for d in &mut ds {
-            d.id = DeliveryId::now_v7();
-        }
-        ds
-    };
-    let (ok_hook, failing_hook, late_hook, live_hook) = (
-        WebhookId::now_v7(),
-        WebhookId::now_v7(),
-        WebhookId::now_v7(),
-        WebhookId::now_v7(),
-    );
-    let delivered = make(ok_hook, 5);
-    let failed = make(failing_hook, 3);
-    let late = make(late_hook, 2);
-    let live = make(live_hook, 2);
+    store.prepare_log(retention(), now).await.unwrap();
+    let hooks: Vec<WebhookId> = (0..5).map(|_| WebhookId::now_v7()).collect();
+    let (ok_hook, failing_hook, late_hook, live_hook, retried_hook) =
+        (hooks[0], hooks[1], hooks[2], hooks[3], hooks[4]);
+    let delivered = made(app, ok_hook, 5, now);
+    let failed = made(app, failing_hook, 3, now);
+    let late = made(app, late_hook, 2, now);
+    let live = made(app, live_hook, 2, now);
+    let retried = made(app, retried_hook, 1, now);
     let change = NewChange {
         id: ChangeId::now_v7(),
         event_type: "crjob:created".into(),
         entity_id: "1".into(),
         accepted_at: now,
     };
-    for ds in [&delivered, &failed, &late, &live] {
+    for ds in [&delivered, &failed, &late, &live, &retried] {
         store_unleased(&store, &acme, &[], ds, now).await;
     }
     store_unleased(&store, &acme, std::slice::from_ref(&change), &[], now).await;
     let only = |hook: WebhookId| move |w: WebhookId| if w == hook { 100 } else { 0 };
-    let claim = |hook| {
+    let claim = |hook, at| {
         let store = store.clone();
         async move {
             store
-                .claim_fair("a", now, now + 60 * s, 100, None, &only(hook))
+                .claim_fair("a", at, at + 60 * S, 100, None, &only(hook))
                 .await
                 .unwrap()
                 .deliveries
         }
     };
-    finish(&store, "a", &claim(ok_hook).await, now + s, Next::Delivered).await;
     finish(
         &store,
         "a",
-        &claim(failing_hook).await,
-        now + s,
-        Next::Failed,
-    )
-    .await;
-    finish(
-        &store,
-        "a",
-        &claim(late_hook).await,
-        now + 30 * s,
+        &claim(ok_hook, now).await,
+        now + S,
         Next::Delivered,
     )
     .await;
+    finish(
+        &store,
+        "a",
+        &claim(failing_hook, now).await,
+        now + S,
+        Next::Failed,
+    )
+    .await;
+    // Delivered at its second attempt, after a 503: two attempts to purge.
+    let first = claim(retried_hook, now).await;
+    let attempt = |n: i64, code: i64, next: Next| DeliveryOutcome {
+        delivery_id: first[0].id,
+        webhook_id: retried_hook,
+        node: "a".into(),
+        attempt: Some(AttemptRecord {
+            n,
+            at: now + n * S,
+            duration_us: 10,
+            status_code: Some(code),
+            error: None,
+            response_body: String::new(),
+        }),
+        signature: None,
+        next,
+        series_started: now,
+    };
+    let retry = attempt(1, 503, Next::Retry(now + S));
+    store
+        .complete(&[retry], now + S, i64::MAX, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(claim(retried_hook, now + 2 * S).await.len(), 1);
+    let success = attempt(2, 200, Next::Delivered);
+    store
+        .complete(&[success], now + 2 * S, i64::MAX, i64::MAX)
+        .await
+        .unwrap();
+    finish(
+        &store,
+        "a",
+        &claim(late_hook, now).await,
+        now + 190 * S,
+        Next::Delivered,
+    )
+    .await;
+
     let kept = |ds: &[NewDelivery]| {
         let (store, tenant) = (store.clone(), acme.name.clone());
         let ids: Vec<DeliveryId> = ds.iter().map(|d| d.id).collect();
@@ -85,50 +157,182 @@ async fn a_purge_deletes_finished_deliveries_past_retention_and_nothing_live(bac
             n
         }
     };
-    let pass = |purge: Purge| {
+    // Everything is in the request log, with its attempts.
+    let listed = store
+        .deliveries(
+            &acme.name,
+            app,
+            &LogFilter::default(),
+            &Page {
+                limit: 100,
+                ..Page::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 13);
+    let codes = |id| {
         let store = store.clone();
         async move {
-            let (mut after, mut deleted, mut batches) = (None, 0, 0);
-            loop {
-                let done = store.purge_batch(&purge, after, 2).await.unwrap();
-                deleted += done.deliveries;
-                batches += 1;
-                match done.next {
-                    Some(next) => after = Some(next),
-                    None => return (deleted, batches),
-                }
-            }
+            let attempts = store.attempts(id).await.unwrap();
+            attempts.iter().map(|a| a.status_code).collect::<Vec<_>>()
         }
     };
-    // Failures kept: only the 5 delivered before the cut-off go, in batches of 2.
-    let (deleted, batches) = pass(Purge {
-        delivered_before: Some(now + 10 * s),
-        failed_before: None,
-    })
-    .await;
-    assert_eq!(deleted, 5);
-    assert!(
-        batches >= 6,
-        "{batches} batches of at most 2 over 12 deliveries"
-    );
-    assert_eq!(kept(&delivered).await, 0);
-    assert!(store.attempts(delivered[0].id).await.unwrap().is_empty());
+    assert_eq!(codes(retried[0].id).await, [Some(503), Some(200)]);
+    let status = |id| {
+        let (store, tenant) = (store.clone(), acme.name.clone());
+        async move {
+            store
+                .delivery(&tenant, app, id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
+    };
+    assert_eq!(status(failed[0].id).await, DeliveryStatus::Failed);
+    assert_eq!(status(late[0].id).await, DeliveryStatus::Delivered);
+    // Where they are kept: on PostgreSQL the queue holds the live ones alone.
+    let queued = count(&store, "SELECT COUNT(*) FROM deliveries").await;
+    match backend {
+        Backend::Postgres => {
+            assert_eq!(queued, 2, "only the live deliveries stay in the queue");
+            assert_eq!(count(&store, "SELECT COUNT(*) FROM delivery_log").await, 11);
+            let forever = count(&store, "SELECT COUNT(*) FROM delivery_log_forever").await;
+            assert_eq!(forever, 0, "each in a partition that expires");
+        }
+        Backend::Sqlite => assert_eq!(queued, 13),
+    }
+
+    // 200 s on: the delivered ones are gone with their attempts, the later one and the failed
+    // ones (kept 10 minutes) are not.
+    let (deleted, batches) = purge_at(&store, now + 200 * S).await;
+    assert_eq!(deleted, 6);
+    if backend == Backend::Sqlite {
+        assert!(
+            batches >= 7,
+            "{batches} batches of at most 2 over 13 deliveries"
+        );
+    }
+    assert_eq!(kept(&delivered).await + kept(&retried).await, 0);
+    assert!(store.attempts(retried[0].id).await.unwrap().is_empty());
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM attempts").await, 0);
     assert_eq!(kept(&failed).await, 3);
-    assert_eq!(kept(&late).await, 2, "finished after the cut-off");
+    assert_eq!(kept(&late).await, 2, "finished later");
     assert_eq!(kept(&live).await, 2, "pending: never purged");
-    // Failures too now; a cut-off past every finish leaves only what is live.
-    let (deleted, _) = pass(Purge {
-        delivered_before: Some(now + 60 * s),
-        failed_before: Some(now + 60 * s),
-    })
-    .await;
+
+    // A failed one sent again is live again: back in the queue, claimed, delivered, logged.
+    let again = failed[0].id;
+    assert!(
+        store
+            .redeliver(&acme.name, app, again, now + 300 * S)
+            .await
+            .unwrap()
+    );
+    assert_eq!(status(again).await, DeliveryStatus::Pending);
+    let claimed = claim(failing_hook, now + 300 * S).await;
+    assert_eq!(claimed.iter().map(|c| c.id).collect::<Vec<_>>(), [again]);
+    finish(&store, "a", &claimed, now + 301 * S, Next::Delivered).await;
+    assert_eq!(status(again).await, DeliveryStatus::Delivered);
+
+    // 1,000 s on, past every retention: only what is live is left.
+    let (deleted, _) = purge_at(&store, now + 1_000 * S).await;
     assert_eq!(deleted, 5);
     assert_eq!(kept(&failed).await + kept(&late).await, 0);
     assert_eq!(kept(&live).await, 2);
     assert_eq!(store.pending_count().await.unwrap(), 2);
+    if backend == Backend::Postgres {
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM delivery_log").await, 0);
+        let parts = count(
+            &store,
+            "SELECT COUNT(*) FROM delivery_log_parts WHERE to_us <= 0",
+        )
+        .await;
+        assert_eq!(parts, 0);
+    }
     // Changes by their own cut-off.
-    assert_eq!(store.purge_changes(now - 60 * s, 10).await.unwrap(), 0);
-    assert_eq!(store.purge_changes(now + 60 * s, 10).await.unwrap(), 1);
+    assert_eq!(store.purge_changes(now - 60 * S, 10).await.unwrap(), 0);
+    assert_eq!(store.purge_changes(now + 60 * S, 10).await.unwrap(), 1);
 }
 
-cxhooks_store::both_backends!(a_purge_deletes_finished_deliveries_past_retention_and_nothing_live);
+/// A store whose log was never prepared (no retention known) keeps finished deliveries for
+/// good: nothing expires, whenever the purge runs.
+async fn without_a_retention_finished_deliveries_are_kept_for_good(backend: Backend) {
+    let (store, _loc) = backend.store().await;
+    let (acme, key) = tenant("acme");
+    store.create_tenant(&acme, &key).await.unwrap();
+    let (app, hook) = (ApplicationId::new_v4(), WebhookId::now_v7());
+    let now = chrono::Utc::now().timestamp_micros();
+    let ds = made(app, hook, 3, now);
+    store_unleased(&store, &acme, &[], &ds, now).await;
+    let claimed = store
+        .claim_fair("a", now, now + 60 * S, 100, None, &|_| 100)
+        .await
+        .unwrap()
+        .deliveries;
+    finish(&store, "a", &claimed, now + S, Next::Delivered).await;
+    assert_eq!(
+        store.drop_expired_log(now + 10_000_000 * S).await.unwrap(),
+        0
+    );
+    for d in &ds {
+        let kept = store.delivery(&acme.name, app, d.id).await.unwrap();
+        assert_eq!(kept.unwrap().status, DeliveryStatus::Delivered);
+    }
+    if backend == Backend::Postgres {
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM delivery_log_forever").await,
+            3
+        );
+    }
+}
+
+/// Every node prepares the log at start and at each purge pass: partitions are made once,
+/// ahead of the longest retention, and each is dropped once.
+async fn nodes_preparing_the_log_together_make_each_partition_once(backend: Backend) {
+    let (a, loc) = backend.store().await;
+    let b = Store::open(&loc.location).await.unwrap();
+    let now = chrono::Utc::now().timestamp_micros();
+    let (x, y) = tokio::join!(
+        a.prepare_log(retention(), now),
+        b.prepare_log(retention(), now)
+    );
+    x.unwrap();
+    y.unwrap();
+    a.prepare_log(retention(), now + S).await.unwrap();
+    if backend == Backend::Sqlite {
+        return; // one table, no partitions
+    }
+    let parts = count(&a, "SELECT COUNT(*) FROM delivery_log_parts").await;
+    let tables = count(
+        &a,
+        "SELECT COUNT(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'delivery_log'::regclass AND c.relname <> 'delivery_log_forever'",
+    )
+    .await;
+    assert_eq!(parts, tables);
+    // Widths of a minute (an eighth of the shorter retention, 10 s, is below the least width),
+    // from the current minute to 10 minutes (the longer one) and two widths ahead.
+    assert!((12..=13).contains(&parts), "{parts} partitions");
+    let reach = count(&a, "SELECT MAX(to_us) FROM delivery_log_parts").await;
+    assert!(
+        reach >= now + FAILED_KEEP,
+        "the partitions reach past the longest retention"
+    );
+    let (x, y) = tokio::join!(
+        a.drop_expired_log(now + 2_000 * S),
+        b.drop_expired_log(now + 2_000 * S)
+    );
+    assert_eq!(x.unwrap() + y.unwrap(), 0, "they were empty");
+    assert_eq!(
+        count(&a, "SELECT COUNT(*) FROM delivery_log_parts").await,
+        0
+    );
+    b.close().await;
+}
+
+cxhooks_store::both_backends!(
+    a_purge_deletes_finished_deliveries_past_retention_and_nothing_live,
+    without_a_retention_finished_deliveries_are_kept_for_good,
+    nodes_preparing_the_log_together_make_each_partition_once,
+);

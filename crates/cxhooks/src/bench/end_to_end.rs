@@ -102,6 +102,7 @@ pub(super) async fn run(
         acks.measure_from_us
             .store(now_us() + args.warmup * 1_000_000, Ordering::Relaxed);
         let cpu_before = CpuTimes::now();
+        let series = super::series::spawn(args, store, location, &seen, &url)?;
         let tasks = spawn_publishers(&load, args, &urls, publishers, &acks, started);
         // Publishing and the healthy deliveries, timed apart from the recovery, which may come
         // after the last of them.
@@ -144,6 +145,9 @@ pub(super) async fn run(
             wait_for_drain(faulty, drain, all, delivery_timeout).await;
         }
         let delivered_in = started.elapsed();
+        if let Some(series) = series {
+            series.abort();
+        }
         let cpu = CpuTimes::now().since(&cpu_before);
         // Let completions reach the store before the nodes stop and it is measured: at least
         // 500 ms, and until the nodes have recorded every delivery the receivers answered (on

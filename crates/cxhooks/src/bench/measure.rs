@@ -16,6 +16,8 @@ pub(super) struct Seen {
     pub(super) count: AtomicU64,
     pub(super) latencies_us: Latencies,
     pub(super) after_ack_us: Latencies,
+    /// The latencies since `--series` last took them.
+    pub(super) interval_us: Latencies,
     acks: Arc<Acks>,
     /// With `--recover-after`: the run's drain, and which side of it this receiver is.
     drain: Option<(Arc<Drain>, Side)>,
@@ -27,6 +29,7 @@ impl Seen {
             count: AtomicU64::default(),
             latencies_us: Latencies::default(),
             after_ack_us: Latencies::default(),
+            interval_us: Latencies::default(),
             acks,
             drain,
         }
@@ -43,6 +46,7 @@ impl Seen {
             .map(|(at, _)| now.saturating_sub(at));
         if let Some(latency) = measured {
             self.latencies_us.record(latency);
+            self.interval_us.record(latency);
             if let Some(after) = after_ack {
                 self.after_ack_us.record(after);
             }
@@ -58,7 +62,7 @@ impl Seen {
 /// digits, under 200 KB. Kept one by one, the samples of a 30-minute soak at 500 changes/s
 /// (two per change, 8 bytes each) grew the process by 0.45 MB a minute, which hid whether the
 /// service's own memory stayed flat.
-pub(super) struct Latencies(Mutex<Histogram<u64>>);
+pub(super) struct Latencies(pub(super) Mutex<Histogram<u64>>);
 
 impl Default for Latencies {
     fn default() -> Self {

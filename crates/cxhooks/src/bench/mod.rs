@@ -23,6 +23,7 @@ mod measure;
 mod noisy;
 mod receiver;
 mod report;
+mod series;
 mod setup;
 mod signing;
 
@@ -122,6 +123,17 @@ pub struct BenchArgs {
     /// latency before the recovery and during the drain.
     #[arg(long, value_name = "SECONDS")]
     recover_after: Option<u64>,
+    /// The service's retention of delivered and failed deliveries and of changes
+    /// (`[retention]`), in seconds, so that a soak runs the purge (default the product's).
+    #[arg(long, value_name = "SECONDS")]
+    retention: Option<u64>,
+    /// Write one JSON line every --series-every seconds of the measured run to FILE: the
+    /// interval's deliveries and latency, RSS, store size, pending deliveries, purged rows.
+    #[arg(long, value_name = "FILE")]
+    series: Option<std::path::PathBuf>,
+    /// Seconds between two --series lines.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    series_every: u64,
 }
 
 pub async fn run(database_url: Option<String>, args: BenchArgs) -> Result<ExitCode, String> {
