@@ -17,10 +17,19 @@ use std::time::Duration;
 pub(crate) const FOREVER: i64 = i64::MAX;
 /// Serialises the nodes' partition work (any constant the store uses for nothing else).
 const PARTS_LOCK: i64 = 0x6378_6c6f_6750;
-/// Partition widths: an eighth of the shorter retention, within these bounds (a 30-day
-/// retention makes day-wide partitions, a 10-minute one 75-second partitions).
-const MIN_WIDTH_US: i64 = 60_000_000;
+/// Partition widths: an eighth of the shorter retention, so that a delivery outlives its
+/// retention by at most that; but at least a 64th of the longer one, so that the log holds at
+/// most 66 partitions; and within these bounds. The default retention (30 and 90 days) makes
+/// day-wide partitions, 10 minutes 75-second ones.
+const MIN_WIDTH_US: i64 = 1_000_000;
 const MAX_WIDTH_US: i64 = 86_400_000_000;
+
+/// The width of the partitions for retentions of `shortest` and `longest` µs (both above 0).
+fn width(shortest: i64, longest: i64) -> i64 {
+    (shortest / 8)
+        .max(longest / 64)
+        .clamp(MIN_WIDTH_US, MAX_WIDTH_US)
+}
 
 /// What the finishing statements need to know of the log: how long each outcome is kept and
 /// how far the made partitions reach. Until [`Store::prepare_log`] has run, everything is kept
@@ -113,7 +122,7 @@ impl Store {
         let shortest = [delivered, failed].into_iter().filter(|&k| k > 0).min();
         let mut covered: Option<i64> = None;
         if let Some(shortest) = shortest {
-            let width = (shortest / 8).clamp(MIN_WIDTH_US, MAX_WIDTH_US);
+            let width = width(shortest, longest);
             let need = now.saturating_add(longest).saturating_add(2 * width);
             let mut tx = pool.begin().await?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -236,5 +245,23 @@ impl Store {
         .execute(tx)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::width;
+
+    #[test]
+    fn partitions_are_an_eighth_of_the_shorter_retention_and_at_most_66() {
+        let (s, day) = (1_000_000, 86_400_000_000);
+        assert_eq!(width(30 * day, 90 * day), day, "the default: a day");
+        assert_eq!(width(600 * s, 600 * s), 75 * s);
+        assert_eq!(
+            width(10 * s, 600 * s),
+            600 * s / 64,
+            "66 partitions, not 482"
+        );
+        assert_eq!(width(s, s), s, "at least a second");
     }
 }

@@ -311,9 +311,9 @@ async fn nodes_preparing_the_log_together_make_each_partition_once(backend: Back
     )
     .await;
     assert_eq!(parts, tables);
-    // Widths of a minute (an eighth of the shorter retention, 10 s, is below the least width),
-    // from the current minute to 10 minutes (the longer one) and two widths ahead.
-    assert!((12..=13).contains(&parts), "{parts} partitions");
+    // Widths of 9.4 s (a 64th of the longer retention, above an eighth of the shorter), from
+    // the current one to 10 minutes (the longer retention) and two widths ahead.
+    assert!((66..=67).contains(&parts), "{parts} partitions");
     let reach = count(&a, "SELECT MAX(to_us) FROM delivery_log_parts").await;
     assert!(
         reach >= now + FAILED_KEEP,
