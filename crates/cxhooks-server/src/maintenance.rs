@@ -184,8 +184,12 @@ const CONFIG_POLL: Duration = Duration::from_secs(1);
 /// Reloads the webhook registry and forgets tokens' standings when another node, the CLI or
 /// this node changed webhooks, applications, tenants or clients: the bound on how long nodes
 /// sharing a store may disagree, and on how long a revoked client's token still works.
+///
+/// The first poll reloads whatever the version: a version read when the task starts could
+/// already include a change made after the node cached a standing (on a loaded machine the
+/// task's first read came after a client's deletion, and its token kept working on that node).
 async fn watch_config(state: AppState) {
-    let mut seen = state.store.config_version().await.ok();
+    let mut seen = None;
     loop {
         tokio::time::sleep(CONFIG_POLL).await;
         let Ok(now) = state.store.config_version().await else {

@@ -186,6 +186,17 @@ pub struct Store {
     pub(crate) log: std::sync::Arc<delivery::log_parts::LogWindow>,
 }
 
+/// PostgreSQL's activity counters ([`Store::pg_activity`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PgActivity {
+    /// The write-ahead log's position, bytes.
+    pub wal_bytes: i64,
+    /// Transactions committed in this database.
+    pub commits: i64,
+    /// Row versions inserted, updated and deleted in this database.
+    pub rows_written: i64,
+}
+
 /// What [`Store::vacuum_churned`] did with the churned tables, by name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Vacuumed {
@@ -377,6 +388,31 @@ impl Store {
             .fetch_one(pool)
             .await?),
         }
+    }
+
+    /// PostgreSQL: the server's write-ahead log position (bytes written since its start) and
+    /// this database's committed transactions and written row versions (inserted, updated,
+    /// deleted) so far, for a bench to count per delivery; `None` on SQLite. The counts are the
+    /// statistics the backends have reported, up to a second late.
+    pub async fn pg_activity(&self) -> Result<Option<PgActivity>, StoreError> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Ok(None);
+        };
+        sqlx::query("SELECT pg_stat_clear_snapshot()")
+            .execute(pool)
+            .await?;
+        let (wal_bytes, commits, rows_written) = sqlx::query_as(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::BIGINT, xact_commit, \
+             tup_inserted + tup_updated + tup_deleted FROM pg_stat_database \
+             WHERE datname = current_database()",
+        )
+        .fetch_one(pool)
+        .await?;
+        Ok(Some(PgActivity {
+            wal_bytes,
+            commits,
+            rows_written,
+        }))
     }
 
     /// The store's size (as [`Store::size_bytes`]) once rewritten without dead space: what its

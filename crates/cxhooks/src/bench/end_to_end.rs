@@ -11,7 +11,7 @@ use super::receiver::{Faulty, start_faulty_receiver, start_receiver};
 use super::report::{self, Measured};
 use super::setup::{set_up_tenant, start_nodes};
 use cxhooks_signing::MasterKey;
-use cxhooks_store::{Store, StoreLocation};
+use cxhooks_store::{PgActivity, Store, StoreLocation};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -94,6 +94,7 @@ pub(super) async fn run(
             )
         });
         let size_before = store.size_bytes().await.map_err(|e| e.to_string())?;
+        let pg_before = store.pg_activity().await.map_err(|e| e.to_string())?;
         let (healthy_changes, faulty_changes) = noisy::changes_split(args);
         let expected = healthy_changes * args.webhooks as u64;
 
@@ -165,6 +166,18 @@ pub(super) async fn run(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let peak_rss = peak_rss_mb();
+        if pg_before.is_some() {
+            // The backends report their statistics at most a second late.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let pg = match (pg_before, store.pg_activity().await.map_err(|e| e.to_string())?) {
+            (Some(before), Some(after)) => Some(PgActivity {
+                wal_bytes: after.wal_bytes - before.wal_bytes,
+                commits: after.commits - before.commits,
+                rows_written: after.rows_written - before.rows_written,
+            }),
+            _ => None,
+        };
         let mut node_shares = Vec::new();
         for url in urls.iter() {
             node_shares.push(delivered_by(&http, url).await?);
@@ -193,6 +206,7 @@ pub(super) async fn run(
             published_in,
             delivered_in,
             size_before,
+            pg,
             peak_rss,
             node_shares,
         })

@@ -22,6 +22,8 @@ pub(super) struct Measured {
     pub(super) published_in: Duration,
     pub(super) delivered_in: Duration,
     pub(super) size_before: i64,
+    /// PostgreSQL's activity during the run: WAL bytes, commits, row versions written.
+    pub(super) pg: Option<cxhooks_store::PgActivity>,
     pub(super) peak_rss: Option<f64>,
     pub(super) node_shares: Vec<u64>,
 }
@@ -79,6 +81,14 @@ pub(super) fn line(
         "peak_rss_mb": m.peak_rss,
         "store_bytes_per_delivery": round((size_after - m.size_before) as f64 / stored.max(1) as f64),
         "store_live_bytes_per_delivery": round((size_live - m.size_before) as f64 / stored.max(1) as f64),
+        "postgres_per_delivery": m.pg.map(|pg| {
+            let per = |n: i64| (n as f64 * 100.0 / stored.max(1) as f64).round() / 100.0;
+            json!({
+                "wal_bytes": per(pg.wal_bytes),
+                "commits": per(pg.commits),
+                "rows_written": per(pg.rows_written),
+            })
+        }),
         "nodes": args.nodes, "node_deliveries": m.node_shares, "pending": pending,
         "cpu": m.cpu.map(|(idle, steal, process_s, signing_s)| json!({
             "machine_idle_share": round(idle * 1000.0) / 1000.0,
