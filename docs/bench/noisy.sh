@@ -14,7 +14,7 @@
 # service's delivery.timeout in s; the product's 10 when unset), BACKLOG (changes queued for the
 # faulty tenant before each fault run, e.g. 1000000), RECOVER (the faulty receiver recovers after
 # that many seconds; each pair then also runs a fault-free run flat out, FLAT_CHANGES changes
-# (60000), for the free capacity).
+# (60000), for the free capacity), SETTLE (seconds to wait after queueing the backlog).
 #
 #   docs/bench/noisy.sh target/release/cxhooks hang
 #   BACKLOG=1000000 docs/bench/noisy.sh target/release/cxhooks hang
@@ -28,6 +28,7 @@ common=(bench --tenants "$TENANTS" --faulty 1 --webhooks 1 --batch 1 --rate "$RA
 fault=(--fault "$FAULT")
 [ -n "${BACKLOG:-}" ] && fault+=(--faulty-backlog "$BACKLOG")
 [ -n "${RECOVER:-}" ] && fault+=(--recover-after "$RECOVER")
+[ -n "${SETTLE:-}" ] && fault+=(--settle "$SETTLE")
 
 run() { # pair kind args...
   local pair=$1 kind=$2; shift 2

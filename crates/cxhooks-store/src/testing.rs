@@ -127,3 +127,14 @@ pub async fn count(store: &Store, sql: &str) -> i64 {
     .await
     .unwrap_or_else(|e| panic!("{sql}: {e}")))
 }
+
+/// Runs a statement as written (rows written as an older release wrote them).
+pub async fn execute(store: &Store, sql: &str) {
+    crate::on_pool!(store, |pool| sqlx::query(sqlx::AssertSqlSafe(
+        sql.to_owned()
+    ))
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .unwrap_or_else(|e| panic!("{sql}: {e}")))
+}

@@ -31,6 +31,16 @@ fn first_id_at(us: i64) -> uuid::Uuid {
     uuid::Uuid::from_u128(ms << 80)
 }
 
+/// The finished deliveries of a batch (`$1` < id ≤ `$2`) past their retention (`$3` for
+/// delivered ones, `$4` for the rest).
+macro_rules! purged_rows {
+    () => {
+        "WHERE id > $1 AND id <= $2 AND (\
+         (status = 'delivered' AND updated_at < $3) OR \
+         (status IN ('failed', 'cancelled', 'quota_exceeded') AND updated_at < $4))"
+    };
+}
+
 impl Store {
     /// One batch of a purge pass: looks at up to `batch` deliveries after `after` (in id
     /// order: creation order, ids being time-ordered) created before the later of the two
@@ -66,19 +76,26 @@ impl Store {
             if let Some(end) = end {
                 let end = DeliveryId::try_from(end)
                     .map_err(|e| StoreError::Corrupt(format!("a stored delivery id: {e}")))?;
+                // SQLite's attempts go with their delivery (a cascading key); PostgreSQL's no
+                // longer do (they stay when a delivery moves to the log), so they go here.
+                let sql = match self.kind() {
+                    crate::Backend::Sqlite => concat!("DELETE FROM deliveries ", purged_rows!()),
+                    crate::Backend::Postgres => concat!(
+                        "WITH gone AS (DELETE FROM deliveries ",
+                        purged_rows!(),
+                        " RETURNING id), a AS (DELETE FROM attempts WHERE delivery_id IN \
+                         (SELECT id FROM gone)) SELECT id FROM gone"
+                    ),
+                };
                 purged.deliveries = on_writer!(self, |pool| {
-                    sqlx::query(
-                        "DELETE FROM deliveries WHERE id > $1 AND id <= $2 AND (\
-                           (status = 'delivered' AND updated_at < $3) OR \
-                           (status IN ('failed', 'cancelled', 'quota_exceeded') AND updated_at < $4))",
-                    )
-                    .bind(Id::from(start))
-                    .bind(Id::from(end))
-                    .bind(purge.delivered_before.unwrap_or(i64::MIN))
-                    .bind(purge.failed_before.unwrap_or(i64::MIN))
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())
+                    sqlx::query(sql)
+                        .bind(Id::from(start))
+                        .bind(Id::from(end))
+                        .bind(purge.delivered_before.unwrap_or(i64::MIN))
+                        .bind(purge.failed_before.unwrap_or(i64::MIN))
+                        .execute(pool)
+                        .await
+                        .map(|r| r.rows_affected())
                 })?;
                 purged.next = full.then_some(end);
                 return Ok(purged);

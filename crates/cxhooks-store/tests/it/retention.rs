@@ -5,7 +5,7 @@
 
 use super::claims::finish;
 use super::{job_deliveries, store_unleased, tenant};
-use cxhooks_store::testing::{Backend, count};
+use cxhooks_store::testing::{Backend, count, execute};
 use cxhooks_store::*;
 use std::time::Duration;
 
@@ -331,7 +331,45 @@ async fn nodes_preparing_the_log_together_make_each_partition_once(backend: Back
     b.close().await;
 }
 
+/// A delivery finished before PostgreSQL's log existed stays in the queue: the batch purge
+/// deletes it there, with its attempts, once past its retention.
+async fn deliveries_finished_in_the_queue_are_purged_with_their_attempts(backend: Backend) {
+    let (store, _loc) = backend.store().await;
+    let (acme, key) = tenant("acme");
+    store.create_tenant(&acme, &key).await.unwrap();
+    let (app, hook, id) = (
+        ApplicationId::new_v4(),
+        WebhookId::now_v7(),
+        DeliveryId::now_v7(),
+    );
+    let now = chrono::Utc::now().timestamp_micros();
+    let insert = format!(
+        "INSERT INTO deliveries (id, tenant, application_id, webhook_id, type, payload, status, \
+         attempts, series_attempts, next_attempt_at, created_at, updated_at) \
+         VALUES ('{id}', 'acme', '{app}', '{hook}', 'crjob:created', '', 'delivered', 2, 2, \
+         {now}, {now}, {now})"
+    );
+    execute(&store, &insert).await;
+    for n in [1, 2] {
+        let attempt = format!(
+            "INSERT INTO attempts (delivery_id, n, at, duration_us, status_code, response_body) \
+             VALUES ('{id}', {n}, {now}, 10, 503, '')"
+        );
+        execute(&store, &attempt).await;
+    }
+    assert_eq!(store.attempts(id).await.unwrap().len(), 2);
+    assert_eq!(
+        purge_at(&store, now + DELIVERED_KEEP / 2).await.0,
+        0,
+        "not yet"
+    );
+    assert_eq!(purge_at(&store, now + 2 * DELIVERED_KEEP).await.0, 1);
+    assert!(store.delivery(&acme.name, app, id).await.unwrap().is_none());
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM attempts").await, 0);
+}
+
 cxhooks_store::both_backends!(
+    deliveries_finished_in_the_queue_are_purged_with_their_attempts,
     a_purge_deletes_finished_deliveries_past_retention_and_nothing_live,
     without_a_retention_finished_deliveries_are_kept_for_good,
     nodes_preparing_the_log_together_make_each_partition_once,

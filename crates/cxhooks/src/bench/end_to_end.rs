@@ -78,10 +78,25 @@ pub(super) async fn run(
                 args.faulty_backlog
             );
             let tokens = publishers[..args.faulty].iter().map(|p| p.token.clone());
-            Some(queue_backlog(&load, args, &urls, tokens.collect()).await?)
+            let queued = queue_backlog(&load, args, &urls, tokens.collect()).await?;
+            if args.settle > 0 {
+                eprintln!("bench: letting the store settle for {} s …", args.settle);
+                tokio::time::sleep(Duration::from_secs(args.settle)).await;
+            }
+            Some(queued)
         } else {
             None
         };
+        if args.preload_log > 0 {
+            let started = Instant::now();
+            store
+                .preload_log(args.preload_log, now_us() as i64, |n| {
+                    eprintln!("bench: {n} finished deliveries in the log …");
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!("bench: log preloaded in {:.0?}", started.elapsed());
+        }
         let pending_at_start = match &faulty {
             Some(_) => store.pending_count().await.map_err(|e| e.to_string())?,
             None => 0,

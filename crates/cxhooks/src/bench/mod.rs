@@ -118,6 +118,10 @@ pub struct BenchArgs {
     /// (× --webhooks).
     #[arg(long, value_name = "N", default_value_t = 0)]
     faulty_backlog: u64,
+    /// After queueing --faulty-backlog, wait SECONDS before the measured run, so that the store
+    /// has written the backlog out (checkpoints) by then.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    settle: u64,
     /// The faulty receivers answer 200 at once after SECONDS of the measured run; the line
     /// then reports how fast the faulty tenants' backlog drained and the healthy tenants'
     /// latency before the recovery and during the drain.
@@ -131,6 +135,11 @@ pub struct BenchArgs {
     /// interval's deliveries and latency, RSS, store size, pending deliveries, purged rows.
     #[arg(long, value_name = "FILE")]
     series: Option<std::path::PathBuf>,
+    /// PostgreSQL: before the run, write N delivered deliveries (of 10,000 made-up tenants with
+    /// 10 webhooks each) straight into the log of finished deliveries, as a large store's
+    /// history, to see whether claims and completions slow down with it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    preload_log: u64,
     /// Seconds between two --series lines.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     series_every: u64,
@@ -156,6 +165,9 @@ pub async fn run(database_url: Option<String>, args: BenchArgs) -> Result<ExitCo
     }
     if args.no_vacuum && database_url.is_none() {
         return Err("--no-vacuum is for a PostgreSQL store: add --database-url".into());
+    }
+    if args.preload_log > 0 && database_url.is_none() {
+        return Err("--preload-log is for a PostgreSQL store: add --database-url".into());
     }
     if args.keep_sqlite.is_some() && database_url.is_some() {
         return Err("--keep-sqlite is for the SQLite store: leave out --database-url".into());

@@ -39,13 +39,13 @@ pub(super) async fn start_nodes(
     if let Some(seconds) = args.delivery_timeout {
         config.delivery.timeout = Duration::from_secs(seconds);
     }
-    // One token per publisher for the whole run, however long (a soak runs 30 minutes).
     if let Some(seconds) = args.retention {
         let keep = Duration::from_secs(seconds);
         config.retention.delivered = keep;
         config.retention.failed = keep;
         config.retention.changes = keep;
     }
+    // One token per publisher for the whole run, however long (a soak runs 30 minutes).
     config.auth.token_ttl = Duration::from_secs(24 * 3600);
     // Each node: its own store pool, state (dispatcher, registry, node id) and listener. They
     // share one public URL, as nodes behind a load balancer do, so tokens are valid on all.

@@ -1,5 +1,5 @@
-//! `cxhooks bench`: the end-to-end line, its warm-up, the signing bound, and the
-//! noisy-neighbour run with the healthy and faulty tenants reported apart.
+//! `cxhooks bench`: the end-to-end line, its warm-up, the signing bound, the noisy-neighbour
+//! run with the healthy and faulty tenants reported apart, and a soak's series.
 
 use crate::env::Env;
 use cxhooks_store::testing::Backend;
@@ -247,6 +247,8 @@ fn bench_refuses_noisy_flags_that_do_not_fit() {
             "a fault to recover from",
         ),
         (&["--delivery-timeout", "60"][..], "below delivery.lease"),
+        (&["--preload-log", "10"][..], "is for a PostgreSQL store"),
+        (&["--settle", "5"][..], "add --faulty-backlog N"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_cxhooks"))
             .arg("bench")
@@ -262,7 +264,65 @@ fn bench_refuses_noisy_flags_that_do_not_fit() {
     }
 }
 
+/// `--retention`, `--series` and (PostgreSQL) `--preload-log`: a paced run with the purge on
+/// writes a line per interval with the soak's figures, and the database's work per delivery.
+async fn bench_writes_a_series_for_a_soak(backend: Backend) {
+    let env = Env::new(backend).await;
+    let series = env.dir.path().join("series.jsonl");
+    let mut args = vec![
+        "bench",
+        "--changes",
+        "1500",
+        "--batch",
+        "1",
+        "--webhooks",
+        "1",
+        "--rate",
+        "500",
+        "--retention",
+        "1",
+        "--series",
+        series.to_str().unwrap(),
+        "--series-every",
+        "1",
+    ];
+    if backend == Backend::Postgres {
+        args.extend(["--preload-log", "20000"]);
+    }
+    let out = env.ok(&args);
+    let line: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["deliveries"], 1500, "{line}");
+    let points: Vec<Value> = std::fs::read_to_string(&series)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(points.len() >= 2, "a line a second over 3 s: {points:?}");
+    let delivered: u64 = points
+        .iter()
+        .map(|p| p["delivered"].as_u64().unwrap())
+        .sum();
+    assert!(delivered <= 1500, "{points:?}");
+    for p in &points {
+        for key in ["rss_mb", "store_mb"] {
+            assert!(p[key].as_f64().is_some_and(|v| v > 0.0), "{key} in {p}");
+        }
+        assert!(p["pending"].as_i64().is_some(), "{p}");
+        assert!(p["purged"].is_object(), "{p}");
+    }
+    let pg = &line["postgres_per_delivery"];
+    match backend {
+        Backend::Postgres => {
+            for key in ["wal_bytes", "commits", "rows_written"] {
+                assert!(pg[key].as_f64().is_some_and(|v| v > 0.0), "{key} in {line}");
+            }
+        }
+        Backend::Sqlite => assert!(pg.is_null(), "{line}"),
+    }
+}
+
 cxhooks_store::both_backends!(
+    bench_writes_a_series_for_a_soak,
     bench_prints_the_documented_line,
     bench_leaves_the_warmup_out_of_the_latencies,
     bench_reports_healthy_and_faulty_tenants_apart

@@ -156,6 +156,11 @@ impl Pipeline {
         u32::try_from(self.hook_slots(hook).room()).unwrap_or(u32::MAX)
     }
 
+    /// Whether this node holds none of `hook`'s deliveries (claimed, signing or sending).
+    pub(super) fn holds_none(&self, hook: &HookInfo) -> bool {
+        self.hook_slots(hook).idle()
+    }
+
     /// Whether the last claim left due work of webhook `id` for want of room.
     pub(super) fn is_blocked(&self, id: WebhookId) -> bool {
         self.blocked.lock().expect("not poisoned").contains(&id)
