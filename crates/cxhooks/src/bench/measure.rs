@@ -203,10 +203,15 @@ impl CpuTimes {
 
 /// Peak resident set size of this process, MB (Linux `VmHWM`).
 pub(super) fn peak_rss_mb() -> Option<f64> {
+    status_mb("VmHWM:")
+}
+
+/// A size of this process's `/proc/self/status` (`key` with its colon), MB to 0.1.
+pub(super) fn status_mb(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(key))?
         .trim()
         .trim_end_matches("kB")
         .trim()

@@ -3,7 +3,7 @@
 //! size on disk, pending deliveries and what the purge removed so far (`--retention`).
 
 use super::BenchArgs;
-use super::measure::{Latencies, Seen, round};
+use super::measure::{Latencies, Seen, round, status_mb};
 use cxhooks_store::{Store, StoreLocation};
 use serde_json::json;
 use std::io::Write;
@@ -40,7 +40,7 @@ pub(super) fn spawn(
                 "t_s": started.elapsed().as_secs(),
                 "delivered": delivered - delivered_before,
                 "latency_ms": interval.percentiles(),
-                "rss_mb": rss_mb(),
+                "rss_mb": status_mb("VmRSS:"),
                 "store_mb": store_mb(&store, &location).await,
                 "pending": store.pending_count().await.ok(),
                 "purged": purged(&http, &metrics).await,
@@ -54,20 +54,6 @@ pub(super) fn spawn(
             }
         }
     })))
-}
-
-/// The process's resident set size now, MB (Linux `VmRSS`).
-fn rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(round(kb / 1024.0))
 }
 
 /// The store's size on disk, MB: an SQLite file with its write-ahead log, read from the file
