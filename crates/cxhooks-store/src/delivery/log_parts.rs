@@ -125,6 +125,13 @@ impl Store {
         if let Some(shortest) = shortest {
             let width = width(shortest, longest);
             let need = now.saturating_add(longest).saturating_add(2 * width);
+            // Every node calls this once a second: nothing to write while its partitions reach.
+            let reach = self.log.covered_until.load(Ordering::Relaxed);
+            if reach >= need {
+                self.log.delivered_keep.store(delivered, Ordering::Relaxed);
+                self.log.failed_keep.store(failed, Ordering::Relaxed);
+                return Ok(());
+            }
             let mut tx = pool.begin().await?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(PARTS_LOCK)
