@@ -312,8 +312,9 @@ async fn nodes_preparing_the_log_together_make_each_partition_once(backend: Back
     .await;
     assert_eq!(parts, tables);
     // Widths of 9.4 s (a 64th of the longer retention, above an eighth of the shorter), from
-    // the current one to 10 minutes (the longer retention) and two widths ahead.
-    assert!((66..=67).contains(&parts), "{parts} partitions");
+    // the current one to 10 minutes (the longer retention) and two widths ahead: 66 or 67, and
+    // one more when the second call, a second later, needs one the first did not reach.
+    assert!((66..=68).contains(&parts), "{parts} partitions");
     let reach = count(&a, "SELECT MAX(to_us) FROM delivery_log_parts").await;
     assert!(
         reach >= now + FAILED_KEEP,
