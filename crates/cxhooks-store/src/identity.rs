@@ -184,13 +184,47 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Deletes a tenant and everything it owns; false if it did not exist.
+    /// Deletes a tenant and everything it owns; false if it did not exist. Its deliveries and
+    /// their earlier attempts are deleted here, wherever they are kept: on PostgreSQL neither
+    /// the log nor `attempts` has a key that would cascade. The tenant's row is locked first,
+    /// so every publish of the tenant has committed (its changes hold a key-share lock on the
+    /// row) and none can commit after (it waits for the row, then finds it gone).
     pub async fn delete_tenant(&self, name: &TenantName) -> Result<bool, StoreError> {
-        let done = bumping!(
-            self,
-            sqlx::query("DELETE FROM tenants WHERE name = $1").bind(name.as_str())
-        )?;
-        Ok(done == 1)
+        let lock = match self.kind() {
+            crate::Backend::Postgres => "SELECT 1 FROM tenants WHERE name = $1 FOR UPDATE",
+            // A SQLite write transaction holds the whole database.
+            crate::Backend::Sqlite => "SELECT 1 FROM tenants WHERE name = $1",
+        };
+        let mut deletes = vec![
+            "DELETE FROM attempts WHERE delivery_id IN \
+             (SELECT id FROM all_deliveries WHERE tenant = $1)",
+            "DELETE FROM deliveries WHERE tenant = $1",
+        ];
+        if self.kind() == crate::Backend::Postgres {
+            deletes.push("DELETE FROM delivery_log WHERE tenant = $1");
+        }
+        deletes.push("DELETE FROM tenants WHERE name = $1");
+        on_pool!(self, |pool| {
+            let mut tx = crate::BeginWrite::begin_write(pool).await?;
+            let found = sqlx::query(lock)
+                .bind(name.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Ok(false);
+            }
+            for sql in &deletes {
+                sqlx::query(*sql)
+                    .bind(name.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(crate::management::BUMP_CONFIG)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// The realm keys of a tenant, newest first.

@@ -369,7 +369,119 @@ async fn deliveries_finished_in_the_queue_are_purged_with_their_attempts(backend
     assert_eq!(count(&store, "SELECT COUNT(*) FROM attempts").await, 0);
 }
 
+/// Deleting a tenant deletes every delivery it had, wherever it is kept (the queue, the log's
+/// partitions, the log kept for good), with their earlier attempts.
+async fn deleting_a_tenant_deletes_its_deliveries_in_the_queue_and_the_log(backend: Backend) {
+    let (store, _loc) = backend.store().await;
+    let now = chrono::Utc::now().timestamp_micros();
+    store.prepare_log(retention(), now).await.unwrap();
+    let app = ApplicationId::new_v4();
+    let mut tenants = Vec::new();
+    for name in ["acme", "other"] {
+        let (t, key) = tenant(name);
+        store.create_tenant(&t, &key).await.unwrap();
+        let (done, retried, live) = (
+            WebhookId::now_v7(),
+            WebhookId::now_v7(),
+            WebhookId::now_v7(),
+        );
+        for hook in [done, retried, live] {
+            store_unleased(&store, &t, &[], &made(app, hook, 2, now), now).await;
+        }
+        let only = |hook: WebhookId| move |w: WebhookId| if w == hook { 100 } else { 0 };
+        let claimed = store
+            .claim_fair("a", now, now + 60 * S, 100, None, &only(done))
+            .await
+            .unwrap()
+            .deliveries;
+        finish(&store, "a", &claimed, now + S, Next::Delivered).await;
+        // A 503, then a retry due later: an attempt in `attempts` and the delivery in the queue.
+        let claimed = store
+            .claim_fair("a", now, now + 60 * S, 100, None, &only(retried))
+            .await
+            .unwrap()
+            .deliveries;
+        for (n, d) in claimed.iter().enumerate() {
+            let outcome = |k: i64, next| DeliveryOutcome {
+                delivery_id: d.id,
+                webhook_id: retried,
+                node: "a".into(),
+                attempt: Some(AttemptRecord {
+                    n: k,
+                    at: now + k * S,
+                    duration_us: 10,
+                    status_code: Some(503),
+                    error: None,
+                    response_body: String::new(),
+                }),
+                signature: None,
+                next,
+                series_started: now,
+            };
+            store
+                .complete(
+                    &[outcome(1, Next::Retry(now + S))],
+                    now + S,
+                    i64::MAX,
+                    i64::MAX,
+                )
+                .await
+                .unwrap();
+            let again = store
+                .claim_fair("a", now + 2 * S, now + 60 * S, 1, None, &only(retried))
+                .await
+                .unwrap()
+                .deliveries;
+            assert_eq!(again.len(), 1);
+            // One fails for good (to the log), the other waits for its third attempt.
+            let next = if n == 0 {
+                Next::Failed
+            } else {
+                Next::Retry(now + 100 * S)
+            };
+            store
+                .complete(&[outcome(2, next)], now + 2 * S, i64::MAX, i64::MAX)
+                .await
+                .unwrap();
+        }
+        tenants.push(t);
+    }
+    let rows = |tenant: &str| {
+        let (store, sql) = (
+            store.clone(),
+            format!("SELECT COUNT(*) FROM all_deliveries WHERE tenant = '{tenant}'"),
+        );
+        async move { count(&store, &sql).await }
+    };
+    assert_eq!((rows("acme").await, rows("other").await), (6, 6));
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM attempts").await, 4);
+    if backend == Backend::Postgres {
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM delivery_log").await, 6);
+    }
+    assert!(store.delete_tenant(&tenants[0].name).await.unwrap());
+    assert_eq!((rows("acme").await, rows("other").await), (0, 6));
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM attempts").await,
+        2,
+        "the deleted tenant's attempts went, the other's stayed"
+    );
+    let listed = store
+        .deliveries(
+            &tenants[1].name,
+            app,
+            &LogFilter::default(),
+            &Page {
+                limit: 100,
+                ..Page::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 6);
+}
+
 cxhooks_store::both_backends!(
+    deleting_a_tenant_deletes_its_deliveries_in_the_queue_and_the_log,
     deliveries_finished_in_the_queue_are_purged_with_their_attempts,
     a_purge_deletes_finished_deliveries_past_retention_and_nothing_live,
     without_a_retention_finished_deliveries_are_kept_for_good,
