@@ -42,6 +42,17 @@ async fn purge_at(store: &Store, at: i64) -> (u64, u32) {
     }
 }
 
+/// How many deliveries of `app` the request log lists (up to 100).
+async fn listed(store: &Store, tenant: &TenantName, app: ApplicationId) -> usize {
+    let page = Page {
+        limit: 100,
+        ..Page::default()
+    };
+    let filter = LogFilter::default();
+    let listed = store.deliveries(tenant, app, &filter, &page).await;
+    listed.unwrap().items.len()
+}
+
 /// Time-ordered ids, as publishes make them: the batch purge walks them in creation order.
 fn made(app: ApplicationId, hook: WebhookId, n: usize, now: i64) -> Vec<NewDelivery> {
     let mut ds = job_deliveries(n, app, hook, now);
@@ -158,19 +169,7 @@ async fn a_purge_deletes_finished_deliveries_past_retention_and_nothing_live(bac
         }
     };
     // Everything is in the request log, with its attempts.
-    let listed = store
-        .deliveries(
-            &acme.name,
-            app,
-            &LogFilter::default(),
-            &Page {
-                limit: 100,
-                ..Page::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(listed.items.len(), 13);
+    assert_eq!(listed(&store, &acme.name, app).await, 13);
     let codes = |id| {
         let store = store.clone();
         async move {
@@ -465,19 +464,7 @@ async fn deleting_a_tenant_deletes_its_deliveries_in_the_queue_and_the_log(backe
         2,
         "the deleted tenant's attempts went, the other's stayed"
     );
-    let listed = store
-        .deliveries(
-            &tenants[1].name,
-            app,
-            &LogFilter::default(),
-            &Page {
-                limit: 100,
-                ..Page::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(listed.items.len(), 6);
+    assert_eq!(listed(&store, &tenants[1].name, app).await, 6);
 }
 
 cxhooks_store::both_backends!(

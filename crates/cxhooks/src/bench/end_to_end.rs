@@ -79,10 +79,6 @@ pub(super) async fn run(
             );
             let tokens = publishers[..args.faulty].iter().map(|p| p.token.clone());
             let queued = queue_backlog(&load, args, &urls, tokens.collect()).await?;
-            if args.settle > 0 {
-                eprintln!("bench: letting the store settle for {} s …", args.settle);
-                tokio::time::sleep(Duration::from_secs(args.settle)).await;
-            }
             Some(queued)
         } else {
             None
@@ -96,6 +92,10 @@ pub(super) async fn run(
                 .await
                 .map_err(|e| e.to_string())?;
             eprintln!("bench: log preloaded in {:.0?}", started.elapsed());
+        }
+        if args.settle > 0 {
+            eprintln!("bench: letting the store settle for {} s …", args.settle);
+            tokio::time::sleep(Duration::from_secs(args.settle)).await;
         }
         let pending_at_start = match &faulty {
             Some(_) => store.pending_count().await.map_err(|e| e.to_string())?,

@@ -118,8 +118,8 @@ pub struct BenchArgs {
     /// (× --webhooks).
     #[arg(long, value_name = "N", default_value_t = 0)]
     faulty_backlog: u64,
-    /// After queueing --faulty-backlog, wait SECONDS before the measured run, so that the store
-    /// has written the backlog out (checkpoints) by then.
+    /// After queueing --faulty-backlog or writing --preload-log, wait SECONDS before the
+    /// measured run, so that the store has written the load out (checkpoints) by then.
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     settle: u64,
     /// The faulty receivers answer 200 at once after SECONDS of the measured run; the line

@@ -45,8 +45,10 @@ pub(super) fn check_args(args: &BenchArgs) -> Result<(), String> {
     if !noisy && (args.faulty_backlog > 0 || args.recover_after.is_some()) {
         return Err("--faulty-backlog and --recover-after need --faulty N and --fault".into());
     }
-    if args.settle > 0 && args.faulty_backlog == 0 {
-        return Err("--settle waits after a backlog: add --faulty-backlog N".into());
+    if args.settle > 0 && args.faulty_backlog == 0 && args.preload_log == 0 {
+        return Err(
+            "--settle waits after a bulk load: add --faulty-backlog N or --preload-log N".into(),
+        );
     }
     if args.recover_after.is_some() && args.fault == Some(Fault::None) {
         return Err("--recover-after needs a fault to recover from: not --fault none".into());

@@ -248,7 +248,10 @@ fn bench_refuses_noisy_flags_that_do_not_fit() {
         ),
         (&["--delivery-timeout", "60"][..], "below delivery.lease"),
         (&["--preload-log", "10"][..], "is for a PostgreSQL store"),
-        (&["--settle", "5"][..], "add --faulty-backlog N"),
+        (
+            &["--settle", "5"][..],
+            "add --faulty-backlog N or --preload-log N",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_cxhooks"))
             .arg("bench")
