@@ -368,8 +368,8 @@ async fn deliveries_finished_in_the_queue_are_purged_with_their_attempts(backend
     assert_eq!(count(&store, "SELECT COUNT(*) FROM attempts").await, 0);
 }
 
-/// Deleting a tenant deletes every delivery it had, wherever it is kept (the queue, the log's
-/// partitions, the log kept for good), with their earlier attempts.
+/// Deleting a tenant deletes every delivery it had, wherever it is kept (the queue, and on
+/// PostgreSQL the log's partitions), with their earlier attempts; another tenant's stay.
 async fn deleting_a_tenant_deletes_its_deliveries_in_the_queue_and_the_log(backend: Backend) {
     let (store, _loc) = backend.store().await;
     let now = chrono::Utc::now().timestamp_micros();
