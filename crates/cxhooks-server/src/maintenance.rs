@@ -181,15 +181,28 @@ fn count_purged(state: &AppState, what: &'static str, n: u64) {
 /// How often the store's configuration version is polled.
 const CONFIG_POLL: Duration = Duration::from_secs(1);
 
+/// How many configuration moves the store keeps a record of (which tenant each was for); a
+/// node further behind reloads every webhook.
+const CONFIG_CHANGES_KEPT: i64 = 10_000;
+/// Above this many tenants changed since the last poll, one full reload is cheaper than a
+/// query per tenant.
+const TENANTS_PER_RELOAD: usize = 64;
+
 /// Reloads the webhook registry and forgets tokens' standings when another node, the CLI or
 /// this node changed webhooks, applications, tenants or clients: the bound on how long nodes
 /// sharing a store may disagree, and on how long a revoked client's token still works.
 ///
-/// The first poll reloads whatever the version: a version read when the task starts could
-/// already include a change made after the node cached a standing (on a loaded machine the
-/// task's first read came after a client's deletion, and its token kept working on that node).
+/// Only the tenants the store names as changed since the version last seen are reloaded
+/// (with 100,000 webhooks a full reload re-reads and recompiles them all, on every node, after
+/// each change anywhere); everything when it cannot name them.
+///
+/// The first poll reloads everything whatever the version: a version read when the task
+/// starts could already include a change made after the node cached a standing (on a loaded
+/// machine the task's first read came after a client's deletion, and its token kept working
+/// on that node).
 async fn watch_config(state: AppState) {
-    let mut seen = None;
+    let mut seen: Option<i64> = None;
+    let mut pruned = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(CONFIG_POLL).await;
         let Ok(now) = state.store.config_version().await else {
@@ -199,14 +212,33 @@ async fn watch_config(state: AppState) {
             continue;
         }
         state.standings.forget_all();
-        match state
-            .delivery
-            .registry
-            .reload(&state.store, &state.master)
-            .await
-        {
-            Ok(()) => seen = Some(now),
+        let changed = match seen {
+            Some(seen) => state.store.config_changes(seen, now).await.ok().flatten(),
+            None => None,
+        };
+        let registry = &state.delivery.registry;
+        let (scope, reloaded) = match changed.filter(|t| t.len() <= TENANTS_PER_RELOAD) {
+            Some(tenants) => (
+                "tenants",
+                registry
+                    .reload_tenants(&state.store, &state.master, &tenants)
+                    .await,
+            ),
+            None => ("all", registry.reload(&state.store, &state.master).await),
+        };
+        match reloaded {
+            Ok(()) => {
+                seen = Some(now);
+                let scope = crate::metrics::Scope { scope };
+                state.metrics.config_reloads.get_or_create(&scope).inc();
+            }
             Err(e) => tracing::warn!(error = %e, "reloading webhooks failed; retrying"),
+        }
+        if pruned.elapsed() >= Duration::from_secs(60) {
+            pruned = tokio::time::Instant::now();
+            if let Err(e) = state.store.prune_config_changes(CONFIG_CHANGES_KEPT).await {
+                tracing::warn!(error = %e, "pruning the record of configuration changes failed");
+            }
         }
     }
 }

@@ -54,6 +54,13 @@ pub struct Released {
     pub why: &'static str,
 }
 
+/// The `scope` label of `cxhooks_config_reloads`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Scope {
+    /// `tenants` (only the tenants the store named as changed) or `all`.
+    pub scope: &'static str,
+}
+
 /// This node's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -72,6 +79,8 @@ pub struct Metrics {
     pub purged: Family<Purged, Counter>,
     /// Claims this node gave back unsent, by why.
     released: Family<Released, Counter>,
+    /// Reloads of the webhook registry after the configuration version moved, by scope.
+    pub config_reloads: Family<Scope, Counter>,
     queue_depth: Gauge,
     oldest_pending_seconds: Gauge<f64, AtomicU64>,
 }
@@ -121,6 +130,12 @@ impl Default for Metrics {
             "Claimed deliveries this node gave back unsent (to be claimed again), by why",
             released.clone(),
         );
+        let config_reloads = Family::<Scope, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Reloads of this node's webhooks after the store's configuration changed: of the tenants changed, or all",
+            config_reloads.clone(),
+        );
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
@@ -142,6 +157,7 @@ impl Default for Metrics {
             store_vacuums,
             purged,
             released,
+            config_reloads,
             queue_depth,
             oldest_pending_seconds,
         }

@@ -101,14 +101,12 @@ fn collect<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>,
 /// tenant has the feature) is dropped by every node within a poll of the version. The rows
 /// changed.
 macro_rules! bumping {
-    ($store:expr, $q:expr) => {
+    ($store:expr, $tenant:expr, $q:expr) => {
         on_pool!($store, |pool| {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;
             let changed = $q.execute(&mut *tx).await?.rows_affected();
             if changed > 0 {
-                sqlx::query(crate::management::BUMP_CONFIG)
-                    .execute(&mut *tx)
-                    .await?;
+                crate::management::bump_config!(tx, $tenant);
             }
             tx.commit().await?;
             Ok::<u64, StoreError>(changed)
@@ -177,6 +175,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let done = bumping!(
             self,
+            name.as_str(),
             sqlx::query("UPDATE tenants SET webhooks_enabled = $2 WHERE name = $1")
                 .bind(name.as_str())
                 .bind(enabled)
@@ -219,9 +218,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query(crate::management::BUMP_CONFIG)
-                .execute(&mut *tx)
-                .await?;
+            crate::management::bump_config!(tx, name.as_str());
             tx.commit().await?;
             Ok(true)
         })
@@ -315,6 +312,7 @@ impl Store {
     pub async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
         let done = bumping!(
             self,
+            client.tenant.as_str(),
             sqlx::query(
                 "UPDATE clients SET name = $3, code = $4, secret_hash = $5, default_scopes = $6, \
                  permissions = $7, updated_at = $8 WHERE tenant = $1 AND client_id = $2"
@@ -339,6 +337,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let done = bumping!(
             self,
+            tenant.as_str(),
             sqlx::query("DELETE FROM clients WHERE tenant = $1 AND client_id = $2")
                 .bind(tenant.as_str())
                 .bind(client_id)

@@ -148,7 +148,7 @@ mod previous_release {
 
     /// The releases upgraded from: issue 25's first (fair claims) and its last (per-webhook
     /// limits), as (SQLite, PostgreSQL) migration versions.
-    const RELEASES: [(i64, i64); 2] = [(11, 12), (13, 14)];
+    const RELEASES: [(i64, i64); 3] = [(11, 12), (13, 14), (14, 15)];
 
     async fn upgrading_from_the_previous_release_delivers_everything_pending(backend: Backend) {
         for release in RELEASES {

@@ -2,8 +2,9 @@
 //! or loaded), what a worker needs to send (url, headers, the client that created it), and parsed application keys.
 //!
 //! The management API updates it on every write, on this node, and bumps the store's
-//! configuration version; every node polls that version (each second) and reloads when it
-//! moves, so nodes sharing a PostgreSQL store agree within about a second.
+//! configuration version; every node polls that version (each second) and reloads the tenants
+//! the store says changed since ([`Registry::reload_tenants`]; everything when it cannot say),
+//! so nodes sharing a PostgreSQL store agree within about a second.
 
 use cxhooks_catalog::Catalog;
 use cxhooks_condition::{Filter as CompiledFilter, Matcher};
@@ -62,11 +63,39 @@ struct Inner {
     hooks: HashMap<WebhookId, Arc<HookInfo>>,
 }
 
+impl Inner {
+    /// Adds or replaces a webhook; only enabled ones are matched.
+    fn put(&mut self, info: Arc<HookInfo>, filters: Vec<CompiledFilter>) {
+        if info.status == WebhookStatus::Enabled {
+            self.matcher.insert(info.tenant.clone(), info.id, filters);
+        } else {
+            self.matcher.remove(&info.tenant, &info.id);
+        }
+        self.hooks.insert(info.id, info);
+    }
+}
+
+fn info(hook: &Webhook, headers: Option<Vec<CustomHeader>>) -> Arc<HookInfo> {
+    Arc::new(HookInfo {
+        tenant: hook.tenant.clone(),
+        id: hook.id,
+        application_id: hook.application_id,
+        url: hook.url.clone(),
+        target: reqwest::Url::parse(&hook.url).ok(),
+        headers,
+        client_id: hook.audit.created_by.clone(),
+        status: hook.status,
+        max_in_flight: hook.max_in_flight.map(cxhooks_store::MaxInFlight::get),
+        max_per_second: hook.max_per_second.map(cxhooks_store::MaxPerSecond::get),
+        ordered: hook.ordered,
+    })
+}
+
 /// The in-memory webhook registry.
 #[derive(Default)]
 pub struct Registry {
     inner: RwLock<Inner>,
-    keys: RwLock<HashMap<ApplicationId, Arc<PrivateKey>>>,
+    keys: RwLock<HashMap<ApplicationId, (TenantName, Arc<PrivateKey>)>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -98,19 +127,23 @@ fn compile(hook: &Webhook) -> Vec<CompiledFilter> {
         .collect()
 }
 
+/// The webhook's custom headers, unsealed; `None` (logged) when their seal does not open.
+fn open_headers(master: &MasterKey, hook: &Webhook) -> Option<Vec<CustomHeader>> {
+    match crate::seal::open_headers(master, hook) {
+        Ok(headers) => Some(headers),
+        Err(e) => {
+            tracing::error!(webhook = %hook.id, error = %e, "the webhook's custom headers do not open: its deliveries wait");
+            None
+        }
+    }
+}
+
 impl Registry {
     /// Loads every webhook of the store.
     pub async fn load(store: &Store, master: &MasterKey) -> Result<Self, StoreError> {
         let registry = Registry::default();
         for hook in store.all_webhooks().await? {
-            let headers = match crate::seal::open_headers(master, &hook) {
-                Ok(headers) => Some(headers),
-                Err(e) => {
-                    tracing::error!(webhook = %hook.id, error = %e, "the webhook's custom headers do not open: its deliveries wait");
-                    None
-                }
-            };
-            registry.insert(&hook, headers);
+            registry.insert(&hook, open_headers(master, &hook));
         }
         Ok(registry)
     }
@@ -125,6 +158,37 @@ impl Registry {
         Ok(())
     }
 
+    /// Replaces the webhooks of `tenants` with the store's, and forgets their cached keys;
+    /// every other tenant's stay as they are. Conditions are compiled before the lock is
+    /// taken, so matching waits only for the swap.
+    pub async fn reload_tenants(
+        &self,
+        store: &Store,
+        master: &MasterKey,
+        tenants: &[TenantName],
+    ) -> Result<(), StoreError> {
+        let fresh: Vec<_> = store
+            .tenants_webhooks(tenants)
+            .await?
+            .iter()
+            .map(|hook| (info(hook, open_headers(master, hook)), compile(hook)))
+            .collect();
+        let mut inner = self.inner.write().expect("lock");
+        inner.hooks.retain(|_, h| !tenants.contains(&h.tenant));
+        for tenant in tenants {
+            inner.matcher.remove_tenant(tenant);
+        }
+        for (info, filters) in fresh {
+            inner.put(info, filters);
+        }
+        drop(inner);
+        self.keys
+            .write()
+            .expect("lock")
+            .retain(|_, (tenant, _)| !tenants.contains(tenant));
+        Ok(())
+    }
+
     /// Adds or replaces a webhook. Only enabled webhooks are matched.
     pub fn upsert(&self, hook: &Webhook, headers: Vec<CustomHeader>) {
         self.insert(hook, Some(headers));
@@ -132,26 +196,8 @@ impl Registry {
 
     fn insert(&self, hook: &Webhook, headers: Option<Vec<CustomHeader>>) {
         let filters = compile(hook);
-        let info = Arc::new(HookInfo {
-            tenant: hook.tenant.clone(),
-            id: hook.id,
-            application_id: hook.application_id,
-            url: hook.url.clone(),
-            target: reqwest::Url::parse(&hook.url).ok(),
-            headers,
-            client_id: hook.audit.created_by.clone(),
-            status: hook.status,
-            max_in_flight: hook.max_in_flight.map(cxhooks_store::MaxInFlight::get),
-            max_per_second: hook.max_per_second.map(cxhooks_store::MaxPerSecond::get),
-            ordered: hook.ordered,
-        });
-        let mut inner = self.inner.write().expect("lock");
-        if hook.status == WebhookStatus::Enabled {
-            inner.matcher.insert(hook.tenant.clone(), hook.id, filters);
-        } else {
-            inner.matcher.remove(&hook.tenant, &hook.id);
-        }
-        inner.hooks.insert(hook.id, info);
+        let info = info(hook, headers);
+        self.inner.write().expect("lock").put(info, filters);
     }
 
     /// Forgets a webhook.
@@ -229,7 +275,7 @@ impl Registry {
         tenant: &TenantName,
         app_id: ApplicationId,
     ) -> Result<Option<Arc<PrivateKey>>, KeyError> {
-        if let Some(k) = self.keys.read().expect("lock").get(&app_id) {
+        if let Some((_, k)) = self.keys.read().expect("lock").get(&app_id) {
             return Ok(Some(k.clone()));
         }
         let Some(app) = store.application(tenant, app_id).await? else {
@@ -238,7 +284,10 @@ impl Registry {
         let key =
             crate::seal::open_application_key(master, tenant, app_id, &app.sealed_private_key)?;
         let key = Arc::new(key);
-        self.keys.write().expect("lock").insert(app_id, key.clone());
+        self.keys
+            .write()
+            .expect("lock")
+            .insert(app_id, (tenant.clone(), key.clone()));
         Ok(Some(key))
     }
 

@@ -3,6 +3,7 @@
 use crate::delivery::{PUBLISH, candidate_change, config};
 use crate::harness::*;
 use crate::receiver::TestReceiver;
+use cxhooks_store::WebhookId;
 use cxhooks_store::testing::Backend;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -160,7 +161,87 @@ async fn a_node_behind_on_configuration_cancels_nothing(backend: Backend) {
     }
 }
 
+/// Waits (up to 10 s) for node `b`'s registry to hold the webhook `id`, or not to.
+async fn until_known(b: &TestApp, id: WebhookId, known: bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.state.delivery.registry.hook(id).is_some() != known {
+        assert!(
+            Instant::now() < deadline,
+            "node B: webhook {id} known is not {known} after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A node reloads only the tenants the store names as changed: a webhook created for `beta`
+/// on node A reaches node B while B's entry for `acme`'s webhook stays the very one it had
+/// (a full reload would have made it anew), and deleting `beta` takes its webhooks off B and
+/// leaves `acme` delivering.
+async fn a_node_reloads_only_the_tenants_that_changed(backend: Backend) {
+    let TwoNodes {
+        receiver,
+        a,
+        b,
+        manager,
+        publisher,
+    } = two_nodes(backend).await;
+    let tenants_reloads = |node: &TestApp| {
+        let scope = cxhooks_server::metrics::Scope { scope: "tenants" };
+        node.state
+            .metrics
+            .config_reloads
+            .get_or_create(&scope)
+            .get()
+    };
+    let app_id = a.application(&manager, "cluster").await;
+    let hook = json!({"url": receiver.url, "filters": [{"eventType": "cremployee:updated"}]});
+    let path = format!("/webhooks/v1/applications/{app_id}/webhooks");
+    let created = a.json("POST", &path, &manager, &hook).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let acme_hook = WebhookId::parse(created.body["_id"].as_str().unwrap()).unwrap();
+    until_known(&b, acme_hook, true).await;
+    let acme_entry = b.state.delivery.registry.hook(acme_hook).unwrap();
+    let reloads = tenants_reloads(&b);
+
+    a.tenant("beta").await;
+    let perms = "create=on,read=all,update=all,delete=all";
+    let (_, beta_manager) = a.client_token("beta", ALL_SCOPES, perms).await;
+    let beta_app = a.application(&beta_manager, "beta").await;
+    let beta_hook = WebhookId::parse(&a.webhook(&beta_manager, &beta_app).await).unwrap();
+    until_known(&b, beta_hook, true).await;
+    assert!(tenants_reloads(&b) > reloads, "B reloaded by tenant");
+    let same = b.state.delivery.registry.hook(acme_hook).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&acme_entry, &same),
+        "acme's webhook was reloaded for a change of beta's"
+    );
+
+    let beta = cxhooks_store::TenantName::parse("beta").unwrap();
+    assert!(a.store().delete_tenant(&beta).await.unwrap());
+    until_known(&b, beta_hook, false).await;
+    let same = b.state.delivery.registry.hook(acme_hook).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&acme_entry, &same),
+        "acme reloaded for beta's deletion"
+    );
+    let published = b
+        .json(
+            "POST",
+            "/webhooks/v1/changes",
+            &publisher,
+            &candidate_change("1"),
+        )
+        .await;
+    assert_eq!(published.status, 202, "{}", published.text);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.received().is_empty() {
+        assert!(Instant::now() < deadline, "acme's change was not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 cxhooks_store::both_backends!(
+    a_node_reloads_only_the_tenants_that_changed,
     nodes_sharing_a_store_see_each_others_webhooks,
     a_node_behind_on_configuration_cancels_nothing,
 );

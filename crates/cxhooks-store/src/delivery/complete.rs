@@ -233,9 +233,16 @@ impl Store {
                             .filter_map(|id| DeliveryId::try_from(id).ok()),
                         now
                     );
-                    sqlx::query("UPDATE config_version SET version = version + 1 WHERE id = 1")
+                    sqlx::query(crate::management::BUMP_CONFIG)
                         .execute(&mut *tx)
                         .await?;
+                    sqlx::query(
+                        "INSERT INTO config_changes (version, tenant) SELECT c.version, w.tenant \
+                         FROM config_version c, webhooks w WHERE c.id = 1 AND w.id = $1",
+                    )
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
                     effects.errored.extend(WebhookId::parse(&id));
                 }
             }

@@ -1,6 +1,6 @@
 //! Applications: create, read, rename or re-key, delete.
 
-use super::rows::{ApplicationRow, BUMP_CONFIG, Doomed, application_columns, collect};
+use super::rows::{ApplicationRow, Doomed, application_columns, bump_config, collect};
 use super::{Application, Page, Paged};
 use crate::error::conflict;
 use crate::model::*;
@@ -94,7 +94,7 @@ impl Store {
             .await?
             .rows_affected();
             if n == 1 {
-                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+                bump_config!(tx, app.tenant.as_str());
             }
             tx.commit().await?;
             Ok::<_, StoreError>(n == 1)

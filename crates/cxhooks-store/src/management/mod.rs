@@ -6,7 +6,7 @@ mod applications;
 mod limits;
 pub use limits::{MaxInFlight, MaxPerSecond};
 mod rows;
-pub(crate) use rows::BUMP_CONFIG;
+pub(crate) use rows::{BUMP_CONFIG, LOG_CONFIG, bump_config};
 mod webhooks;
 
 use crate::model::*;

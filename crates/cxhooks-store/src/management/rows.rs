@@ -125,7 +125,24 @@ pub(super) fn collect<R, T: TryFrom<R, Error = StoreError>>(
 
 /// Every node reloads its webhook registry when this version moves.
 pub(crate) const BUMP_CONFIG: &str = "UPDATE config_version SET version = version + 1 WHERE id = 1";
+/// Which tenant the move was for: nodes reload only the tenants named since the version they
+/// saw ([`Store::config_changes`](crate::Store::config_changes)). Binds the tenant.
+pub(crate) const LOG_CONFIG: &str = "INSERT INTO config_changes (version, tenant) SELECT version, $1 FROM config_version WHERE id = 1";
+
+/// Moves the configuration version for the tenant `$tenant` (a `&str`), in the transaction `$tx`.
+macro_rules! bump_config {
+    ($tx:expr, $tenant:expr) => {{
+        sqlx::query($crate::management::BUMP_CONFIG)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query($crate::management::LOG_CONFIG)
+            .bind($tenant)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
 pub(super) use application_columns;
+pub(crate) use bump_config;
 pub(super) use webhook_columns;
 
 /// What a delete removes, with the deliveries still to be sent for it.
@@ -186,7 +203,7 @@ impl Store {
             }
             let n = deleting.execute(&mut *tx).await?.rows_affected();
             if n == 1 {
-                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+                bump_config!(tx, tenant.as_str());
             }
             tx.commit().await?;
             Ok::<_, StoreError>(n == 1)

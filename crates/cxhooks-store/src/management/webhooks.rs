@@ -1,7 +1,7 @@
 //! Webhooks: create (within the client's limit), read, update, delete; the configuration
 //! version nodes poll.
 
-use super::rows::{BUMP_CONFIG, Doomed, WebhookRow, collect, limit_columns, webhook_columns};
+use super::rows::{Doomed, WebhookRow, bump_config, collect, limit_columns, webhook_columns};
 use super::{Page, Paged, Webhook};
 use crate::error::conflict;
 use crate::model::*;
@@ -53,7 +53,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(conflict(format!("webhook {}", hook.id)))?;
-            sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+            bump_config!(tx, hook.tenant.as_str());
             tx.commit().await?;
             Ok(true)
         })
@@ -127,6 +127,73 @@ impl Store {
         .map_err(StoreError::from)
     }
 
+    /// The tenants whose configuration changed after version `seen`, up to version `upto` (as
+    /// read from [`Store::config_version`]); `None` when a version in between is not on record
+    /// (pruned, or written before the record was kept): the reader then reloads everything.
+    /// Every version up to `upto` is committed once `upto` is readable (the moves take the
+    /// counter's row lock in turn), so a complete answer misses nothing.
+    pub async fn config_changes(
+        &self,
+        seen: i64,
+        upto: i64,
+    ) -> Result<Option<Vec<TenantName>>, StoreError> {
+        let rows: Vec<(i64, String)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT version, tenant FROM config_changes WHERE version > $1 AND version <= $2 \
+             ORDER BY version"
+        )
+        .bind(seen)
+        .bind(upto)
+        .fetch_all(pool)
+        .await)?;
+        if i64::try_from(rows.len()).ok() != upto.checked_sub(seen) {
+            return Ok(None);
+        }
+        let mut tenants = Vec::new();
+        for (_, name) in rows {
+            let Ok(name) = TenantName::parse(&name) else {
+                return Ok(None);
+            };
+            if !tenants.contains(&name) {
+                tenants.push(name);
+            }
+        }
+        Ok(Some(tenants))
+    }
+
+    /// Forgets which tenants the configuration moves before the last `keep` were for.
+    pub async fn prune_config_changes(&self, keep: i64) -> Result<u64, StoreError> {
+        on_pool!(self, |pool| sqlx::query(
+            "DELETE FROM config_changes \
+             WHERE version <= (SELECT version FROM config_version WHERE id = 1) - $1"
+        )
+        .bind(keep)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
+        .map_err(StoreError::from)
+    }
+
+    /// Every webhook of some tenants (to reload the matcher for them).
+    pub async fn tenants_webhooks(
+        &self,
+        tenants: &[TenantName],
+    ) -> Result<Vec<Webhook>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            webhook_columns!(),
+            " FROM webhooks WHERE tenant = $1 ORDER BY created_at, id"
+        );
+        let mut all = Vec::new();
+        for tenant in tenants {
+            let rows: Vec<WebhookRow> = on_pool!(self, |pool| sqlx::query_as(sql)
+                .bind(tenant.as_str())
+                .fetch_all(pool)
+                .await)?;
+            all.extend(collect::<_, Webhook>(rows)?);
+        }
+        Ok(all)
+    }
+
     /// Writes a webhook's url, filters, headers, status, limits and update audit, clears its failure
     /// streak if `fresh_start` (enabled again), and bumps the configuration version, in one
     /// transaction; false if it does not exist.
@@ -164,7 +231,7 @@ impl Store {
             .await?
             .rows_affected();
             if n == 1 {
-                sqlx::query(BUMP_CONFIG).execute(&mut *tx).await?;
+                bump_config!(tx, hook.tenant.as_str());
             }
             tx.commit().await?;
             Ok::<_, StoreError>(n == 1)

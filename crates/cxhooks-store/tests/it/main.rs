@@ -1,6 +1,7 @@
 //! The store suite, run against both backends.
 
 mod claims;
+mod config_changes;
 mod retention;
 
 use chrono::{TimeZone, Utc};

@@ -9,7 +9,7 @@ use super::measure::{CpuTimes, Seen, delivered_by, now_us, outcomes_of, peak_rss
 use super::noisy::{self, Noisy, queue_backlog, wait_for_drain};
 use super::receiver::{Faulty, start_faulty_receiver, start_receiver};
 use super::report::{self, Measured};
-use super::setup::{set_up_tenant, start_nodes};
+use super::setup::{set_up_tenants, start_nodes};
 use cxhooks_signing::MasterKey;
 use cxhooks_store::{PgActivity, Store, StoreLocation};
 use serde_json::Value;
@@ -60,13 +60,9 @@ pub(super) async fn run(
             store.backend()
         );
         let http = reqwest::Client::new();
-        let mut publishers = Vec::new();
-        for t in 0..args.tenants {
-            let hook_url = faulty_url.as_ref().filter(|_| t < args.faulty).unwrap_or(&hook_url);
-            publishers.push(
-                set_up_tenant(store, &master, &http, &url, hook_url, t, args).await?,
-            );
-        }
+        let faulty_url = faulty_url.as_deref();
+        let publishers =
+            set_up_tenants(store, &master, &http, &url, &hook_url, faulty_url, args).await?;
         if args.nodes > 1 {
             // The other nodes learn of the new webhooks at their next configuration poll (1 s).
             tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -86,16 +86,69 @@ pub(super) async fn start_nodes(
     Ok((stop, urls, servers))
 }
 
-/// Creates tenant `bench{t}` with a client, an application and `args.webhooks` webhooks aimed
+/// How many tenants are set up at once: each makes two RSA keys (its realm's and its
+/// application's), which then keep both cores busy.
+const SET_UP_AT_ONCE: usize = 4;
+
+/// Sets up tenants `bench0` … (`args.tenants` of them, [`SET_UP_AT_ONCE`] at a time); the
+/// first `args.faulty` aim at `faulty_url`. Their publishers, in tenant order.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn set_up_tenants(
+    store: &Store,
+    master: &Arc<MasterKey>,
+    http: &reqwest::Client,
+    url: &str,
+    hook_url: &str,
+    faulty_url: Option<&str>,
+    args: &BenchArgs,
+) -> Result<Vec<Publisher>, String> {
+    let mut publishers: Vec<Option<Publisher>> = (0..args.tenants).map(|_| None).collect();
+    let mut running = tokio::task::JoinSet::new();
+    let mut next = 0;
+    let hooks = Hooks {
+        count: args.webhooks,
+        ordered: args.ordered,
+    };
+    while next < args.tenants || !running.is_empty() {
+        while next < args.tenants && running.len() < SET_UP_AT_ONCE {
+            let t = next;
+            next += 1;
+            let hook_url = faulty_url.filter(|_| t < args.faulty).unwrap_or(hook_url);
+            let (store, master, http) = (store.clone(), master.clone(), http.clone());
+            let (url, hook_url) = (url.to_owned(), hook_url.to_owned());
+            running.spawn(async move {
+                let set_up = set_up_tenant(&store, &master, &http, &url, &hook_url, t, hooks);
+                (t, set_up.await)
+            });
+        }
+        if let Some(done) = running.join_next().await {
+            let (t, publisher) = done.map_err(|e| e.to_string())?;
+            publishers[t] = Some(publisher?);
+            if (t + 1) % 1000 == 0 {
+                eprintln!("bench: {} tenants set up", t + 1);
+            }
+        }
+    }
+    Ok(publishers.into_iter().flatten().collect())
+}
+
+/// The webhooks each tenant gets.
+#[derive(Clone, Copy)]
+struct Hooks {
+    count: usize,
+    ordered: bool,
+}
+
+/// Creates tenant `bench{t}` with a client, an application and `hooks.count` webhooks aimed
 /// at `hook_url` (ordered with `--ordered`), and gets the client's token from the node at `url`.
-pub(super) async fn set_up_tenant(
+async fn set_up_tenant(
     store: &Store,
     master: &MasterKey,
     http: &reqwest::Client,
     url: &str,
     hook_url: &str,
     t: usize,
-    args: &BenchArgs,
+    hooks: Hooks,
 ) -> Result<Publisher, String> {
     let e = |e: admin::IdentityError| e.to_string();
     let tenant = TenantName::parse(&format!("bench{t}")).map_err(|e| e.to_string())?;
@@ -139,10 +192,10 @@ pub(super) async fn set_up_tenant(
     };
     let app = post("/webhooks/v1/applications".into(), json!({"name": "bench"})).await?;
     let app = app["_id"].as_str().unwrap_or_default().to_owned();
-    for _ in 0..args.webhooks {
+    for _ in 0..hooks.count {
         post(
             format!("/webhooks/v1/applications/{app}/webhooks"),
-            json!({"url": hook_url, "ordered": args.ordered,
+            json!({"url": hook_url, "ordered": hooks.ordered,
                 "filters": [{"eventType": "cremployee:updated",
                 "condition": "data.touser.tosinglestatusnode eq '1234'"}]}),
         )

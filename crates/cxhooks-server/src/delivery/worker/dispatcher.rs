@@ -191,12 +191,13 @@ async fn prepare(
         // before cancelling anything, at most once per poll interval.
         *reloads.last = std::time::Instant::now();
         reloads.done = true;
-        if let Err(e) = state
-            .delivery
-            .registry
-            .reload(&state.store, &state.master)
-            .await
-        {
+        // Only the delivery's tenant: its webhooks are all this needs to know.
+        let (registry, store, master) = (&state.delivery.registry, &state.store, &state.master);
+        let reloaded = match cxhooks_store::TenantName::parse(&c.tenant) {
+            Ok(tenant) => registry.reload_tenants(store, master, &[tenant]).await,
+            Err(_) => registry.reload(store, master).await,
+        };
+        if let Err(e) = reloaded {
             tracing::warn!(error = %e, "reloading webhooks failed");
             reloads.done = false;
         }
