@@ -3,9 +3,13 @@
 
 use super::BenchArgs;
 use cxhooks_server::identity::admin::{self, NewClient};
+use cxhooks_server::seal::seal_application_key;
 use cxhooks_server::{AppState, Config};
-use cxhooks_signing::MasterKey;
-use cxhooks_store::{ClientCode, Permissions, ScopeSet, Store, StoreLocation, TenantName};
+use cxhooks_signing::{MasterKey, PrivateKey};
+use cxhooks_store::{
+    Application, ApplicationId, Audit, ClientCode, Permissions, RealmKey, ScopeSet, Store,
+    StoreLocation, Tenant, TenantName,
+};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,15 +113,29 @@ pub(super) async fn set_up_tenants(
         count: args.webhooks,
         ordered: args.ordered,
     };
+    let shared = if args.shared_keys {
+        let bits = cxhooks_signing::RsaBits::from_bits(args.rsa_bits).map_err(|e| e.to_string())?;
+        let made = tokio::task::spawn_blocking(move || {
+            Ok::<_, cxhooks_signing::KeyError>(SharedKeys {
+                realm: PrivateKey::generate(cxhooks_signing::RsaBits::B2048)?,
+                application: PrivateKey::generate(bits)?,
+            })
+        });
+        let made = made.await.map_err(|e| e.to_string())?;
+        Some(Arc::new(made.map_err(|e| e.to_string())?))
+    } else {
+        None
+    };
     while next < args.tenants || !running.is_empty() {
         while next < args.tenants && running.len() < SET_UP_AT_ONCE {
             let t = next;
             next += 1;
             let hook_url = faulty_url.filter(|_| t < args.faulty).unwrap_or(hook_url);
             let (store, master, http) = (store.clone(), master.clone(), http.clone());
-            let (url, hook_url) = (url.to_owned(), hook_url.to_owned());
+            let (url, hook_url, shared) = (url.to_owned(), hook_url.to_owned(), shared.clone());
             running.spawn(async move {
-                let set_up = set_up_tenant(&store, &master, &http, &url, &hook_url, t, hooks);
+                let keys = shared.as_deref();
+                let set_up = set_up_tenant(&store, &master, &http, &url, &hook_url, t, hooks, keys);
                 (t, set_up.await)
             });
         }
@@ -132,6 +150,12 @@ pub(super) async fn set_up_tenants(
     Ok(publishers.into_iter().flatten().collect())
 }
 
+/// The keys `--shared-keys` makes once for every tenant.
+struct SharedKeys {
+    realm: PrivateKey,
+    application: PrivateKey,
+}
+
 /// The webhooks each tenant gets.
 #[derive(Clone, Copy)]
 struct Hooks {
@@ -141,6 +165,8 @@ struct Hooks {
 
 /// Creates tenant `bench{t}` with a client, an application and `hooks.count` webhooks aimed
 /// at `hook_url` (ordered with `--ordered`), and gets the client's token from the node at `url`.
+/// With `shared`, the tenant and its application are stored with those keys, sealed for them.
+#[allow(clippy::too_many_arguments)]
 async fn set_up_tenant(
     store: &Store,
     master: &MasterKey,
@@ -149,12 +175,18 @@ async fn set_up_tenant(
     hook_url: &str,
     t: usize,
     hooks: Hooks,
+    shared: Option<&SharedKeys>,
 ) -> Result<Publisher, String> {
     let e = |e: admin::IdentityError| e.to_string();
     let tenant = TenantName::parse(&format!("bench{t}")).map_err(|e| e.to_string())?;
-    admin::create_tenant(store, master, &tenant, true)
-        .await
-        .map_err(e)?;
+    match shared {
+        Some(keys) => store_tenant(store, master, &tenant, &keys.realm).await?,
+        None => {
+            admin::create_tenant(store, master, &tenant, true)
+                .await
+                .map_err(e)?;
+        }
+    }
     let new = NewClient {
         name: "bench".into(),
         code: ClientCode::parse("urn:cxhooks/bench").map_err(|e| e.to_string())?,
@@ -190,8 +222,30 @@ async fn set_up_tenant(
             r.json::<Value>().await.map_err(|e| e.to_string())
         }
     };
-    let app = post("/webhooks/v1/applications".into(), json!({"name": "bench"})).await?;
-    let app = app["_id"].as_str().unwrap_or_default().to_owned();
+    let app = match shared {
+        Some(keys) => {
+            let id = ApplicationId::new_v4();
+            let now = chrono::Utc::now();
+            let app = Application {
+                tenant: tenant.clone(),
+                id,
+                name: "bench".into(),
+                key_bits: u32::try_from(keys.application.bits()).map_err(|e| e.to_string())?,
+                sealed_private_key: seal_application_key(master, &tenant, id, &keys.application),
+                public_key: keys.application.public_key().spki_der().to_vec(),
+                audit: Audit::new(&client.client_id, now),
+            };
+            store
+                .create_application(&app)
+                .await
+                .map_err(|e| e.to_string())?;
+            id.to_string()
+        }
+        None => {
+            let app = post("/webhooks/v1/applications".into(), json!({"name": "bench"})).await?;
+            app["_id"].as_str().unwrap_or_default().to_owned()
+        }
+    };
     for _ in 0..hooks.count {
         post(
             format!("/webhooks/v1/applications/{app}/webhooks"),
@@ -202,4 +256,31 @@ async fn set_up_tenant(
         .await?;
     }
     Ok(Publisher { token })
+}
+
+/// Stores tenant `name` with a realm key made of `key`, sealed for it as its own would be.
+async fn store_tenant(
+    store: &Store,
+    master: &MasterKey,
+    name: &TenantName,
+    key: &PrivateKey,
+) -> Result<(), String> {
+    let kid = uuid::Uuid::new_v4().to_string();
+    let now = chrono::Utc::now();
+    let realm_key = RealmKey {
+        sealed_private_key: master.seal(&admin::realm_key_context(name, &kid), &key.to_pkcs8_der()),
+        public_key: key.public_key().spki_der().to_vec(),
+        kid,
+        tenant: name.clone(),
+        created_at: now,
+    };
+    let tenant = Tenant {
+        name: name.clone(),
+        webhooks_enabled: true,
+        created_at: now,
+    };
+    store
+        .create_tenant(&tenant, &realm_key)
+        .await
+        .map_err(|e| e.to_string())
 }
