@@ -29,15 +29,15 @@ impl std::fmt::Debug for Handoff {
 
 impl Handoff {
     /// Takes room for what of `deliveries` this node can send now; none when it has no room,
-    /// is backlogged (but for webhooks it holds nothing of), or runs no dispatcher.
+    /// is backlogged (but for webhooks it holds fewer of than it sends at once), or runs no dispatcher.
     pub fn reserve(state: &AppState, deliveries: &[NewDelivery]) -> Option<Self> {
         let pipeline = state.delivery.pipeline.get()?;
         // Backlogged: what is stored unclaimed already goes first, and permits freed by finished
         // sends go to the dispatcher, which has work for the signers now, not to a publish that
         // holds them until its commit (handing over regardless took PostgreSQL's flat-out bench
-        // from 4,424 to 4,027 deliveries/s). Except for a webhook this node holds nothing of:
-        // it has no backlog of its own to overtake, and waiting behind another webhook's drain
-        // is what fair claims are there to prevent (issue 25).
+        // from 4,424 to 4,027 deliveries/s). Except for a webhook this node holds fewer of than it
+        // may send at once: it has no backlog of its own to overtake, and waiting for the next
+        // claim behind another webhook's drain is what fair claims are there to prevent (issue 25).
         let backlogged = pipeline.backlog.load(Ordering::Relaxed) >= SIGN_LOW_WATER;
         let slots: Vec<_> = deliveries
             .iter()
@@ -48,7 +48,7 @@ impl Handoff {
                     .hook(d.webhook_id)
                     // An ordered webhook's deliveries wait for their entity's turn: claimed.
                     .filter(|h| h.status == WebhookStatus::Enabled && !h.ordered)
-                    .filter(|h| !backlogged || pipeline.holds_none(h))?;
+                    .filter(|h| !backlogged || pipeline.unqueued(h))?;
                 let taken = pipeline.take(&hook)?;
                 Some((hook, taken))
             })

@@ -156,9 +156,10 @@ impl Pipeline {
         u32::try_from(self.hook_slots(hook).room()).unwrap_or(u32::MAX)
     }
 
-    /// Whether this node holds none of `hook`'s deliveries (claimed, signing or sending).
-    pub(super) fn holds_none(&self, hook: &HookInfo) -> bool {
-        self.hook_slots(hook).idle()
+    /// Whether this node holds fewer of `hook`'s deliveries (claimed, signing or sending) than
+    /// it may send at once ([`slots::HookSlots::unqueued`]).
+    pub(super) fn unqueued(&self, hook: &HookInfo) -> bool {
+        self.hook_slots(hook).unqueued()
     }
 
     /// Whether the last claim left due work of webhook `id` for want of room.

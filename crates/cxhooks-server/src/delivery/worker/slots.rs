@@ -59,6 +59,13 @@ impl HookSlots {
         self.claims.available_permits() == self.limit * CLAIM_AHEAD
     }
 
+    /// Whether fewer of its deliveries are held than it may send at once: none of them waits
+    /// in the node for a send slot, so it has no backlog here for a new delivery to overtake.
+    pub(super) fn unqueued(&self) -> bool {
+        let held = (self.limit * CLAIM_AHEAD).saturating_sub(self.claims.available_permits());
+        held < self.limit
+    }
+
     /// How many more of its deliveries the node may take now: what its claim slots leave, but
     /// while every send slot is busy (a slow or hung receiver) no more than one round of sends
     /// waiting, so that a hung webhook holds its own concurrency and little more, and no claim
