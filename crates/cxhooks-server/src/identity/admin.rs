@@ -119,12 +119,25 @@ pub async fn create_tenant(
     name: &TenantName,
     webhooks_enabled: bool,
 ) -> Result<Tenant, IdentityError> {
-    let now = Utc::now();
-    let kid = uuid::Uuid::new_v4().to_string();
     let key = tokio::task::spawn_blocking(|| PrivateKey::generate(RsaBits::B2048))
         .await
         .map_err(|e| IdentityError::Key(e.to_string()))?
         .map_err(|e| IdentityError::Key(e.to_string()))?;
+    create_tenant_with_key(store, master, name, webhooks_enabled, &key).await
+}
+
+/// Creates a tenant whose first realm key is `key`, sealed with the master key for this
+/// tenant (the bench gives many tenants one key this way; a tenant's own is made by
+/// [`create_tenant`]).
+pub async fn create_tenant_with_key(
+    store: &Store,
+    master: &MasterKey,
+    name: &TenantName,
+    webhooks_enabled: bool,
+    key: &PrivateKey,
+) -> Result<Tenant, IdentityError> {
+    let now = Utc::now();
+    let kid = uuid::Uuid::new_v4().to_string();
     let realm_key = RealmKey {
         sealed_private_key: master.seal(&realm_key_context(name, &kid), &key.to_pkcs8_der()),
         public_key: key.public_key().spki_der().to_vec(),

@@ -7,8 +7,8 @@ use cxhooks_server::seal::seal_application_key;
 use cxhooks_server::{AppState, Config};
 use cxhooks_signing::{MasterKey, PrivateKey};
 use cxhooks_store::{
-    Application, ApplicationId, Audit, ClientCode, Permissions, RealmKey, ScopeSet, Store,
-    StoreLocation, Tenant, TenantName,
+    Application, ApplicationId, Audit, ClientCode, Permissions, ScopeSet, Store, StoreLocation,
+    TenantName,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -180,7 +180,11 @@ async fn set_up_tenant(
     let e = |e: admin::IdentityError| e.to_string();
     let tenant = TenantName::parse(&format!("bench{t}")).map_err(|e| e.to_string())?;
     match shared {
-        Some(keys) => store_tenant(store, master, &tenant, &keys.realm).await?,
+        Some(keys) => {
+            admin::create_tenant_with_key(store, master, &tenant, true, &keys.realm)
+                .await
+                .map_err(e)?;
+        }
         None => {
             admin::create_tenant(store, master, &tenant, true)
                 .await
@@ -256,31 +260,4 @@ async fn set_up_tenant(
         .await?;
     }
     Ok(Publisher { token })
-}
-
-/// Stores tenant `name` with a realm key made of `key`, sealed for it as its own would be.
-async fn store_tenant(
-    store: &Store,
-    master: &MasterKey,
-    name: &TenantName,
-    key: &PrivateKey,
-) -> Result<(), String> {
-    let kid = uuid::Uuid::new_v4().to_string();
-    let now = chrono::Utc::now();
-    let realm_key = RealmKey {
-        sealed_private_key: master.seal(&admin::realm_key_context(name, &kid), &key.to_pkcs8_der()),
-        public_key: key.public_key().spki_der().to_vec(),
-        kid,
-        tenant: name.clone(),
-        created_at: now,
-    };
-    let tenant = Tenant {
-        name: name.clone(),
-        webhooks_enabled: true,
-        created_at: now,
-    };
-    store
-        .create_tenant(&tenant, &realm_key)
-        .await
-        .map_err(|e| e.to_string())
 }
