@@ -24,6 +24,48 @@ pub struct TestLocation {
     pub dir: tempfile::TempDir,
 }
 
+/// A PostgreSQL test's schema goes with its location: the suites would otherwise leave one
+/// schema per test behind (each with its log's partitions), hundreds a day. Dropped on a
+/// connection and thread of its own (`Drop` cannot await, and the test's runtime may be
+/// shutting down); a lock the test's own tasks still hold makes it give up after 5 s.
+impl Drop for TestLocation {
+    fn drop(&mut self) {
+        let StoreLocation::Postgres {
+            url,
+            schema: Some(schema),
+        } = &self.location
+        else {
+            return;
+        };
+        let (url, drop) = (
+            url.clone(),
+            format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
+        );
+        let dropping = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let Ok(mut conn) = sqlx::PgConnection::connect(&url).await else {
+                    return;
+                };
+                let _ = sqlx::query("SET lock_timeout = '5s'")
+                    .execute(&mut conn)
+                    .await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                    .execute(&mut conn)
+                    .await;
+                let _ = conn.close().await;
+            });
+        });
+        let _ = dropping.join();
+    }
+}
+
 /// The PostgreSQL URL tests use.
 pub fn postgres_url() -> String {
     std::env::var("CXHOOKS_TEST_DATABASE_URL")

@@ -146,8 +146,9 @@ mod previous_release {
         TenantName,
     };
 
-    /// The releases upgraded from: issue 25's first (fair claims) and its last (per-webhook
-    /// limits), as (SQLite, PostgreSQL) migration versions.
+    /// The releases upgraded from, as (SQLite, PostgreSQL) migration versions: issue 25's
+    /// fair claims, its per-webhook limits, and its delivery log (the release before the record
+    /// of configuration changes).
     const RELEASES: [(i64, i64); 3] = [(11, 12), (13, 14), (14, 15)];
 
     async fn upgrading_from_the_previous_release_delivers_everything_pending(backend: Backend) {
