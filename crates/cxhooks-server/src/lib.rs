@@ -69,11 +69,17 @@ pub fn app(state: AppState) -> Router {
     let body_limit = usize::try_from(state.config.limits.max_body_bytes).unwrap_or(usize::MAX);
     let (api, doc) = routes();
     let doc = std::sync::Arc::new(doc);
-    api.route(
+    let api = api.route(
         "/openapi.json",
         get(move || async move { axum::Json(doc.as_ref().clone()) }),
-    )
-    .route("/healthz", get(|| async { "ok" }))
+    );
+    // CORS (`server.cors_origins`) for the API and the realms' endpoints only: not the console,
+    // whose session cookie must not be usable from other origins.
+    let api = match state.config.cors() {
+        Some(cors) => api.layer(cors),
+        None => api,
+    };
+    api.route("/healthz", get(|| async { "ok" }))
     .route("/readyz", get(metrics::readyz))
     .route("/metrics", get(metrics::metrics))
     .merge(console::router())

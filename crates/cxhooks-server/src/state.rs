@@ -134,6 +134,7 @@ impl AppState {
         let sign_ins = Arc::new(crate::identity::throttle::SignInThrottle::new(
             &config.limits,
         ));
+        let metrics = Arc::new(crate::metrics::Metrics::new(&config.metrics));
         Ok(Self {
             store,
             master,
@@ -143,7 +144,7 @@ impl AppState {
             keys: Arc::new(RealmKeys::default()),
             standings: Arc::default(),
             delivery,
-            metrics: Arc::new(crate::metrics::Metrics::default()),
+            metrics,
             limiter,
             sign_ins,
             clock: crate::clock::Clock::system(),

@@ -190,7 +190,8 @@ fn busy() -> ApiError {
 #[utoipa::path(post, path = "/data/v1/{entity}", tag = "records",
     params(("entity" = String, Path, description = "cremployee, crvacancy, crmatch, …")),
     request_body(content = Object, description = "the record"),
-    responses((status = 201, description = "created, with `_kind` and `_id`", body = Object),
+    responses((status = 201, description = "created, with `_kind` and `_id`; `Location` names it", body = Object,
+            headers(("Location" = String, description = "`/data/v1/{entity}/{id}`"))),
         (status = 400, body = crate::error::ProblemDoc), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
@@ -201,7 +202,7 @@ pub async fn create_record(
     Path(entity_name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<crate::api::Created, ApiError> {
     principal.require(Scope::RecordsManage)?;
     let entity = entity(&entity_name)?;
     let mut data = check_body(entity, parse_json(&headers, &body)?, None)?;
@@ -219,7 +220,10 @@ pub async fn create_record(
         data: data.to_string(),
     };
     commit(&state, tenant, Action::Created, &data, &paths, write).await?;
-    Ok((StatusCode::CREATED, Json(render(&entity.name, id, &data))))
+    Ok(crate::api::Created::at(
+        format!("/data/v1/{}/{id}", entity.name),
+        render(&entity.name, id, &data),
+    ))
 }
 
 /// Read a record.

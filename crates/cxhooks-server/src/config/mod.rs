@@ -8,8 +8,8 @@ mod serde_forms;
 
 pub use master_key::load_master_key;
 pub use sections::{
-    AuthConfig, DeliveryConfig, ErrorAfter, KeysConfig, LimitsConfig, RetentionConfig,
-    ServerConfig, StoreConfig,
+    AuthConfig, DeliveryConfig, ErrorAfter, KeysConfig, LimitsConfig, MetricsConfig,
+    RetentionConfig, ServerConfig, StoreConfig,
 };
 pub use serde_forms::duration;
 
@@ -22,6 +22,33 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
+
+/// One of `server.cors_origins`: `*` alone, or an origin as browsers send it (scheme, host and
+/// port if not the scheme's own; no path, no trailing slash).
+fn check_origin(origin: &str, of: usize) -> Result<(), ConfigError> {
+    if origin == "*" {
+        return if of == 1 {
+            Ok(())
+        } else {
+            Err(ConfigError(
+                "server.cors_origins: '*' allows every origin; list it alone".into(),
+            ))
+        };
+    }
+    let fix = "write it as a browser sends it in Origin, e.g. 'https://app.example.com' or 'http://localhost:3000'";
+    let url = url::Url::parse(origin).map_err(|e| {
+        ConfigError(format!(
+            "server.cors_origins: '{origin}' is not an origin ({e}): {fix}"
+        ))
+    })?;
+    let canonical = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https") || canonical != origin {
+        return Err(ConfigError(format!(
+            "server.cors_origins: '{origin}' is not an origin (expected '{canonical}'): {fix}"
+        )));
+    }
+    Ok(())
+}
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -41,6 +68,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[retention]`
     pub retention: RetentionConfig,
+    /// `[metrics]`
+    pub metrics: MetricsConfig,
 }
 
 /// Flags given on the command line; each overrides the file and the environment.
@@ -117,12 +146,58 @@ impl Config {
                 "delivery.retry_schedule needs at least one offset".into(),
             ));
         }
+        for origin in &self.server.cors_origins {
+            check_origin(origin, self.server.cors_origins.len())?;
+        }
         if self.limits.max_body_bytes == 0 {
             return Err(ConfigError(
                 "limits.max_body_bytes must be more than 0".into(),
             ));
         }
         Ok(())
+    }
+
+    /// The CORS layer of `server.cors_origins`; none when the list is empty.
+    pub fn cors(&self) -> Option<tower_http::cors::CorsLayer> {
+        use axum::http::{HeaderName, HeaderValue, Method, header};
+        use tower_http::cors::{AllowOrigin, CorsLayer};
+        let origins = &self.server.cors_origins;
+        if origins.is_empty() {
+            return None;
+        }
+        let allow = if origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        };
+        let idempotency = HeaderName::from_static("idempotency-key");
+        let request_id = HeaderName::from_static("x-request-id");
+        Some(
+            CorsLayer::new()
+                .allow_origin(allow)
+                .allow_methods([
+                    Method::GET,
+                    Method::POST,
+                    Method::PUT,
+                    Method::PATCH,
+                    Method::DELETE,
+                ])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::IF_MATCH,
+                    idempotency,
+                    request_id.clone(),
+                ])
+                .expose_headers([
+                    header::LOCATION,
+                    header::ETAG,
+                    header::RETRY_AFTER,
+                    header::WWW_AUTHENTICATE,
+                    request_id,
+                ])
+                .max_age(std::time::Duration::from_secs(600)),
+        )
     }
 
     /// Where the store is.

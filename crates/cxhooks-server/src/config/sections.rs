@@ -14,6 +14,10 @@ pub struct ServerConfig {
     /// Base of `iss` and of links; `http://{listen}` when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Origins (`https://app.example.com`) whose browser scripts may call the API, the token
+    /// endpoint, the JWKS and the discovery document (CORS); `["*"]` for any. None by default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -21,6 +25,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8480".into(),
             public_url: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -61,13 +66,34 @@ pub struct AuthConfig {
     /// Access token lifetime.
     #[serde(with = "duration")]
     pub token_ttl: Duration,
+    /// The `aud` of access tokens, which libraries check: the service's public URL when unset;
+    /// `""` issues tokens without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The `aud` of one realm's (tenant's) tokens, by tenant, instead of `audience`.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub realm_audiences: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             token_ttl: Duration::from_secs(300),
+            audience: None,
+            realm_audiences: Default::default(),
         }
+    }
+}
+
+impl AuthConfig {
+    /// The `aud` of `tenant`'s tokens on a service at `public_url`; none if turned off.
+    pub fn audience_of(&self, tenant: &str, public_url: &str) -> Option<String> {
+        let aud = self
+            .realm_audiences
+            .get(tenant)
+            .or(self.audience.as_ref())
+            .map_or(public_url, String::as_str);
+        (!aud.is_empty()).then(|| aud.to_owned())
     }
 }
 
@@ -249,6 +275,30 @@ impl Default for RetentionConfig {
             delivered: Duration::from_secs(30 * DAY),
             failed: Duration::from_secs(90 * DAY),
             changes: Duration::from_secs(90 * DAY),
+        }
+    }
+}
+
+/// `[metrics]`: delivery outcomes per tenant and per webhook in `/metrics`, off by default. A
+/// series per owner would let a scrape grow with the tenants; `max_series` bounds each family.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `cxhooks_tenant_deliveries_total{tenant, outcome}`.
+    pub per_tenant: bool,
+    /// `cxhooks_webhook_deliveries_total{tenant, webhook, outcome}`.
+    pub per_webhook: bool,
+    /// Tenants (and webhooks) counted under their own label at most, the first seen; the rest
+    /// are counted together as `_other`.
+    pub max_series: u32,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            per_tenant: false,
+            per_webhook: false,
+            max_series: 1000,
         }
     }
 }

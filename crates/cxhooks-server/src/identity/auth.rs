@@ -115,7 +115,12 @@ impl FromRequestParts<AppState> for Principal {
         };
         match state
             .keys
-            .verify(&state.store, &state.public_url, token)
+            .verify(
+                &state.store,
+                &state.public_url,
+                |tenant| (state.config.auth).audience_of(tenant.as_str(), &state.public_url),
+                token,
+            )
             .await
         {
             Ok(v) => {

@@ -12,7 +12,6 @@ pub struct OAuthError {
     pub(super) status: StatusCode,
     pub(super) error: &'static str,
     pub(super) description: String,
-    pub(super) basic_challenge: bool,
     /// Seconds for `Retry-After`.
     pub(super) retry_after: Option<u64>,
 }
@@ -27,7 +26,6 @@ pub(super) fn oauth(
         status,
         error,
         description: description.into(),
-        basic_challenge: false,
         retry_after: None,
     }
 }
@@ -38,7 +36,10 @@ impl IntoResponse for OAuthError {
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.basic_challenge {
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        // A 401 always names a scheme (RFC 7235 §3.1), whichever way the client sent its
+        // credentials (HTTP Basic or the form's `client_secret_post`).
+        if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"cxhooks\""),

@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(token))
         .routes(routes!(certs))
-        .routes(routes!(userinfo))
+        .routes(routes!(userinfo, userinfo_post))
         .routes(routes!(discovery))
 }
 
@@ -54,7 +54,6 @@ async fn realm(state: &AppState, name: &str) -> Result<Tenant, OAuthError> {
 struct ClientCredentials {
     id: String,
     secret: String,
-    basic: bool,
 }
 
 fn form_decode(part: &str) -> Result<String, ()> {
@@ -99,11 +98,7 @@ fn credentials(
             let id = form_decode(id).map_err(|_| malformed("the client id is not form-encoded"))?;
             let secret = form_decode(secret)
                 .map_err(|_| malformed("the client secret is not form-encoded"))?;
-            Some(ClientCredentials {
-                id,
-                secret,
-                basic: true,
-            })
+            Some(ClientCredentials { id, secret })
         }
     };
     match (basic, field("client_id"), field("client_secret")) {
@@ -113,25 +108,18 @@ fn credentials(
             "the client authenticated twice (Basic header and form fields): use one",
         )),
         (Some(c), None, None) => Ok(c),
-        (None, Some(id), Some(secret)) => Ok(ClientCredentials {
-            id,
-            secret,
-            basic: false,
-        }),
+        (None, Some(id), Some(secret)) => Ok(ClientCredentials { id, secret }),
         (None, Some(_), None) => Err(oauth(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "client_secret is missing: a confidential client authenticates with its id and secret",
         )),
-        (None, _, _) => Err(OAuthError {
-            basic_challenge: true,
-            ..oauth(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "client authentication is required: HTTP Basic (client id and secret) or client_id and \
-                 client_secret form fields",
-            )
-        }),
+        (None, _, _) => Err(oauth(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication is required: HTTP Basic (client id and secret) or client_id and \
+             client_secret form fields",
+        )),
     }
 }
 
@@ -286,27 +274,26 @@ pub async fn token(
     let client = match client {
         Some(c) if secret_ok => c,
         _ => {
-            return Err(OAuthError {
-                basic_challenge: creds.basic,
-                ..oauth(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    format!(
-                        "client authentication failed: unknown client id or wrong secret for realm '{}'",
-                        tenant.name
-                    ),
-                )
-            });
+            return Err(oauth(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                format!(
+                    "client authentication failed: unknown client id or wrong secret for realm '{}'",
+                    tenant.name
+                ),
+            ));
         }
     };
     let scopes = grant(&tenant, &client.default_scopes, field("scope"))?;
     let ttl = state.config.auth.token_ttl;
+    let audience = (state.config.auth).audience_of(tenant.name.as_str(), &state.public_url);
     let grant = tokens::Grant {
         tenant: &tenant.name,
         client_id: &client.client_id,
         scopes: &scopes,
         ttl,
         now: Utc::now(),
+        audience: audience.as_deref(),
     };
     let access_token = state
         .keys
@@ -331,9 +318,10 @@ pub async fn token(
         "scope": scopes.to_string(),
     });
     let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    // RFC 6749 §5.1.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
 }
 
@@ -344,10 +332,26 @@ pub async fn token(
 pub async fn certs(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
-) -> Result<Json<serde_json::Value>, OAuthError> {
+) -> Result<Response, OAuthError> {
     let tenant = realm(&state, &tenant).await?;
     let keys = state.store.realm_keys(&tenant.name).await?;
-    Ok(Json(tokens::jwks(&keys)))
+    Ok(cached(JWKS_MAX_AGE, tokens::jwks(&keys)))
+}
+
+/// How long clients may keep the JWKS: a new realm key signs tokens at once, so a cache of a
+/// minute is as stale as a verifier's view may get.
+const JWKS_MAX_AGE: u32 = 60;
+
+/// How long clients may keep the discovery document, which changes only with the deployment.
+const DISCOVERY_MAX_AGE: u32 = 3600;
+
+/// `body` as JSON that shared caches may keep for `max_age` seconds.
+fn cached(max_age: u32, body: serde_json::Value) -> Response {
+    let mut response = Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        response.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    response
 }
 
 /// The realm's OpenID Connect discovery document.
@@ -357,22 +361,25 @@ pub async fn certs(
 pub async fn discovery(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
-) -> Result<Json<serde_json::Value>, OAuthError> {
+) -> Result<Response, OAuthError> {
     let tenant = realm(&state, &tenant).await?;
     let iss = tokens::issuer(&state.public_url, &tenant.name);
     let scopes: Vec<_> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-    Ok(Json(json!({
-        "issuer": iss,
-        "token_endpoint": format!("{iss}/protocol/openid-connect/token"),
-        "jwks_uri": format!("{iss}/protocol/openid-connect/certs"),
-        "userinfo_endpoint": format!("{iss}/protocol/openid-connect/userinfo"),
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": ["token"],
-        "subject_types_supported": ["public"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": scopes,
-    })))
+    Ok(cached(
+        DISCOVERY_MAX_AGE,
+        json!({
+            "issuer": iss,
+            "token_endpoint": format!("{iss}/protocol/openid-connect/token"),
+            "jwks_uri": format!("{iss}/protocol/openid-connect/certs"),
+            "userinfo_endpoint": format!("{iss}/protocol/openid-connect/userinfo"),
+            "grant_types_supported": ["client_credentials"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": scopes,
+        }),
+    ))
 }
 
 /// The token's client, for this realm only (403 for a token of another tenant).
@@ -392,6 +399,19 @@ pub async fn userinfo(
         "tenant": principal.tenant,
         "scope": principal.scopes.to_string(),
     })))
+}
+
+/// The same as `GET` (OpenID Connect Core §5.3.1: the UserInfo endpoint takes both).
+#[utoipa::path(post, path = "/auth/realms/{tenant}/protocol/openid-connect/userinfo", tag = "identity",
+    params(("tenant" = String, Path)),
+    responses((status = 200, description = "`{sub, azp, tenant, scope}`", body = Object),
+        (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc)),
+    security(("bearer" = [])))]
+pub async fn userinfo_post(
+    principal: Principal,
+    tenant: Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    userinfo(principal, tenant).await
 }
 
 #[cfg(test)]

@@ -23,6 +23,10 @@ pub struct Claims {
     pub iss: String,
     /// The client id.
     pub sub: String,
+    /// The audience (`auth.audience`, the service's public URL by default); none when turned
+    /// off, and in tokens issued before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
     /// The client id (authorised party), as Keycloak sets it.
     pub azp: String,
     /// The tenant.
@@ -52,6 +56,8 @@ pub struct Grant<'a> {
     pub ttl: Duration,
     /// Issue time.
     pub now: DateTime<Utc>,
+    /// The token's `aud`, if any.
+    pub audience: Option<&'a str>,
 }
 
 /// A verified token.
@@ -166,11 +172,13 @@ impl RealmKeys {
             scopes,
             ttl,
             now,
+            audience,
         } = *grant;
         let (kid, key) = self.signing_key(store, master, tenant).await?;
         let claims = Claims {
             iss: issuer(public_url, tenant),
             sub: client_id.to_owned(),
+            aud: audience.map(str::to_owned),
             azp: client_id.to_owned(),
             tenant: tenant.to_string(),
             scope: scopes.to_string(),
@@ -224,11 +232,12 @@ impl RealmKeys {
         Ok(key)
     }
 
-    /// Verifies a bearer token.
+    /// Verifies a bearer token. One carrying an `aud` must name `audience_of` its tenant.
     pub async fn verify(
         &self,
         store: &Store,
         public_url: &str,
+        audience_of: impl Fn(&TenantName) -> Option<String>,
         token: &str,
     ) -> Result<Verified, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
@@ -255,6 +264,13 @@ impl RealmKeys {
                 })
             })?;
         let claims = data.claims;
+        if let Some(aud) = &claims.aud
+            && Some(aud) != audience_of(&key.tenant).as_ref()
+        {
+            return Err(TokenError::Invalid(format!(
+                "it was issued for another audience ('{aud}'): get a new one"
+            )));
+        }
         if claims.tenant != key.tenant.as_str() {
             return Err(TokenError::Invalid(
                 "its tenant does not match the realm key that signed it".into(),

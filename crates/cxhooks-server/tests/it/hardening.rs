@@ -35,14 +35,41 @@ async fn metrics_count_what_happened(backend: Backend) {
         s.wait_status(item["_id"].as_str().unwrap(), "delivered")
             .await;
     }
+    // Prometheus' classic text format by default: each counter family named after its
+    // samples, so that a classic parser keeps the type; no `# EOF`.
     let r = s.app.get("/metrics", None).await;
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/openmetrics-text")
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
     );
     let text = r.text().await.unwrap();
+    assert!(
+        text.contains("# TYPE cxhooks_changes_accepted_total counter\n"),
+        "{text}"
+    );
+    assert!(!text.contains("# EOF"), "{text}");
+    // OpenMetrics when asked first, as Prometheus asks.
+    let om = s
+        .app
+        .http
+        .get(format!("{}/metrics", s.app.url))
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        om.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let om = om.text().await.unwrap();
+    assert!(
+        om.contains("# TYPE cxhooks_changes_accepted counter\n"),
+        "{om}"
+    );
+    assert!(om.ends_with("# EOF\n"), "{om}");
     assert_eq!(
         sample(&text, "cxhooks_changes_accepted_total"),
         Some(2.0),
@@ -62,6 +89,58 @@ async fn metrics_count_what_happened(backend: Backend) {
     assert_eq!(
         sample(&text, "cxhooks_oldest_pending_age_seconds"),
         Some(0.0),
+        "{text}"
+    );
+}
+
+/// With `[metrics] per_tenant` and `per_webhook`, outcomes are counted per owner too; past
+/// `max_series` owners the rest are counted together as `_other`.
+async fn outcomes_are_counted_per_tenant_and_webhook_when_asked(backend: Backend) {
+    let receiver = TestReceiver::ok().await;
+    let mut cfg = config();
+    cfg.metrics.per_tenant = true;
+    cfg.metrics.per_webhook = true;
+    cfg.metrics.max_series = 1;
+    let s = setup(backend, cfg, &receiver.url).await;
+    // A second webhook with the same filter: each change is delivered twice.
+    let second = s
+        .app
+        .json(
+            "POST",
+            &format!("/webhooks/v1/applications/{}/webhooks", s.app_id),
+            &s.manager,
+            &serde_json::json!({"url": receiver.url, "filters": [{"eventType": "cremployee:updated",
+                "condition": "metadata.paths has any of ['touser.lastname']"}]}),
+        )
+        .await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    let second_id = second.body["_id"].as_str().unwrap().to_owned();
+    let published = s.publish(&serde_json::json!([candidate_change("1")])).await;
+    assert_eq!(published.status, 202, "{}", published.text);
+    receiver.wait_for(2).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let text = loop {
+        let text = s.app.get("/metrics", None).await.text().await.unwrap();
+        let tenant = "cxhooks_tenant_deliveries_total{tenant=\"acme\",outcome=\"delivered\"}";
+        if sample(&text, tenant) == Some(2.0) {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let first = text
+        .lines()
+        .find(|l| l.starts_with("cxhooks_webhook_deliveries_total{tenant=\"acme\""))
+        .unwrap_or_else(|| panic!("a series for the first webhook: {text}"));
+    assert!(
+        first.contains(&s.hook_id) || first.contains(&second_id),
+        "{first}"
+    );
+    assert!(first.ends_with(" 1"), "{first}");
+    let other = "cxhooks_webhook_deliveries_total{tenant=\"_other\",webhook=\"_other\",outcome=\"delivered\"}";
+    assert_eq!(sample(&text, other), Some(1.0), "{text}");
+    assert!(
+        text.contains("# TYPE cxhooks_webhook_deliveries_total counter"),
         "{text}"
     );
 }
@@ -166,6 +245,7 @@ async fn nodes_vacuum_what_delivering_churned(backend: Backend) {
 cxhooks_store::both_backends!(
     nodes_vacuum_what_delivering_churned,
     metrics_count_what_happened,
+    outcomes_are_counted_per_tenant_and_webhook_when_asked,
     health_readiness_and_request_ids,
     each_client_is_rate_limited_alone,
 );

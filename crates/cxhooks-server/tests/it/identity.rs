@@ -105,6 +105,8 @@ async fn token_verifies_against_jwks_and_me_answers(backend: Backend) {
     .unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_issuer(&[format!("{}/auth/realms/acme", app.url)]);
+    // The audience is the service's public URL, which a library checks by default.
+    validation.set_audience(&[&app.url]);
     let data = jsonwebtoken::decode::<Value>(token, &key, &validation).unwrap();
     let cl = data.claims;
     assert_eq!(cl["sub"], c.id);

@@ -1,6 +1,7 @@
 //! End-to-end tests of the service over real HTTP on a loopback port, on both stores.
 
 mod cluster;
+mod conformance;
 mod console;
 mod delivery;
 mod hardening;

@@ -116,13 +116,20 @@ async fn record(state: &AppState, batch: &[DeliveryOutcome], after_us: i64, afte
         state.delivery.registry.set_error(id);
     }
     for c in batch {
-        state.metrics.delivery(match c.next {
+        let outcome = match c.next {
             Next::Delivered => "delivered",
             Next::Retry(_) => "retrying",
             Next::Failed => "failed",
             Next::Gone => "gone",
             Next::Cancelled => "cancelled",
-        });
+        };
+        state.metrics.delivery(outcome);
+        if state.metrics.per_owner()
+            && let Some(hook) = state.delivery.registry.hook(c.webhook_id)
+        {
+            let webhook = c.webhook_id.to_string();
+            state.metrics.owned(hook.tenant.as_str(), &webhook, outcome);
+        }
         if let Some(a) = &c.attempt {
             state
                 .metrics

@@ -1,12 +1,15 @@
-//! Prometheus metrics at `/metrics` (OpenMetrics text), `/healthz` and `/readyz`.
+//! Prometheus metrics at `/metrics` (Prometheus text 0.0.4, or OpenMetrics when asked:
+//! [`exposition`]), `/healthz` and `/readyz`.
 //!
 //! Counters and the attempt-latency histogram are updated where the work happens; queue depth
 //! and the oldest pending delivery's age are read from the store when scraped, so every node
 //! sharing a store reports the same, whole queue.
 
+mod exposition;
+
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -22,6 +25,52 @@ pub struct Outcome {
     /// `delivered`, `retrying`, `failed`, `gone` or `cancelled`.
     pub outcome: &'static str,
 }
+
+/// The labels of `cxhooks_tenant_deliveries`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantOutcome {
+    /// The tenant, or `_other` past `metrics.max_series`.
+    pub tenant: String,
+    /// As in `cxhooks_deliveries`.
+    pub outcome: &'static str,
+}
+
+/// The labels of `cxhooks_webhook_deliveries`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookOutcome {
+    /// The webhook's tenant (`_other` with the webhook past `metrics.max_series`).
+    pub tenant: String,
+    /// The webhook's id, or `_other` past `metrics.max_series`.
+    pub webhook: String,
+    /// As in `cxhooks_deliveries`.
+    pub outcome: &'static str,
+}
+
+/// The owners (tenants or webhooks) a per-owner family counts under their own label: the first
+/// `max` seen; every later one is `_other`.
+#[derive(Debug)]
+struct Admitted {
+    max: usize,
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Admitted {
+    fn new(max: u32) -> Self {
+        Self {
+            max: max as usize,
+            seen: Default::default(),
+        }
+    }
+
+    /// `owner`, if it has (or may now have) a series of its own.
+    fn admit(&self, owner: &str) -> bool {
+        let mut seen = self.seen.lock().expect("not poisoned");
+        seen.contains(owner) || (seen.len() < self.max && seen.insert(owner.to_owned()))
+    }
+}
+
+/// Label of the owners counted together past `metrics.max_series`.
+const OTHER: &str = "_other";
 
 /// The `cause` label of `cxhooks_deliveries_deferred`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -81,12 +130,22 @@ pub struct Metrics {
     released: Family<Released, Counter>,
     /// Reloads of the webhook registry after the configuration version moved, by scope.
     pub config_reloads: Family<Scope, Counter>,
+    /// Outcomes per tenant and per webhook (`[metrics]`), when on.
+    per_tenant: Option<(Family<TenantOutcome, Counter>, Admitted)>,
+    per_webhook: Option<(Family<WebhookOutcome, Counter>, Admitted)>,
     queue_depth: Gauge,
     oldest_pending_seconds: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::new(&crate::config::MetricsConfig::default())
+    }
+}
+
+impl Metrics {
+    /// The node's metrics, with the per-owner families `config` turns on.
+    pub fn new(config: &crate::config::MetricsConfig) -> Self {
         let mut registry = Registry::with_prefix("cxhooks");
         let changes_accepted = Counter::default();
         registry.register(
@@ -136,6 +195,24 @@ impl Default for Metrics {
             "Reloads of this node's webhooks after the store's configuration changed: of the tenants changed, or all",
             config_reloads.clone(),
         );
+        let per_tenant = config.per_tenant.then(|| {
+            let family = Family::<TenantOutcome, Counter>::default();
+            registry.register(
+                "tenant_deliveries",
+                "Delivery outcomes by tenant (metrics.per_tenant; past metrics.max_series tenants, as _other)",
+                family.clone(),
+            );
+            (family, Admitted::new(config.max_series))
+        });
+        let per_webhook = config.per_webhook.then(|| {
+            let family = Family::<WebhookOutcome, Counter>::default();
+            registry.register(
+                "webhook_deliveries",
+                "Delivery outcomes by webhook (metrics.per_webhook; past metrics.max_series webhooks, as _other)",
+                family.clone(),
+            );
+            (family, Admitted::new(config.max_series))
+        });
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
@@ -158,16 +235,50 @@ impl Default for Metrics {
             purged,
             released,
             config_reloads,
+            per_tenant,
+            per_webhook,
             queue_depth,
             oldest_pending_seconds,
         }
     }
-}
 
-impl Metrics {
     /// Counts one outcome.
     pub fn delivery(&self, outcome: &'static str) {
         self.deliveries.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// Whether outcomes are also counted per tenant or per webhook ([`Metrics::owned`]).
+    pub fn per_owner(&self) -> bool {
+        self.per_tenant.is_some() || self.per_webhook.is_some()
+    }
+
+    /// Counts one outcome of `webhook` of `tenant` in the per-owner families that are on.
+    pub fn owned(&self, tenant: &str, webhook: &str, outcome: &'static str) {
+        if let Some((family, admitted)) = &self.per_tenant {
+            let tenant = if admitted.admit(tenant) {
+                tenant
+            } else {
+                OTHER
+            };
+            let labels = TenantOutcome {
+                tenant: tenant.to_owned(),
+                outcome,
+            };
+            family.get_or_create(&labels).inc();
+        }
+        if let Some((family, admitted)) = &self.per_webhook {
+            let (tenant, webhook) = if admitted.admit(webhook) {
+                (tenant, webhook)
+            } else {
+                (OTHER, OTHER)
+            };
+            let labels = WebhookOutcome {
+                tenant: tenant.to_owned(),
+                webhook: webhook.to_owned(),
+                outcome,
+            };
+            family.get_or_create(&labels).inc();
+        }
     }
 
     /// Counts `n` claims given back unsent.
@@ -182,8 +293,8 @@ impl Metrics {
     }
 }
 
-/// `GET /metrics`.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: Prometheus text 0.0.4, or OpenMetrics 1.0 when `Accept` ranks it first.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let m = &state.metrics;
     let now = chrono::Utc::now().timestamp_micros();
     match state.store.queue_stats().await {
@@ -198,14 +309,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &m.registry) {
         return crate::error::ApiError::internal(e).into_response();
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if exposition::wants_openmetrics(accept) {
+        ([(header::CONTENT_TYPE, exposition::OPENMETRICS_TEXT)], text).into_response()
+    } else {
+        let text = exposition::classic(&text);
+        ([(header::CONTENT_TYPE, exposition::PROMETHEUS_TEXT)], text).into_response()
+    }
 }
 
 /// `GET /readyz`: 200 once the store answers, 503 while it does not.
