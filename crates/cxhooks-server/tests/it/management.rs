@@ -746,6 +746,7 @@ async fn openapi_documents_every_route(backend: Backend) {
         "GET /auth/realms/{tenant}/protocol/openid-connect/certs",
         "GET /auth/realms/{tenant}/.well-known/openid-configuration",
         "GET /auth/realms/{tenant}/protocol/openid-connect/userinfo",
+        "POST /auth/realms/{tenant}/protocol/openid-connect/userinfo",
         "GET /acl/v1/me",
         "POST /webhooks/v1/applications",
         "GET /webhooks/v1/applications",
