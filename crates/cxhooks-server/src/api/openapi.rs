@@ -23,7 +23,8 @@ use utoipa::{Modify, OpenApi};
         (name = "acl", description = "Who the caller is"),
         (name = "changes", description = "The publish API of the source system"),
         (name = "events", description = "The request log, redelivery and test pings"),
-        (name = "records", description = "The record store")
+        (name = "records", description = "The record store"),
+        (name = "operations", description = "Liveness, readiness and metrics")
     )
 )]
 #[derive(Debug)]
@@ -49,8 +50,42 @@ impl Modify for Bearer {
 ///   (the realm endpoints' OAuth errors stay `application/json`, as RFC 6749 has them);
 /// - an operation taking `?fields=` answers with only the fields asked for (plus `_kind` and
 ///   `_id`), and 400 for an unknown field;
+/// - every 201 declares its `Location` header (every create answers with one: `api::Created`);
+/// - every response has a description (OpenAPI requires one): the status' reason phrase when
+///   the annotation gave none;
 /// - an operation taking a JSON body answers 415 for a body sent as another media type or
 ///   without a `Content-Type` (`service::input::parse_json`), so no route can forget to say so.
+/// `/healthz`, `/readyz` and `/metrics`: plain routes, outside the annotated routers.
+fn operations_routes() -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    let text = |description: &str| json!({"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}});
+    vec![
+        (
+            "/healthz",
+            json!({"get": {"tags": ["operations"], "operationId": "healthz",
+                "summary": "Liveness: 200 while the process serves HTTP",
+                "responses": {"200": text("`ok`")}}}),
+        ),
+        (
+            "/readyz",
+            json!({"get": {"tags": ["operations"], "operationId": "readyz",
+                "summary": "Readiness: 200 when the store answers, 503 with Retry-After while it does not",
+                "responses": {"200": text("`ready`"),
+                    "503": {"description": "the store does not answer",
+                        "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}},
+                        "content": {"text/plain": {"schema": {"type": "string"}}}}}}}),
+        ),
+        (
+            "/metrics",
+            json!({"get": {"tags": ["operations"], "operationId": "metrics",
+                "summary": "Prometheus text 0.0.4, or OpenMetrics 1.0 when Accept ranks it first",
+                "responses": {"200": {"description": "the node's metrics",
+                    "content": {"text/plain": {"schema": {"type": "string"}},
+                        "application/openmetrics-text": {"schema": {"type": "string"}}}}}}}),
+        ),
+    ]
+}
+
 pub fn finish(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use serde_json::{Value, json};
     let mut value = serde_json::to_value(&doc).expect("the document serialises");
@@ -91,7 +126,28 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                         })
                     });
                 }
+                if let Some(created) = responses.get_mut("201").and_then(Value::as_object_mut) {
+                    created.entry("headers").or_insert_with(|| {
+                        json!({"Location": {
+                            "description": "the path of what was created",
+                            "schema": {"type": "string"}
+                        }})
+                    });
+                }
                 for (status, response) in responses.iter_mut() {
+                    // OpenAPI requires a description on every response: the status' reason
+                    // phrase where the annotation gave none.
+                    if let Some(response) = response.as_object_mut()
+                        && !response.contains_key("description")
+                    {
+                        let reason = status
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+                            .and_then(|s| s.canonical_reason())
+                            .unwrap_or("answer");
+                        response.insert("description".into(), reason.into());
+                    }
                     let is_error = status.starts_with('4') || status.starts_with('5');
                     let is_problem = response["content"]["application/json"]["schema"] == problem;
                     let content = response.get_mut("content").and_then(Value::as_object_mut);
@@ -102,6 +158,11 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                     }
                 }
             }
+        }
+    }
+    if let Some(paths) = value.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, operation) in operations_routes() {
+            paths.insert(path.into(), operation);
         }
     }
     serde_json::from_value(value).expect("the finished document is still a document")

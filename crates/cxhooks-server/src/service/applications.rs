@@ -18,8 +18,9 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationIn {
-    /// `Application` if given.
+    /// `Application` if given (may be left out, not `null`).
     #[serde(rename = "_kind")]
+    #[schema(nullable = false, value_type = String, pattern = "^Application$")]
     pub kind: Option<String>,
     /// Human name, 1 to 200 characters (trimmed).
     pub name: String,

@@ -12,6 +12,8 @@ use serde_json::{Map, Value, json};
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size: 1 to 500, default 50.
+    // Read as text, so that `?limit=abc` gets the list's own 400 naming `?limit`.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,

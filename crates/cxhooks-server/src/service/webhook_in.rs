@@ -39,8 +39,9 @@ pub struct HeaderDoc {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookIn {
-    /// `Webhook` if given.
+    /// `Webhook` if given (may be left out, not `null`).
     #[serde(rename = "_kind")]
+    #[schema(nullable = false, value_type = String, pattern = "^Webhook$")]
     pub kind: Option<String>,
     /// Absolute `http`/`https` url deliveries are sent to.
     pub url: String,
