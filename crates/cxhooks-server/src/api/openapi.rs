@@ -44,17 +44,6 @@ impl Modify for Bearer {
     }
 }
 
-/// What the annotations cannot say, applied to the whole document once the routers have added
-/// their paths:
-/// - every problem answer is `application/problem+json` (RFC 9457), not `application/json`
-///   (the realm endpoints' OAuth errors stay `application/json`, as RFC 6749 has them);
-/// - an operation taking `?fields=` answers with only the fields asked for (plus `_kind` and
-///   `_id`), and 400 for an unknown field;
-/// - every 201 declares its `Location` header (every create answers with one: `api::Created`);
-/// - every response has a description (OpenAPI requires one): the status' reason phrase when
-///   the annotation gave none;
-/// - an operation taking a JSON body answers 415 for a body sent as another media type or
-///   without a `Content-Type` (`service::input::parse_json`), so no route can forget to say so.
 /// `/healthz`, `/readyz` and `/metrics`: plain routes, outside the annotated routers.
 fn operations_routes() -> Vec<(&'static str, serde_json::Value)> {
     use serde_json::json;
@@ -86,6 +75,17 @@ fn operations_routes() -> Vec<(&'static str, serde_json::Value)> {
     ]
 }
 
+/// What the annotations cannot say, applied to the whole document once the routers have added
+/// their paths:
+/// - every problem answer is `application/problem+json` (RFC 9457), not `application/json`
+///   (the realm endpoints' OAuth errors stay `application/json`, as RFC 6749 has them);
+/// - an operation taking `?fields=` answers with only the fields asked for (plus `_kind` and
+///   `_id`), and 400 for an unknown field;
+/// - every 201 declares its `Location` header (every create answers with one: `api::Created`);
+/// - every response has a description (OpenAPI requires one): the status' reason phrase when
+///   the annotation gave none;
+/// - an operation taking a JSON body answers 415 for a body sent as another media type or
+///   without a `Content-Type` (`service::input::parse_json`), so no route can forget to say so.
 pub fn finish(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use serde_json::{Value, json};
     let mut value = serde_json::to_value(&doc).expect("the document serialises");
