@@ -7,9 +7,8 @@ use cxhooks_server::Config;
 use cxhooks_store::testing::Backend;
 use serde_json::{Value, json};
 
-/// The claims of `token`, checked against the realm's JWKS with `aud` required to be
-/// `audience`, as an OpenID client library would.
-async fn verified_claims(app: &TestApp, token: &str, audience: &str) -> Value {
+/// Realm `acme`'s first key, from its JWKS, as a client library would read it.
+async fn realm_key(app: &TestApp) -> jsonwebtoken::DecodingKey {
     let jwks: Value = app
         .get("/auth/realms/acme/protocol/openid-connect/certs", None)
         .await
@@ -17,17 +16,33 @@ async fn verified_claims(app: &TestApp, token: &str, audience: &str) -> Value {
         .await
         .unwrap();
     let jwk = &jwks["keys"][0];
-    let key = jsonwebtoken::DecodingKey::from_rsa_components(
+    jsonwebtoken::DecodingKey::from_rsa_components(
         jwk["n"].as_str().unwrap(),
         jwk["e"].as_str().unwrap(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// The claims of `token`, checked against the realm's JWKS with `aud` required to be
+/// `audience`, as an OpenID client library would.
+async fn verified_claims(app: &TestApp, token: &str, audience: &str) -> Value {
+    let key = realm_key(app).await;
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_issuer(&[format!("{}/auth/realms/acme", app.url)]);
     validation.set_audience(&[audience]);
     jsonwebtoken::decode::<Value>(token, &key, &validation)
         .unwrap_or_else(|e| panic!("{e}: the token does not verify for audience {audience}"))
         .claims
+}
+
+/// The claims of `token`, unverified.
+fn payload(token: &str) -> Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 /// Tokens carry `aud`: the service's public URL by default, which a library's audience check
@@ -40,18 +55,7 @@ async fn tokens_name_their_audience(backend: Backend) {
     let claims = verified_claims(&app, &token, &app.url).await;
     assert_eq!(claims["aud"], app.url.as_str());
 
-    let jwks: Value = app
-        .get("/auth/realms/acme/protocol/openid-connect/certs", None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let jwk = &jwks["keys"][0];
-    let key = jsonwebtoken::DecodingKey::from_rsa_components(
-        jwk["n"].as_str().unwrap(),
-        jwk["e"].as_str().unwrap(),
-    )
-    .unwrap();
+    let key = realm_key(&app).await;
     let mut other = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     other.set_audience(&["https://someone-else.example"]);
     assert!(jsonwebtoken::decode::<Value>(&token, &key, &other).is_err());
@@ -77,15 +81,9 @@ async fn the_audience_is_configurable_per_realm(backend: Backend) {
     assert_eq!(app.get("/acl/v1/me", Some(&token)).await.status(), 200);
     let beta = app.client("beta", ALL_SCOPES, SEED_PERMISSIONS).await;
     let beta_token = app.token(&beta).await;
-    let payload = beta_token.split('.').nth(1).unwrap();
-    let payload: Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(payload["aud"], "https://api.example.com");
+    assert_eq!(payload(&beta_token)["aud"], "https://api.example.com");
 
-    // A server with the default audience does not take tokens made for another.
+    // `audience = ""`: tokens without `aud`, which the service takes.
     let mut cfg = Config::default();
     cfg.auth.audience = Some(String::new());
     let plain = spawn_app_with(backend, cfg).await;
@@ -94,18 +92,8 @@ async fn the_audience_is_configurable_per_realm(backend: Backend) {
     let (status, body) = plain.request_token(&c, None).await;
     assert_eq!(status, 200, "{body}");
     let token = body["access_token"].as_str().unwrap();
-    let payload: Value = serde_json::from_slice(
-        &base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            token.split('.').nth(1).unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    assert!(
-        payload.get("aud").is_none(),
-        "audience \"\": no aud: {payload}"
-    );
+    let claims = payload(token);
+    assert!(claims.get("aud").is_none(), "{claims}");
     assert_eq!(plain.get("/acl/v1/me", Some(token)).await.status(), 200);
 }
 
