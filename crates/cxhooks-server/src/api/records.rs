@@ -2,6 +2,7 @@
 //! stamps `modificationdate`, and publishes its change through the delivery pipeline in the
 //! same transaction as the write.
 
+use crate::api::Created;
 use crate::delivery::outbox::{self, ChangeEvent, Publish, PublishError};
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::Principal;
@@ -9,10 +10,8 @@ use crate::records::{all_paths, changed_paths, check_dates, stamp_modification, 
 use crate::service::input::{Problems, merge_patch, parse_json, parse_patch};
 use crate::service::list::encode_cursor;
 use crate::state::AppState;
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::{Json, body::Bytes, extract::Path, extract::Query, extract::State, http::HeaderMap};
 use base64::Engine as _;
 use cxhooks_catalog::{Action, Catalog, Entity};
 use cxhooks_store::{RecordWrite, STALE_RECORD, Scope, StoreError, StoredRecord, TenantName};
@@ -190,8 +189,7 @@ fn busy() -> ApiError {
 #[utoipa::path(post, path = "/data/v1/{entity}", tag = "records",
     params(("entity" = String, Path, description = "cremployee, crvacancy, crmatch, …")),
     request_body(content = Object, description = "the record"),
-    responses((status = 201, description = "created, with `_kind` and `_id`; `Location` names it", body = Object,
-            headers(("Location" = String, description = "`/data/v1/{entity}/{id}`"))),
+    responses((status = 201, description = "created, with `_kind` and `_id`; `Location` names it", body = Object),
         (status = 400, body = crate::error::ProblemDoc), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
@@ -202,7 +200,7 @@ pub async fn create_record(
     Path(entity_name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<crate::api::Created, ApiError> {
+) -> Result<Created, ApiError> {
     principal.require(Scope::RecordsManage)?;
     let entity = entity(&entity_name)?;
     let mut data = check_body(entity, parse_json(&headers, &body)?, None)?;
@@ -220,10 +218,8 @@ pub async fn create_record(
         data: data.to_string(),
     };
     commit(&state, tenant, Action::Created, &data, &paths, write).await?;
-    Ok(crate::api::Created::at(
-        format!("/data/v1/{}/{id}", entity.name),
-        render(&entity.name, id, &data),
-    ))
+    let location = format!("/data/v1/{}/{id}", entity.name);
+    Ok(Created::at(location, render(&entity.name, id, &data)))
 }
 
 /// Read a record.
