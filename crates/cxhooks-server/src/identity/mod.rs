@@ -8,13 +8,15 @@
 //! - [`standing`]: whether a token's client and its tenant's feature still stand, per request.
 //! - [`operators`]: the people who sign in to the console, with Argon2id passwords.
 //! - [`oauth`]: the token endpoint's RFC 6749 error answers.
-//! - [`routes`]: the Keycloak-compatible endpoints under `/auth/realms/{tenant}`.
+//! - [`routes`]: the Keycloak-compatible endpoints under `/auth/realms/{tenant}`, and
+//!   [`shapes`], their answers as the OpenAPI document describes them.
 
 pub mod admin;
 pub mod auth;
 pub mod oauth;
 pub mod operators;
 pub mod routes;
+pub mod shapes;
 pub mod standing;
 pub mod throttle;
 pub mod tokens;

@@ -172,12 +172,12 @@ fn grant(
 #[utoipa::path(post, path = "/auth/realms/{tenant}/protocol/openid-connect/token", tag = "identity",
     params(("tenant" = String, Path, description = "tenant (realm) name")),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "`{access_token, token_type, expires_in, scope}`", body = Object),
-        (status = 400, description = "invalid_request, unsupported_grant_type or invalid_scope", body = Object),
-        (status = 401, description = "invalid_client", body = Object),
-        (status = 404, description = "unknown realm", body = Object),
+    responses((status = 200, description = "the access token", body = super::shapes::TokenAnswer),
+        (status = 400, description = "invalid_request, unsupported_grant_type or invalid_scope", body = super::shapes::OAuthErrorAnswer),
+        (status = 401, description = "invalid_client", body = super::shapes::OAuthErrorAnswer),
+        (status = 404, description = "unknown realm", body = super::shapes::OAuthErrorAnswer),
         (status = 429, description = "temporarily_unavailable: the client's token requests are over \
-            limits.api_requests_per_client_per_s; `Retry-After` says when to ask again", body = Object)))]
+            limits.api_requests_per_client_per_s; `Retry-After` says when to ask again", body = super::shapes::OAuthErrorAnswer)))]
 pub async fn token(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -328,7 +328,8 @@ pub async fn token(
 /// The realm's JSON Web Key Set.
 #[utoipa::path(get, path = "/auth/realms/{tenant}/protocol/openid-connect/certs", tag = "identity",
     params(("tenant" = String, Path)),
-    responses((status = 200, description = "JWKS", body = Object), (status = 404, body = Object)))]
+    responses((status = 200, description = "JWKS", body = super::shapes::Jwks),
+        (status = 404, description = "unknown realm", body = super::shapes::OAuthErrorAnswer)))]
 pub async fn certs(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -357,7 +358,8 @@ fn cached(max_age: u32, body: serde_json::Value) -> Response {
 /// The realm's OpenID Connect discovery document.
 #[utoipa::path(get, path = "/auth/realms/{tenant}/.well-known/openid-configuration", tag = "identity",
     params(("tenant" = String, Path)),
-    responses((status = 200, description = "discovery document", body = Object), (status = 404, body = Object)))]
+    responses((status = 200, description = "discovery document", body = super::shapes::Discovery),
+        (status = 404, description = "unknown realm", body = super::shapes::OAuthErrorAnswer)))]
 pub async fn discovery(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -385,7 +387,7 @@ pub async fn discovery(
 /// The token's client, for this realm only (403 for a token of another tenant).
 #[utoipa::path(get, path = "/auth/realms/{tenant}/protocol/openid-connect/userinfo", tag = "identity",
     params(("tenant" = String, Path)),
-    responses((status = 200, description = "`{sub, azp, tenant, scope}`", body = Object),
+    responses((status = 200, description = "the token's client", body = super::shapes::UserInfo),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc)),
     security(("bearer" = [])))]
 pub async fn userinfo(
@@ -404,7 +406,7 @@ pub async fn userinfo(
 /// The same as `GET` (OpenID Connect Core §5.3.1: the UserInfo endpoint takes both).
 #[utoipa::path(post, path = "/auth/realms/{tenant}/protocol/openid-connect/userinfo", tag = "identity",
     params(("tenant" = String, Path)),
-    responses((status = 200, description = "`{sub, azp, tenant, scope}`", body = Object),
+    responses((status = 200, description = "the token's client", body = super::shapes::UserInfo),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc)),
     security(("bearer" = [])))]
 pub async fn userinfo_post(

@@ -342,7 +342,111 @@ async fn created_records_say_where_they_are(backend: Backend) {
     assert_eq!(read.json::<Value>().await.unwrap()["_id"], body["_id"]);
 }
 
+/// The realm endpoints' answers have exactly the members their schemas in `/openapi.json`
+/// require, so a generated client parses them into its types.
+async fn realm_answers_match_their_documented_shapes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.tenant("acme").await;
+    let c = app.client("acme", ALL_SCOPES, SEED_PERMISSIONS).await;
+    let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let schema_of = |path: &str, method: &str, status: &str| {
+        let op = &doc["paths"][path][method]["responses"][status];
+        let reference = op["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} {status}: no schema reference: {op}"));
+        let name = reference.rsplit('/').next().unwrap();
+        doc["components"]["schemas"][name].clone()
+    };
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let required = |schema: &Value| {
+        let mut r: Vec<String> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        r.sort();
+        r
+    };
+    let realm = "/auth/realms/{tenant}";
+    let (status, token) = app.request_token(&c, None).await;
+    assert_eq!(status, 200);
+    let schema = schema_of(
+        &format!("{realm}/protocol/openid-connect/token"),
+        "post",
+        "200",
+    );
+    assert_eq!(keys(&token), required(&schema), "token answer");
+    assert_eq!(schema["properties"]["expires_in"]["type"], "integer");
+    let wrong = app
+        .http
+        .post(app.token_url("acme"))
+        .basic_auth(&c.id, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let error: Value = wrong.json().await.unwrap();
+    let schema = schema_of(
+        &format!("{realm}/protocol/openid-connect/token"),
+        "post",
+        "401",
+    );
+    assert_eq!(keys(&error), required(&schema), "token error");
+
+    let jwks: Value = app
+        .get("/auth/realms/acme/protocol/openid-connect/certs", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let schema = schema_of(
+        &format!("{realm}/protocol/openid-connect/certs"),
+        "get",
+        "200",
+    );
+    assert_eq!(keys(&jwks), required(&schema), "JWKS");
+    assert_eq!(
+        keys(&jwks["keys"][0]),
+        required(&doc["components"]["schemas"]["Jwk"]),
+        "JWK"
+    );
+    let discovery: Value = app
+        .get("/auth/realms/acme/.well-known/openid-configuration", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let schema = schema_of(
+        &format!("{realm}/.well-known/openid-configuration"),
+        "get",
+        "200",
+    );
+    assert_eq!(keys(&discovery), required(&schema), "discovery");
+    let access = token["access_token"].as_str().unwrap();
+    let userinfo: Value = app
+        .get(
+            "/auth/realms/acme/protocol/openid-connect/userinfo",
+            Some(access),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let schema = schema_of(
+        &format!("{realm}/protocol/openid-connect/userinfo"),
+        "get",
+        "200",
+    );
+    assert_eq!(keys(&userinfo), required(&schema), "userinfo");
+}
+
 cxhooks_store::both_backends!(
+    realm_answers_match_their_documented_shapes,
     tokens_name_their_audience,
     the_audience_is_configurable_per_realm,
     realm_endpoints_speak_http_as_libraries_expect,
