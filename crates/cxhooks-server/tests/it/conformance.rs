@@ -10,11 +10,8 @@ use serde_json::{Value, json};
 /// Realm `acme`'s first key, from its JWKS, as a client library would read it.
 async fn realm_key(app: &TestApp) -> jsonwebtoken::DecodingKey {
     let jwks: Value = app
-        .get("/auth/realms/acme/protocol/openid-connect/certs", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/auth/realms/acme/protocol/openid-connect/certs", None)
+        .await;
     let jwk = &jwks["keys"][0];
     jsonwebtoken::DecodingKey::from_rsa_components(
         jwk["n"].as_str().unwrap(),
@@ -162,14 +159,11 @@ async fn realm_endpoints_speak_http_as_libraries_expect(backend: Backend) {
         app.url
     );
     let got: Value = app
-        .get(
+        .get_json(
             "/auth/realms/acme/protocol/openid-connect/userinfo",
             Some(&token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let posted = app
         .http
         .post(&userinfo)
@@ -348,7 +342,7 @@ async fn realm_answers_match_their_documented_shapes(backend: Backend) {
     let app = spawn_app(backend).await;
     app.tenant("acme").await;
     let c = app.client("acme", ALL_SCOPES, SEED_PERMISSIONS).await;
-    let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let doc: Value = app.get_json("/openapi.json", None).await;
     let schema_of = |path: &str, method: &str, status: &str| {
         let op = &doc["paths"][path][method]["responses"][status];
         let reference = op["content"]["application/json"]["schema"]["$ref"]
@@ -399,11 +393,8 @@ async fn realm_answers_match_their_documented_shapes(backend: Backend) {
     assert_eq!(keys(&error), required(&schema), "token error");
 
     let jwks: Value = app
-        .get("/auth/realms/acme/protocol/openid-connect/certs", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/auth/realms/acme/protocol/openid-connect/certs", None)
+        .await;
     let schema = schema_of(
         &format!("{realm}/protocol/openid-connect/certs"),
         "get",
@@ -416,11 +407,8 @@ async fn realm_answers_match_their_documented_shapes(backend: Backend) {
         "JWK"
     );
     let discovery: Value = app
-        .get("/auth/realms/acme/.well-known/openid-configuration", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/auth/realms/acme/.well-known/openid-configuration", None)
+        .await;
     let schema = schema_of(
         &format!("{realm}/.well-known/openid-configuration"),
         "get",
@@ -429,14 +417,11 @@ async fn realm_answers_match_their_documented_shapes(backend: Backend) {
     assert_eq!(keys(&discovery), required(&schema), "discovery");
     let access = token["access_token"].as_str().unwrap();
     let userinfo: Value = app
-        .get(
+        .get_json(
             "/auth/realms/acme/protocol/openid-connect/userinfo",
             Some(access),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let schema = schema_of(
         &format!("{realm}/protocol/openid-connect/userinfo"),
         "get",

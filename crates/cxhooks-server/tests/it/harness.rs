@@ -143,6 +143,11 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// `GET path`'s JSON body.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> serde_json::Value {
+        self.get(path, token).await.json().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         let mut r = self.http.get(format!("{}{path}", self.url));
         if let Some(t) = token {

@@ -82,11 +82,8 @@ async fn token_verifies_against_jwks_and_me_answers(backend: Backend) {
 
     // Verify independently of the server's own code path: the JWKS's n and e.
     let jwks: Value = app
-        .get("/auth/realms/acme/protocol/openid-connect/certs", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/auth/realms/acme/protocol/openid-connect/certs", None)
+        .await;
     let jwk = &jwks["keys"][0];
     assert_eq!(
         (
@@ -119,11 +116,8 @@ async fn token_verifies_against_jwks_and_me_answers(backend: Backend) {
     assert!(cl["jti"].as_str().is_some_and(|j| !j.is_empty()));
 
     let discovery: Value = app
-        .get("/auth/realms/acme/.well-known/openid-configuration", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/auth/realms/acme/.well-known/openid-configuration", None)
+        .await;
     assert_eq!(discovery["issuer"], format!("{}/auth/realms/acme", app.url));
     assert_eq!(discovery["token_endpoint"], app.token_url("acme"));
     assert_eq!(
@@ -427,12 +421,7 @@ async fn tokens_are_bound_to_their_tenant(backend: Backend) {
         "{problem}"
     );
     // /acl/v1/me answers for B only.
-    let me: Value = app
-        .get("/acl/v1/me", Some(&token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/acl/v1/me", Some(&token)).await;
     assert_eq!(me["tenant"], "beta");
 }
 
