@@ -374,6 +374,15 @@ async fn bad_tokens_are_401(backend: Backend) {
     cl["iss"] = json!(format!("{}/auth/realms/beta", app.url));
     let cross = sign_token(&app, "beta", &cl, None).await;
     assert_401(&app, &cross, "tenant does not match the realm key").await;
+    // Signed by the realm's own key, but for another audience; the realm's own audience (the
+    // service's public URL) is taken.
+    let mut cl = claims(&app, "acme", &c.id, 300);
+    cl["aud"] = json!("https://elsewhere.example");
+    let elsewhere = sign_token(&app, "acme", &cl, None).await;
+    assert_401(&app, &elsewhere, "issued for another audience").await;
+    cl["aud"] = json!(app.url);
+    let ours = sign_token(&app, "acme", &cl, None).await;
+    assert_eq!(app.get("/acl/v1/me", Some(&ours)).await.status(), 200);
     // A kid no realm has.
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"nope"}"#);
     assert_401(&app, &format!("{header}.e30.c2ln"), "unknown key id").await;
