@@ -34,7 +34,7 @@ pub struct Me {
 #[utoipa::path(get, path = "/acl/v1/me", tag = "acl",
     responses((status = 200, body = Me), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/cx5Acl:data:manage"])))]
+    security(("oauth2" = ["urn:cx/cx5Acl:data:manage"])))]
 pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<Me>, ApiError> {
     principal.require(Scope::AclManage)?;
     let client = state

@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 201, description = "created", body = ApplicationOut),
         (status = 400, description = "invalid body", body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/applications:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/applications:manage"])))]
 pub async fn create_application(
     State(state): State<AppState>,
     principal: Principal,
@@ -55,10 +55,10 @@ pub async fn create_application(
 
 /// List applications.
 #[utoipa::path(get, path = "/webhooks/v1/applications", tag = "applications", params(ListQuery),
-    responses((status = 200, description = "a page of applications", body = super::ListDoc),
+    responses((status = 200, description = "a page of applications", body = super::shapes::ApplicationList),
         (status = 400, body = crate::error::ProblemDoc), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/applications:manage", "urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/applications:manage", "urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn list_applications(
     State(state): State<AppState>,
     principal: Principal,
@@ -85,7 +85,7 @@ pub async fn list_applications(
     params(("appId" = String, Path, description = "application id"), FieldsQuery),
     responses((status = 200, body = ApplicationOut), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/applications:manage", "urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/applications:manage", "urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn get_application(
     State(state): State<AppState>,
     principal: Principal,
@@ -108,7 +108,7 @@ pub async fn get_application(
     responses((status = 200, body = ApplicationOut), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/applications:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/applications:manage"])))]
 pub async fn update_application(
     State(state): State<AppState>,
     principal: Principal,
@@ -133,7 +133,7 @@ pub async fn update_application(
     params(("appId" = String, Path, description = "application id")),
     responses((status = 204, description = "deleted"), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/applications:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/applications:manage"])))]
 pub async fn delete_application(
     State(state): State<AppState>,
     principal: Principal,
@@ -152,7 +152,7 @@ pub async fn delete_application(
     responses((status = 200, description = "the application with its new secret", body = ApplicationOut),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/applications:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/applications:manage"])))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     principal: Principal,

@@ -205,7 +205,7 @@ fn check_metadata(p: &mut Problems, map: &Map<String, Value>, base: &str) -> Opt
         (status = 409, description = "the Idempotency-Key was used before with a different request", body = crate::error::ProblemDoc),
         (status = 413, body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:events:publish"])))]
+    security(("oauth2" = ["urn:cx/webhooks:events:publish"])))]
 pub async fn publish_changes(
     State(state): State<AppState>,
     principal: Principal,

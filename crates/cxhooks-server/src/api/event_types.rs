@@ -56,9 +56,9 @@ pub fn catalog_answer(catalog: &Catalog) -> Value {
 /// The event-type catalog: entities, actions, and each entity's fields with path, type and
 /// label (`supported: true` marks the fields the seed document lists).
 #[utoipa::path(get, path = "/webhooks/v1/event-types", tag = "webhooks",
-    responses((status = 200, description = "the catalog", body = Object),
+    responses((status = 200, description = "the catalog", body = super::shapes::EventTypeCatalog),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data:manage", "urn:cx/webhooks:data/applications:manage",
+    security(("oauth2" = ["urn:cx/webhooks:data:manage", "urn:cx/webhooks:data/applications:manage",
         "urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn event_types(principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require_any(&[

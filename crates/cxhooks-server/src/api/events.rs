@@ -30,10 +30,10 @@ async fn caller(state: &AppState, principal: Principal) -> Result<Caller, ApiErr
 /// The request log: deliveries of this application, newest first.
 #[utoipa::path(get, path = "/webhooks/v1/applications/{appId}/events", tag = "events",
     params(("appId" = String, Path), EventQuery),
-    responses((status = 200, body = super::ListDoc), (status = 400, body = crate::error::ProblemDoc),
+    responses((status = 200, body = super::shapes::WebhookEventList), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn list_events(
     State(state): State<AppState>,
     principal: Principal,
@@ -47,10 +47,10 @@ pub async fn list_events(
 /// One delivery: its payload, the headers sent (custom header values masked) and every attempt.
 #[utoipa::path(get, path = "/webhooks/v1/applications/{appId}/events/{eventId}", tag = "events",
     params(("appId" = String, Path), ("eventId" = String, Path)),
-    responses((status = 200, description = "the delivery with payload, headers and attempts", body = Object),
+    responses((status = 200, description = "the delivery with payload, headers and attempts", body = service::EventDetailOut),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn get_event(
     State(state): State<AppState>,
     principal: Principal,
@@ -65,10 +65,10 @@ pub async fn get_event(
 /// Deliver again now: a new attempt series with the same `id`, signed with the current key.
 #[utoipa::path(post, path = "/webhooks/v1/applications/{appId}/events/{eventId}/redeliver", tag = "events",
     params(("appId" = String, Path), ("eventId" = String, Path)),
-    responses((status = 202, description = "scheduled now", body = Object),
+    responses((status = 202, description = "scheduled now", body = service::EventOut),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc), (status = 409, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn redeliver_event(
     State(state): State<AppState>,
     principal: Principal,
@@ -82,10 +82,10 @@ pub async fn redeliver_event(
 /// Deliver a `cxhooks:ping` now, through the normal pipeline, and answer with the attempt.
 #[utoipa::path(post, path = "/webhooks/v1/applications/{appId}/webhooks/{webhookId}/test", tag = "events",
     params(("appId" = String, Path), ("webhookId" = String, Path)),
-    responses((status = 200, description = "the attempt's outcome", body = Object),
+    responses((status = 200, description = "the attempt's outcome", body = service::TestOut),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc), (status = 409, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn test_webhook(
     State(state): State<AppState>,
     principal: Principal,

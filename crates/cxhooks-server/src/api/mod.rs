@@ -5,7 +5,8 @@
 //!
 //! - [`applications`], [`webhooks`], [`event_types`], [`acl`]: the management resources.
 //! - [`changes`]: the publish API; [`events`]: the request log, redelivery and test pings.
-//! - [`openapi`]: the document served at `/openapi.json`.
+//! - [`openapi`]: the document served at `/openapi.json`; [`shapes`]: the answers it describes
+//!   that handlers build as JSON.
 //! - [`refuse_delivery_loops`]: the publish and record APIs refuse cxhooks' own deliveries.
 
 pub mod acl;
@@ -15,6 +16,7 @@ pub mod event_types;
 pub mod events;
 pub mod openapi;
 pub mod records;
+pub mod shapes;
 pub mod webhooks;
 
 pub use crate::service::{AuditOut, not_found, parse_id, rfc3339};
@@ -26,22 +28,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
-
-/// A list answer (documentation shape).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ListDoc {
-    /// `List`.
-    #[serde(rename = "_kind")]
-    pub kind: String,
-    /// The objects of this page.
-    pub items: Vec<Value>,
-    /// Pass as `?cursor=` for the next page; null on the last page.
-    #[serde(rename = "nextCursor")]
-    pub next_cursor: Option<String>,
-}
 
 /// A 201 answer with a `Location`.
 #[derive(Debug)]

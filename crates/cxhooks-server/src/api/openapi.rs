@@ -2,7 +2,8 @@
 //! registered through `OpenApiRouter::routes`, so a route cannot exist without its
 //! documentation. Served at `/openapi.json`.
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use cxhooks_store::Scope;
+use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 /// The document's fixed parts; the paths are added by the routers.
@@ -14,8 +15,8 @@ use utoipa::{Modify, OpenApi};
                        request log and publish API.",
         license(name = "Apache-2.0")
     ),
-    modifiers(&Bearer),
-    components(schemas(crate::error::ProblemDoc, crate::error::FieldError)),
+    modifiers(&ClientCredentialsScheme),
+    components(schemas(crate::error::ProblemDoc, crate::error::FieldError, super::shapes::Projection, super::shapes::ProjectionList)),
     tags(
         (name = "identity", description = "Keycloak-compatible realm endpoints"),
         (name = "applications", description = "Applications and their RSA key pairs"),
@@ -30,17 +31,35 @@ use utoipa::{Modify, OpenApi};
 #[derive(Debug)]
 pub struct ApiDoc;
 
-struct Bearer;
+struct ClientCredentialsScheme;
 
-impl Modify for Bearer {
+/// What each scope grants, for the scheme's scope list.
+fn grants(scope: Scope) -> &'static str {
+    match scope {
+        Scope::WebhooksManage => "the whole management API",
+        Scope::ApplicationsManage => "applications only",
+        Scope::WebhooksOnlyManage => "webhooks and their request log",
+        Scope::RecordsManage => "the record store",
+        Scope::AclManage => "GET /acl/v1/me",
+        Scope::EventsPublish => "the publish API",
+    }
+}
+
+/// Where a client of tenant `{tenant}` gets its token; the scheme's flow names it.
+const TOKEN_URL: &str = "/auth/realms/{tenant}/protocol/openid-connect/token";
+
+impl Modify for ClientCredentialsScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        let mut http = Http::new(HttpAuthScheme::Bearer);
-        http.bearer_format = Some("JWT".into());
-        http.description = Some(
-            "An access token from POST /auth/realms/{tenant}/protocol/openid-connect/token (client_credentials)".into(),
+        let scopes = Scopes::from_iter(Scope::ALL.iter().map(|s| (s.as_str(), grants(*s))));
+        let flow = Flow::ClientCredentials(ClientCredentials::new(TOKEN_URL, scopes));
+        let oauth2 = OAuth2::with_description(
+            [flow],
+            "OAuth 2.0 client credentials at the tenant's realm (replace `{tenant}` in the token \
+             URL), with client_secret_basic or client_secret_post; the answer's access token is \
+             sent as `Authorization: Bearer …`.",
         );
-        components.add_security_scheme("bearer", SecurityScheme::Http(http));
+        components.add_security_scheme("oauth2", SecurityScheme::OAuth2(oauth2));
     }
 }
 
@@ -113,10 +132,16 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 if takes_fields {
                     if let Some(ok) = responses.get_mut("200") {
                         let full = ok["content"]["application/json"]["schema"].take();
+                        // A list projects each of its items; a read, the object itself.
+                        let is_list = full["$ref"].as_str().is_some_and(|r| r.ends_with("List"));
+                        let projected = if is_list {
+                            "ProjectionList"
+                        } else {
+                            "Projection"
+                        };
                         ok["content"]["application/json"]["schema"] = json!({"anyOf": [
                             full,
-                            {"type": "object", "required": ["_kind", "_id"],
-                             "description": "With ?fields=: `_kind`, `_id` and the fields asked for"}
+                            {"$ref": format!("#/components/schemas/{projected}")}
                         ]});
                     }
                     responses.entry("400").or_insert_with(|| {

@@ -39,6 +39,7 @@ pub struct RecordQuery {
     /// A condition over `data.*` (`data.touser.tosinglestatusnode in [1001, 1002]`).
     pub filter: Option<String>,
     /// Page size: 1 to 500, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -189,11 +190,11 @@ fn busy() -> ApiError {
 #[utoipa::path(post, path = "/data/v1/{entity}", tag = "records",
     params(("entity" = String, Path, description = "cremployee, crvacancy, crmatch, …")),
     request_body(content = Object, description = "the record"),
-    responses((status = 201, description = "created, with `_kind` and `_id`; `Location` names it", body = Object),
+    responses((status = 201, description = "created, with `_kind` and `_id`; `Location` names it", body = super::shapes::Record),
         (status = 400, body = crate::error::ProblemDoc), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
+    security(("oauth2" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn create_record(
     State(state): State<AppState>,
     principal: Principal,
@@ -225,10 +226,10 @@ pub async fn create_record(
 /// Read a record.
 #[utoipa::path(get, path = "/data/v1/{entity}/{id}", tag = "records",
     params(("entity" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ProblemDoc),
+    responses((status = 200, body = super::shapes::Record), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
+    security(("oauth2" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn get_record(
     State(state): State<AppState>,
     principal: Principal,
@@ -296,11 +297,11 @@ async fn modify(
 /// Replace a record (its `creationdate` is kept unless given).
 #[utoipa::path(put, path = "/data/v1/{entity}/{id}", tag = "records",
     params(("entity" = String, Path), ("id" = String, Path)), request_body(content = Object),
-    responses((status = 200, body = Object), (status = 400, body = crate::error::ProblemDoc),
+    responses((status = 200, body = super::shapes::Record), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc), (status = 409, body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
+    security(("oauth2" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn replace_record(
     State(state): State<AppState>,
     principal: Principal,
@@ -329,11 +330,11 @@ pub async fn replace_record(
 #[utoipa::path(patch, path = "/data/v1/{entity}/{id}", tag = "records",
     params(("entity" = String, Path), ("id" = String, Path)),
     request_body(content = Object, content_type = "application/merge-patch+json"),
-    responses((status = 200, body = Object), (status = 400, body = crate::error::ProblemDoc),
+    responses((status = 200, body = super::shapes::Record), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc), (status = 409, body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
+    security(("oauth2" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn update_record(
     State(state): State<AppState>,
     principal: Principal,
@@ -365,7 +366,7 @@ pub async fn update_record(
     responses((status = 204, description = "deleted"), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
+    security(("oauth2" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn delete_record(
     State(state): State<AppState>,
     principal: Principal,
@@ -398,11 +399,11 @@ pub async fn delete_record(
 /// List records, optionally filtered by a condition over `data.*`, in id order.
 #[utoipa::path(get, path = "/data/v1/{entity}", tag = "records",
     params(("entity" = String, Path), RecordQuery),
-    responses((status = 200, body = super::ListDoc), (status = 400, body = crate::error::ProblemDoc),
+    responses((status = 200, body = super::shapes::RecordList), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/cx5Wrapper:data:manage"])))]
+    security(("oauth2" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn list_records(
     State(state): State<AppState>,
     principal: Principal,

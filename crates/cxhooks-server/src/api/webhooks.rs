@@ -46,7 +46,7 @@ async fn caller(state: &AppState, principal: Principal) -> Result<Caller, ApiErr
         (status = 400, body = crate::error::ProblemDoc), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc),
         (status = 429, description = "limits.max_webhooks_per_client reached", body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn create_webhook(
     State(state): State<AppState>,
     principal: Principal,
@@ -70,10 +70,10 @@ pub async fn create_webhook(
 /// List an application's webhooks.
 #[utoipa::path(get, path = "/webhooks/v1/applications/{appId}/webhooks", tag = "webhooks",
     params(("appId" = String, Path, description = "application id"), ListQuery),
-    responses((status = 200, body = super::ListDoc), (status = 400, body = crate::error::ProblemDoc),
+    responses((status = 200, body = super::shapes::WebhookList), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn list_webhooks(
     State(state): State<AppState>,
     principal: Principal,
@@ -104,7 +104,7 @@ pub async fn list_webhooks(
     params(("appId" = String, Path), ("webhookId" = String, Path), FieldsQuery),
     responses((status = 200, body = WebhookOut), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn get_webhook(
     State(state): State<AppState>,
     principal: Principal,
@@ -155,7 +155,7 @@ async fn write(
     responses((status = 200, body = WebhookOut), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn replace_webhook(
     State(state): State<AppState>,
     principal: Principal,
@@ -173,7 +173,7 @@ pub async fn replace_webhook(
     responses((status = 200, body = WebhookOut), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn update_webhook(
     State(state): State<AppState>,
     principal: Principal,
@@ -189,7 +189,7 @@ pub async fn update_webhook(
     params(("appId" = String, Path), ("webhookId" = String, Path)),
     responses((status = 204, description = "deleted"), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
     principal: Principal,
@@ -219,7 +219,7 @@ async fn set_status(
     params(("appId" = String, Path), ("webhookId" = String, Path)),
     responses((status = 200, body = WebhookOut), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn enable_webhook(
     State(state): State<AppState>,
     principal: Principal,
@@ -233,7 +233,7 @@ pub async fn enable_webhook(
     params(("appId" = String, Path), ("webhookId" = String, Path)),
     responses((status = 200, body = WebhookOut), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc)),
-    security(("bearer" = ["urn:cx/webhooks:data/webhooks:manage"])))]
+    security(("oauth2" = ["urn:cx/webhooks:data/webhooks:manage"])))]
 pub async fn disable_webhook(
     State(state): State<AppState>,
     principal: Principal,

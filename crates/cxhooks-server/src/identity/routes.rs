@@ -389,7 +389,7 @@ pub async fn discovery(
     params(("tenant" = String, Path)),
     responses((status = 200, description = "the token's client", body = super::shapes::UserInfo),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc)),
-    security(("bearer" = [])))]
+    security(("oauth2" = [])))]
 pub async fn userinfo(
     principal: Principal,
     Path(tenant): Path<String>,
@@ -408,7 +408,7 @@ pub async fn userinfo(
     params(("tenant" = String, Path)),
     responses((status = 200, description = "the token's client", body = super::shapes::UserInfo),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc)),
-    security(("bearer" = [])))]
+    security(("oauth2" = [])))]
 pub async fn userinfo_post(
     principal: Principal,
     tenant: Path<String>,

@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-/// An application as written by a caller, validated ([`ApplicationIn::check`]).
+/// An application as written by a caller: its name.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationIn {
     /// `Application` if given (may be left out, not `null`).
     #[serde(rename = "_kind")]
-    #[schema(nullable = false, value_type = String, pattern = "^Application$")]
+    #[schema(nullable = false, required = false, value_type = String, pattern = "^Application$")]
     pub kind: Option<String>,
     /// Human name, 1 to 200 characters (trimmed).
     pub name: String,

@@ -12,8 +12,10 @@ use cxhooks_store::{
     Application, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, LogFilter,
     WebhookStatus, from_micros,
 };
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// Filters of the request log.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -32,6 +34,7 @@ pub struct EventQuery {
     /// Created before (RFC 3339).
     pub until: Option<String>,
     /// Page size: 1 to 500, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -52,34 +55,140 @@ fn time_param(path: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> 
         .transpose()
 }
 
-fn view(r: &DeliveryRecord) -> Value {
-    let mut v = json!({
-        "_kind": "WebhookEvent",
-        "_id": r.id,
-        "applicationId": r.application_id,
-        "webhookId": r.webhook_id,
-        "changeId": r.change_id,
-        "type": r.event_type,
-        "status": r.status,
-        "attemptCount": r.attempts,
-        "_createdAt": rfc3339(from_micros(r.created_at)),
-        "_updatedAt": rfc3339(from_micros(r.updated_at)),
-    });
-    if r.status.is_open() {
-        v["nextAttemptAt"] = json!(rfc3339(from_micros(r.next_attempt_at)));
-    }
-    v
+/// One delivery of the request log, as `/events` lists it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = WebhookEvent)]
+pub struct EventOut {
+    /// `WebhookEvent`.
+    #[serde(rename = "_kind")]
+    #[schema(pattern = "^WebhookEvent$")]
+    pub kind: &'static str,
+    /// The delivery's id: the notification's `id`, the same on every attempt.
+    #[serde(rename = "_id")]
+    pub id: uuid::Uuid,
+    /// Its application.
+    pub application_id: uuid::Uuid,
+    /// Its webhook.
+    pub webhook_id: uuid::Uuid,
+    /// The published change it delivers; null for a test ping.
+    #[schema(required = true)]
+    pub change_id: Option<uuid::Uuid>,
+    /// Event type (`cremployee:updated`, `cxhooks:ping`).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Where it stands.
+    #[schema(value_type = EventStatus)]
+    pub status: DeliveryStatus,
+    /// Attempts so far.
+    pub attempt_count: u32,
+    /// When it was queued.
+    #[serde(rename = "_createdAt")]
+    pub created_at: String,
+    /// Its last change.
+    #[serde(rename = "_updatedAt")]
+    pub updated_at: String,
+    /// When the next attempt is due; only while `pending` or `retrying`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
 }
 
-fn attempt_view(a: &AttemptRecord) -> Value {
-    json!({
-        "attempt": a.n,
-        "at": rfc3339(from_micros(a.at)),
-        "durationMs": (a.duration_us as f64 / 1000.0 * 10.0).round() / 10.0,
-        "statusCode": a.status_code,
-        "error": a.error,
-        "responseBody": a.response_body,
-    })
+/// Where a delivery stands.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum EventStatus {
+    /// Not attempted yet (or redelivery requested).
+    Pending,
+    /// A 2xx answer was received.
+    Delivered,
+    /// Attempted, failed, more attempts scheduled.
+    Retrying,
+    /// Every scheduled attempt failed (or the receiver answered 410 Gone).
+    Failed,
+    /// Its webhook or application was deleted or disabled before it was delivered.
+    Cancelled,
+    /// Past the client's monthly notification quota: recorded, not sent.
+    QuotaExceeded,
+}
+
+/// One attempt to send a delivery.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Attempt)]
+pub struct AttemptOut {
+    /// 1-based over the delivery's whole life.
+    pub attempt: u32,
+    /// When it started.
+    pub at: String,
+    /// How long it took, in milliseconds (one decimal).
+    pub duration_ms: f64,
+    /// The receiver's HTTP status; null when no answer came.
+    #[schema(required = true)]
+    pub status_code: Option<u16>,
+    /// Why it failed, when it did.
+    #[schema(required = true)]
+    pub error: Option<String>,
+    /// The first 4 KiB of the answer.
+    pub response_body: String,
+}
+
+/// One delivery with its payload, the headers sent and every attempt.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookEventDetail)]
+pub struct EventDetailOut {
+    /// The delivery.
+    #[serde(flatten)]
+    pub event: EventOut,
+    /// The notification's body as sent.
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    /// The headers sent; custom header values masked as `***`.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptOut>,
+}
+
+/// A test ping with its first attempt.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TestPing)]
+pub struct TestOut {
+    /// The ping's delivery.
+    #[serde(flatten)]
+    pub event: EventOut,
+    /// Its first attempt; null if it took longer than the delivery timeout.
+    #[schema(required = true)]
+    pub attempt: Option<AttemptOut>,
+}
+
+fn view(r: &DeliveryRecord) -> EventOut {
+    EventOut {
+        kind: "WebhookEvent",
+        id: r.id.uuid(),
+        application_id: r.application_id.uuid(),
+        webhook_id: r.webhook_id.uuid(),
+        change_id: r.change_id.map(|c| c.uuid()),
+        event_type: r.event_type.clone(),
+        status: r.status,
+        attempt_count: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+        created_at: rfc3339(from_micros(r.created_at)),
+        updated_at: rfc3339(from_micros(r.updated_at)),
+        next_attempt_at: r
+            .status
+            .is_open()
+            .then(|| rfc3339(from_micros(r.next_attempt_at))),
+    }
+}
+
+fn attempt_view(a: &AttemptRecord) -> AttemptOut {
+    AttemptOut {
+        attempt: u32::try_from(a.n).unwrap_or(u32::MAX),
+        at: rfc3339(from_micros(a.at)),
+        duration_ms: (a.duration_us as f64 / 1000.0 * 10.0).round() / 10.0,
+        status_code: a.status_code.and_then(|c| u16::try_from(c).ok()),
+        error: a.error.clone(),
+        response_body: a.response_body.clone(),
+    }
 }
 
 /// 409: nothing can be sent to a webhook that is not enabled.
@@ -157,7 +266,7 @@ pub async fn list(
     } else {
         None
     };
-    let items: Vec<Value> = paged.items.iter().map(view).collect();
+    let items: Vec<EventOut> = paged.items.iter().map(view).collect();
     Ok(json!({"_kind": "List", "items": items, "nextCursor": next}))
 }
 
@@ -173,28 +282,25 @@ pub async fn get(
     let id = parse_id(event_id).ok_or_else(|| not_found("event", event_id))?;
     let record = stored(state, &app, id).await?;
     let attempts = state.store.attempts(record.id).await?;
-    let mut v = view(&record);
-    v["payload"] = serde_json::from_slice(&record.payload).unwrap_or(Value::Null);
-    let mut headers = Map::new();
-    headers.insert("Content-Type".into(), json!("application/json"));
-    headers.insert(
-        "Cx-Signature".into(),
-        json!("(RSA-SHA256 of the payload, base64)"),
-    );
-    headers.insert("Cx-Payload-Schema-Version".into(), json!("1"));
-    headers.insert("Cx-Delivery-Hop".into(), json!("1"));
-    headers.insert(
-        "User-Agent".into(),
-        json!(concat!("cxhooks/", env!("CARGO_PKG_VERSION"))),
-    );
+    let mut headers = BTreeMap::new();
+    let mut header = |name: &str, value: &str| headers.insert(name.to_owned(), value.to_owned());
+    header("Content-Type", "application/json");
+    header("Cx-Signature", "(RSA-SHA256 of the payload, base64)");
+    header("Cx-Payload-Schema-Version", "1");
+    header("Cx-Delivery-Hop", "1");
+    header("User-Agent", concat!("cxhooks/", env!("CARGO_PKG_VERSION")));
     if let Some(hook) = state.delivery.registry.hook(record.webhook_id) {
         for h in hook.headers.iter().flatten() {
-            headers.insert(h.name.clone(), json!("***"));
+            header(&h.name, "***");
         }
     }
-    v["headers"] = Value::Object(headers);
-    v["attempts"] = attempts.iter().map(attempt_view).collect();
-    Ok(v)
+    let detail = EventDetailOut {
+        event: view(&record),
+        payload: serde_json::from_slice(&record.payload).unwrap_or(Value::Null),
+        headers,
+        attempts: attempts.iter().map(attempt_view).collect(),
+    };
+    Ok(serde_json::to_value(detail).expect("a delivery serialises"))
 }
 
 /// Delivery `id` of `app`, as stored now.
@@ -237,7 +343,7 @@ pub async fn redeliver(
     let now = state.clock.now_us();
     state.store.redeliver(&app.tenant, app.id, id, now).await?;
     state.delivery.wake.notify_one();
-    Ok(view(&stored(state, &app, id).await?))
+    Ok(serde_json::to_value(view(&stored(state, &app, id).await?)).expect("a delivery serialises"))
 }
 
 /// Delivers a `cxhooks:ping` to webhook `webhook_id` now, through the normal pipeline, and
@@ -269,7 +375,9 @@ pub async fn test(
         .ok()
         .and_then(Result::ok);
     let record = stored(state, &app, id).await?;
-    let mut v = view(&record);
-    v["attempt"] = attempt.as_ref().map_or(Value::Null, attempt_view);
-    Ok(v)
+    let answer = TestOut {
+        event: view(&record),
+        attempt: attempt.as_ref().map(attempt_view),
+    };
+    Ok(serde_json::to_value(answer).expect("a ping serialises"))
 }

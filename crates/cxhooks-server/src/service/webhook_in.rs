@@ -34,14 +34,14 @@ pub struct HeaderDoc {
     pub value: String,
 }
 
-/// A webhook as written by a caller (`POST`/`PUT`; `PATCH` takes any part of it), validated
-/// ([`WebhookIn::check`]): filters checked against the catalog, headers against HTTP's rules.
+/// A webhook as written by a caller (`POST`/`PUT`; `PATCH` takes any part of it): filters are
+/// checked against the event-type catalog, headers against HTTP's rules.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookIn {
     /// `Webhook` if given (may be left out, not `null`).
     #[serde(rename = "_kind")]
-    #[schema(nullable = false, value_type = String, pattern = "^Webhook$")]
+    #[schema(nullable = false, required = false, value_type = String, pattern = "^Webhook$")]
     pub kind: Option<String>,
     /// Absolute `http`/`https` url deliveries are sent to.
     pub url: String,
