@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-/// The system clock, plus an offset only a test moves (never backwards).
+/// The system clock, plus an offset only a test sets (at the start) and moves (never backwards).
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
     offset_us: Arc<AtomicI64>,
@@ -16,6 +16,16 @@ impl Clock {
     /// The system clock.
     pub fn system() -> Self {
         Self::default()
+    }
+
+    /// A clock `by` behind the system's, for tests whose moved clock must end at the real time
+    /// (an outside verifier checks an attempt's time against its own clock). It then only
+    /// moves forward, like any other.
+    pub fn behind(by: Duration) -> Self {
+        let by = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        Self {
+            offset_us: Arc::new(AtomicI64::new(-by)),
+        }
     }
 
     /// Now.

@@ -1,11 +1,11 @@
-//! What the store keeps sealed under the master key (application private keys, webhook custom
-//! headers) and the context each seal is bound to. A leaf: the management service seals, the
+//! What the store keeps sealed under the master key (application private keys and Standard
+//! Webhooks secrets, webhook custom headers) and the context each seal is bound to. A leaf: the management service seals, the
 //! delivery registry opens, and neither reaches into the other.
 //!
 //! The context strings and the headers' JSON are stored formats: changing either makes every
 //! existing seal unreadable. `tests::stored_formats` pins them.
 
-use cxhooks_signing::{MasterKey, PrivateKey};
+use cxhooks_signing::{MasterKey, PrivateKey, StandardKey};
 use cxhooks_store::{ApplicationId, CustomHeader, TenantName, Webhook, WebhookId};
 
 /// Why a sealed value could not be read. Carries no secret.
@@ -70,6 +70,37 @@ pub fn open_application_key(
         id: whose,
         reason: e.to_string(),
     })
+}
+
+/// The seal context of an application's Standard Webhooks secret.
+pub fn standard_secret_context(tenant: &TenantName, id: ApplicationId) -> String {
+    format!("standard-secret:{tenant}:{id}")
+}
+
+/// An application's Standard Webhooks secret, sealed for the store.
+pub fn seal_standard_secret(
+    master: &MasterKey,
+    tenant: &TenantName,
+    id: ApplicationId,
+    key: &StandardKey,
+) -> Vec<u8> {
+    master.seal(&standard_secret_context(tenant, id), key.as_bytes())
+}
+
+/// An application's Standard Webhooks secret, unsealed.
+pub fn open_standard_secret(
+    master: &MasterKey,
+    tenant: &TenantName,
+    id: ApplicationId,
+    sealed: &[u8],
+) -> Result<StandardKey, SealError> {
+    let bytes = master
+        .open(&standard_secret_context(tenant, id), sealed)
+        .map_err(|_| SealError::Open {
+            what: "Standard Webhooks secret",
+            id: id.to_string(),
+        })?;
+    Ok(StandardKey::from_bytes(&bytes))
 }
 
 /// A webhook's custom headers, sealed for the store.
@@ -150,6 +181,10 @@ mod tests {
         assert_eq!(
             application_key_context(&tenant, id.uuid().into()),
             format!("application-key:acme:{ID}")
+        );
+        assert_eq!(
+            standard_secret_context(&tenant, id.uuid().into()),
+            format!("standard-secret:acme:{ID}")
         );
         assert_eq!(
             headers_context(&tenant, id),

@@ -147,9 +147,9 @@ mod previous_release {
     };
 
     /// The releases upgraded from, as (SQLite, PostgreSQL) migration versions: issue 25's
-    /// fair claims, its per-webhook limits, and its delivery log (the release before the record
-    /// of configuration changes).
-    const RELEASES: [(i64, i64); 3] = [(11, 12), (13, 14), (14, 15)];
+    /// fair claims, its per-webhook limits, its delivery log, and its record of configuration
+    /// changes (the release before Standard Webhooks' columns).
+    const RELEASES: [(i64, i64); 4] = [(11, 12), (13, 14), (14, 15), (15, 16)];
 
     async fn upgrading_from_the_previous_release_delivers_everything_pending(backend: Backend) {
         for release in RELEASES {
@@ -268,6 +268,16 @@ mod previous_release {
             ),
             (None, None, false),
             "an older webhook has the defaults: the configured concurrency, no rate, no order"
+        );
+        let old_app = store
+            .application(&tenant, app.into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (old_app.signature_scheme, old_app.sealed_standard_secret),
+            (crate::SignatureScheme::Cx, None),
+            "an older application signs as it did: Cx-Signature only"
         );
         assert_eq!(store.pending_count().await.unwrap(), 3);
         let claimed = store

@@ -27,9 +27,11 @@ pub fn router() -> OpenApiRouter<AppState> {
             delete_application
         ))
         .routes(routes!(rotate_secret))
+        .routes(routes!(rotate_standard_secret))
 }
 
-/// Create an application with a new RSA key pair.
+/// Create an application with a new RSA key pair; with `"signatureScheme": "cx+standard"` the
+/// answer also carries its Standard Webhooks `standardSecret`, shown this once.
 #[utoipa::path(post, path = "/webhooks/v1/applications", tag = "applications",
     request_body = ApplicationIn,
     responses((status = 201, description = "created", body = ApplicationOut),
@@ -46,10 +48,10 @@ pub async fn create_application(
     let caller = Caller::load(&state, principal).await?;
     caller.may_create("applications")?;
     let value = parse_json(&headers, &body)?;
-    let app = service::create(&state, &caller, ApplicationIn::check(&value, None)?).await?;
+    let (app, made) = service::create(&state, &caller, ApplicationIn::check(&value, None)?).await?;
     Ok(Created::at(
         format!("/webhooks/v1/applications/{}", app.id),
-        ApplicationOut::value(&app),
+        ApplicationOut::shown_once(&app, made.as_ref()),
     ))
 }
 
@@ -101,7 +103,8 @@ pub async fn get_application(
     Ok(Json(out))
 }
 
-/// Rename an application (JSON Merge Patch; read-only fields may be sent back unchanged).
+/// Rename an application or change its `signatureScheme` (JSON Merge Patch; read-only fields may
+/// be sent back unchanged). Switching to `cx+standard` answers the new `standardSecret` once.
 #[utoipa::path(patch, path = "/webhooks/v1/applications/{appId}", tag = "applications",
     params(("appId" = String, Path, description = "application id")),
     request_body(content = ApplicationIn, content_type = "application/merge-patch+json"),
@@ -124,8 +127,8 @@ pub async fn update_application(
     let mut merged = current.clone();
     merge_patch(&mut merged, &patch);
     let input = ApplicationIn::check(&merged, Some(&current))?;
-    let app = service::rename(&state, &caller, app, input).await?;
-    Ok(Json(ApplicationOut::value(&app)))
+    let (app, made) = service::update(&state, &caller, app, input).await?;
+    Ok(Json(ApplicationOut::shown_once(&app, made.as_ref())))
 }
 
 /// Delete an application and its webhooks.
@@ -163,4 +166,26 @@ pub async fn rotate_secret(
     let app = service::load_for(&state, &caller, &app_id, Verb::Update).await?;
     let app = service::rotate(&state, &caller, app).await?;
     Ok(Json(ApplicationOut::value(&app)))
+}
+
+/// Replace the application's Standard Webhooks secret (409 unless its `signatureScheme` is
+/// `cx+standard`); the answer carries the new `standardSecret`, shown this once. Deliveries sent
+/// from now on, retries included, are signed with it.
+#[utoipa::path(post, path = "/webhooks/v1/applications/{appId}/rotate-standard-secret", tag = "applications",
+    params(("appId" = String, Path, description = "application id")),
+    responses((status = 200, description = "the application with its new `standardSecret`", body = ApplicationOut),
+        (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
+        (status = 404, body = crate::error::ProblemDoc),
+        (status = 409, description = "the application's scheme is `cx`", body = crate::error::ProblemDoc)),
+    security(("oauth2" = ["urn:cx/webhooks:data/applications:manage"])))]
+pub async fn rotate_standard_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(app_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Scope::ApplicationsManage)?;
+    let caller = Caller::load(&state, principal).await?;
+    let app = service::load_for(&state, &caller, &app_id, Verb::Update).await?;
+    let (app, key) = service::rotate_standard(&state, &caller, app).await?;
+    Ok(Json(ApplicationOut::shown_once(&app, Some(&key))))
 }

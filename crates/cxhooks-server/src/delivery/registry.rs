@@ -1,5 +1,6 @@
 //! Webhooks in memory: the compiled matcher (conditions compiled once, when a webhook is saved
-//! or loaded), what a worker needs to send (url, headers, the client that created it), and parsed application keys.
+//! or loaded), what a worker needs to send (url, headers, the client that created it), and parsed application
+//! keys (RSA, and the Standard Webhooks secret under `cx+standard`).
 //!
 //! The management API updates it on every write, on this node, and bumps the store's
 //! configuration version; every node polls that version (each second) and reloads the tenants
@@ -8,9 +9,10 @@
 
 use cxhooks_catalog::Catalog;
 use cxhooks_condition::{Filter as CompiledFilter, Matcher};
-use cxhooks_signing::{MasterKey, PrivateKey};
+use cxhooks_signing::{MasterKey, PrivateKey, StandardKey};
 use cxhooks_store::{
-    ApplicationId, CustomHeader, Store, StoreError, TenantName, Webhook, WebhookId, WebhookStatus,
+    ApplicationId, CustomHeader, SignatureScheme, Store, StoreError, TenantName, Webhook,
+    WebhookId, WebhookStatus,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -95,7 +97,17 @@ fn info(hook: &Webhook, headers: Option<Vec<CustomHeader>>) -> Arc<HookInfo> {
 #[derive(Default)]
 pub struct Registry {
     inner: RwLock<Inner>,
-    keys: RwLock<HashMap<ApplicationId, (TenantName, Arc<PrivateKey>)>>,
+    keys: RwLock<HashMap<ApplicationId, (TenantName, Arc<AppKeys>)>>,
+}
+
+/// What signing an application's deliveries takes: its RSA key, and its Standard Webhooks
+/// secret under `cx+standard`.
+#[derive(Debug)]
+pub struct AppKeys {
+    /// Signs `Cx-Signature`.
+    pub rsa: PrivateKey,
+    /// Signs `webhook-signature`; `None` under `cx`.
+    pub standard: Option<StandardKey>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -265,30 +277,43 @@ impl Registry {
             .collect()
     }
 
-    /// The parsed private key of an application, loaded (and unsealed) on first use; `None`
-    /// only when the store says the application does not exist. Any other failure is an
-    /// error: it says nothing about the application.
+    /// The keys of an application, loaded (and unsealed) on first use; `None` only when the
+    /// store says the application does not exist. Any other failure is an error: it says
+    /// nothing about the application.
     pub async fn key(
         &self,
         store: &Store,
         master: &MasterKey,
         tenant: &TenantName,
         app_id: ApplicationId,
-    ) -> Result<Option<Arc<PrivateKey>>, KeyError> {
+    ) -> Result<Option<Arc<AppKeys>>, KeyError> {
         if let Some((_, k)) = self.keys.read().expect("lock").get(&app_id) {
             return Ok(Some(k.clone()));
         }
         let Some(app) = store.application(tenant, app_id).await? else {
             return Ok(None);
         };
-        let key =
+        let rsa =
             crate::seal::open_application_key(master, tenant, app_id, &app.sealed_private_key)?;
-        let key = Arc::new(key);
+        let standard = match (&app.signature_scheme, &app.sealed_standard_secret) {
+            (SignatureScheme::Cx, _) => None,
+            (SignatureScheme::CxStandard, Some(sealed)) => Some(crate::seal::open_standard_secret(
+                master, tenant, app_id, sealed,
+            )?),
+            (SignatureScheme::CxStandard, None) => {
+                return Err(KeyError::Seal(crate::seal::SealError::Corrupt {
+                    what: "Standard Webhooks secret",
+                    id: app_id.to_string(),
+                    reason: "the application is under cx+standard without a secret".into(),
+                }));
+            }
+        };
+        let keys = Arc::new(AppKeys { rsa, standard });
         self.keys
             .write()
             .expect("lock")
-            .insert(app_id, (tenant.clone(), key.clone()));
-        Ok(Some(key))
+            .insert(app_id, (tenant.clone(), keys.clone()));
+        Ok(Some(keys))
     }
 
     /// Drops a cached key (after rotation or deletion).

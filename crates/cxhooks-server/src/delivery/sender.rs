@@ -2,7 +2,8 @@
 //! redirects, a timeout from connect to last byte, at most 64 KiB of answer read, no private
 //! addresses unless the operator allows them (checked on the resolved address), never the
 //! service itself unless the operator allows that, and a `Cx-Delivery-Hop` header on every
-//! request so that a delivery that comes back in is refused.
+//! request so that a delivery that comes back in is refused. Under `cx+standard` it also
+//! carries Standard Webhooks' `webhook-*` headers, signed for this attempt.
 
 use super::registry::HookInfo;
 use crate::config::DeliveryConfig;
@@ -20,6 +21,22 @@ const SCHEMA_VERSION: HeaderName = HeaderName::from_static("cx-payload-schema-ve
 /// it, so a webhook aimed at them (directly or through a name or proxy the url checks cannot
 /// see through) fails once instead of publishing its own deliveries without end.
 pub const DELIVERY_HOP: HeaderName = HeaderName::from_static("cx-delivery-hop");
+
+/// Standard Webhooks' headers (<https://www.standardwebhooks.com>).
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+
+/// One attempt's Standard Webhooks headers, for an application under `cx+standard`.
+#[derive(Debug, Clone)]
+pub struct StandardHeaders {
+    /// `webhook-id`: the delivery's id, the same on every attempt (receivers deduplicate on it).
+    pub id: String,
+    /// `webhook-timestamp`: the attempt's time, in seconds since the epoch.
+    pub timestamp: i64,
+    /// `webhook-signature`: `v1,` and the HMAC over `{id}.{timestamp}.{body}`.
+    pub signature: String,
+}
 
 /// Most of an answer that is read.
 const READ_CAP: usize = 64 * 1024;
@@ -166,6 +183,7 @@ impl Sender {
         hook: &HookInfo,
         payload: &[u8],
         signature: &str,
+        standard: Option<&StandardHeaders>,
         at: i64,
     ) -> Observed {
         let started = Instant::now();
@@ -215,6 +233,12 @@ impl Sender {
             .header(SCHEMA_VERSION, HeaderValue::from_static("1"))
             .header(DELIVERY_HOP, HeaderValue::from_static("1"))
             .body(payload.to_vec());
+        if let Some(standard) = standard {
+            request = request
+                .header(WEBHOOK_ID, &standard.id)
+                .header(WEBHOOK_TIMESTAMP, standard.timestamp)
+                .header(WEBHOOK_SIGNATURE, &standard.signature);
+        }
         for h in hook.headers.iter().flatten() {
             request = request.header(&h.name, &h.value);
         }
@@ -358,7 +382,7 @@ mod tests {
         };
         let hook = hook_to(&format!("http://{listen}/data/v1/crjob"));
         let observed = Sender::new(&config, own(listen))
-            .send(&hook, b"{}", "sig", 0)
+            .send(&hook, b"{}", "sig", None, 0)
             .await;
         assert_eq!(observed.status, None);
         let error = observed.error.unwrap();
@@ -394,7 +418,7 @@ mod tests {
             ),
         ] {
             let observed = Sender::new(&config, own(listen))
-                .send(&hook_to(url), b"{}", "sig", 0)
+                .send(&hook_to(url), b"{}", "sig", None, 0)
                 .await;
             assert_eq!(observed.status, None);
             assert!(!observed.succeeded());

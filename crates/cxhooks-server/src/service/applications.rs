@@ -1,5 +1,6 @@
 //! Applications: named collections of webhooks sharing one RSA key pair, whose public key is
-//! the `secret` consumers verify `Cx-Signature` with. Every write checks the caller's
+//! the `secret` consumers verify `Cx-Signature` with, and, under `cx+standard`, a Standard
+//! Webhooks secret. Every write checks the caller's
 //! permissions, bumps the configuration version and updates this node's registry.
 
 use super::access::{Caller, Verb};
@@ -8,8 +9,8 @@ use super::{AuditOut, not_found};
 use crate::error::ApiError;
 use crate::state::AppState;
 use chrono::Utc;
-use cxhooks_signing::{PrivateKey, PublicKey, RsaBits};
-use cxhooks_store::{Application, ApplicationId, Audit, Scope, TenantName};
+use cxhooks_signing::{PrivateKey, PublicKey, RsaBits, StandardKey};
+use cxhooks_store::{Application, ApplicationId, Audit, Scope, SignatureScheme, TenantName};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -24,13 +25,32 @@ pub struct ApplicationIn {
     pub kind: Option<String>,
     /// Human name, 1 to 200 characters (trimmed).
     pub name: String,
+    /// `cx` (default): deliveries carry `Cx-Signature` only, as the seed documents describe.
+    /// `cx+standard`: they also carry Standard Webhooks' `webhook-id`, `webhook-timestamp` and
+    /// `webhook-signature`, with a `whsec_` secret shown once in the answer that creates it.
+    #[serde(rename = "signatureScheme")]
+    #[schema(nullable = false, required = false, value_type = SchemeDoc)]
+    pub signature_scheme: Option<SignatureScheme>,
+}
+
+/// Which signatures an application's deliveries carry.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub enum SchemeDoc {
+    /// `Cx-Signature` only.
+    #[schema(rename = "cx")]
+    Cx,
+    /// `Cx-Signature` and Standard Webhooks' headers.
+    #[schema(rename = "cx+standard")]
+    CxStandard,
 }
 
 /// The fields an application representation may carry besides what [`ApplicationIn`] holds.
-pub const READ_ONLY: [&str; 7] = [
+pub const READ_ONLY: [&str; 8] = [
     "_id",
     "secret",
     "signatureVerification",
+    "standardSecret",
     "_createdAt",
     "_createdBy",
     "_updatedAt",
@@ -42,10 +62,11 @@ impl ApplicationIn {
     /// read-only fields may be sent back unchanged. Every problem is reported at once.
     pub fn check(value: &Value, current: Option<&Value>) -> Result<Self, ApiError> {
         let mut p = Problems::default();
-        let mut allowed = vec!["_kind", "name"];
+        let mut allowed = vec!["_kind", "name", "signatureScheme"];
         if current.is_some() {
             allowed.extend(READ_ONLY);
         }
+        let mut scheme = None;
         let name = p
             .object(value, "", "Application", &allowed)
             .and_then(|map| {
@@ -53,14 +74,31 @@ impl ApplicationIn {
                 if let Some(current) = current.and_then(Value::as_object) {
                     p.unchanged(map, current, &READ_ONLY);
                 }
+                scheme = check_scheme(&mut p, map);
                 check_name(&mut p, map)
             });
         p.finish("application")?;
         Ok(Self {
             kind: Some("Application".into()),
             name: name.expect("validated"),
+            signature_scheme: scheme,
         })
     }
+}
+
+fn check_scheme(p: &mut Problems, map: &Map<String, Value>) -> Option<SignatureScheme> {
+    let text = p.string(map, "", "signatureScheme", false)?;
+    let scheme = SignatureScheme::parse(text);
+    if scheme.is_none() {
+        p.add(
+            "/signatureScheme",
+            format!(
+                "unknown signature scheme '{text}': 'cx' (Cx-Signature only) or 'cx+standard' \
+                 (also Standard Webhooks' webhook-* headers)"
+            ),
+        );
+    }
+    scheme
 }
 
 fn check_name(p: &mut Problems, map: &Map<String, Value>) -> Option<String> {
@@ -99,6 +137,15 @@ pub struct ApplicationOut {
     /// The verification algorithm and key.
     #[serde(rename = "signatureVerification")]
     pub signature_verification: SignatureVerification,
+    /// `cx` or `cx+standard`.
+    #[serde(rename = "signatureScheme")]
+    #[schema(value_type = SchemeDoc)]
+    pub signature_scheme: &'static str,
+    /// The Standard Webhooks secret (`whsec_…`), only in the answer that made it: creating an
+    /// application with `cx+standard`, switching one to it, or rotating it. Keep it: it is not
+    /// shown again.
+    #[serde(rename = "standardSecret", skip_serializing_if = "Option::is_none")]
+    pub standard_secret: Option<String>,
     /// Audit fields.
     #[serde(flatten)]
     pub audit: AuditOut,
@@ -119,6 +166,8 @@ impl ApplicationOut {
                 public_key: pem.clone(),
             },
             secret: pem,
+            signature_scheme: app.signature_scheme.as_str(),
+            standard_secret: None,
             audit: AuditOut::new(&app.audit),
         }
     }
@@ -126,6 +175,13 @@ impl ApplicationOut {
     /// The representation of `app` as JSON.
     pub fn value(app: &Application) -> Value {
         serde_json::to_value(Self::new(app)).expect("serialisable")
+    }
+
+    /// The representation of `app` with its new Standard Webhooks secret, if it was just made.
+    pub fn shown_once(app: &Application, made: Option<&StandardKey>) -> Value {
+        let mut out = Self::new(app);
+        out.standard_secret = made.map(StandardKey::to_whsec);
+        serde_json::to_value(out).expect("serialisable")
     }
 }
 
@@ -178,43 +234,104 @@ pub async fn load_for(
     Ok(app)
 }
 
-/// Creates an application with a new RSA key pair.
+/// Creates an application with a new RSA key pair (and a Standard Webhooks secret under
+/// `cx+standard`, returned to be shown once).
 pub async fn create(
     state: &AppState,
     caller: &Caller,
     input: ApplicationIn,
-) -> Result<Application, ApiError> {
+) -> Result<(Application, Option<StandardKey>), ApiError> {
     caller.principal.require(Scope::ApplicationsManage)?;
     caller.may_create("applications")?;
     let tenant = caller.principal.tenant.clone();
     let id = ApplicationId::new_v4();
     let (key_bits, sealed_private_key, public_key) = new_key(state, &tenant, id).await?;
-    let app = Application {
+    let mut app = Application {
         tenant,
         id,
         name: input.name,
         key_bits,
         sealed_private_key,
         public_key,
+        signature_scheme: SignatureScheme::Cx,
+        sealed_standard_secret: None,
         audit: Audit::new(caller.id(), Utc::now()),
     };
+    let made = set_scheme(state, &mut app, input.signature_scheme);
     state.store.create_application(&app).await?;
-    Ok(app)
+    Ok((app, made))
 }
 
-/// Renames `app`.
-pub async fn rename(
+/// Renames `app` and sets its signature scheme (left as it is when the input has none); a new
+/// Standard Webhooks secret, made when it switches to `cx+standard`, is returned to be shown
+/// once.
+pub async fn update(
     state: &AppState,
     caller: &Caller,
     mut app: Application,
     input: ApplicationIn,
-) -> Result<Application, ApiError> {
+) -> Result<(Application, Option<StandardKey>), ApiError> {
     caller.principal.require(Scope::ApplicationsManage)?;
     caller.may(Verb::Update, "application", &app.audit.created_by)?;
     app.name = input.name;
+    let made = set_scheme(state, &mut app, input.signature_scheme);
     app.audit.touch(caller.id(), Utc::now());
     save(state, &app).await?;
-    Ok(app)
+    Ok((app, made))
+}
+
+/// Puts `app` under `scheme`: a secret is made on the switch to `cx+standard` (and returned),
+/// dropped on the switch back to `cx`.
+fn set_scheme(
+    state: &AppState,
+    app: &mut Application,
+    scheme: Option<SignatureScheme>,
+) -> Option<StandardKey> {
+    let scheme = scheme.unwrap_or(app.signature_scheme);
+    app.signature_scheme = scheme;
+    match scheme {
+        SignatureScheme::Cx => {
+            app.sealed_standard_secret = None;
+            None
+        }
+        SignatureScheme::CxStandard if app.sealed_standard_secret.is_some() => None,
+        SignatureScheme::CxStandard => Some(new_standard_secret(state, app)),
+    }
+}
+
+fn new_standard_secret(state: &AppState, app: &mut Application) -> StandardKey {
+    let key = StandardKey::generate();
+    app.sealed_standard_secret = Some(crate::seal::seal_standard_secret(
+        &state.master,
+        &app.tenant,
+        app.id,
+        &key,
+    ));
+    key
+}
+
+/// Replaces the Standard Webhooks secret of an application under `cx+standard` (409 under
+/// `cx`); deliveries sent from now on are signed with the new one, returned to be shown once.
+pub async fn rotate_standard(
+    state: &AppState,
+    caller: &Caller,
+    mut app: Application,
+) -> Result<(Application, StandardKey), ApiError> {
+    caller.principal.require(Scope::ApplicationsManage)?;
+    caller.may(Verb::Update, "application", &app.audit.created_by)?;
+    if app.signature_scheme != SignatureScheme::CxStandard {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "no-standard-secret",
+            "No Standard Webhooks secret",
+            "this application signs with 'cx' only: set its signatureScheme to 'cx+standard' \
+             (PATCH), which makes its first secret",
+        ));
+    }
+    let key = new_standard_secret(state, &mut app);
+    app.audit.touch(caller.id(), Utc::now());
+    save(state, &app).await?;
+    Ok((app, key))
 }
 
 /// Replaces the application's key pair; deliveries signed from now on use the new key.

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use axum::http::StatusCode;
 use cxhooks_store::{
     Application, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, LogFilter,
-    WebhookStatus, from_micros,
+    SignatureScheme, WebhookStatus, from_micros,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -289,6 +289,17 @@ pub async fn get(
     header("Cx-Payload-Schema-Version", "1");
     header("Cx-Delivery-Hop", "1");
     header("User-Agent", concat!("cxhooks/", env!("CARGO_PKG_VERSION")));
+    if app.signature_scheme == SignatureScheme::CxStandard {
+        header("webhook-id", &record.id.to_string());
+        header(
+            "webhook-timestamp",
+            "(the attempt's time, seconds since the epoch)",
+        );
+        header(
+            "webhook-signature",
+            "(v1, HMAC-SHA256 of id.timestamp.payload, base64)",
+        );
+    }
     if let Some(hook) = state.delivery.registry.hook(record.webhook_id) {
         for h in hook.headers.iter().flatten() {
             header(&h.name, "***");

@@ -155,7 +155,7 @@ impl Setup {
     }
 }
 
-fn verify_with_seed_snippets(s: &Setup, body: &[u8], signature: &str) {
+pub fn verify_with_seed_snippets(s: &Setup, body: &[u8], signature: &str) {
     let dir = tempfile::tempdir().unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/verifiers/run.sh");
     std::fs::write(dir.path().join("sig"), signature).unwrap();

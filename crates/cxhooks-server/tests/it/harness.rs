@@ -45,6 +45,20 @@ pub async fn spawn_app_dispatched(
     app
 }
 
+/// [`spawn_app_dispatched`] with the node running by `clock` (e.g. `Clock::behind`).
+pub async fn spawn_app_clocked(
+    backend: Backend,
+    config: Config,
+    dispatcher: Dispatcher,
+    clock: cxhooks_server::clock::Clock,
+) -> TestApp {
+    let (store, location) = backend.store().await;
+    let master = Arc::new(MasterKey::from_bytes(&MasterKey::generate_bytes()).unwrap());
+    let mut app = start_clocked(store, master, config, dispatcher, clock).await;
+    app._location = Some(location);
+    app
+}
+
 /// A node on an existing store and master key (a second node of a cluster).
 pub async fn spawn_node(store: Store, master: Arc<MasterKey>, config: Config) -> TestApp {
     start(store, master, config, Dispatcher::Loop).await
@@ -56,10 +70,22 @@ async fn start(
     config: Config,
     dispatcher: Dispatcher,
 ) -> TestApp {
+    let clock = cxhooks_server::clock::Clock::system();
+    start_clocked(store, master, config, dispatcher, clock).await
+}
+
+async fn start_clocked(
+    store: Store,
+    master: Arc<MasterKey>,
+    config: Config,
+    dispatcher: Dispatcher,
+    clock: cxhooks_server::clock::Clock,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bound = listener.local_addr().unwrap();
     let mut state = AppState::new(store, master, config, bound).await.unwrap();
     state.dispatcher = dispatcher;
+    state.clock = clock;
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = state.clone();
     tokio::spawn(async move {

@@ -20,5 +20,6 @@ mod retention;
 mod revocation;
 mod schedule;
 mod seeds;
+mod standard;
 mod throttling;
 mod webhook_limits;

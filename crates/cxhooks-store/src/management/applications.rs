@@ -1,4 +1,4 @@
-//! Applications: create, read, rename or re-key, delete.
+//! Applications: create, read, rename, re-key or change signature scheme, delete.
 
 use super::rows::{ApplicationRow, Doomed, application_columns, bump_config, collect};
 use super::{Application, Page, Paged};
@@ -12,7 +12,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO applications (",
             application_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(app.id.to_string())
@@ -21,6 +21,8 @@ impl Store {
             .bind(i64::from(app.key_bits))
             .bind(&app.sealed_private_key)
             .bind(&app.public_key)
+            .bind(app.signature_scheme.as_str())
+            .bind(&app.sealed_standard_secret)
             .bind(to_micros(app.audit.created_at))
             .bind(&app.audit.created_by)
             .bind(to_micros(app.audit.updated_at))
@@ -80,7 +82,8 @@ impl Store {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;
             let n = sqlx::query(
                 "UPDATE applications SET name = $3, key_bits = $4, sealed_private_key = $5, \
-                 public_key = $6, updated_at = $7, updated_by = $8 WHERE tenant = $1 AND id = $2",
+                 public_key = $6, signature_scheme = $7, sealed_standard_secret = $8, \
+                 updated_at = $9, updated_by = $10 WHERE tenant = $1 AND id = $2",
             )
             .bind(app.tenant.as_str())
             .bind(app.id.to_string())
@@ -88,6 +91,8 @@ impl Store {
             .bind(i64::from(app.key_bits))
             .bind(&app.sealed_private_key)
             .bind(&app.public_key)
+            .bind(app.signature_scheme.as_str())
+            .bind(&app.sealed_standard_secret)
             .bind(to_micros(app.audit.updated_at))
             .bind(&app.audit.updated_by)
             .execute(&mut *tx)

@@ -60,8 +60,44 @@ pub struct Application {
     pub sealed_private_key: Vec<u8>,
     /// SubjectPublicKeyInfo DER: the `secret` consumers verify with.
     pub public_key: Vec<u8>,
+    /// Which signatures its deliveries carry.
+    pub signature_scheme: SignatureScheme,
+    /// Its Standard Webhooks secret, sealed with the master key; `Some` exactly under
+    /// [`SignatureScheme::CxStandard`].
+    pub sealed_standard_secret: Option<Vec<u8>>,
     /// Audit fields.
     pub audit: Audit,
+}
+
+/// Which signatures an application's deliveries carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SignatureScheme {
+    /// `Cx-Signature` only (the seed documents' scheme).
+    #[default]
+    #[serde(rename = "cx")]
+    Cx,
+    /// `Cx-Signature` and Standard Webhooks' `webhook-id`, `webhook-timestamp` and
+    /// `webhook-signature`.
+    #[serde(rename = "cx+standard")]
+    CxStandard,
+}
+
+impl SignatureScheme {
+    /// Every scheme, in a stable order.
+    pub const ALL: [SignatureScheme; 2] = [SignatureScheme::Cx, SignatureScheme::CxStandard];
+
+    /// As the API and the store write it: `cx` or `cx+standard`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureScheme::Cx => "cx",
+            SignatureScheme::CxStandard => "cx+standard",
+        }
+    }
+
+    /// The scheme written `text`, if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
 }
 
 /// One filter of a webhook, as given (the condition is compiled by the caller).

@@ -1,6 +1,8 @@
 //! How applications and webhooks are stored: their rows, columns and conversions.
 
-use super::{Application, Audit, MaxInFlight, MaxPerSecond, Webhook, WebhookStatus};
+use super::{
+    Application, Audit, MaxInFlight, MaxPerSecond, SignatureScheme, Webhook, WebhookStatus,
+};
 use crate::id::Id;
 use crate::model::*;
 use crate::{ApplicationId, Store, StoreError, WebhookId, on_pool};
@@ -13,6 +15,8 @@ pub(super) struct ApplicationRow {
     key_bits: i64,
     sealed_private_key: Vec<u8>,
     public_key: Vec<u8>,
+    signature_scheme: String,
+    sealed_standard_secret: Option<Vec<u8>>,
     created_at: i64,
     created_by: String,
     updated_at: i64,
@@ -45,6 +49,10 @@ impl TryFrom<ApplicationRow> for Application {
                 .map_err(|_| StoreError::Corrupt("key_bits".into()))?,
             sealed_private_key: r.sealed_private_key,
             public_key: r.public_key,
+            signature_scheme: SignatureScheme::parse(&r.signature_scheme).ok_or_else(|| {
+                StoreError::Corrupt(format!("unknown signature scheme '{}'", r.signature_scheme))
+            })?,
+            sealed_standard_secret: r.sealed_standard_secret,
             audit: audit(r.created_at, r.created_by, r.updated_at, r.updated_by),
         })
     }
@@ -107,7 +115,8 @@ impl TryFrom<WebhookRow> for Webhook {
 
 macro_rules! application_columns {
     () => {
-        "id, tenant, name, key_bits, sealed_private_key, public_key, created_at, created_by, updated_at, updated_by"
+        "id, tenant, name, key_bits, sealed_private_key, public_key, signature_scheme, \
+         sealed_standard_secret, created_at, created_by, updated_at, updated_by"
     };
 }
 macro_rules! webhook_columns {

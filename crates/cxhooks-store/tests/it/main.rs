@@ -1075,6 +1075,8 @@ async fn acme_app_and_webhook(store: &Store) -> (Tenant, Application, Webhook) {
         key_bits: 2048,
         sealed_private_key: vec![1, 2, 3],
         public_key: vec![4, 5, 6],
+        signature_scheme: Default::default(),
+        sealed_standard_secret: None,
         audit: audit.clone(),
     };
     store.create_application(&app).await.unwrap();

@@ -237,6 +237,8 @@ async fn set_up_tenant(
                 key_bits: u32::try_from(keys.application.bits()).map_err(|e| e.to_string())?,
                 sealed_private_key: seal_application_key(master, &tenant, id, &keys.application),
                 public_key: keys.application.public_key().spki_der().to_vec(),
+                signature_scheme: Default::default(),
+                sealed_standard_secret: None,
                 audit: Audit::new(&client.client_id, now),
             };
             store

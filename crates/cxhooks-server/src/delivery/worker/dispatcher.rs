@@ -218,14 +218,14 @@ async fn prepare(
         state.metrics.released("no_room", 1);
         return Prepared::Release(c.id);
     };
-    let Some(key) = needs(state, &pipeline.outcomes, &hook, &c).await else {
+    let Some(keys) = needs(state, &pipeline.outcomes, &hook, &c).await else {
         return Prepared::Finished;
     };
     let signature = c.signature.clone();
     Prepared::ReadyDelivery(ReadyDelivery {
         claimed: c,
         hook,
-        key,
+        keys,
         signature,
         permits: taken.permits,
         sends: taken.sends,

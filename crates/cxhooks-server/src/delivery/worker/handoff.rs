@@ -106,13 +106,13 @@ impl Handoff {
                 series_attempts: 0,
                 series_started: None,
             };
-            let Some(key) = needs(state, &pipeline.outcomes, &hook, &claimed).await else {
+            let Some(keys) = needs(state, &pipeline.outcomes, &hook, &claimed).await else {
                 continue;
             };
             jobs.push(ReadyDelivery {
                 claimed,
                 hook,
-                key,
+                keys,
                 signature: None,
                 permits: taken.permits,
                 sends: taken.sends,

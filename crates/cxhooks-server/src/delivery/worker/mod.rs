@@ -22,9 +22,8 @@ mod slots;
 pub use dispatcher::{Stepped, step};
 pub use handoff::Handoff;
 
-use super::registry::HookInfo;
+use super::registry::{AppKeys, HookInfo};
 use crate::state::{AppState, Dispatcher};
-use cxhooks_signing::PrivateKey;
 use cxhooks_store::{ClaimedDelivery, DeliveryOutcome, Next, WebhookId};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -202,7 +201,9 @@ struct Taken {
 struct ReadyDelivery {
     claimed: ClaimedDelivery,
     hook: Arc<HookInfo>,
-    key: Option<Arc<PrivateKey>>,
+    /// The application's keys: the RSA key signs `Cx-Signature` if the delivery is not signed
+    /// yet; the Standard Webhooks secret, if any, signs each attempt at its own time.
+    keys: Arc<AppKeys>,
     signature: Option<String>,
     permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
     /// The webhook's send slots (`delivery.max_in_flight_per_webhook`).
@@ -239,20 +240,19 @@ fn deferred(state: &AppState, c: &ClaimedDelivery) -> DeliveryOutcome {
     }
 }
 
-/// What sending `c` to `hook` needs besides the payload: its webhook's custom headers and, if
-/// `c` is not signed yet, its application's key. Only a definite fact (the application is gone)
-/// cancels `c`; any other failure defers it (logged and counted), so that it is never lost nor
-/// sent half-built. `None`: `c` is recorded already, there is nothing to send.
+/// What sending `c` to `hook` needs besides the payload: its webhook's custom headers and its
+/// application's keys (to sign `Cx-Signature` if `c` is not signed yet, and every attempt's
+/// Standard Webhooks signature). Only a definite fact (the application is gone) cancels `c`;
+/// any other failure defers it (logged and counted), so that it is never lost nor sent
+/// half-built. `None`: `c` is recorded already, there is nothing to send.
 async fn needs(
     state: &AppState,
     outcomes: &mpsc::Sender<Done>,
     hook: &HookInfo,
     c: &ClaimedDelivery,
-) -> Option<Option<Arc<PrivateKey>>> {
+) -> Option<Arc<AppKeys>> {
     let outcome = if hook.headers.is_none() {
         defer(state, "headers", c)
-    } else if c.signature.is_some() {
-        return Some(None);
     } else {
         let registry = &state.delivery.registry;
         match registry
@@ -264,7 +264,7 @@ async fn needs(
             )
             .await
         {
-            Ok(Some(key)) => return Some(Some(key)),
+            Ok(Some(keys)) => return Some(keys),
             Ok(None) => cancelled(state, c),
             Err(e) => {
                 tracing::warn!(delivery = %c.id, application = %hook.application_id, error = %e, "no signing key now; the delivery waits");

@@ -1,6 +1,7 @@
 //! The signing threads, and one HTTP attempt per signed delivery.
 
 use super::super::policy;
+use super::super::sender::StandardHeaders;
 use super::fair_queue::FairQueue;
 use super::{Done, ReadyDelivery, SIGN_LOW_WATER, us};
 use crate::state::AppState;
@@ -96,10 +97,10 @@ pub(super) fn sign_and_send(
     let runtime = tokio::runtime::Handle::current();
     for mut job in jobs {
         let (state, outcomes) = (state.clone(), outcomes.clone());
-        let Some(key) = job.key.clone().filter(|_| job.signature.is_none()) else {
+        if job.signature.is_some() {
             tokio::spawn(send(state, outcomes, job));
             continue;
-        };
+        }
         let (runtime, backlog) = (runtime.clone(), backlog.clone());
         let lane = job.claimed.webhook_id;
         backlog.fetch_add(1, Ordering::Relaxed);
@@ -109,7 +110,9 @@ pub(super) fn sign_and_send(
                 // work: it claims what room there is before they run dry.
                 state.delivery.wake.notify_one();
             }
-            job.signature = key
+            job.signature = job
+                .keys
+                .rsa
                 .sign_base64(&job.claimed.payload)
                 .inspect_err(|e| tracing::error!(delivery = %job.claimed.id, error = %e, "signing failed; the delivery waits"))
                 .ok();
@@ -155,10 +158,23 @@ async fn send(state: AppState, outcomes: mpsc::Sender<Done>, job: ReadyDelivery)
 
 async fn attempt(state: &AppState, job: &ReadyDelivery, signature: &str) -> DeliveryOutcome {
     let c = &job.claimed;
+    let at = state.clock.now_us();
+    // Standard Webhooks' signature covers the attempt's own time: the official verifiers
+    // refuse a timestamp more than 5 minutes old, so a retry is signed again when it is sent.
+    let standard = job.keys.standard.as_ref().map(|key| {
+        let id = c.id.to_string();
+        let timestamp = at.div_euclid(1_000_000);
+        let signature = key.sign(&id, timestamp, &c.payload);
+        StandardHeaders {
+            id,
+            timestamp,
+            signature,
+        }
+    });
     let observed = state
         .delivery
         .sender
-        .send(&job.hook, &c.payload, signature, state.clock.now_us())
+        .send(&job.hook, &c.payload, signature, standard.as_ref(), at)
         .await;
     let series_started = c.series_started.unwrap_or(observed.at);
     let series_attempts = u32::try_from(c.series_attempts + 1).unwrap_or(u32::MAX);
