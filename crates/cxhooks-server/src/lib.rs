@@ -8,7 +8,7 @@
 //! - [`api`]: one module per API resource.
 //! - [`console`]: the web console at `/console` (server-rendered HTML).
 //! - [`delivery`]: the webhook registry, the dispatcher and the HTTP sender.
-//! - [`metrics`]: `/metrics`, `/readyz`.
+//! - [`metrics`]: `/metrics`, `/readyz`; [`telemetry`]: OpenTelemetry spans over OTLP (opt-in).
 //! - [`error`]: the problem+json error every route answers with.
 //! - [`transport`]: the listener, which gives hyper's own answers to unreadable request heads
 //!   (`414`, `431`) the same problem+json shape.
@@ -31,6 +31,7 @@ pub mod records;
 pub mod seal;
 pub mod service;
 pub mod state;
+pub mod telemetry;
 pub mod transport;
 
 pub use config::{Config, Overrides};

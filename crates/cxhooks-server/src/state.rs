@@ -27,6 +27,9 @@ pub enum StartError {
          existing one with --data-dir DIR (or --database-url)", .0.display()
     )]
     NoStore(std::path::PathBuf),
+    /// The OpenTelemetry exporter could not be built.
+    #[error("{0}")]
+    Telemetry(String),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -90,6 +93,8 @@ pub struct AppState {
     pub sign_ins: Arc<crate::identity::throttle::SignInThrottle>,
     /// This node's Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// OpenTelemetry spans of publishes and attempts; `None` unless `[telemetry]` is set.
+    pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
     /// The time the delivery pipeline runs by.
     pub clock: crate::clock::Clock,
     /// Whether the dispatcher runs by itself or is stepped by the caller.
@@ -115,7 +120,7 @@ impl AppState {
         master: Arc<MasterKey>,
         config: Config,
         bound: std::net::SocketAddr,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, StartError> {
         use crate::delivery::{Delivery, registry::Registry, sender::Sender};
         let registry = Registry::load(&store, &master).await?;
         let public_url = config
@@ -135,6 +140,9 @@ impl AppState {
             &config.limits,
         ));
         let metrics = Arc::new(crate::metrics::Metrics::new(&config.metrics));
+        let telemetry = crate::telemetry::Telemetry::from_config(&config.telemetry)
+            .map_err(StartError::Telemetry)?
+            .map(Arc::new);
         Ok(Self {
             store,
             master,
@@ -147,6 +155,7 @@ impl AppState {
             metrics,
             limiter,
             sign_ins,
+            telemetry,
             clock: crate::clock::Clock::system(),
             dispatcher: Dispatcher::Loop,
         })

@@ -9,7 +9,7 @@ mod serde_forms;
 pub use master_key::load_master_key;
 pub use sections::{
     AuthConfig, DeliveryConfig, ErrorAfter, KeysConfig, LimitsConfig, MetricsConfig,
-    RetentionConfig, ServerConfig, StoreConfig,
+    RetentionConfig, ServerConfig, StoreConfig, TelemetryConfig,
 };
 pub use serde_forms::duration;
 
@@ -70,6 +70,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// `[metrics]`
     pub metrics: MetricsConfig,
+    /// `[telemetry]`
+    pub telemetry: TelemetryConfig,
 }
 
 /// Flags given on the command line; each overrides the file and the environment.
@@ -148,6 +150,20 @@ impl Config {
         }
         for origin in &self.server.cors_origins {
             check_origin(origin, self.server.cors_origins.len())?;
+        }
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint {
+            let url = url::Url::parse(endpoint).map_err(|e| {
+                ConfigError(format!(
+                    "telemetry.otlp_endpoint: '{endpoint}' is not a URL ({e}): give the \
+                     collector's OTLP/HTTP address, e.g. 'http://127.0.0.1:4318'"
+                ))
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(ConfigError(format!(
+                    "telemetry.otlp_endpoint: '{endpoint}' is not http(s): cxhooks exports \
+                     OTLP over HTTP (port 4318 by convention), not gRPC"
+                )));
+            }
         }
         if self.limits.max_body_bytes == 0 {
             return Err(ConfigError(
@@ -302,6 +318,35 @@ mod tests {
                 "{printed}"
             );
             assert!(printed.contains("max_body_bytes = \"1MiB\""), "{printed}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_collector_address_must_be_otlp_over_http() {
+        Jail::expect_with(|jail| {
+            assert_eq!(
+                load(&Overrides::default()).unwrap().telemetry.otlp_endpoint,
+                None
+            );
+            for (endpoint, says) in [
+                ("grpc://collector:4317", "not http(s)"),
+                ("collector:4318", "not http(s)"),
+                ("http//collector", "not a URL"),
+            ] {
+                jail.set_env("CXHOOKS_TELEMETRY__OTLP_ENDPOINT", endpoint);
+                let err = load(&Overrides::default()).expect_err(endpoint).to_string();
+                assert!(
+                    err.contains("telemetry.otlp_endpoint") && err.contains(says),
+                    "{err}"
+                );
+            }
+            jail.set_env("CXHOOKS_TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:4318");
+            let c = load(&Overrides::default()).unwrap();
+            assert_eq!(
+                c.telemetry.otlp_endpoint.as_deref(),
+                Some("http://127.0.0.1:4318")
+            );
             Ok(())
         });
     }

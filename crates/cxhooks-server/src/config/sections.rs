@@ -302,3 +302,24 @@ impl Default for MetricsConfig {
         }
     }
 }
+
+/// `[telemetry]`: OpenTelemetry traces, off unless `otlp_endpoint` is set: one span per publish
+/// and one per delivery attempt, exported over OTLP/HTTP (protobuf) in batches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The collector's OTLP/HTTP base URL (`http://127.0.0.1:4318`); spans go to
+    /// `{otlp_endpoint}/v1/traces`.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the spans' resource.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "cxhooks".into(),
+        }
+    }
+}

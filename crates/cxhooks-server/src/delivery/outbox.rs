@@ -131,11 +131,34 @@ pub async fn replayed(
 }
 
 /// Stores `publish`'s changes and the deliveries they produce in one transaction, then starts
-/// sending them. Answers only after the commit.
+/// sending them. Answers only after the commit. With `[telemetry]`, one span records it.
 pub async fn publish(
     state: &AppState,
     tenant: &TenantName,
     publish: Publish<'_>,
+) -> Result<Published, PublishError> {
+    let mut made = 0;
+    let Some(telemetry) = state.telemetry.clone() else {
+        return accept(state, tenant, publish, &mut made).await;
+    };
+    let started = std::time::SystemTime::now();
+    let count = publish.changes.len();
+    let result = accept(state, tenant, publish, &mut made).await;
+    let outcome = match &result {
+        Ok(Published::Accepted(_)) => "accepted",
+        Ok(Published::Replayed(_)) => "replayed",
+        Err(_) => "error",
+    };
+    telemetry.publish(tenant.as_str(), started, count, made, outcome);
+    result
+}
+
+/// [`publish`]'s work; `made` is set to the number of deliveries the changes produced.
+async fn accept(
+    state: &AppState,
+    tenant: &TenantName,
+    publish: Publish<'_>,
+    made: &mut usize,
 ) -> Result<Published, PublishError> {
     let mut changes = Vec::with_capacity(publish.changes.len());
     let mut deliveries = Vec::new();
@@ -144,6 +167,7 @@ pub async fn publish(
         changes.push(stored);
         deliveries.extend(produced);
     }
+    *made = deliveries.len();
     let accepted = Accepted {
         accepted: changes.len(),
         ids: changes.iter().map(|c| c.id.uuid()).collect(),

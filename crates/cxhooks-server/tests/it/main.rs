@@ -21,5 +21,6 @@ mod revocation;
 mod schedule;
 mod seeds;
 mod standard;
+mod telemetry;
 mod throttling;
 mod webhook_limits;

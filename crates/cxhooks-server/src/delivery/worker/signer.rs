@@ -5,6 +5,7 @@ use super::super::sender::StandardHeaders;
 use super::fair_queue::FairQueue;
 use super::{Done, ReadyDelivery, SIGN_LOW_WATER, us};
 use crate::state::AppState;
+use crate::telemetry::AttemptSpan;
 use cxhooks_store::{AttemptRecord, DeliveryOutcome, Next};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -191,6 +192,25 @@ async fn attempt(state: &AppState, job: &ReadyDelivery, signature: &str) -> Deli
             observed.retry_after,
         )
     };
+    if let Some(telemetry) = &state.telemetry {
+        telemetry.attempt(&AttemptSpan {
+            tenant: &c.tenant,
+            application: c.application_id.to_string(),
+            webhook: c.webhook_id.to_string(),
+            delivery: c.id.to_string(),
+            attempt: c.attempts + 1,
+            at_us: observed.at,
+            duration_us: observed.duration_us,
+            status_code: observed.status,
+            error: observed.error.as_deref(),
+            outcome: match next {
+                Next::Delivered => "delivered",
+                Next::Retry(_) => "retrying",
+                Next::Gone => "gone",
+                Next::Failed | Next::Cancelled => "failed",
+            },
+        });
+    }
     DeliveryOutcome {
         delivery_id: c.id,
         webhook_id: c.webhook_id,
