@@ -93,6 +93,8 @@ pub struct AppState {
     pub sign_ins: Arc<crate::identity::throttle::SignInThrottle>,
     /// This node's Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The keys of external OpenID Connect issuers (`[auth.issuers]`), fetched and cached.
+    pub external: Arc<crate::identity::external::ExternalIssuers>,
     /// OpenTelemetry spans of publishes and attempts; `None` unless `[telemetry]` is set.
     pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
     /// The time the delivery pipeline runs by.
@@ -156,6 +158,7 @@ impl AppState {
             limiter,
             sign_ins,
             telemetry,
+            external: Arc::default(),
             clock: crate::clock::Clock::system(),
             dispatcher: Dispatcher::Loop,
         })

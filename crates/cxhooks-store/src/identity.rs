@@ -53,6 +53,7 @@ struct ClientRow {
     secret_hash: Vec<u8>,
     default_scopes: String,
     permissions: String,
+    issuer: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -68,6 +69,7 @@ impl TryFrom<ClientRow> for Client {
             secret_hash: r.secret_hash,
             default_scopes: ScopeSet::parse(&r.default_scopes)?,
             permissions: Permissions::parse(&r.permissions)?,
+            issuer: r.issuer,
             created_at: from_micros(r.created_at),
             updated_at: from_micros(r.updated_at),
         })
@@ -88,7 +90,8 @@ macro_rules! key_columns {
 }
 macro_rules! client_columns {
     () => {
-        "tenant, client_id, name, code, secret_hash, default_scopes, permissions, created_at, updated_at"
+        "tenant, client_id, name, code, secret_hash, default_scopes, permissions, issuer, created_at, \
+         updated_at"
     };
 }
 
@@ -255,7 +258,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO clients (",
             client_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(client.tenant.as_str())
@@ -265,6 +268,7 @@ impl Store {
             .bind(&client.secret_hash)
             .bind(client.default_scopes.to_string())
             .bind(client.permissions.to_string())
+            .bind(&client.issuer)
             .bind(to_micros(client.created_at))
             .bind(to_micros(client.updated_at))
             .execute(pool)

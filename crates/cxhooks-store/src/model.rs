@@ -411,6 +411,9 @@ pub struct Client {
     pub default_scopes: ScopeSet,
     /// The Webhooks permission matrix.
     pub permissions: Permissions,
+    /// The external OpenID Connect issuer whose tokens it calls with (their `iss`); `None` for
+    /// cxhooks' own clients, which get tokens from their realm with their secret.
+    pub issuer: Option<String>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was last changed.

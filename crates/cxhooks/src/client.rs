@@ -18,10 +18,21 @@ pub struct Target {
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Create a confidential client; prints its secret once.
+    /// Create a confidential client (prints its secret once), or with --external register a
+    /// client of the tenant's external OpenID Connect issuer (no secret: its tokens come from
+    /// the issuer).
     Create {
         #[arg(long)]
         tenant: String,
+        /// Register a client of an external issuer ([auth.issuers.TENANT] in the configuration).
+        #[arg(long, requires_all = ["issuer", "client_id"])]
+        external: bool,
+        /// With --external: the issuer, exactly as its tokens' iss claim has it.
+        #[arg(long, requires = "external")]
+        issuer: Option<String>,
+        /// With --external: the client id its tokens carry (azp or client_id).
+        #[arg(long, requires = "external")]
+        client_id: Option<String>,
         /// Display name, e.g. HireData.
         #[arg(long)]
         name: String,
@@ -106,6 +117,9 @@ fn show(client: &Client, secret: Option<String>, json: bool) {
         }
     );
     outln!("permissions    {}", client.permissions);
+    if let Some(issuer) = &view.issuer {
+        outln!("issuer         {issuer}   (external: its tokens come from there)");
+    }
 }
 
 impl ClientCommand {
@@ -117,6 +131,9 @@ impl ClientCommand {
         match self {
             ClientCommand::Create {
                 tenant: t,
+                external,
+                issuer,
+                client_id,
                 name,
                 code,
                 scopes,
@@ -133,6 +150,19 @@ impl ClientCommand {
                 let (store, master) = cxhooks_server::open_existing_store(&config)
                     .await
                     .map_err(|e| e.to_string())?;
+                if let (true, Some(issuer), Some(client_id)) = (external, &issuer, &client_id) {
+                    let client = admin::create_external_client(&store, &t, new, issuer, client_id)
+                        .await
+                        .map_err(e)?;
+                    show(&client, None, json);
+                    if config.auth.issuers.get(t.as_str()).map(|i| &i.issuer) != Some(issuer) {
+                        eprintln!(
+                            "note: this configuration has no [auth.issuers.{t}] with issuer = \
+                             \"{issuer}\": the servers take this client's tokens only once theirs does"
+                        );
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
                 let (client, secret) = admin::create_client(&store, &master, &t, new)
                     .await
                     .map_err(e)?;

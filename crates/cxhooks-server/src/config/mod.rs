@@ -8,8 +8,8 @@ mod serde_forms;
 
 pub use master_key::load_master_key;
 pub use sections::{
-    AuthConfig, DeliveryConfig, ErrorAfter, KeysConfig, LimitsConfig, MetricsConfig,
-    RetentionConfig, ServerConfig, StoreConfig, TelemetryConfig,
+    AuthConfig, DeliveryConfig, ErrorAfter, ExternalIssuer, KeysConfig, LimitsConfig,
+    MetricsConfig, RetentionConfig, ServerConfig, StoreConfig, TelemetryConfig,
 };
 pub use serde_forms::duration;
 
@@ -150,6 +150,24 @@ impl Config {
         }
         for origin in &self.server.cors_origins {
             check_origin(origin, self.server.cors_origins.len())?;
+        }
+        for (tenant, i) in &self.auth.issuers {
+            let fix = "give it exactly as its tokens' iss claim has it, e.g. \
+                       'https://keycloak.example.com/realms/acme'";
+            let ok = url::Url::parse(&i.issuer)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.query().is_none());
+            if !ok {
+                return Err(ConfigError(format!(
+                    "auth.issuers.{tenant}.issuer: '{}' is not an issuer URL: {fix}",
+                    i.issuer
+                )));
+            }
+            if i.client_id_claims.is_empty() {
+                return Err(ConfigError(format!(
+                    "auth.issuers.{tenant}.client_id_claims: name at least one claim (\"azp\", \
+                     \"client_id\")"
+                )));
+            }
         }
         if let Some(endpoint) = &self.telemetry.otlp_endpoint {
             let url = url::Url::parse(endpoint).map_err(|e| {

@@ -73,6 +73,11 @@ pub struct AuthConfig {
     /// The `aud` of one realm's (tenant's) tokens, by tenant, instead of `audience`.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub realm_audiences: std::collections::BTreeMap<String, String>,
+    /// External OpenID Connect issuers, by tenant (`[auth.issuers.acme]`): their access tokens
+    /// are taken alongside the realm's own, for clients registered with `client create
+    /// --external`.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub issuers: std::collections::BTreeMap<String, ExternalIssuer>,
 }
 
 impl Default for AuthConfig {
@@ -81,6 +86,50 @@ impl Default for AuthConfig {
             token_ttl: Duration::from_secs(300),
             audience: None,
             realm_audiences: Default::default(),
+            issuers: Default::default(),
+        }
+    }
+}
+
+/// `[auth.issuers.{tenant}]`: an OpenID Connect issuer (Keycloak, Auth0, …) whose JWT access
+/// tokens a tenant's external clients call with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExternalIssuer {
+    /// The issuer, exactly as its tokens' `iss` has it; its discovery document is at
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The `aud` its tokens must carry; the tenant's own audience (`auth.audience`, the public
+    /// URL by default) when unset, none checked when `""`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The claims that name the client, the first present wins.
+    pub client_id_claims: Vec<String>,
+    /// The claim with the granted scopes (space-separated text or a list).
+    pub scope_claim: String,
+    /// A claim that must name the tenant, if the issuer serves several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_claim: Option<String>,
+    /// At most one fetch of the issuer's keys per this interval for a token with an unknown
+    /// `kid` (a forged `kid` must not make cxhooks hammer the issuer).
+    #[serde(with = "duration")]
+    pub refetch_interval: Duration,
+    /// The keys are fetched again after this long, so that a key the issuer withdrew stops
+    /// being accepted; while the issuer cannot be reached, the cached keys keep working.
+    #[serde(with = "duration")]
+    pub keys_max_age: Duration,
+}
+
+impl Default for ExternalIssuer {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            audience: None,
+            client_id_claims: vec!["azp".into(), "client_id".into()],
+            scope_claim: "scope".into(),
+            tenant_claim: None,
+            refetch_interval: Duration::from_secs(10),
+            keys_max_age: Duration::from_secs(600),
         }
     }
 }

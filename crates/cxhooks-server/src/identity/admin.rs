@@ -68,6 +68,17 @@ pub enum IdentityError {
     /// Key generation or unsealing failed.
     #[error("key handling failed: {0}")]
     Key(String),
+    /// A client of an external issuer has no secret here.
+    #[error(
+        "client '{client_id}' gets its tokens from its issuer {issuer}: it has no secret in \
+         cxhooks to rotate (rotate it at the issuer)"
+    )]
+    External {
+        /// The client.
+        client_id: String,
+        /// Its issuer.
+        issuer: String,
+    },
 }
 
 /// What `client create --json` prints, and (less the secret) `GET /acl/v1/me`.
@@ -90,6 +101,9 @@ pub struct ClientView {
     /// The Webhooks permission matrix.
     #[schema(value_type = Object)]
     pub permissions: Permissions,
+    /// The external issuer whose tokens it calls with; absent for cxhooks' own clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 impl ClientView {
@@ -103,6 +117,7 @@ impl ClientView {
             code: client.code.as_str().to_owned(),
             default_scopes: client.default_scopes.to_strings(),
             permissions: client.permissions,
+            issuer: client.issuer.clone(),
         }
     }
 }
@@ -250,11 +265,67 @@ pub async fn create_client(
         secret_hash: master.hash_secret(&secret),
         default_scopes: new.scopes,
         permissions: new.permissions,
+        issuer: None,
         created_at: now,
         updated_at: now,
     };
     store.create_client(&client).await?;
     Ok((client, secret))
+}
+
+/// Registers a client of an external OpenID Connect issuer: no secret (it gets its tokens from
+/// `issuer`), its id the one its tokens carry (`azp` or `client_id`). Its scopes bound what its
+/// tokens grant here; its permission matrix, ownership and revocation work as for any client.
+pub async fn create_external_client(
+    store: &Store,
+    tenant_name: &TenantName,
+    new: NewClient,
+    issuer: &str,
+    client_id: &str,
+) -> Result<Client, IdentityError> {
+    let tenant = tenant(store, tenant_name).await?;
+    check_scopes(&tenant, &new.scopes)?;
+    let issuer = check_issuer(issuer)?;
+    let client_id = client_id.trim();
+    if client_id.is_empty() || client_id.len() > 255 || client_id.chars().any(|c| c.is_control()) {
+        return Err(InvalidValue(
+            "--client-id is the id the issuer's tokens carry in azp or client_id: 1 to 255 \
+             visible characters"
+                .into(),
+        )
+        .into());
+    }
+    let now = Utc::now();
+    let client = Client {
+        tenant: tenant.name,
+        client_id: client_id.to_owned(),
+        name: check_name(&new.name)?,
+        code: new.code,
+        secret_hash: Vec::new(),
+        default_scopes: new.scopes,
+        permissions: new.permissions,
+        issuer: Some(issuer),
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_client(&client).await?;
+    Ok(client)
+}
+
+/// An issuer URL as its tokens' `iss` carries it: http(s), no query or fragment.
+fn check_issuer(issuer: &str) -> Result<String, IdentityError> {
+    let ok = url::Url::parse(issuer).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https") && u.query().is_none() && u.fragment().is_none()
+    });
+    if ok {
+        Ok(issuer.to_owned())
+    } else {
+        Err(InvalidValue(format!(
+            "--issuer '{issuer}' is not an issuer URL: give it exactly as its tokens' iss claim \
+             has it, e.g. https://keycloak.example.com/realms/acme"
+        ))
+        .into())
+    }
 }
 
 /// Loads a client or says it does not exist.
@@ -307,6 +378,12 @@ pub async fn rotate_client_secret(
     client_id: &str,
 ) -> Result<(Client, String), IdentityError> {
     let mut c = client(store, tenant, client_id).await?;
+    if let Some(issuer) = c.issuer {
+        return Err(IdentityError::External {
+            client_id: c.client_id,
+            issuer,
+        });
+    }
     let secret = cxhooks_signing::random_secret();
     c.secret_hash = master.hash_secret(&secret);
     c.updated_at = Utc::now();

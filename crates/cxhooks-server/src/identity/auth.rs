@@ -113,46 +113,88 @@ impl FromRequestParts<AppState> for Principal {
                 )));
             }
         };
-        match state
-            .keys
-            .verify(
-                &state.store,
-                &state.public_url,
-                |tenant| (state.config.auth).audience_of(tenant.as_str(), &state.public_url),
-                token,
-            )
-            .await
-        {
-            Ok(v) => {
-                // A valid signature says who the token was issued to; the store says whether
-                // that still stands.
-                let standing = state
-                    .standings
-                    .of(&state.store, &v.tenant, &v.client_id)
-                    .await?;
-                let Standing::Active { webhooks_enabled } = standing else {
-                    return Err(ApiError::unauthorized(Some(
-                        "its client no longer exists: the client was deleted",
-                    )));
+        // A token of a configured external issuer (by its `iss`, which the issuer's own
+        // verification then checks) goes to that issuer's keys; any other, to the realms'.
+        let external = super::external::issuer_of(&state.config.auth.issuers, token);
+        let verified = match external {
+            Some((tenant, issuer)) => {
+                let audience = match issuer.audience.as_deref() {
+                    Some("") => None,
+                    Some(aud) => Some(aud.to_owned()),
+                    None => state.config.auth.audience_of(tenant, &state.public_url),
                 };
-                // Without the feature, its scopes are not granted (userinfo shows what is).
-                let scopes = if webhooks_enabled {
-                    v.scopes
-                } else {
-                    ScopeSet::from_scopes(v.scopes.iter().filter(|s| !s.needs_webhooks_feature()))
-                };
-                Ok(Principal {
-                    tenant: v.tenant,
-                    client_id: v.client_id,
-                    scopes,
-                    expires_at: v.expires_at,
-                    webhooks_off: !webhooks_enabled,
-                    operator: None,
-                })
+                state
+                    .external
+                    .verify(tenant, issuer, audience.as_deref(), token)
+                    .await
             }
-            Err(TokenError::Store(e)) => Err(e.into()),
-            Err(e) => Err(ApiError::unauthorized(Some(&e.to_string()))),
+            None => {
+                state
+                    .keys
+                    .verify(
+                        &state.store,
+                        &state.public_url,
+                        |tenant| {
+                            (state.config.auth).audience_of(tenant.as_str(), &state.public_url)
+                        },
+                        token,
+                    )
+                    .await
+            }
+        };
+        let v = match verified {
+            Ok(v) => v,
+            Err(TokenError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(ApiError::unauthorized(Some(&e.to_string()))),
+        };
+        // A valid signature says who the token was issued to; the store says whether that
+        // still stands.
+        let standing = state
+            .standings
+            .of(&state.store, &v.tenant, &v.client_id)
+            .await?;
+        let Standing::Active {
+            webhooks_enabled,
+            issuer,
+            scopes: registered,
+        } = standing
+        else {
+            return Err(ApiError::unauthorized(Some(&match external {
+                Some(_) => format!(
+                    "its client '{}' is not registered in cxhooks: register it with `cxhooks \
+                     client create --tenant {} --external --issuer ISSUER --client-id {}`",
+                    v.client_id, v.tenant, v.client_id
+                ),
+                None => "its client no longer exists: the client was deleted".to_owned(),
+            })));
+        };
+        // A client answers to one issuer: cxhooks' realm, or the external one it was
+        // registered for.
+        if issuer.as_deref() != external.map(|(_, i)| i.issuer.as_str()) {
+            return Err(ApiError::unauthorized(Some(&format!(
+                "client '{}' is not registered for this token's issuer",
+                v.client_id
+            ))));
         }
+        // An external token grants what its issuer says, within the client's scopes here.
+        let scopes = match external {
+            Some(_) => ScopeSet::from_scopes(v.scopes.iter().filter(|s| registered.grants(*s))),
+            None => v.scopes,
+        };
+        // Without the feature, its scopes are not granted (userinfo shows what is).
+        let scopes = if webhooks_enabled {
+            scopes
+        } else {
+            ScopeSet::from_scopes(scopes.iter().filter(|s| !s.needs_webhooks_feature()))
+        };
+        Ok(Principal {
+            tenant: v.tenant,
+            client_id: v.client_id,
+            scopes,
+            expires_at: v.expires_at,
+            webhooks_off: !webhooks_enabled,
+            operator: None,
+        })
     }
 }
 

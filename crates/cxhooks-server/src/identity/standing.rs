@@ -6,13 +6,13 @@
 //! (every identity write bumps it; `maintenance` polls it each second), so that a revocation
 //! reaches every node within about two seconds.
 
-use cxhooks_store::{Store, StoreError, TenantName};
+use cxhooks_store::{ScopeSet, Store, StoreError, TenantName};
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the store says of a token's client now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
     /// The client (or its whole tenant) was deleted.
     Gone,
@@ -20,6 +20,10 @@ pub enum Standing {
     Active {
         /// The tenant's webhooks feature.
         webhooks_enabled: bool,
+        /// The external issuer the client is registered for; `None`: one of cxhooks' own.
+        issuer: Option<String>,
+        /// The client's scopes (what an external issuer's token may grant here).
+        scopes: ScopeSet,
     },
 }
 
@@ -41,21 +45,23 @@ impl Standings {
     ) -> Result<Standing, StoreError> {
         let key = (tenant.clone(), client.to_owned());
         if let Some(s) = self.cache.read().expect("lock").get(&key) {
-            return Ok(*s);
+            return Ok(s.clone());
         }
         let generation = self.generation.load(Ordering::Acquire);
         let standing = match store.tenant(tenant).await? {
             None => Standing::Gone,
             Some(t) => match store.client(tenant, client).await? {
                 None => Standing::Gone,
-                Some(_) => Standing::Active {
+                Some(c) => Standing::Active {
                     webhooks_enabled: t.webhooks_enabled,
+                    issuer: c.issuer,
+                    scopes: c.default_scopes,
                 },
             },
         };
         let mut cache = self.cache.write().expect("lock");
         if self.generation.load(Ordering::Acquire) == generation {
-            cache.insert(key, standing);
+            cache.insert(key, standing.clone());
         }
         Ok(standing)
     }

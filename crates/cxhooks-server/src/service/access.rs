@@ -158,6 +158,7 @@ fn operator_client(principal: &Principal, email: &str) -> Client {
         name: email.to_owned(),
         code: ClientCode::parse("urn:cxhooks/console").expect("a valid code"),
         secret_hash: Vec::new(),
+        issuer: None,
         default_scopes: principal.scopes.clone(),
         permissions: Permissions {
             create: OnOff::On,

@@ -4,6 +4,7 @@ mod cluster;
 mod conformance;
 mod console;
 mod delivery;
+mod external;
 mod hardening;
 mod harness;
 mod identity;
