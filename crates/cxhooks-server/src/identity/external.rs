@@ -106,11 +106,7 @@ fn invalid(why: impl Into<String>) -> TokenError {
 
 impl ExternalIssuers {
     /// The key `kid` of `config`'s issuer, fetching its keys when allowed.
-    async fn key(
-        &self,
-        config: &ExternalIssuer,
-        kid: &str,
-    ) -> Result<IssuerKey, TokenError> {
+    async fn key(&self, config: &ExternalIssuer, kid: &str) -> Result<IssuerKey, TokenError> {
         let cached = |fresh_only: bool| {
             let all = self.keys.read().expect("lock");
             let keys = all.get(&config.issuer)?;
@@ -158,10 +154,7 @@ impl ExternalIssuers {
     }
 
     /// The issuer's signing keys, by `kid`, through its discovery document.
-    async fn fetch(
-        &self,
-        issuer: &str,
-    ) -> Result<HashMap<String, IssuerKey>, String> {
+    async fn fetch(&self, issuer: &str) -> Result<HashMap<String, IssuerKey>, String> {
         let discovery = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')

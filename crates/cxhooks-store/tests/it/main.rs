@@ -41,6 +41,7 @@ fn client(tenant: &TenantName, id: &str) -> Client {
         default_scopes: ScopeSet::parse("urn:cx/webhooks:data:manage urn:cx/cx5Acl:data:manage")
             .unwrap(),
         permissions: Permissions::parse("create=on,read=all,update=owner,delete=owner").unwrap(),
+        issuer: None,
         created_at: at,
         updated_at: at,
     }
@@ -105,6 +106,17 @@ async fn clients_are_partitioned_by_tenant(backend: Backend) {
     assert_eq!(
         store.client(&acme.name, "c1").await.unwrap(),
         Some(c.clone())
+    );
+    // A client of an external issuer keeps its issuer and has no secret.
+    let external = Client {
+        issuer: Some("https://kc.example/realms/acme".into()),
+        secret_hash: Vec::new(),
+        ..client(&acme.name, "hr-sync")
+    };
+    store.create_client(&external).await.unwrap();
+    assert_eq!(
+        store.client(&acme.name, "hr-sync").await.unwrap(),
+        Some(external)
     );
     // The same id under another tenant is not visible.
     assert_eq!(store.client(&beta.name, "c1").await.unwrap(), None);
