@@ -754,6 +754,7 @@ async fn openapi_documents_every_route(backend: Backend) {
         "PATCH /webhooks/v1/applications/{appId}",
         "DELETE /webhooks/v1/applications/{appId}",
         "POST /webhooks/v1/applications/{appId}/rotate-secret",
+        "POST /webhooks/v1/applications/{appId}/rotate-standard-secret",
         "POST /webhooks/v1/applications/{appId}/webhooks",
         "GET /webhooks/v1/applications/{appId}/webhooks",
         "GET /webhooks/v1/applications/{appId}/webhooks/{webhookId}",
