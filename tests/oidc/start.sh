@@ -5,8 +5,10 @@ set -euo pipefail
 here="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 (
   flock 9
-  if ! cmp -s "$here/package-lock.json" "$here/node_modules/.package-lock.json" 2>/dev/null; then
+  # Installed once per lock file (the stamp is its copy), never under a running provider.
+  if ! cmp -s "$here/package-lock.json" "$here/node_modules/.cx-installed" 2>/dev/null; then
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    cp "$here/package-lock.json" "$here/node_modules/.cx-installed"
   fi
 ) 9>"$here/.install.lock"
 exec node "$here/provider.mjs"
