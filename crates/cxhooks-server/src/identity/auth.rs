@@ -157,7 +157,7 @@ impl FromRequestParts<AppState> for Principal {
             webhooks_enabled,
             issuer,
             scopes: registered,
-        } = standing
+        } = standing.as_ref()
         else {
             return Err(ApiError::unauthorized(Some(&match external {
                 Some(_) => format!(
@@ -170,6 +170,7 @@ impl FromRequestParts<AppState> for Principal {
         };
         // A client answers to one issuer: cxhooks' realm, or the external one it was
         // registered for.
+        let webhooks_enabled = *webhooks_enabled;
         if issuer.as_deref() != external.map(|(_, i)| i.issuer.as_str()) {
             return Err(ApiError::unauthorized(Some(&format!(
                 "client '{}' is not registered for this token's issuer",

@@ -8,7 +8,7 @@
 
 use cxhooks_store::{ScopeSet, Store, StoreError, TenantName};
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the store says of a token's client now.
@@ -30,7 +30,8 @@ pub enum Standing {
 /// The cache of [`Standing`]s.
 #[derive(Debug, Default)]
 pub struct Standings {
-    cache: RwLock<HashMap<(TenantName, String), Standing>>,
+    /// Shared, so that a request's lookup copies a pointer, not the client's scopes and issuer.
+    cache: RwLock<HashMap<(TenantName, String), Arc<Standing>>>,
     /// Moves with every [`Standings::forget_all`]: a lookup that began before it is not cached.
     generation: AtomicU64,
 }
@@ -42,13 +43,13 @@ impl Standings {
         store: &Store,
         tenant: &TenantName,
         client: &str,
-    ) -> Result<Standing, StoreError> {
+    ) -> Result<Arc<Standing>, StoreError> {
         let key = (tenant.clone(), client.to_owned());
         if let Some(s) = self.cache.read().expect("lock").get(&key) {
             return Ok(s.clone());
         }
         let generation = self.generation.load(Ordering::Acquire);
-        let standing = match store.tenant(tenant).await? {
+        let standing = Arc::new(match store.tenant(tenant).await? {
             None => Standing::Gone,
             Some(t) => match store.client(tenant, client).await? {
                 None => Standing::Gone,
@@ -58,7 +59,7 @@ impl Standings {
                     scopes: c.default_scopes,
                 },
             },
-        };
+        });
         let mut cache = self.cache.write().expect("lock");
         if self.generation.load(Ordering::Acquire) == generation {
             cache.insert(key, standing.clone());
