@@ -8,8 +8,8 @@
 
 use cxhooks_store::{ScopeSet, Store, StoreError, TenantName};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// What the store says of a token's client now.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -316,7 +316,57 @@ async fn key_rotation_is_followed_and_an_issuer_outage_costs_only_new_keys(backe
     assert_eq!(list(&app, &before).await.status, 200);
 }
 
+/// An issuer that counts how often its keys are fetched: discovery and an empty JWKS.
+async fn counting_issuer() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let fetches = std::sync::Arc::new(AtomicUsize::new(0));
+    let discovery = json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")});
+    let counted = fetches.clone();
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || async move { axum::Json(discovery) }),
+        )
+        .route(
+            "/jwks",
+            axum::routing::get(move || async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                axum::Json(json!({"keys": []}))
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (issuer, fetches)
+}
+
+/// Tokens with made-up key ids make cxhooks fetch the issuer's keys at most once per
+/// `refetch_interval`, however many arrive.
+async fn unknown_key_ids_fetch_the_keys_at_most_once_per_interval(backend: Backend) {
+    use std::sync::atomic::Ordering;
+    let (issuer, fetches) = counting_issuer().await;
+    let mut c = config(&issuer);
+    c.auth.issuers.get_mut("acme").unwrap().refetch_interval = Duration::from_secs(3600);
+    let app = spawn_app_with(backend, c).await;
+    app.tenant("acme").await;
+    let stray = PrivateKey::generate(RsaBits::B2048).unwrap();
+    for n in 0..5 {
+        let token = forge(
+            &stray,
+            &format!("made-up-{n}"),
+            &claims(&issuer, "hr-sync", 300, AUDIENCE),
+        );
+        refused(&list(&app, &token).await, "not among the keys");
+    }
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "one fetch for five unknown key ids"
+    );
+}
+
 cxhooks_store::both_backends!(
+    unknown_key_ids_fetch_the_keys_at_most_once_per_interval,
     an_external_issuers_tokens_work_and_only_they,
     key_rotation_is_followed_and_an_issuer_outage_costs_only_new_keys,
 );
