@@ -19,6 +19,31 @@ pub struct Api {
 #[error("{0}")]
 pub struct ApiError(pub String);
 
+/// What a problem+json answer says: its `detail` and every one of its `errors` (where, what),
+/// so that "see errors" never stands alone; any other answer as it came.
+pub fn problem_text(answer: &Value) -> String {
+    let Some(detail) = answer["detail"].as_str() else {
+        return answer.to_string();
+    };
+    let errors: Vec<String> = answer["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let message = e["message"].as_str().unwrap_or_default();
+            match e["path"].as_str().filter(|p| !p.is_empty()) {
+                Some(path) => format!("{path}: {message}"),
+                None => message.to_owned(),
+            }
+        })
+        .collect();
+    if errors.is_empty() {
+        detail.to_owned()
+    } else {
+        format!("{detail}: {}", errors.join("; "))
+    }
+}
+
 impl Api {
     /// A connection; nothing is sent yet.
     pub fn new(base: &str, tenant: &str, client_id: &str, client_secret: &str) -> Self {
@@ -115,10 +140,7 @@ impl Api {
         if (200..300).contains(&status) {
             Ok(v)
         } else {
-            Err(ApiError(format!(
-                "{path}: {status} {}",
-                v["detail"].as_str().unwrap_or(&v.to_string())
-            )))
+            Err(ApiError(format!("{path}: {status} {}", problem_text(&v))))
         }
     }
 
@@ -184,5 +206,27 @@ impl Api {
                     .to_owned(),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_says_every_error() {
+        let refused = json!({"type": "urn:cxhooks:problem:invalid", "title": "Invalid",
+            "status": 400, "detail": "the webhook has 2 problems: see errors",
+            "errors": [
+                {"path": "/url", "message": "http://127.0.0.1:8482/ is loopback: refused unless delivery.allow_private_targets"},
+                {"path": "/filters/0/condition", "message": "unknown field 'data.x'"}]});
+        assert_eq!(
+            problem_text(&refused),
+            "the webhook has 2 problems: see errors: /url: http://127.0.0.1:8482/ is loopback: \
+             refused unless delivery.allow_private_targets; /filters/0/condition: unknown field \
+             'data.x'"
+        );
+        assert_eq!(problem_text(&json!({"detail": "gone"})), "gone");
+        assert_eq!(problem_text(&json!({"error": "x"})), r#"{"error":"x"}"#);
     }
 }

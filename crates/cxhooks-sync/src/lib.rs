@@ -99,6 +99,47 @@ fn status_path(entity: &str) -> &'static str {
     }
 }
 
+/// The `type` of the `crdatanode` lookup records that hold `entity`'s statuses.
+pub fn status_type(entity: &str) -> &'static str {
+    match entity {
+        "cremployee" => "Candidate status",
+        "crvacancy" => "Vacancy status",
+        "crjob" => "Placement status",
+        "crcompany" => "Company status",
+        "cruser" => "Contact status",
+        "crpublication" => "Publication status",
+        "crcampaign" => "Campaign status",
+        _ => "Status",
+    }
+}
+
+/// Every `crdatanode` record of lookup type `kind`, through all pages.
+async fn lookup_values(api: &Api, kind: &str) -> Result<Vec<serde_json::Value>, SyncError> {
+    // `kind` is one of `status_type`'s names: no quote to escape.
+    let filter = format!("data.type eq '{kind}'");
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("filter", filter.as_str()), ("limit", "500")];
+        if let Some(c) = cursor.as_deref() {
+            query.push(("cursor", c));
+        }
+        let query = serde_urlencoded::to_string(&query).expect("text pairs encode");
+        let page = api
+            .ok(
+                reqwest::Method::GET,
+                &format!("/data/v1/crdatanode?{query}"),
+                None,
+            )
+            .await?;
+        out.extend(page["items"].as_array().into_iter().flatten().cloned());
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok(out),
+        }
+    }
+}
+
 /// The filter text: the user's condition and/or the statuses named by label.
 async fn resolve_filter(api: &Api, o: &Options) -> Result<String, SyncError> {
     let mut parts = Vec::new();
@@ -106,12 +147,12 @@ async fn resolve_filter(api: &Api, o: &Options) -> Result<String, SyncError> {
         parts.push(format!("({f})"));
     }
     if !o.statuses.is_empty() {
-        let nodes = api
-            .ok(reqwest::Method::GET, "/data/v1/crdatanode?limit=500", None)
-            .await?;
+        // Only the entity's own status type: "Active" may also be a vacancy's status.
+        let kind = status_type(&o.entity);
+        let nodes = lookup_values(api, kind).await?;
         let mut ids = Vec::new();
         for label in &o.statuses {
-            let found = nodes["items"].as_array().into_iter().flatten().find(|n| {
+            let found = nodes.iter().find(|n| {
                 n["value"]
                     .as_str()
                     .is_some_and(|v| v.eq_ignore_ascii_case(label))
@@ -119,9 +160,28 @@ async fn resolve_filter(api: &Api, o: &Options) -> Result<String, SyncError> {
             match found.and_then(|n| n["datanodeid"].as_i64()) {
                 Some(id) => ids.push(id.to_string()),
                 None => {
-                    return Err(SyncError::Filter(format!(
-                        "no status '{label}' among the crdatanode lookup records"
-                    )));
+                    let mut valid: Vec<&str> =
+                        nodes.iter().filter_map(|n| n["value"].as_str()).collect();
+                    valid.sort_unstable();
+                    valid.dedup();
+                    let all = valid.len();
+                    valid.truncate(20);
+                    if all > valid.len() {
+                        valid.push("…");
+                    }
+                    return Err(SyncError::Filter(if valid.is_empty() {
+                        format!(
+                            "no status '{label}': there are no crdatanode records of type \
+                             '{kind}', the {} statuses",
+                            o.entity
+                        )
+                    } else {
+                        format!(
+                            "no status '{label}' among the crdatanode records of type '{kind}'; \
+                             valid ({all}): {}",
+                            valid.join(", ")
+                        )
+                    }));
                 }
             }
         }

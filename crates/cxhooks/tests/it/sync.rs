@@ -89,27 +89,59 @@ impl Source {
         r.json().await.unwrap_or(Value::Null)
     }
 
-    /// Creates `n` candidates, statuses cycling over 1000..=1003, eight writers at once.
+    /// Creates `n` candidates, statuses cycling over 1000..=1003, eight writers at once. The
+    /// lookup records first: a vacancy status "Active" (another type), then 505 other
+    /// candidate statuses, so that "Active" and "New" of the candidates are on the second page.
     async fn candidates(&self, n: usize) {
         self.call(
             reqwest::Method::POST,
             "/data/v1/crdatanode",
-            json!({"datanodeid": 1001, "value": "Active"}),
+            json!({"datanodeid": 2001, "value": "Active", "type": "Vacancy status"}),
+        )
+        .await;
+        self.post_all(505, |i| {
+            ("crdatanode", json!({"datanodeid": 3000 + i, "value": format!("Other {i:03}"), "type": "Candidate status"}))
+        })
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            "/data/v1/crdatanode",
+            json!({"datanodeid": 1001, "value": "Active", "type": "Candidate status"}),
         )
         .await;
         self.call(
             reqwest::Method::POST,
             "/data/v1/crdatanode",
-            json!({"datanodeid": 1002, "value": "New"}),
+            json!({"datanodeid": 1002, "value": "New", "type": "Candidate status"}),
         )
         .await;
+        self.post_all(n, |i| {
+            ("cremployee", json!({"touser": {"lastname": format!("C{i}"), "tosinglestatusnode": 1000 + (i % 4)}, "hascar": i % 2}))
+        })
+        .await;
+    }
+
+    /// Posts `n` records, `record(i)` naming the entity and body, eight writers at once.
+    async fn post_all(
+        &self,
+        n: usize,
+        record: impl Fn(usize) -> (&'static str, Value) + Send + Sync + 'static,
+    ) {
+        let record = std::sync::Arc::new(record);
         let mut tasks = Vec::new();
         for w in 0..8 {
             let (http, url, token) = (self.http.clone(), self.url.clone(), self.token.clone());
+            let record = record.clone();
             tasks.push(tokio::spawn(async move {
                 for i in (w..n).step_by(8) {
-                    let body = json!({"touser": {"lastname": format!("C{i}"), "tosinglestatusnode": 1000 + (i % 4)}, "hascar": i % 2});
-                    let r = http.post(format!("{url}/data/v1/cremployee")).bearer_auth(&token).json(&body).send().await.unwrap();
+                    let (entity, body) = record(i);
+                    let r = http
+                        .post(format!("{url}/data/v1/{entity}"))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
                     assert_eq!(r.status(), 201);
                 }
             }));
@@ -463,7 +495,45 @@ async fn missing_scopes_are_diagnosed_by_name(backend: Backend) {
     assert_eq!(run(&s.id, &s.secret, &s.url).status.code(), Some(0));
 }
 
+/// A status label is looked up among the entity's own statuses, through every page, and an
+/// unknown one is refused with the valid ones.
+async fn an_unknown_status_label_names_the_valid_ones(backend: Backend) {
+    let s = source(backend).await;
+    s.candidates(0).await;
+    let out = s
+        .env
+        .command(&[
+            "sync",
+            "--base-url",
+            &s.url,
+            "--tenant",
+            "acme",
+            "--client-id",
+            &s.id,
+            "--status",
+            "Active,Nope",
+            "--into",
+            &s.replica_url(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("CXHOOKS_CLIENT_SECRET", &s.secret)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(
+            "no status 'Nope' among the crdatanode records of type 'Candidate status'; valid \
+             (507): Active, New, Other 000, Other 001,"
+        ),
+        "{said}"
+    );
+    assert!(said.contains("Other 017, …"), "{said}");
+}
+
 cxhooks_store::both_backends!(
+    an_unknown_status_label_names_the_valid_ones,
     replica_equals_the_source_after_initial_sync_and_a_burst,
     restart_in_the_middle_of_the_initial_sync,
     forged_notifications_are_rejected_and_in_the_timeline,
