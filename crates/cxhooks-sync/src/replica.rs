@@ -63,8 +63,13 @@ async fn connect(into: &str, create: bool) -> Result<Pool, ReplicaError> {
             .map_err(|e| ReplicaError(format!("invalid replica path '{path}': {e}")))?
             .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal);
+        // One connection: the receiver's writes and the initial sync's pages queue for it in
+        // the process instead of meeting on SQLite's file lock, where a wait longer than the
+        // busy timeout fails a notification with "database is locked".
         Ok(Pool::Sqlite(
-            SqlitePool::connect_with(options)
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
                 .await
                 .map_err(|e| ReplicaError(format!("cannot open {path}: {e}")))?,
         ))
