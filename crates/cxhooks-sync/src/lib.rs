@@ -319,34 +319,28 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
     }
 }
 
-/// Runs the sync until `shutdown` resolves: check, set-up, receiver, initial sync, real time.
-/// `progress` is called after each page of the initial sync with the records copied so far.
-pub async fn run(
-    o: &Options,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    progress: impl Fn(usize),
-) -> Result<(), SyncError> {
-    let replica = Replica::open(&o.into).await?;
-    replica
-        .log(
-            "run",
-            &format!(
-                "sync of {} from {} (tenant {}) started",
-                o.entity, o.base_url, o.tenant
-            ),
-        )
-        .await?;
-    let api = Api::new(&o.base_url, &o.tenant, &o.client_id, &o.client_secret);
-    if let Err(e) = check(&api).await {
-        replica
-            .log(
-                "error",
-                &format!("connection check failed: {}", e.to_string().trim_end()),
-            )
-            .await?;
-        return Err(SyncError::Connection(e));
-    }
-    let filter_text = resolve_filter(&api, o).await?;
+/// What the sync reports while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The initial sync has copied this many records so far (after each page).
+    Copied(usize),
+    /// The initial sync is done (or was done before): notifications keep the replica in step.
+    RealTime,
+}
+
+/// What set-up made: the filter, the receiver's listener and URL, and the application's
+/// secret.
+struct SetUp {
+    filter_text: String,
+    filter: CompiledCondition,
+    listener: tokio::net::TcpListener,
+    url: String,
+    secret: String,
+}
+
+/// Resolves the filter, binds the receiver and makes the application and its webhook.
+async fn set_up(o: &Options, api: &Api) -> Result<SetUp, SyncError> {
+    let filter_text = resolve_filter(api, o).await?;
     let filter =
         cxhooks_condition::compile_record_filter(&filter_text, Catalog::builtin(), &o.entity)
             .map(|(c, _)| c)
@@ -356,7 +350,6 @@ pub async fn run(
                     e[0]
                 ))
             })?;
-
     let listener = tokio::net::TcpListener::bind(&o.listen)
         .await
         .map_err(|e| SyncError::Listen(format!("{}: {e}", o.listen)))?;
@@ -386,6 +379,56 @@ pub async fn run(
         {"eventType": format!("{}:deleted", o.entity)}
     ]);
     api.webhook(&app, &url, &filters).await?;
+    Ok(SetUp {
+        filter_text,
+        filter,
+        listener,
+        url,
+        secret,
+    })
+}
+
+/// Runs the sync until `shutdown` resolves: check, set-up, receiver, initial sync, real time.
+/// `progress` hears of each page of the initial sync and of the switch to real time. A failed
+/// check or set-up is written to the timeline with its cause.
+pub async fn run(
+    o: &Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    progress: impl Fn(Progress),
+) -> Result<(), SyncError> {
+    let replica = Replica::open(&o.into).await?;
+    replica
+        .log(
+            "run",
+            &format!(
+                "sync of {} from {} (tenant {}) started",
+                o.entity, o.base_url, o.tenant
+            ),
+        )
+        .await?;
+    let api = Api::new(&o.base_url, &o.tenant, &o.client_id, &o.client_secret);
+    if let Err(e) = check(&api).await {
+        replica
+            .log(
+                "error",
+                &format!("connection check failed: {}", e.to_string().trim_end()),
+            )
+            .await?;
+        return Err(SyncError::Connection(e));
+    }
+    let SetUp {
+        filter_text,
+        filter,
+        listener,
+        url,
+        secret,
+    } = match set_up(o, &api).await {
+        Ok(done) => done,
+        Err(e) => {
+            replica.log("error", &format!("set-up failed: {e}")).await?;
+            return Err(e);
+        }
+    };
     replica
         .log("run", &format!("receiving at {url}; filter: {filter_text}"))
         .await?;
@@ -458,7 +501,7 @@ pub async fn run(
             let next = page["nextCursor"].as_str().map(str::to_owned);
             replica.page(&o.entity, &records, next.as_deref()).await?;
             copied += records.len();
-            progress(copied);
+            progress(Progress::Copied(copied));
             cursor = next;
         }
         replica
@@ -482,10 +525,20 @@ pub async fn run(
                 .await?;
         }
     }
+    replica
+        .log(
+            "run",
+            &format!(
+                "now in real time: {} changes apply as they are notified",
+                o.entity
+            ),
+        )
+        .await?;
+    progress(Progress::RealTime);
     let _ = server.await;
     replica.log("run", "sync stopped").await?;
     Ok(())
 }
 
 /// Prints nothing: a progress callback for quiet runs.
-pub fn quiet(_: usize) {}
+pub fn quiet(_: Progress) {}

@@ -1,7 +1,7 @@
 //! `cxhooks sync`: the consumer connector (SPEC §8).
 
 use clap::Args;
-use cxhooks_sync::{Options, SyncError, replica::Replica};
+use cxhooks_sync::{Options, Progress, SyncError, replica::Replica};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -142,10 +142,30 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, String> {
         options.tenant,
         options.into
     );
-    let result = cxhooks_sync::run(&options, shutdown, |n| {
-        if terminal {
-            eprint!("\rinitial sync: {n} records");
-            let _ = std::io::stderr().flush();
+    // On a terminal a counter with the rate, redrawn after each page; otherwise (a log) a line
+    // every five seconds. Either way a last line says the sync is now in real time.
+    let started = std::time::Instant::now();
+    let last_line = std::cell::Cell::new(started);
+    let result = cxhooks_sync::run(&options, shutdown, |p| match p {
+        Progress::Copied(n) => {
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            let said = format!(
+                "initial sync: {n} records, {:.0} records/s",
+                n as f64 / secs
+            );
+            if terminal {
+                eprint!("\r{said}");
+                let _ = std::io::stderr().flush();
+            } else if last_line.get().elapsed() >= std::time::Duration::from_secs(5) {
+                last_line.set(std::time::Instant::now());
+                eprintln!("{said}");
+            }
+        }
+        Progress::RealTime => {
+            if terminal {
+                eprintln!();
+            }
+            eprintln!("now in real time: changes apply as cxhooks notifies them");
         }
     })
     .await;

@@ -306,6 +306,16 @@ async fn replica_equals_the_source_after_initial_sync_and_a_burst(backend: Backe
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(s.replica().await.len(), 1000);
+    // Then it says it is in real time (after re-checking what was notified meanwhile).
+    while !s
+        .timeline()
+        .await
+        .iter()
+        .any(|l| l.starts_with("run now in real time"))
+    {
+        assert!(Instant::now() < deadline, "{:?}", s.timeline().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     s.burst().await;
     s.converge().await;
     let timeline = s.timeline().await;
@@ -557,6 +567,14 @@ async fn an_unknown_status_label_names_the_valid_ones(backend: Backend) {
         "{said}"
     );
     assert!(said.contains("Other 017, …"), "{said}");
+    // A failed set-up is in the timeline, with its cause.
+    let timeline = s.timeline().await;
+    assert!(
+        timeline
+            .iter()
+            .any(|l| l.starts_with("error set-up failed: no status 'Nope'")),
+        "{timeline:?}"
+    );
 }
 
 cxhooks_store::both_backends!(
