@@ -160,10 +160,10 @@ impl FromRequestParts<AppState> for Principal {
         } = standing.as_ref()
         else {
             return Err(ApiError::unauthorized(Some(&match external {
-                Some(_) => format!(
+                Some((_, i)) => format!(
                     "its client '{}' is not registered in cxhooks: register it with `cxhooks \
-                     client create --tenant {} --external --issuer ISSUER --client-id {}`",
-                    v.client_id, v.tenant, v.client_id
+                     client create --tenant {} --external --issuer {} --client-id {} …`",
+                    v.client_id, v.tenant, i.issuer, v.client_id
                 ),
                 None => "its client no longer exists: the client was deleted".to_owned(),
             })));

@@ -215,6 +215,13 @@ async fn an_external_issuers_tokens_work_and_only_they(backend: Backend) {
     // A client the issuer knows but cxhooks does not.
     let stranger = provider.token("stranger", "stranger-secret", MANAGE).await;
     refused(&list(&app, &stranger).await, "not registered in cxhooks");
+    refused(
+        &list(&app, &stranger).await,
+        &format!(
+            "--external --issuer {} --client-id stranger",
+            provider.issuer
+        ),
+    );
     // Another issuer, with a client of the same name: not configured, so not taken.
     let foreign = other.token("hr-sync", "hr-secret", MANAGE).await;
     assert_eq!(list(&app, &foreign).await.status, 401);
