@@ -5,8 +5,9 @@
 //! - [`check`]: the connection check: token, scopes, permissions, each problem with its fix.
 //! - [`api`]: the cxhooks endpoints the sync calls.
 //! - [`replica`]: the local replica (SQLite file or PostgreSQL), seen ids, progress, timeline.
-//! - this file: [`run`]: set-up (application and webhook), the receiver that applies
-//!   notifications, and the resumable initial sync.
+//! - `setup`: the filter, the receiver's listener, the application and its webhook.
+//! - this file: [`run`]: the receiver that applies notifications, and the resumable initial
+//!   sync.
 //!
 //! Order matters: the receiver and webhook come first, then the initial sync, so that no change
 //! made during the initial sync is missed; records notified during it are fetched again when it
@@ -16,16 +17,18 @@
 pub mod api;
 pub mod check;
 pub mod replica;
+mod setup;
+
+pub use setup::status_type;
+use setup::{SetUp, set_up};
 
 use api::Api;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use check::Failure;
-use cxhooks_catalog::Catalog;
 use cxhooks_condition::CompiledCondition;
 use replica::Replica;
-use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
@@ -89,130 +92,6 @@ pub async fn check(api: &Api) -> Result<(), Failure> {
     } else {
         Err(Failure::Access(problems))
     }
-}
-
-fn status_path(entity: &str) -> &'static str {
-    if entity == "cremployee" {
-        "data.touser.tosinglestatusnode"
-    } else {
-        "data.tostatusnode"
-    }
-}
-
-/// The `type` of the `crdatanode` lookup records that hold `entity`'s statuses.
-pub fn status_type(entity: &str) -> &'static str {
-    match entity {
-        "cremployee" => "Candidate status",
-        "crvacancy" => "Vacancy status",
-        "crjob" => "Placement status",
-        "crcompany" => "Company status",
-        "cruser" => "Contact status",
-        "crpublication" => "Publication status",
-        "crcampaign" => "Campaign status",
-        _ => "Status",
-    }
-}
-
-/// Every `crdatanode` record of lookup type `kind`, through all pages.
-async fn lookup_values(api: &Api, kind: &str) -> Result<Vec<serde_json::Value>, SyncError> {
-    // `kind` is one of `status_type`'s names: no quote to escape.
-    let filter = format!("data.type eq '{kind}'");
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut query = vec![("filter", filter.as_str()), ("limit", "500")];
-        if let Some(c) = cursor.as_deref() {
-            query.push(("cursor", c));
-        }
-        let query = serde_urlencoded::to_string(&query).expect("text pairs encode");
-        let page = api
-            .ok(
-                reqwest::Method::GET,
-                &format!("/data/v1/crdatanode?{query}"),
-                None,
-            )
-            .await?;
-        out.extend(page["items"].as_array().into_iter().flatten().cloned());
-        match page["nextCursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return Ok(out),
-        }
-    }
-}
-
-/// The filter text: the user's condition and/or the statuses named by label.
-async fn resolve_filter(api: &Api, o: &Options) -> Result<String, SyncError> {
-    let mut parts = Vec::new();
-    if let Some(f) = o.filter.as_deref().filter(|f| !f.trim().is_empty()) {
-        parts.push(format!("({f})"));
-    }
-    if !o.statuses.is_empty() {
-        // Only the entity's own status type: "Active" may also be a vacancy's status.
-        let kind = status_type(&o.entity);
-        let nodes = lookup_values(api, kind).await?;
-        let mut ids = Vec::new();
-        for label in &o.statuses {
-            let found = nodes.iter().find(|n| {
-                n["value"]
-                    .as_str()
-                    .is_some_and(|v| v.eq_ignore_ascii_case(label))
-            });
-            match found.and_then(|n| n["datanodeid"].as_i64()) {
-                Some(id) => ids.push(id.to_string()),
-                None => {
-                    let mut valid: Vec<&str> =
-                        nodes.iter().filter_map(|n| n["value"].as_str()).collect();
-                    valid.sort_unstable();
-                    valid.dedup();
-                    let all = valid.len();
-                    valid.truncate(20);
-                    if all > valid.len() {
-                        valid.push("…");
-                    }
-                    return Err(SyncError::Filter(if valid.is_empty() {
-                        format!(
-                            "no status '{label}': there are no crdatanode records of type \
-                             '{kind}', the {} statuses",
-                            o.entity
-                        )
-                    } else {
-                        format!(
-                            "no status '{label}' among the crdatanode records of type '{kind}'; \
-                             valid ({all}): {}",
-                            valid.join(", ")
-                        )
-                    }));
-                }
-            }
-        }
-        parts.push(format!(
-            "{} in [{}]",
-            status_path(&o.entity),
-            ids.join(", ")
-        ));
-    }
-    if parts.is_empty() {
-        return Err(SyncError::Filter(
-            "give --filter or --status: the sync copies only the records you select".into(),
-        ));
-    }
-    Ok(parts.join(" and "))
-}
-
-/// The `data.*` paths a condition reads, as `metadata.paths` would name them.
-fn read_paths(filter: &str) -> Vec<String> {
-    let mut out: Vec<String> = cxhooks_condition::parse(filter)
-        .map(|c| {
-            c.predicates()
-                .iter()
-                .filter(|p| p.path.root() == cxhooks_condition::ast::Root::Data)
-                .map(|p| p.path.dotted())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out.dedup();
-    out
 }
 
 struct Receiver {
@@ -326,66 +205,6 @@ pub enum Progress {
     Copied(usize),
     /// The initial sync is done (or was done before): notifications keep the replica in step.
     RealTime,
-}
-
-/// What set-up made: the filter, the receiver's listener and URL, and the application's
-/// secret.
-struct SetUp {
-    filter_text: String,
-    filter: CompiledCondition,
-    listener: tokio::net::TcpListener,
-    url: String,
-    secret: String,
-}
-
-/// Resolves the filter, binds the receiver and makes the application and its webhook.
-async fn set_up(o: &Options, api: &Api) -> Result<SetUp, SyncError> {
-    let filter_text = resolve_filter(api, o).await?;
-    let filter =
-        cxhooks_condition::compile_record_filter(&filter_text, Catalog::builtin(), &o.entity)
-            .map(|(c, _)| c)
-            .map_err(|e| {
-                SyncError::Filter(format!(
-                    "the filter '{filter_text}' does not parse: {}",
-                    e[0]
-                ))
-            })?;
-    let listener = tokio::net::TcpListener::bind(&o.listen)
-        .await
-        .map_err(|e| SyncError::Listen(format!("{}: {e}", o.listen)))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| SyncError::Listen(e.to_string()))?;
-    let url = o
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{bound}/webhook"));
-    let (app, secret) = api
-        .application(&format!("cxhooks-sync {}", o.entity))
-        .await?;
-    let paths = read_paths(&filter_text);
-    let leaving = if paths.is_empty() {
-        filter_text.clone()
-    } else {
-        let quoted: Vec<String> = paths.iter().map(|p| format!("'{p}'")).collect();
-        format!(
-            "({filter_text}) or metadata.paths has any of [{}]",
-            quoted.join(", ")
-        )
-    };
-    let filters = json!([
-        {"eventType": format!("{}:created", o.entity), "condition": filter_text},
-        {"eventType": format!("{}:updated", o.entity), "condition": leaving},
-        {"eventType": format!("{}:deleted", o.entity)}
-    ]);
-    api.webhook(&app, &url, &filters).await?;
-    Ok(SetUp {
-        filter_text,
-        filter,
-        listener,
-        url,
-        secret,
-    })
 }
 
 /// Runs the sync until `shutdown` resolves: check, set-up, receiver, initial sync, real time.
