@@ -61,6 +61,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             .merge(api::changes::router())
             .merge(api::events::router())
             .merge(api::records::router())
+            .merge(api::tombstones::router())
             .split_for_parts();
     (router, api::openapi::finish(doc))
 }

@@ -126,6 +126,7 @@ async fn purge(state: AppState) {
                     PURGE_BATCH_PAUSE
                 } else {
                     purge_changes(&state, before(retention.changes, now)).await;
+                    purge_tombstones(&state, before(retention.tombstones, now)).await;
                     PURGE_PASS_PAUSE
                 }
             }
@@ -164,6 +165,21 @@ async fn purge_changes(state: &AppState, before: Option<i64>) {
             Ok(n) => count_purged(state, "changes", n),
             Err(e) => {
                 tracing::warn!(error = %e, "purging old changes failed; trying again");
+                return;
+            }
+        }
+        tokio::time::sleep(PURGE_BATCH_PAUSE).await;
+    }
+}
+
+async fn purge_tombstones(state: &AppState, before: Option<i64>) {
+    let Some(before) = before else { return };
+    loop {
+        match state.store.purge_tombstones(before, PURGE_BATCH).await {
+            Ok(0) => return,
+            Ok(n) => count_purged(state, "tombstones", n),
+            Err(e) => {
+                tracing::warn!(error = %e, "purging old tombstones failed; trying again");
                 return;
             }
         }

@@ -159,6 +159,7 @@ mod tests {
             id: WebhookId::parse(ID).expect("uuid"),
             application_id: uuid::Uuid::nil().into(),
             url: "http://127.0.0.1:1/".into(),
+            description: None,
             filters: Vec::new(),
             sealed_custom_headers: sealed,
             status: cxhooks_store::WebhookStatus::Enabled,

@@ -130,6 +130,61 @@ impl Store {
     }
 }
 
+/// A deleted record's tombstone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Tombstone {
+    /// The record's id.
+    pub id: i64,
+    /// When it was deleted, µs since the epoch.
+    pub deleted_at: i64,
+}
+
+impl Store {
+    /// Up to `limit` tombstones of an entity deleted at or after `since` (µs), in (time, id)
+    /// order, after the position `after` of the previous page.
+    pub async fn tombstones_since(
+        &self,
+        tenant: &TenantName,
+        entity: &str,
+        since: i64,
+        after: Option<Tombstone>,
+        limit: u32,
+    ) -> Result<Vec<Tombstone>, StoreError> {
+        let (after_at, after_id) = after.map_or((i64::MIN, i64::MIN), |t| (t.deleted_at, t.id));
+        on_pool!(self, |pool| sqlx::query_as(
+            "SELECT id, deleted_at FROM record_tombstones \
+             WHERE tenant = $1 AND entity = $2 AND deleted_at >= $3 \
+             AND (deleted_at > $4 OR (deleted_at = $4 AND id > $5)) \
+             ORDER BY deleted_at, id LIMIT $6"
+        )
+        .bind(tenant.as_str())
+        .bind(entity)
+        .bind(since)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)
+        .map_err(StoreError::from)
+    }
+
+    /// Deletes up to `batch` tombstones of records deleted before `before` (µs); answers how
+    /// many.
+    pub async fn purge_tombstones(&self, before: i64, batch: u32) -> Result<u64, StoreError> {
+        Ok(crate::on_writer!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM record_tombstones WHERE (tenant, entity, id) IN \
+                 (SELECT tenant, entity, id FROM record_tombstones WHERE deleted_at < $1 LIMIT $2)",
+            )
+            .bind(before)
+            .bind(i64::from(batch))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?)
+    }
+}
+
 /// Applies a record write inside a transaction; a stale version is a [`StoreError::Conflict`].
 macro_rules! apply_record_write {
     ($tx:expr, $tenant:expr, $write:expr, $now:expr) => {{
@@ -160,16 +215,30 @@ macro_rules! apply_record_write {
             .execute(&mut *$tx)
             .await?
             .rows_affected(),
-            RecordWrite::Delete { entity, id, version } => sqlx::query(
-                "DELETE FROM records WHERE tenant = $1 AND entity = $2 AND id = $3 AND version = $4",
-            )
-            .bind($tenant.as_str())
-            .bind(entity)
-            .bind(*id)
-            .bind(*version)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected(),
+            RecordWrite::Delete { entity, id, version } => {
+                let n = sqlx::query(
+                    "DELETE FROM records WHERE tenant = $1 AND entity = $2 AND id = $3 AND version = $4",
+                )
+                .bind($tenant.as_str())
+                .bind(entity)
+                .bind(*id)
+                .bind(*version)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                sqlx::query(
+                    "INSERT INTO record_tombstones (tenant, entity, id, deleted_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, entity, id) \
+                     DO UPDATE SET deleted_at = excluded.deleted_at",
+                )
+                .bind($tenant.as_str())
+                .bind(entity)
+                .bind(*id)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
+                n
+            }
         };
         if affected != 1 {
             return Err(StoreError::Conflict($crate::records::STALE_RECORD.into()));

@@ -176,19 +176,45 @@ impl Api {
         ))
     }
 
-    /// Makes the application's webhook to `url` carry exactly `filters` (creating it if absent).
-    pub async fn webhook(&self, app: &str, url: &str, filters: &Value) -> Result<String, ApiError> {
+    /// Makes the application's webhook described `description` deliver to `url` with exactly
+    /// `filters`, enabled: the one with that description, else one without a description at
+    /// `url` (made by an older sync; it is adopted), else a new one. Answers its id.
+    pub async fn webhook(
+        &self,
+        app: &str,
+        description: &str,
+        url: &str,
+        filters: &Value,
+    ) -> Result<String, ApiError> {
         let path = format!("/webhooks/v1/applications/{app}/webhooks");
-        let list = self
-            .ok(reqwest::Method::GET, &format!("{path}?limit=500"), None)
-            .await?;
-        let body = json!({"_kind": "Webhook", "url": url, "filters": filters});
-        match list["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|w| w["url"] == url)
-        {
+        let mut hooks = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let query = match cursor.as_deref() {
+                Some(c) => serde_urlencoded::to_string([("limit", "500"), ("cursor", c)]),
+                None => serde_urlencoded::to_string([("limit", "500")]),
+            }
+            .expect("text pairs encode");
+            let page = self
+                .ok(reqwest::Method::GET, &format!("{path}?{query}"), None)
+                .await?;
+            hooks.extend(page["items"].as_array().into_iter().flatten().cloned());
+            match page["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        let body = json!({"_kind": "Webhook", "url": url, "description": description,
+            "filters": filters});
+        let owned = hooks
+            .iter()
+            .find(|w| w["description"] == description)
+            .or_else(|| {
+                hooks
+                    .iter()
+                    .find(|w| w["description"].is_null() && w["url"] == url)
+            });
+        match owned {
             Some(w) => {
                 let id = w["_id"].as_str().unwrap_or_default().to_owned();
                 self.ok(reqwest::Method::PUT, &format!("{path}/{id}"), Some(&body))

@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod check;
+mod pass;
 pub mod replica;
 mod setup;
 
@@ -57,6 +58,11 @@ pub struct Options {
     pub public_url: Option<String>,
     /// Records per page of the initial sync.
     pub page_size: u32,
+    /// Reconcile now: fetch every record the filter selects again and remove any other.
+    pub reconcile: bool,
+    /// How often cxhooks' request log is read for notifications that failed (then the sync
+    /// catches up).
+    pub watch_every: std::time::Duration,
 }
 
 /// Why a sync stopped.
@@ -100,6 +106,8 @@ struct Receiver {
     secret: String,
     entity: String,
     filter: CompiledCondition,
+    /// The reconcile pass under way or last finished: records written carry it.
+    pass: std::sync::atomic::AtomicI64,
     /// Records notified while the initial sync runs, fetched again when it ends.
     recheck: Mutex<Option<BTreeSet<String>>>,
 }
@@ -117,6 +125,15 @@ impl Receiver {
             )
             .await
             .map_err(|e| e.to_string())?;
+        if let Some(seen) = record["modificationdate"]
+            .as_str()
+            .filter(|_| status == 200)
+        {
+            self.replica
+                .advance_mark(&self.entity, seen)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         let keep = match status {
             200 => self.filter.matches_record(&record),
             404 => false,
@@ -124,7 +141,11 @@ impl Receiver {
         };
         if keep {
             self.replica
-                .upsert(&self.entity, &[(id.to_owned(), record.to_string())])
+                .upsert(
+                    &self.entity,
+                    &[(id.to_owned(), record.to_string())],
+                    self.pass.load(std::sync::atomic::Ordering::SeqCst),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             Ok("upserted")
@@ -201,6 +222,9 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
 /// What the sync reports while it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
+    /// A pass (the initial sync or a reconcile) starts, with how many records the filter
+    /// selects in all when the source says (`None` when it does not count).
+    Started(Option<u64>),
     /// The initial sync has copied this many records so far (after each page).
     Copied(usize),
     /// The initial sync is done (or was done before): notifications keep the replica in step.
@@ -241,7 +265,9 @@ pub async fn run(
         listener,
         url,
         secret,
-    } = match set_up(o, &api).await {
+        app,
+        hook,
+    } = match set_up(o, &api, &replica.id().await?).await {
         Ok(done) => done,
         Err(e) => {
             replica.log("error", &format!("set-up failed: {e}")).await?;
@@ -252,12 +278,14 @@ pub async fn run(
         .log("run", &format!("receiving at {url}; filter: {filter_text}"))
         .await?;
 
+    let (pass, mut cursor) = pass::choose(&replica, o, &filter_text).await?;
     let receiver = Arc::new(Receiver {
         api: api.clone(),
         replica: replica.clone(),
         secret,
         entity: o.entity.clone(),
         filter,
+        pass: pass.into(),
         recheck: Mutex::new(Some(BTreeSet::new())),
     });
     let router = axum::Router::new()
@@ -269,66 +297,13 @@ pub async fn run(
             .await
     });
 
-    // The initial sync, resumable page by page.
-    let mut cursor = match replica.progress(&o.entity).await?.as_deref() {
-        Some("done") => None,
-        Some(c) => {
-            replica
-                .log(
-                    "initial",
-                    &format!("resuming the initial sync of {} where it stopped", o.entity),
-                )
-                .await?;
-            Some(c.to_owned())
-        }
-        None => Some(String::new()),
-    };
-    let mut copied = 0usize;
-    if cursor.is_some() {
-        let encoded_filter: String = filter_text
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        while let Some(c) = cursor.take() {
-            let page = api
-                .ok(
-                    reqwest::Method::GET,
-                    &format!(
-                        "/data/v1/{}?limit={}&filter={encoded_filter}&cursor={c}",
-                        o.entity, o.page_size
-                    ),
-                    None,
-                )
-                .await?;
-            let records: Vec<(String, String)> = page["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|r| {
-                    (
-                        r["_id"].as_str().unwrap_or_default().to_owned(),
-                        r.to_string(),
-                    )
-                })
-                .collect();
-            let next = page["nextCursor"].as_str().map(str::to_owned);
-            replica.page(&o.entity, &records, next.as_deref()).await?;
-            copied += records.len();
-            progress(Progress::Copied(copied));
-            cursor = next;
-        }
-        replica
-            .log(
-                "initial",
-                &format!("initial sync of {}: {copied} records copied", o.entity),
-            )
-            .await?;
+    // A replica whose pass is done may have missed changes while no sync ran: catch up.
+    if cursor.is_none() {
+        cursor = pass::on_start(&receiver, o, &filter_text).await?;
+    }
+    // The pass (initial sync or reconcile), resumable page by page.
+    if let Some(c) = cursor {
+        pass::copy(&receiver, &filter_text, o.page_size, c, &progress).await?;
     }
     // Records notified during the initial sync: fetch them again, now that no page can follow.
     let recheck = receiver
@@ -354,7 +329,19 @@ pub async fn run(
         )
         .await?;
     progress(Progress::RealTime);
+    let since = replica
+        .mark(&o.entity)
+        .await?
+        .unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let watch = tokio::spawn(pass::watch(
+        receiver.clone(),
+        app,
+        hook,
+        o.watch_every,
+        since,
+    ));
     let _ = server.await;
+    watch.abort();
     replica.log("run", "sync stopped").await?;
     Ok(())
 }

@@ -49,12 +49,34 @@ pub struct Entry {
     pub message: String,
 }
 
+// `pass`: the reconcile pass that last saw the record (`initial:`, `pass:` and `filter:` keys
+// in replica_progress); a pass that ends removes what it did not see.
 const SCHEMA: [&str; 4] = [
-    "CREATE TABLE IF NOT EXISTS replica_records (entity TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (entity, id))",
+    "CREATE TABLE IF NOT EXISTS replica_records (entity TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, pass BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (entity, id))",
     "CREATE TABLE IF NOT EXISTS replica_seen (id TEXT PRIMARY KEY)",
     "CREATE TABLE IF NOT EXISTS replica_progress (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS replica_timeline (n BIGINT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL)",
 ];
+
+const ADD_PASS: &str = "ALTER TABLE replica_records ADD COLUMN pass BIGINT NOT NULL DEFAULT 0";
+
+const UPSERT: &str = "INSERT INTO replica_records (entity, id, data, pass) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (entity, id) DO UPDATE SET data = excluded.data, pass = excluded.pass";
+
+const SET_PROGRESS: &str = "INSERT INTO replica_progress (key, value) VALUES ($1, $2) \
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+/// Where the replica of one entity stands: the pass under way or last finished, the filter it
+/// copies under, and the initial sync's position.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// The pass number (0: none yet).
+    pub pass: i64,
+    /// The filter of that pass (`None`: none recorded, as in a replica made before passes).
+    pub filter: Option<String>,
+    /// `None`: never started; `Some("done")`; or the cursor of the next page.
+    pub cursor: Option<String>,
+}
 
 /// A pool on `into`: `sqlite:PATH` (created if missing and `create`) or `postgres://…`.
 async fn connect(into: &str, create: bool) -> Result<Pool, ReplicaError> {
@@ -142,6 +164,15 @@ impl Replica {
                 for statement in SCHEMA {
                     sqlx::query(statement).execute(pool).await?;
                 }
+                // A replica made before passes existed: add the column (its records are pass 0).
+                let has_pass: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pragma_table_info('replica_records') WHERE name = 'pass'",
+                )
+                .fetch_one(pool)
+                .await?;
+                if has_pass == 0 {
+                    sqlx::query(ADD_PASS).execute(pool).await?;
+                }
             }
             // Two processes opening one PostgreSQL replica at once would race on CREATE TABLE IF
             // NOT EXISTS (a duplicate-type error): take a lock for the schema's creation.
@@ -153,79 +184,165 @@ impl Replica {
                 for statement in SCHEMA {
                     sqlx::query(statement).execute(&mut *tx).await?;
                 }
+                sqlx::query(
+                    "ALTER TABLE replica_records ADD COLUMN IF NOT EXISTS pass BIGINT NOT NULL DEFAULT 0",
+                )
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
             }
         }
         Ok(replica)
     }
 
-    /// Stores (or replaces) records.
+    /// Stores (or replaces) records, as seen by pass `pass`.
     pub async fn upsert(
         &self,
         entity: &str,
         records: &[(String, String)],
+        pass: i64,
     ) -> Result<(), ReplicaError> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             for (id, data) in records {
-                sqlx::query(
-                    "INSERT INTO replica_records (entity, id, data) VALUES ($1, $2, $3) \
-                     ON CONFLICT (entity, id) DO UPDATE SET data = excluded.data",
-                )
-                .bind(entity)
-                .bind(id)
-                .bind(data)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(UPSERT)
+                    .bind(entity)
+                    .bind(id)
+                    .bind(data)
+                    .bind(pass)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await
         })?;
         Ok(())
     }
 
-    /// Stores a page of the initial sync and its cursor in one transaction: an interrupted
-    /// sync resumes after the last page it committed.
+    /// Stores a page of pass `pass` and its cursor in one transaction: an interrupted pass
+    /// resumes after the last page it committed. The last page (`cursor` `None`) also removes
+    /// every record the pass did not see (now outside the filter, or gone); answers how many.
     pub async fn page(
         &self,
         entity: &str,
         records: &[(String, String)],
         cursor: Option<&str>,
-    ) -> Result<(), ReplicaError> {
+        pass: i64,
+    ) -> Result<u64, ReplicaError> {
         let key = format!("initial:{entity}");
         let value = cursor.unwrap_or("done").to_owned();
-        on_pool!(self, |pool| {
+        Ok(on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             for (id, data) in records {
-                sqlx::query(
-                    "INSERT INTO replica_records (entity, id, data) VALUES ($1, $2, $3) \
-                     ON CONFLICT (entity, id) DO UPDATE SET data = excluded.data",
-                )
-                .bind(entity)
-                .bind(id)
-                .bind(data)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(UPSERT)
+                    .bind(entity)
+                    .bind(id)
+                    .bind(data)
+                    .bind(pass)
+                    .execute(&mut *tx)
+                    .await?;
             }
-            sqlx::query("INSERT INTO replica_progress (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            sqlx::query(SET_PROGRESS)
                 .bind(&key)
                 .bind(&value)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await
-        })?;
-        Ok(())
+            let removed = if cursor.is_none() {
+                sqlx::query("DELETE FROM replica_records WHERE entity = $1 AND pass < $2")
+                    .bind(entity)
+                    .bind(pass)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            } else {
+                0
+            };
+            tx.commit().await.map(|()| removed)
+        })?)
     }
 
-    /// Where the initial sync of `entity` stands: `None` (not started), `Some("done")`, or the
-    /// cursor of the next page.
-    pub async fn progress(&self, entity: &str) -> Result<Option<String>, ReplicaError> {
-        let key = format!("initial:{entity}");
+    async fn setting(&self, key: &str) -> Result<Option<String>, ReplicaError> {
         Ok(on_pool!(self, |pool| sqlx::query_scalar(
             "SELECT value FROM replica_progress WHERE key = $1"
         )
-        .bind(&key)
+        .bind(key)
         .fetch_optional(pool)
         .await)?)
+    }
+
+    /// Where the replica of `entity` stands.
+    pub async fn standing(&self, entity: &str) -> Result<Standing, ReplicaError> {
+        Ok(Standing {
+            pass: self
+                .setting(&format!("pass:{entity}"))
+                .await?
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0),
+            filter: self.setting(&format!("filter:{entity}")).await?,
+            cursor: self.setting(&format!("initial:{entity}")).await?,
+        })
+    }
+
+    /// The latest `modificationdate` or deletion time (the source's clock, RFC 3339) among the
+    /// records of `entity` the sync has seen; `None` before the first.
+    pub async fn mark(&self, entity: &str) -> Result<Option<String>, ReplicaError> {
+        self.setting(&format!("mark:{entity}")).await
+    }
+
+    /// Moves the mark of `entity` to `seen` if that is later (RFC 3339 texts of one format
+    /// sort as their times).
+    pub async fn advance_mark(&self, entity: &str, seen: &str) -> Result<(), ReplicaError> {
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO replica_progress (key, value) VALUES ($1, $2) ON CONFLICT (key) \
+             DO UPDATE SET value = CASE WHEN excluded.value > replica_progress.value \
+             THEN excluded.value ELSE replica_progress.value END"
+        )
+        .bind(format!("mark:{entity}"))
+        .bind(seen)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// This replica's id, made on first use and kept: it names the webhook the sync owns.
+    pub async fn id(&self) -> Result<String, ReplicaError> {
+        if let Some(id) = self.setting("replica-id").await? {
+            return Ok(id);
+        }
+        let made = uuid::Uuid::new_v4().simple().to_string();
+        // Two first runs at once keep whichever id was written first.
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO replica_progress (key, value) VALUES ('replica-id', $1) \
+             ON CONFLICT (key) DO NOTHING"
+        )
+        .bind(&made)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(self.setting("replica-id").await?.unwrap_or(made))
+    }
+
+    /// Starts a new pass under `filter`, from the first page; answers its number. Records stay
+    /// until the pass ends, so that the replica is never emptier than the source meanwhile.
+    pub async fn start_pass(&self, entity: &str, filter: &str) -> Result<i64, ReplicaError> {
+        let pass = self.standing(entity).await?.pass + 1;
+        let settings = [
+            (format!("pass:{entity}"), pass.to_string()),
+            (format!("filter:{entity}"), filter.to_owned()),
+            (format!("initial:{entity}"), String::new()),
+        ];
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for (key, value) in &settings {
+                sqlx::query(SET_PROGRESS)
+                    .bind(key)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(pass)
     }
 
     /// Removes a record.

@@ -140,10 +140,15 @@ pub(crate) struct SetUp {
     pub(crate) listener: tokio::net::TcpListener,
     pub(crate) url: String,
     pub(crate) secret: String,
+    /// The application's id.
+    pub(crate) app: String,
+    /// The webhook's id.
+    pub(crate) hook: String,
 }
 
-/// Resolves the filter, binds the receiver and makes the application and its webhook.
-pub(crate) async fn set_up(o: &Options, api: &Api) -> Result<SetUp, SyncError> {
+/// Resolves the filter, binds the receiver and makes the application and its webhook: the
+/// one described `cxhooks-sync:{replica}:{entity}`, whose url follows the receiver's.
+pub(crate) async fn set_up(o: &Options, api: &Api, replica: &str) -> Result<SetUp, SyncError> {
     let filter_text = resolve_filter(api, o).await?;
     let filter =
         cxhooks_condition::compile_record_filter(&filter_text, Catalog::builtin(), &o.entity)
@@ -182,12 +187,15 @@ pub(crate) async fn set_up(o: &Options, api: &Api) -> Result<SetUp, SyncError> {
         {"eventType": format!("{}:updated", o.entity), "condition": leaving},
         {"eventType": format!("{}:deleted", o.entity)}
     ]);
-    api.webhook(&app, &url, &filters).await?;
+    let description = format!("cxhooks-sync:{replica}:{}", o.entity);
+    let hook = api.webhook(&app, &description, &url, &filters).await?;
     Ok(SetUp {
         filter_text,
         filter,
         listener,
         url,
         secret,
+        app,
+        hook,
     })
 }

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use cxhooks_sync::{Options, Progress, SyncError, replica::Replica};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -49,6 +49,14 @@ pub struct SyncArgs {
     /// Records per page of the initial sync.
     #[arg(long, default_value_t = 200)]
     page_size: u32,
+    /// Fetch every record the filter selects again and remove any other, then carry on in real
+    /// time (a changed --filter or --status does this by itself).
+    #[arg(long)]
+    reconcile: bool,
+    /// How often to read cxhooks' request log for notifications that failed (every attempt);
+    /// on finding some, the sync catches up on what changed since.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    watch_every: std::time::Duration,
 }
 
 fn paint(kind: &str, text: &str, colour: bool) -> String {
@@ -109,6 +117,8 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, String> {
         listen: args.listen.clone(),
         public_url: args.public_url.clone(),
         page_size: args.page_size.clamp(1, 500),
+        reconcile: args.reconcile,
+        watch_every: args.watch_every,
     };
     if args.check {
         let api = cxhooks_sync::api::Api::new(
@@ -142,28 +152,50 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, String> {
         options.tenant,
         options.into
     );
-    // On a terminal a counter with the rate, redrawn after each page; otherwise (a log) a line
-    // every five seconds. Either way a last line says the sync is now in real time.
+    // On a terminal a progress bar (with the total when the source counts) and the rate;
+    // otherwise (a log) a line every five seconds. Either way a last line says the sync is now
+    // in real time.
     let started = std::time::Instant::now();
     let last_line = std::cell::Cell::new(started);
+    let total = std::cell::Cell::new(None::<u64>);
+    let shown = std::cell::Cell::new(false);
+    let bar = terminal.then(|| {
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+    });
     let result = cxhooks_sync::run(&options, shutdown, |p| match p {
+        Progress::Started(n) => {
+            total.set(n);
+            shown.set(true);
+            if let Some(bar) = &bar {
+                let style = match n {
+                    Some(n) => {
+                        bar.set_length(n);
+                        "initial sync {wide_bar} {pos}/{len} records, {per_sec}, {eta} left"
+                    }
+                    None => "initial sync {spinner} {pos} records, {per_sec}",
+                };
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(style).expect("a valid template"),
+                );
+                bar.reset_elapsed();
+            }
+        }
         Progress::Copied(n) => {
-            let secs = started.elapsed().as_secs_f64().max(0.001);
-            let said = format!(
-                "initial sync: {n} records, {:.0} records/s",
-                n as f64 / secs
-            );
-            if terminal {
-                eprint!("\r{said}");
-                let _ = std::io::stderr().flush();
+            if let Some(bar) = &bar {
+                bar.set_position(n as u64);
             } else if last_line.get().elapsed() >= std::time::Duration::from_secs(5) {
                 last_line.set(std::time::Instant::now());
-                eprintln!("{said}");
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                let of = total.get().map_or(String::new(), |t| format!(" of {t}"));
+                eprintln!(
+                    "initial sync: {n}{of} records, {:.0} records/s",
+                    n as f64 / secs
+                );
             }
         }
         Progress::RealTime => {
-            if terminal {
-                eprintln!();
+            if let Some(bar) = bar.as_ref().filter(|_| shown.get()) {
+                bar.finish();
             }
             eprintln!("now in real time: changes apply as cxhooks notifies them");
         }

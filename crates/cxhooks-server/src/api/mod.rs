@@ -15,8 +15,10 @@ pub mod changes;
 pub mod event_types;
 pub mod events;
 pub mod openapi;
+pub mod record_list;
 pub mod records;
 pub mod shapes;
+pub mod tombstones;
 pub mod webhooks;
 
 pub use crate::service::{AuditOut, not_found, parse_id, rfc3339};

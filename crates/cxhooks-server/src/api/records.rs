@@ -8,21 +8,18 @@ use crate::error::{ApiError, FieldError};
 use crate::identity::auth::Principal;
 use crate::records::{all_paths, changed_paths, check_dates, stamp_modification, update_paths};
 use crate::service::input::{Problems, merge_patch, parse_json, parse_patch};
-use crate::service::list::encode_cursor;
 use crate::state::AppState;
 use axum::http::StatusCode;
-use axum::{Json, body::Bytes, extract::Path, extract::Query, extract::State, http::HeaderMap};
-use base64::Engine as _;
+use axum::{Json, body::Bytes, extract::Path, extract::State, http::HeaderMap};
 use cxhooks_catalog::{Action, Catalog, Entity};
 use cxhooks_store::{RecordWrite, STALE_RECORD, Scope, StoreError, StoredRecord, TenantName};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The record routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_record, list_records))
+        .routes(routes!(create_record, super::record_list::list_records))
         .routes(routes!(
             get_record,
             replace_record,
@@ -30,19 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
             delete_record
         ))
         .route_layer(axum::middleware::from_fn(super::refuse_delivery_loops))
-}
-
-/// `?filter=&limit=&cursor=`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RecordQuery {
-    /// A condition over `data.*` (`data.touser.tosinglestatusnode in [1001, 1002]`).
-    pub filter: Option<String>,
-    /// Page size: 1 to 500, default 50.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
-    pub limit: Option<String>,
-    /// `nextCursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 /// How often a write is retried when the record changed under it.
@@ -58,7 +42,7 @@ async fn back_off(attempt: usize) {
     .await;
 }
 
-fn entity(name: &str) -> Result<&'static Entity, ApiError> {
+pub(super) fn entity(name: &str) -> Result<&'static Entity, ApiError> {
     let catalog = Catalog::builtin();
     catalog.entity(name).ok_or_else(|| {
         let names: Vec<_> = catalog.entities().map(|e| e.name.as_str()).collect();
@@ -77,7 +61,7 @@ fn not_found(entity: &str, id: &str) -> ApiError {
     ApiError::not_found(format!("there is no {entity} with id '{id}'"))
 }
 
-fn render(entity: &str, id: i64, data: &Value) -> Value {
+pub(super) fn render(entity: &str, id: i64, data: &Value) -> Value {
     let mut out = serde_json::Map::new();
     out.insert("_kind".into(), json!(entity));
     out.insert("_id".into(), json!(id.to_string()));
@@ -87,7 +71,7 @@ fn render(entity: &str, id: i64, data: &Value) -> Value {
     Value::Object(out)
 }
 
-fn parse_stored(r: &StoredRecord) -> Result<Value, ApiError> {
+pub(super) fn parse_stored(r: &StoredRecord) -> Result<Value, ApiError> {
     serde_json::from_str(&r.data).map_err(ApiError::internal)
 }
 
@@ -394,107 +378,4 @@ pub async fn delete_record(
         }
     }
     Err(busy())
-}
-
-/// List records, optionally filtered by a condition over `data.*`, in id order.
-#[utoipa::path(get, path = "/data/v1/{entity}", tag = "records",
-    params(("entity" = String, Path), RecordQuery),
-    responses((status = 200, body = super::shapes::RecordList), (status = 400, body = crate::error::ProblemDoc),
-        (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
-        (status = 404, body = crate::error::ProblemDoc),
-        (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
-    security(("oauth2" = ["urn:cx/cx5Wrapper:data:manage"])))]
-pub async fn list_records(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(entity_name): Path<String>,
-    Query(q): Query<RecordQuery>,
-) -> Result<Json<Value>, ApiError> {
-    principal.require(Scope::RecordsManage)?;
-    let entity = entity(&entity_name)?;
-    let page = crate::service::list::ListQuery {
-        limit: q.limit.clone(),
-        cursor: None,
-        fields: None,
-    }
-    .page()?;
-    let bad_cursor = || {
-        let message =
-            "the cursor is not one this API gave out: pass nextCursor of the previous page"
-                .to_owned();
-        ApiError::invalid(
-            message.clone(),
-            vec![FieldError {
-                path: "?cursor".into(),
-                message,
-            }],
-        )
-    };
-    let mut after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => 0,
-        Some(c) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|t| t.strip_prefix("0:").and_then(|id| id.parse::<i64>().ok()))
-            .ok_or_else(bad_cursor)?,
-    };
-    let filter = match q.filter.as_deref().filter(|f| !f.trim().is_empty()) {
-        None => None,
-        Some(text) => Some(
-            cxhooks_condition::compile_record_filter(text, Catalog::builtin(), &entity.name)
-                .map(|(c, _)| c)
-                .map_err(|errors| {
-                    let errors: Vec<FieldError> = errors
-                        .iter()
-                        .map(|e| FieldError {
-                            path: "?filter".into(),
-                            message: e.to_string(),
-                        })
-                        .collect();
-                    ApiError::invalid(
-                        format!("the filter does not parse: {}", errors[0].message),
-                        errors,
-                    )
-                })?,
-        ),
-    };
-    // Scan in id order, keeping what the filter selects, until the page is full.
-    let mut items = Vec::new();
-    let mut more = false;
-    'scan: loop {
-        let chunk = state
-            .store
-            .records_after(&principal.tenant, &entity.name, after, 500)
-            .await?;
-        let exhausted = chunk.len() < 500;
-        for r in &chunk {
-            let data = parse_stored(r)?;
-            if filter.as_ref().is_none_or(|f| f.matches_record(&data)) {
-                if items.len() == page.limit as usize {
-                    more = true;
-                    break 'scan;
-                }
-                items.push((r.id, data));
-            }
-            after = r.id;
-        }
-        if exhausted {
-            break;
-        }
-    }
-    let next = if more {
-        items
-            .last()
-            .map(|(id, _)| encode_cursor(0, &id.to_string()))
-    } else {
-        None
-    };
-    let items: Vec<Value> = items
-        .iter()
-        .map(|(id, data)| render(&entity.name, *id, data))
-        .collect();
-    Ok(Json(
-        json!({"_kind": "List", "items": items, "nextCursor": next}),
-    ))
 }

@@ -29,7 +29,22 @@ macro_rules! list_of {
 list_of!(ApplicationList, ApplicationOut, "applications");
 list_of!(WebhookList, WebhookOut, "webhooks");
 list_of!(WebhookEventList, EventOut, "the request log, newest first");
-list_of!(RecordList, Record, "records, in id order");
+/// A page of records, in id order.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct RecordList {
+    /// `List`.
+    #[schema(rename = "_kind", pattern = "^List$")]
+    kind: String,
+    /// The records of this page.
+    items: Vec<Record>,
+    /// Pass as `?cursor=` for the next page; null on the last page.
+    #[schema(rename = "nextCursor", required = true)]
+    next_cursor: Option<String>,
+    /// With `?count=true`: how many records the filter selects, on every page together.
+    #[schema(required = false)]
+    total: Option<u64>,
+}
 list_of!(ProjectionList, Projection, "objects read with `?fields=`");
 
 /// A record: `_kind` (the entity) and `_id`, then the entity's fields as stored.

@@ -315,6 +315,10 @@ pub struct RetentionConfig {
     /// Accepted changes, from their acceptance.
     #[serde(with = "duration")]
     pub changes: Duration,
+    /// Tombstones of deleted records (`GET /data/v1/{entity}/deleted`), from the deletion. A
+    /// consumer down for longer must fetch every record again to find what was deleted.
+    #[serde(with = "duration")]
+    pub tombstones: Duration,
 }
 
 impl Default for RetentionConfig {
@@ -324,6 +328,7 @@ impl Default for RetentionConfig {
             delivered: Duration::from_secs(30 * DAY),
             failed: Duration::from_secs(90 * DAY),
             changes: Duration::from_secs(90 * DAY),
+            tombstones: Duration::from_secs(90 * DAY),
         }
     }
 }

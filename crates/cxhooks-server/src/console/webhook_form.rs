@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 pub(super) struct WebhookForm<'f> {
     pub(super) app: &'f str,
     pub(super) url: &'f str,
+    pub(super) description: &'f str,
     pub(super) rows: Vec<(&'f str, &'f str)>,
     pub(super) headers: &'f str,
     pub(super) max_in_flight: &'f str,
@@ -44,6 +45,7 @@ impl<'f> WebhookForm<'f> {
         Self {
             app: form.text("app"),
             url: form.text("url"),
+            description: form.text("description"),
             rows,
             headers: form.get("custom_headers").unwrap_or(""),
             max_in_flight: form.text("max_in_flight"),
@@ -77,7 +79,7 @@ impl<'f> WebhookForm<'f> {
             })
             .collect();
         let mut body = json!({"url": self.url, "filters": filters, "customHeaders": headers,
-            "ordered": self.ordered});
+            "ordered": self.ordered, "description": self.description});
         if !self.max_in_flight.is_empty() {
             body["maxInFlight"] = typed_number(self.max_in_flight);
         }
@@ -170,6 +172,8 @@ pub(super) fn webhook_form_page(
                     }
                     label { "Url" input name="url" type="url" value=(form.url) required placeholder="https://integration.example/hooks/carerix"; }
                     (field_msgs(fb, "/url"))
+                    label { "Description (optional)" input name="description" value=(form.description) maxlength="500" placeholder="Candidates to the HireData replica"; }
+                    (field_msgs(fb, "/description"))
                     fieldset {
                         legend { "Filters" }
                         p.muted { "A change is delivered when any filter matches: its event type, and its condition if there is one. Leave a row empty to skip it." }

@@ -65,7 +65,10 @@ pub async fn webhooks(
                         thead { tr { th { "Url" } th { "Filters" } th { "Delivery" } th { "Status" } th {} } }
                         tbody { @for h in hooks {
                             tr {
-                                td { a href=(format!("/console/webhooks/{}/{}", app.id, h.id)) { (h.url) } }
+                                td {
+                                    a href=(format!("/console/webhooks/{}/{}", app.id, h.id)) { (h.url) }
+                                    @if let Some(d) = &h.description { div.muted { (d) } }
+                                }
                                 td { @for f in &h.filters {
                                     div { code { (f.event_type) } @if let Some(c) = &f.condition { " " span.cond { (c) } } }
                                 } }
@@ -231,6 +234,7 @@ pub async fn edit_webhook(
     let form = WebhookForm {
         app: &app,
         url: &hook.url,
+        description: hook.description.as_deref().unwrap_or(""),
         rows: hook
             .filters
             .iter()

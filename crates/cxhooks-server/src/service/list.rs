@@ -30,7 +30,7 @@ pub struct FieldsQuery {
 }
 
 /// 400 for one bad query parameter (`path` like `?limit`).
-pub(super) fn bad(path: &str, message: String) -> ApiError {
+pub(crate) fn bad(path: &str, message: String) -> ApiError {
     ApiError::invalid(
         message.clone(),
         vec![FieldError {

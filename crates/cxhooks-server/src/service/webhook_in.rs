@@ -45,6 +45,12 @@ pub struct WebhookIn {
     pub kind: Option<String>,
     /// Absolute `http`/`https` url deliveries are sent to.
     pub url: String,
+    /// What the webhook is for, at most 500 characters without control characters. Absent,
+    /// null or blank: none. A tool may find the webhook it owns by it (`cxhooks sync` owns the
+    /// one described `cxhooks-sync:{replicaId}:{entity}`).
+    #[serde(default)]
+    #[schema(max_length = 500, example = "Candidates to the HireData replica")]
+    pub description: Option<String>,
     /// At least one filter (at most `limits.max_filters_per_webhook`).
     #[schema(value_type = Vec<FilterDoc>)]
     pub filters: Vec<Filter>,
@@ -94,9 +100,10 @@ const RESERVED_HEADERS: [&str; 14] = [
     "upgrade",
 ];
 
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "_kind",
     "url",
+    "description",
     "filters",
     "customHeaders",
     "maxInFlight",
@@ -300,6 +307,28 @@ fn check_headers(p: &mut Problems, headers: &[Value]) -> Vec<CustomHeader> {
     out
 }
 
+/// `description`: at most 500 characters, none of them control characters; blank is none.
+fn check_description(p: &mut Problems, text: &str) -> Option<String> {
+    let count = text.chars().count();
+    if count > 500 {
+        p.add(
+            "/description",
+            format!("'description' has at most 500 characters, not {count}: shorten it"),
+        );
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        p.add(
+            "/description",
+            format!(
+                "'description' is one line of text: remove the control character {:?}",
+                c
+            ),
+        );
+    }
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
 /// `maxInFlight`: a whole number within [`MaxInFlight`]'s bounds, or nothing (`default` is the
 /// configured one, named in the messages).
 fn check_max_in_flight(
@@ -389,6 +418,7 @@ impl WebhookIn {
         let mut valid = WebhookIn {
             kind: Some("Webhook".into()),
             url: String::new(),
+            description: None,
             filters: Vec::new(),
             custom_headers: Vec::new(),
             max_in_flight: None,
@@ -403,6 +433,9 @@ impl WebhookIn {
             if let Some(url) = p.string(map, "", "url", true) {
                 check_url(state, &mut p, url);
                 valid.url = url.to_owned();
+            }
+            if let Some(text) = p.string(map, "", "description", false) {
+                valid.description = check_description(&mut p, text);
             }
             if let Some(filters) = p.array(map, "", "filters", true) {
                 valid.filters = check_filters(state, &mut p, filters);

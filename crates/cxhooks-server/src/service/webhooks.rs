@@ -33,6 +33,9 @@ pub struct WebhookOut {
     pub application_id: uuid::Uuid,
     /// Delivery url.
     pub url: String,
+    /// What it is for; null: not given.
+    #[schema(required = true)]
+    pub description: Option<String>,
     /// Filters.
     #[schema(value_type = Vec<FilterDoc>)]
     pub filters: Vec<Filter>,
@@ -76,6 +79,7 @@ impl WebhookOut {
             id: hook.id.uuid(),
             application_id: hook.application_id.uuid(),
             url: hook.url.clone(),
+            description: hook.description.clone(),
             filters: hook.filters.clone(),
             custom_headers: open_headers(state, hook)?,
             status: hook.status,
@@ -166,6 +170,7 @@ pub async fn create(
         id,
         application_id: app.id,
         url: input.url,
+        description: input.description,
         filters: input.filters,
         sealed_custom_headers: crate::seal::seal_headers(
             &state.master,
@@ -203,6 +208,7 @@ pub async fn save(
     caller.principal.require(Scope::WebhooksOnlyManage)?;
     caller.may(Verb::Update, "webhook", &hook.audit.created_by)?;
     hook.url = input.url;
+    hook.description = input.description;
     hook.filters = input.filters;
     hook.max_in_flight = input.max_in_flight;
     hook.max_per_second = input.max_per_second;

@@ -24,4 +24,5 @@ mod seeds;
 mod standard;
 mod telemetry;
 mod throttling;
+mod tombstones;
 mod webhook_limits;

@@ -775,6 +775,7 @@ async fn openapi_documents_every_route(backend: Backend) {
         "PUT /data/v1/{entity}/{id}",
         "PATCH /data/v1/{entity}/{id}",
         "DELETE /data/v1/{entity}/{id}",
+        "GET /data/v1/{entity}/deleted",
         "GET /healthz",
         "GET /readyz",
         "GET /metrics",

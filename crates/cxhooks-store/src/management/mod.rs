@@ -165,6 +165,8 @@ pub struct Webhook {
     pub application_id: ApplicationId,
     /// Where deliveries go.
     pub url: String,
+    /// What it is for, in the owner's words (at most 500 characters); `None`: not given.
+    pub description: Option<String>,
     /// Its filters.
     pub filters: Vec<Filter>,
     /// The custom headers as JSON, sealed with the master key.

@@ -64,6 +64,7 @@ pub(super) struct WebhookRow {
     tenant: String,
     application_id: String,
     url: String,
+    description: Option<String>,
     filters: String,
     sealed_custom_headers: Vec<u8>,
     status: String,
@@ -94,6 +95,7 @@ impl TryFrom<WebhookRow> for Webhook {
             id: parse_id(&r.id)?,
             application_id: parse_id(&r.application_id)?,
             url: r.url,
+            description: r.description,
             filters: serde_json::from_str(&r.filters)
                 .map_err(|e| StoreError::Corrupt(format!("filters: {e}")))?,
             sealed_custom_headers: r.sealed_custom_headers,
@@ -122,7 +124,7 @@ macro_rules! application_columns {
 macro_rules! webhook_columns {
     () => {
         "id, tenant, application_id, url, filters, sealed_custom_headers, status, max_in_flight, \
-         max_per_second, ordered, created_at, created_by, updated_at, updated_by"
+         max_per_second, ordered, created_at, created_by, updated_at, updated_by, description"
     };
 }
 

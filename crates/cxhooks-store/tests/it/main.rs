@@ -1097,6 +1097,7 @@ async fn acme_app_and_webhook(store: &Store) -> (Tenant, Application, Webhook) {
         id: uuid::Uuid::new_v4().into(),
         application_id: app.id,
         url: "http://127.0.0.1:9/".into(),
+        description: None,
         filters: Vec::new(),
         sealed_custom_headers: Vec::new(),
         status: WebhookStatus::Enabled,

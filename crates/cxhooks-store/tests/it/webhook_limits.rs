@@ -28,9 +28,19 @@ async fn webhook_limits_round_trip_through_every_read(backend: Backend) {
         max_in_flight: Some(MaxInFlight::new(1000).unwrap()),
         max_per_second: Some(MaxPerSecond::new(0.5).unwrap()),
         ordered: true,
+        description: Some("Candidates to the HireData replica".into()),
         ..hook.clone()
     };
     assert!(store.create_webhook(&limited, 10).await.unwrap());
+    let stored = store
+        .webhook(&limited.tenant, limited.application_id, limited.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.description, limited.description,
+        "the description is read back as written"
+    );
     assert_eq!(read(&store, &limited).await, limits(&limited));
     let page = Page {
         limit: 10,
@@ -56,9 +66,16 @@ async fn webhook_limits_round_trip_through_every_read(backend: Backend) {
     hook.max_in_flight = Some(MaxInFlight::new(1).unwrap());
     hook.max_per_second = Some(MaxPerSecond::new(100_000.0).unwrap());
     hook.ordered = true;
+    hook.description = Some("cxhooks-sync:r1:cremployee".into());
     assert!(store.update_webhook(&hook, false).await.unwrap());
     assert_eq!(store.config_version().await.unwrap(), v0 + 1);
     assert_eq!(read(&store, &hook).await, limits(&hook));
+    let stored = store
+        .webhook(&hook.tenant, hook.application_id, hook.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.description, hook.description, "an update sets it");
 
     // Reset to the defaults.
     hook.max_in_flight = None;

@@ -6,4 +6,5 @@ mod consumer;
 mod delivery;
 mod env;
 mod sync;
+mod sync_life;
 mod unix;

@@ -12,7 +12,7 @@ const SCOPES: &str =
     "urn:cx/webhooks:data:manage urn:cx/cx5Wrapper:data:manage urn:cx/cx5Acl:data:manage";
 const SERVER: [(&str, &str); 1] = [("CXHOOKS_DELIVERY__ALLOW_PRIVATE_TARGETS", "true")];
 
-struct Source {
+pub(crate) struct Source {
     env: Env,
     _server: Proc,
     url: String,
@@ -45,11 +45,17 @@ fn client(env: &Env, scopes: &str, permissions: &str) -> (String, String) {
     )
 }
 
-async fn source(backend: Backend) -> Source {
+pub(crate) async fn source(backend: Backend) -> Source {
+    source_with(backend, &[]).await
+}
+
+/// A source whose server also has the variables `vars` (a shorter retry schedule, …).
+pub(crate) async fn source_with(backend: Backend, vars: &[(&str, &str)]) -> Source {
     let env = Env::new(backend).await;
     env.ok(&["tenant", "create", "acme"]);
     let (id, secret) = client(&env, SCOPES, "create=on,read=all,update=owner,delete=owner");
-    let (server, url) = env.serve_with(&SERVER);
+    let vars: Vec<(&str, &str)> = SERVER.iter().chain(vars).copied().collect();
+    let (server, url) = env.serve_with(&vars);
     let http = reqwest::Client::new();
     let t: Value = http
         .post(format!(
@@ -76,7 +82,7 @@ async fn source(backend: Backend) -> Source {
 }
 
 impl Source {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
         let r = self
             .http
             .request(method, format!("{}{path}", self.url))
@@ -92,7 +98,7 @@ impl Source {
     /// Creates `n` candidates, statuses cycling over 1000..=1003, eight writers at once. The
     /// lookup records first: a vacancy status "Active" (another type), then 505 other
     /// candidate statuses, so that "Active" and "New" of the candidates are on the second page.
-    async fn candidates(&self, n: usize) {
+    pub(crate) async fn candidates(&self, n: usize) {
         self.call(
             reqwest::Method::POST,
             "/data/v1/crdatanode",
@@ -122,7 +128,7 @@ impl Source {
     }
 
     /// Posts `n` records, `record(i)` naming the entity and body, eight writers at once.
-    async fn post_all(
+    pub(crate) async fn post_all(
         &self,
         n: usize,
         record: impl Fn(usize) -> (&'static str, Value) + Send + Sync + 'static,
@@ -151,13 +157,27 @@ impl Source {
         }
     }
 
-    /// What the replica should hold: the source's records that the filter selects.
-    async fn expected(&self) -> BTreeMap<String, Value> {
+    /// What the replica should hold: the source's records with a status among `statuses`.
+    pub(crate) async fn expected_in(&self, statuses: &[u32]) -> BTreeMap<String, Value> {
         let mut out = BTreeMap::new();
         let mut cursor = String::new();
+        let ids: Vec<String> = statuses.iter().map(u32::to_string).collect();
+        let filter = format!("data.touser.tosinglestatusnode in [{}]", ids.join(", "));
         loop {
+            let query = reqwest::Url::parse_with_params(
+                "http://x/",
+                [("limit", "500"), ("cursor", &cursor), ("filter", &filter)],
+            )
+            .unwrap()
+            .query()
+            .unwrap_or_default()
+            .to_owned();
             let page = self
-                .call(reqwest::Method::GET, &format!("/data/v1/cremployee?limit=500&cursor={cursor}&filter=data.touser.tosinglestatusnode%20in%20%5B1001%2C%201002%5D"), Value::Null)
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/data/v1/cremployee?{query}"),
+                    Value::Null,
+                )
                 .await;
             for r in page["items"].as_array().unwrap() {
                 out.insert(r["_id"].as_str().unwrap().to_owned(), r.clone());
@@ -169,7 +189,7 @@ impl Source {
         }
     }
 
-    fn replica_url(&self) -> String {
+    pub(crate) fn replica_url(&self) -> String {
         // A PostgreSQL replica for the PostgreSQL run (in the test's own schema), a file otherwise.
         match &self.env.database_url {
             Some(url) => url.clone(),
@@ -180,7 +200,12 @@ impl Source {
         }
     }
 
-    fn sync(&self, extra: &[&str]) -> (Proc, String) {
+    pub(crate) fn sync(&self, extra: &[&str]) -> (Proc, String) {
+        self.sync_as("Active,New", extra)
+    }
+
+    /// A sync of the candidates with these statuses (labels, comma-separated).
+    pub(crate) fn sync_as(&self, statuses: &str, extra: &[&str]) -> (Proc, String) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -197,7 +222,7 @@ impl Source {
             "--client-id",
             &self.id,
             "--status",
-            "Active,New",
+            statuses,
             "--into",
             &self.replica_url(),
             "--listen",
@@ -213,7 +238,7 @@ impl Source {
         )
     }
 
-    async fn replica(&self) -> BTreeMap<String, Value> {
+    pub(crate) async fn replica(&self) -> BTreeMap<String, Value> {
         let replica = Replica::open(&self.replica_url()).await.unwrap();
         replica
             .records("cremployee")
@@ -224,7 +249,7 @@ impl Source {
             .collect()
     }
 
-    async fn timeline(&self) -> Vec<String> {
+    pub(crate) async fn timeline(&self) -> Vec<String> {
         let replica = Replica::open(&self.replica_url()).await.unwrap();
         replica
             .timeline(1000)
@@ -235,10 +260,22 @@ impl Source {
             .collect()
     }
 
-    /// Waits until the replica equals the source (or panics after 90 s).
+    /// Waits until a timeline line starts with `prefix` (or panics after 90 s); answers it.
+    pub(crate) async fn until_timeline(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let timeline = self.timeline().await;
+            if let Some(l) = timeline.iter().find(|l| l.starts_with(prefix)) {
+                return l.clone();
+            }
+            assert!(Instant::now() < deadline, "no '{prefix}' in {timeline:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// A burst of concurrent changes: statuses in and out of the filter, new records,
     /// deletions; eight writers, 320 changes.
-    async fn burst(&self) {
+    pub(crate) async fn burst(&self) {
         let mut tasks = Vec::new();
         for w in 0..8u64 {
             let (http, url, token) = (self.http.clone(), self.url.clone(), self.token.clone());
@@ -265,10 +302,16 @@ impl Source {
         }
     }
 
-    async fn converge(&self) {
+    pub(crate) async fn converge(&self) {
+        self.converge_in(&[1001, 1002]).await
+    }
+
+    /// Waits until the replica holds exactly the source's records with a status among
+    /// `statuses`, field for field (or panics after 90 s with what differs).
+    pub(crate) async fn converge_in(&self, statuses: &[u32]) {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            let (want, have) = (self.expected().await, self.replica().await);
+            let (want, have) = (self.expected_in(statuses).await, self.replica().await);
             if want == have {
                 return;
             }

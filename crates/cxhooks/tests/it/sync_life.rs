@@ -1,0 +1,258 @@
+//! `cxhooks sync` when real life happens: the filter changes, a reconcile is asked for, the
+//! receiver moves. Each ends with the replica equal to the source, field for field.
+
+use crate::sync::{Source, source, source_with};
+use cxhooks_store::testing::Backend;
+use serde_json::Value;
+
+/// Active is status 1001, New 1002 (see `Source::candidates`).
+async fn a_changed_filter_reconciles_the_replica(backend: Backend) {
+    let s = source(backend).await;
+    s.candidates(600).await;
+
+    // Active only: 150 of the 600.
+    let (first, _) = s.sync_as("Active", &[]);
+    s.until_timeline("run now in real time").await;
+    s.converge_in(&[1001]).await;
+    drop(first);
+
+    // Widened to Active and New: the 150 New ones are fetched; changes made while no sync ran
+    // are picked up by the pass.
+    s.burst().await;
+    let (wider, _) = s.sync_as("Active,New", &["--page-size", "40"]);
+    let changed = s
+        .until_timeline("initial the filter of cremployee changed")
+        .await;
+    assert!(
+        changed.contains("in [1001]") && changed.contains("in [1001, 1002]"),
+        "{changed}"
+    );
+    s.until_timeline("initial reconciled cremployee").await;
+    s.converge_in(&[1001, 1002]).await;
+    // Real time goes on under the new filter.
+    s.burst().await;
+    s.converge_in(&[1001, 1002]).await;
+    drop(wider);
+
+    // Narrowed to New: the Active ones are removed.
+    let before = s.replica().await.len();
+    let (_narrower, _) = s.sync_as("New", &[]);
+    s.converge_in(&[1002]).await;
+    let after = s.replica().await.len();
+    assert!(after < before, "nothing was removed: {before} then {after}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let said = loop {
+        let reconciled: Vec<String> = s
+            .timeline()
+            .await
+            .into_iter()
+            .filter(|l| l.starts_with("initial reconciled cremployee"))
+            .collect();
+        if reconciled.len() == 2 {
+            break reconciled[0].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{reconciled:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // Notifications of the earlier burst may still arrive and remove some first.
+    let removed: u64 = said
+        .split(", ")
+        .nth(1)
+        .and_then(|part| part.strip_suffix(" removed"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(
+        removed > 0 && removed <= (before - after) as u64,
+        "{said} (had {before}, has {after})"
+    );
+}
+
+/// `--reconcile` repairs a replica that went wrong behind the sync's back (here: rows edited
+/// and removed, a stray one added, directly in the replica database).
+async fn reconcile_on_demand_repairs_a_damaged_replica(backend: Backend) {
+    let s = source(backend).await;
+    s.candidates(200).await;
+    let (first, _) = s.sync(&[]);
+    s.until_timeline("run now in real time").await;
+    s.converge().await;
+    drop(first);
+
+    let replica = cxhooks_sync::replica::Replica::open(&s.replica_url())
+        .await
+        .unwrap();
+    let have = s.replica().await;
+    let mut ids = have.keys();
+    let (edited, removed) = (ids.next().unwrap().clone(), ids.next().unwrap().clone());
+    let pass = replica.standing("cremployee").await.unwrap().pass;
+    replica
+        .upsert(
+            "cremployee",
+            &[
+                (edited, r#"{"stale": true}"#.to_owned()),
+                ("999999".to_owned(), "{}".to_owned()),
+            ],
+            pass,
+        )
+        .await
+        .unwrap();
+    replica.delete("cremployee", &removed).await.unwrap();
+    assert_ne!(s.replica().await, s.expected_in(&[1001, 1002]).await);
+
+    let (_again, _) = s.sync(&["--reconcile"]);
+    s.until_timeline("initial reconciling cremployee on demand")
+        .await;
+    s.until_timeline("initial reconciled cremployee").await;
+    s.converge().await;
+}
+
+/// A run with another receiver url moves the sync's own webhook (described
+/// `cxhooks-sync:{replicaId}:{entity}`) instead of adding one; changes made while no sync ran
+/// reach the replica.
+async fn a_new_receiver_url_moves_the_syncs_own_webhook(backend: Backend) {
+    let s = source(backend).await;
+    s.candidates(200).await;
+    let (first, _) = s.sync(&[]);
+    s.until_timeline("run now in real time").await;
+    s.converge().await;
+    drop(first);
+
+    s.burst().await;
+    let (_second, url) = s.sync(&[]);
+    s.converge().await;
+
+    let apps = s
+        .call(
+            reqwest::Method::GET,
+            "/webhooks/v1/applications?limit=500",
+            Value::Null,
+        )
+        .await;
+    let app = apps["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "cxhooks-sync cremployee")
+        .unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hooks = s
+        .call(
+            reqwest::Method::GET,
+            &format!("/webhooks/v1/applications/{app}/webhooks"),
+            Value::Null,
+        )
+        .await;
+    let hooks = hooks["items"].as_array().unwrap();
+    assert_eq!(hooks.len(), 1, "one webhook, not one per run: {hooks:?}");
+    let replica = cxhooks_sync::replica::Replica::open(&s.replica_url())
+        .await
+        .unwrap();
+    assert_eq!(hooks[0]["url"], url.as_str());
+    assert_eq!(
+        hooks[0]["description"],
+        format!("cxhooks-sync:{}:cremployee", replica.id().await.unwrap()).as_str()
+    );
+}
+
+/// A retry schedule of 0.3 s: a sync down for longer than it, as one down for more than the
+/// default 2 h would be.
+const SHORT_RETRIES: [(&str, &str); 1] = [("CXHOOKS_DELIVERY__RETRY_SCHEDULE", "100ms,200ms")];
+
+/// Waits until every delivery of the sync's application has ended (none pending or retrying)
+/// and at least one failed; answers how many failed.
+async fn until_all_failed(s: &Source) -> usize {
+    let apps = s
+        .call(
+            reqwest::Method::GET,
+            "/webhooks/v1/applications?limit=500",
+            Value::Null,
+        )
+        .await;
+    let app = apps["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "cxhooks-sync cremployee")
+        .unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let count = |status: &'static str| {
+            let path = format!("/webhooks/v1/applications/{app}/events?status={status}&limit=500");
+            async move {
+                s.call(reqwest::Method::GET, &path, Value::Null).await["items"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+            }
+        };
+        let (live, failed) = (
+            count("pending").await + count("retrying").await,
+            count("failed").await,
+        );
+        if live == 0 && failed > 0 {
+            return failed;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{live} deliveries still live, {failed} failed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Down longer than the retry schedule: the notifications of the updates, creations and
+/// deletions made meanwhile failed for good. On start the sync catches up (changed records by
+/// `modificationdate`, deletions from the tombstones).
+async fn a_long_downtime_is_caught_up_on_start(backend: Backend) {
+    let s = source_with(backend, &SHORT_RETRIES).await;
+    s.candidates(300).await;
+    let (first, _) = s.sync(&[]);
+    s.until_timeline("run now in real time").await;
+    s.converge().await;
+    drop(first);
+
+    s.burst().await;
+    until_all_failed(&s).await;
+    let (_second, _) = s.sync(&[]);
+    let caught = s.until_timeline("initial caught up on cremployee").await;
+    assert!(!caught.contains(" 0 deletions"), "{caught}");
+    s.converge().await;
+}
+
+/// While the sync runs, notifications that cxhooks could not deliver (here: to a public url
+/// nothing listens on) show as failed in the request log; the sync reads it and catches up.
+async fn failed_notifications_seen_in_the_request_log_are_caught_up(backend: Backend) {
+    let s = source_with(backend, &SHORT_RETRIES).await;
+    s.candidates(300).await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dead = format!("http://{dead}/webhook");
+    let (_sync, _) = s.sync(&["--public-url", &dead, "--watch-every", "300ms"]);
+    s.until_timeline("run now in real time").await;
+    s.converge().await;
+
+    s.burst().await;
+    s.until_timeline("initial caught up on cremployee").await;
+    s.converge().await;
+    let timeline = s.timeline().await;
+    assert!(
+        timeline
+            .iter()
+            .any(|l| l.contains("failed in cxhooks' request log")),
+        "{timeline:?}"
+    );
+}
+
+cxhooks_store::both_backends!(
+    a_long_downtime_is_caught_up_on_start,
+    failed_notifications_seen_in_the_request_log_are_caught_up,
+    a_new_receiver_url_moves_the_syncs_own_webhook,
+    a_changed_filter_reconciles_the_replica,
+    reconcile_on_demand_repairs_a_damaged_replica,
+);
