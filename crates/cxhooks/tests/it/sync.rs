@@ -260,6 +260,26 @@ impl Source {
             .collect()
     }
 
+    /// The id of the sync's application (`cxhooks-sync cremployee`).
+    pub(crate) async fn sync_application(&self) -> String {
+        let apps = self
+            .call(
+                reqwest::Method::GET,
+                "/webhooks/v1/applications?limit=500",
+                Value::Null,
+            )
+            .await;
+        apps["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "cxhooks-sync cremployee")
+            .unwrap()["_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Waits until a timeline line starts with `prefix` (or panics after 90 s); answers it.
     pub(crate) async fn until_timeline(&self, prefix: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -460,22 +480,7 @@ async fn forged_notifications_are_rejected_and_in_the_timeline(backend: Backend)
     );
 
     // A redelivery carries the same id: applied once, then skipped.
-    let apps = s
-        .call(
-            reqwest::Method::GET,
-            "/webhooks/v1/applications",
-            Value::Null,
-        )
-        .await;
-    let app = apps["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "cxhooks-sync cremployee")
-        .unwrap()["_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app = s.sync_application().await;
     // A candidate the filter selects (ids follow arrival order, statuses cycle).
     let selected = s.replica().await.into_keys().next().unwrap();
     s.call(

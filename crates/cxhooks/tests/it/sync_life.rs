@@ -120,22 +120,7 @@ async fn a_new_receiver_url_moves_the_syncs_own_webhook(backend: Backend) {
     let (_second, url) = s.sync(&[]);
     s.converge().await;
 
-    let apps = s
-        .call(
-            reqwest::Method::GET,
-            "/webhooks/v1/applications?limit=500",
-            Value::Null,
-        )
-        .await;
-    let app = apps["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "cxhooks-sync cremployee")
-        .unwrap()["_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app = s.sync_application().await;
     let hooks = s
         .call(
             reqwest::Method::GET,
@@ -162,22 +147,7 @@ const SHORT_RETRIES: [(&str, &str); 1] = [("CXHOOKS_DELIVERY__RETRY_SCHEDULE", "
 /// Waits until every delivery of the sync's application has ended (none pending or retrying)
 /// and at least one failed; answers how many failed.
 async fn until_all_failed(s: &Source) -> usize {
-    let apps = s
-        .call(
-            reqwest::Method::GET,
-            "/webhooks/v1/applications?limit=500",
-            Value::Null,
-        )
-        .await;
-    let app = apps["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "cxhooks-sync cremployee")
-        .unwrap()["_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app = s.sync_application().await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let count = |status: &'static str| {
