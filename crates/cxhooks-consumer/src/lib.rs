@@ -5,6 +5,8 @@
 //! - [`verify_signature`]: RSASSA-PKCS1-v1_5 with SHA-256 over the raw body, against the
 //!   application's `secret` (its PEM public key), exactly as the seed documents' Java, Node.js
 //!   and PHP examples check it.
+//! - [`KeySet`]: an application's keys by id, from its JWKS, for `Cx-Signature-Key-Id`: the
+//!   key a delivery names, so that a rotation's old and new keys both verify in its overlap.
 //! - [`Notification`] / [`NotificationData`]: the body of SPEC §6; [`Notification::parse`]
 //!   verifies and parses in one step.
 //!
@@ -39,6 +41,12 @@ pub enum VerifyError {
     /// The signature does not match the body and secret: tampered, or not from cxhooks.
     #[error("Cx-Signature does not match this body and application secret")]
     Mismatch,
+    /// The delivery names a key (`Cx-Signature-Key-Id`) the key set does not hold.
+    #[error("no key with id '{0}' in the application's JWKS")]
+    UnknownKey(String),
+    /// A JWKS that is not one.
+    #[error("not a usable JWKS: {0}")]
+    Jwks(String),
     /// The body verified but is not a notification.
     #[error("the body is not a notification: {0}")]
     Body(#[from] serde_json::Error),
@@ -52,6 +60,84 @@ pub fn verify_signature(secret: &str, body: &[u8], signature: &str) -> Result<()
         Ok(())
     } else {
         Err(VerifyError::Mismatch)
+    }
+}
+
+/// An application's public keys by id (`kid`, the RFC 7638 thumbprint), read from its JWKS
+/// (`GET /webhooks/v1/applications/{id}/jwks`): the current key and those still in their
+/// rotation grace period.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    keys: Vec<(String, PublicKey)>,
+}
+
+impl KeySet {
+    /// Reads a JWKS (`{"keys": [{"kty": "RSA", "kid", "n", "e"}, …]}`); keys of other types
+    /// are skipped.
+    pub fn from_jwks(jwks: &serde_json::Value) -> Result<Self, VerifyError> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let list = jwks["keys"]
+            .as_array()
+            .ok_or_else(|| VerifyError::Jwks("no 'keys' array".into()))?;
+        let mut keys = Vec::new();
+        for k in list.iter().filter(|k| k["kty"] == "RSA") {
+            let member = |name: &str| {
+                k[name]
+                    .as_str()
+                    .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+                    .ok_or_else(|| VerifyError::Jwks(format!("a key without a base64url '{name}'")))
+            };
+            let kid = k["kid"]
+                .as_str()
+                .ok_or_else(|| VerifyError::Jwks("a key without 'kid'".into()))?;
+            let key = PublicKey::from_components(&member("n")?, &member("e")?)
+                .map_err(|e| VerifyError::Jwks(e.to_string()))?;
+            keys.push((kid.to_owned(), key));
+        }
+        Ok(Self { keys })
+    }
+
+    /// The set of one key, the application's `secret` (PEM), under its thumbprint: for a
+    /// service without a JWKS.
+    pub fn from_secret(secret: &str) -> Result<Self, VerifyError> {
+        let key = PublicKey::from_pem(secret).map_err(|e| VerifyError::Secret(e.to_string()))?;
+        Ok(Self {
+            keys: vec![(key.thumbprint(), key)],
+        })
+    }
+
+    /// Checks `Cx-Signature` with whichever key of the set made it: for deliveries that name no
+    /// key (Carerix's own service).
+    pub fn verify_any(&self, body: &[u8], signature: &str) -> Result<(), VerifyError> {
+        if self
+            .keys
+            .iter()
+            .any(|(_, key)| key.verify_base64(body, signature))
+        {
+            Ok(())
+        } else {
+            Err(VerifyError::Mismatch)
+        }
+    }
+
+    /// Whether the set holds a key with this id.
+    pub fn has(&self, kid: &str) -> bool {
+        self.keys.iter().any(|(k, _)| k == kid)
+    }
+
+    /// Checks `Cx-Signature` with the key `kid` names.
+    pub fn verify(&self, kid: &str, body: &[u8], signature: &str) -> Result<(), VerifyError> {
+        let (_, key) = self
+            .keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .ok_or_else(|| VerifyError::UnknownKey(kid.to_owned()))?;
+        if key.verify_base64(body, signature) {
+            Ok(())
+        } else {
+            Err(VerifyError::Mismatch)
+        }
     }
 }
 
@@ -93,6 +179,17 @@ impl Notification {
         Ok(serde_json::from_slice(body)?)
     }
 
+    /// Verifies the signature with the key `kid` names (`Cx-Signature-Key-Id`), then parses.
+    pub fn parse_with(
+        keys: &KeySet,
+        kid: &str,
+        body: &[u8],
+        signature: &str,
+    ) -> Result<Self, VerifyError> {
+        keys.verify(kid, body, signature)?;
+        Ok(serde_json::from_slice(body)?)
+    }
+
     /// The entity part of the type (`cremployee`).
     pub fn entity(&self) -> &str {
         self.event_type
@@ -115,6 +212,42 @@ impl Notification {
 mod tests {
     use super::*;
     use cxhooks_signing::{PrivateKey, RsaBits};
+
+    #[test]
+    fn a_key_set_verifies_by_key_id() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (old, new) = (
+            PrivateKey::generate(RsaBits::B2048).unwrap(),
+            PrivateKey::generate(RsaBits::B2048).unwrap(),
+        );
+        let jwk = |k: &PrivateKey| {
+            let (n, e) = k.public_key().components();
+            serde_json::json!({"kty": "RSA", "kid": k.public_key().thumbprint(),
+                "n": URL_SAFE_NO_PAD.encode(n), "e": URL_SAFE_NO_PAD.encode(e)})
+        };
+        let set = KeySet::from_jwks(&serde_json::json!({"keys": [jwk(&new), jwk(&old),
+            {"kty": "EC", "kid": "x"}]}))
+        .unwrap();
+        let body = b"{}";
+        for k in [&old, &new] {
+            let kid = k.public_key().thumbprint();
+            assert!(set.has(&kid));
+            set.verify(&kid, body, &k.sign_base64(body).unwrap())
+                .unwrap();
+        }
+        // Signed by one, named as the other: refused.
+        let forged = old.sign_base64(body).unwrap();
+        assert!(matches!(
+            set.verify(&new.public_key().thumbprint(), body, &forged),
+            Err(VerifyError::Mismatch)
+        ));
+        assert!(matches!(
+            set.verify("x", body, &forged),
+            Err(VerifyError::UnknownKey(_))
+        ));
+        assert!(KeySet::from_jwks(&serde_json::json!({"no": []})).is_err());
+    }
 
     #[test]
     fn tampered_bodies_and_other_keys_are_refused() {

@@ -216,6 +216,38 @@ impl PublicKey {
         )
     }
 
+    /// The key from its JWK members: the modulus `n` and exponent `e`, big-endian.
+    pub fn from_components(n: &[u8], e: &[u8]) -> Result<Self, KeyError> {
+        // Verification takes 2048 to 8192 bits: say so here rather than fail every signature.
+        let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+        if !(2048..=8192).contains(&bits) {
+            return Err(KeyError::BadPublicKey(format!(
+                "a modulus of about {bits} bits; RSA keys here have 2048 to 8192"
+            )));
+        }
+        let der = aws_lc_rs::rsa::PublicKeyComponents { n, e }
+            .as_der()
+            .map_err(|e| KeyError::BadPublicKey(format!("not an RSA public key: {e}")))?;
+        Self::from_spki_der(der.as_ref())
+    }
+
+    /// The RFC 7638 JWK thumbprint (SHA-256, base64url without padding): the key's `kid` in an
+    /// application's JWKS and in `Cx-Signature-Key-Id`. The JSON hashed is the required
+    /// members in lexicographic order without whitespace, as §3.2 prescribes.
+    pub fn thumbprint(&self) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (n, e) = self.components();
+        let canonical = format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            URL_SAFE_NO_PAD.encode(e),
+            URL_SAFE_NO_PAD.encode(n)
+        );
+        URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            canonical.as_bytes(),
+        ))
+    }
+
     /// The key as PKCS#1 `RSAPublicKey` DER, the form jsonwebtoken's `DecodingKey::from_rsa_der`
     /// expects.
     pub fn pkcs1_der(&self) -> Vec<u8> {
@@ -243,6 +275,24 @@ impl PublicKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn components_round_trip_and_the_thumbprint_is_stable() {
+        let key = PrivateKey::generate(RsaBits::B2048).unwrap();
+        let public = key.public_key();
+        let (n, e) = public.components();
+        let again = PublicKey::from_components(&n, &e).unwrap();
+        assert_eq!(again, public);
+        assert_eq!(again.thumbprint(), public.thumbprint());
+        assert_eq!(
+            public.thumbprint().len(),
+            43,
+            "SHA-256 in base64url without padding"
+        );
+        let other = PrivateKey::generate(RsaBits::B2048).unwrap().public_key();
+        assert_ne!(other.thumbprint(), public.thumbprint());
+        assert!(PublicKey::from_components(&[1, 2, 3], &e).is_err());
+    }
 
     #[test]
     fn sign_then_verify_and_pem_round_trip() {

@@ -176,6 +176,20 @@ impl Api {
         ))
     }
 
+    /// The application's keys: its JWKS, or (from a service without one) its `secret` alone.
+    pub async fn keys(
+        &self,
+        app: &str,
+        secret: &str,
+    ) -> Result<cxhooks_consumer::KeySet, ApiError> {
+        let path = format!("/webhooks/v1/applications/{app}/jwks");
+        match self.call(reqwest::Method::GET, &path, None).await? {
+            (200, jwks) => cxhooks_consumer::KeySet::from_jwks(&jwks),
+            _ => cxhooks_consumer::KeySet::from_secret(secret),
+        }
+        .map_err(|e| ApiError(format!("{path}: {e}")))
+    }
+
     /// Makes the application's webhook described `description` deliver to `url` with exactly
     /// `filters`, enabled: the one with that description, else one without a description at
     /// `url` (made by an older sync; it is adopted), else a new one. Answers its id.

@@ -103,7 +103,11 @@ pub async fn check(api: &Api) -> Result<(), Failure> {
 struct Receiver {
     api: Api,
     replica: Replica,
-    secret: String,
+    /// The application's keys by id, fetched again when a notification names a key they lack
+    /// (a rotation), at most once a second; with when they were last fetched.
+    keys: tokio::sync::Mutex<(cxhooks_consumer::KeySet, Option<std::time::Instant>)>,
+    /// The application's id.
+    app: String,
     entity: String,
     filter: CompiledCondition,
     /// The reconcile pass under way or last finished: records written carry it.
@@ -113,6 +117,52 @@ struct Receiver {
 }
 
 impl Receiver {
+    /// Verifies a notification with the key it names (`Cx-Signature-Key-Id`), fetching the
+    /// application's JWKS first when the key is unknown; without a key id, with any key.
+    async fn verify(
+        &self,
+        kid: Option<&str>,
+        body: &[u8],
+        signature: &str,
+    ) -> Result<cxhooks_consumer::Notification, cxhooks_consumer::VerifyError> {
+        let mut keys = self.keys.lock().await;
+        if let Some(kid) = kid
+            && !keys.0.has(kid)
+            && keys
+                .1
+                .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1))
+        {
+            keys.1 = Some(std::time::Instant::now());
+            let path = format!("/webhooks/v1/applications/{}/jwks", self.app);
+            let fetched = self.api.ok(reqwest::Method::GET, &path, None).await;
+            match fetched.map(|jwks| cxhooks_consumer::KeySet::from_jwks(&jwks)) {
+                Ok(Ok(set)) => {
+                    keys.0 = set;
+                    let _ = self
+                        .replica
+                        .log(
+                            "run",
+                            &format!("a notification named key {kid}: the application's keys fetched again"),
+                        )
+                        .await;
+                }
+                Ok(Err(e)) => {
+                    let _ = self.replica.log("error", &format!("{path}: {e}")).await;
+                }
+                Err(e) => {
+                    let _ = self.replica.log("error", &e.to_string()).await;
+                }
+            }
+        }
+        match kid {
+            Some(kid) => cxhooks_consumer::Notification::parse_with(&keys.0, kid, body, signature),
+            None => {
+                keys.0.verify_any(body, signature)?;
+                Ok(serde_json::from_slice(body)?)
+            }
+        }
+    }
+
     /// Fetches a record and makes the replica agree: upsert if the filter selects it, delete if
     /// not or if it is gone.
     async fn settle(&self, id: &str) -> Result<&'static str, String> {
@@ -164,7 +214,10 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
         .get("cx-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let n = match cxhooks_consumer::Notification::parse(&r.secret, &body, signature) {
+    let kid = headers
+        .get("cx-signature-key-id")
+        .and_then(|v| v.to_str().ok());
+    let n = match r.verify(kid, &body, signature).await {
         Ok(n) => n,
         Err(e) => {
             let _ = r
@@ -264,7 +317,7 @@ pub async fn run(
         filter,
         listener,
         url,
-        secret,
+        keys,
         app,
         hook,
     } = match set_up(o, &api, &replica.id().await?).await {
@@ -282,7 +335,8 @@ pub async fn run(
     let receiver = Arc::new(Receiver {
         api: api.clone(),
         replica: replica.clone(),
-        secret,
+        keys: tokio::sync::Mutex::new((keys, None)),
+        app: app.clone(),
         entity: o.entity.clone(),
         filter,
         pass: pass.into(),

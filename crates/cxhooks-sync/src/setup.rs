@@ -139,7 +139,8 @@ pub(crate) struct SetUp {
     pub(crate) filter: CompiledCondition,
     pub(crate) listener: tokio::net::TcpListener,
     pub(crate) url: String,
-    pub(crate) secret: String,
+    /// The application's keys (its JWKS, or its secret alone).
+    pub(crate) keys: cxhooks_consumer::KeySet,
     /// The application's id.
     pub(crate) app: String,
     /// The webhook's id.
@@ -189,12 +190,13 @@ pub(crate) async fn set_up(o: &Options, api: &Api, replica: &str) -> Result<SetU
     ]);
     let description = format!("cxhooks-sync:{replica}:{}", o.entity);
     let hook = api.webhook(&app, &description, &url, &filters).await?;
+    let keys = api.keys(&app, &secret).await?;
     Ok(SetUp {
         filter_text,
         filter,
         listener,
         url,
-        secret,
+        keys,
         app,
         hook,
     })

@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             delete_application
         ))
         .routes(routes!(rotate_secret))
+        .routes(routes!(application_jwks))
         .routes(routes!(rotate_standard_secret))
 }
 
@@ -149,7 +150,28 @@ pub async fn delete_application(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Replace the application's key pair; deliveries signed from now on use the new key.
+/// The application's public keys as a JWKS: the current one (`secret`) first, then the keys it
+/// replaced within `keys.rotation_grace`. Each `kid` is the key's RFC 7638 thumbprint, the
+/// `Cx-Signature-Key-Id` of the deliveries it signed.
+#[utoipa::path(get, path = "/webhooks/v1/applications/{appId}/jwks", tag = "applications",
+    params(("appId" = String, Path, description = "application id")),
+    responses((status = 200, description = "a JWKS (RFC 7517)", body = Object),
+        (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
+        (status = 404, body = crate::error::ProblemDoc)),
+    security(("oauth2" = ["urn:cx/webhooks:data/applications:manage", "urn:cx/webhooks:data/webhooks:manage"])))]
+pub async fn application_jwks(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(app_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_any(&READ_SCOPES)?;
+    let caller = Caller::load(&state, principal).await?;
+    let app = service::load_for(&state, &caller, &app_id, Verb::Read).await?;
+    Ok(Json(service::jwks(&state, &app).await?))
+}
+
+/// Replace the application's key pair; deliveries signed from now on, retries included, use
+/// the new key, and the old one stays in the application's JWKS for `keys.rotation_grace`.
 #[utoipa::path(post, path = "/webhooks/v1/applications/{appId}/rotate-secret", tag = "applications",
     params(("appId" = String, Path, description = "application id")),
     responses((status = 200, description = "the application with its new secret", body = ApplicationOut),

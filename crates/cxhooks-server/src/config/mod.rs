@@ -148,6 +148,7 @@ impl Config {
                 "delivery.retry_schedule needs at least one offset".into(),
             ));
         }
+        self.keys.check_grace(&self.delivery.retry_schedule)?;
         for origin in &self.server.cors_origins {
             check_origin(origin, self.server.cors_origins.len())?;
         }

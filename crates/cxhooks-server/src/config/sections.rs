@@ -158,6 +158,30 @@ pub struct KeysConfig {
     /// The master key itself, base64 (`CXHOOKS_KEYS__MASTER_KEY`); wins over the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master_key: Option<String>,
+    /// How long an application's replaced key stays in its JWKS after a rotation, so that
+    /// deliveries signed before it still verify: at least the retry schedule's last offset.
+    #[serde(with = "duration")]
+    pub rotation_grace: Duration,
+}
+
+impl KeysConfig {
+    /// `rotation_grace` covers the retry schedule: a delivery signed just before a rotation is
+    /// retried until the schedule's last offset, and its consumer must still find its key.
+    pub fn check_grace(&self, retry_schedule: &[Duration]) -> Result<(), super::ConfigError> {
+        let last = retry_schedule.last().copied().unwrap_or_default();
+        if self.rotation_grace >= last {
+            return Ok(());
+        }
+        Err(super::ConfigError(format!(
+            "keys.rotation_grace ({}) must be at least the last offset of \
+             delivery.retry_schedule ({}): a delivery signed just before a rotation is retried \
+             until then, and its consumer must still find the key it was signed with; set \
+             keys.rotation_grace = \"{}\" or more",
+            humantime::format_duration(self.rotation_grace),
+            humantime::format_duration(last),
+            humantime::format_duration(last)
+        )))
+    }
 }
 
 impl Default for KeysConfig {
@@ -166,6 +190,7 @@ impl Default for KeysConfig {
             rsa_bits: 2048,
             master_key_file: None,
             master_key: None,
+            rotation_grace: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -108,6 +108,10 @@ pub struct AppKeys {
     pub rsa: PrivateKey,
     /// Signs `webhook-signature`; `None` under `cx`.
     pub standard: Option<StandardKey>,
+    /// `rsa`'s public key: a carried-over signature is checked against it.
+    pub public: cxhooks_signing::PublicKey,
+    /// `rsa`'s RFC 7638 thumbprint: `Cx-Signature-Key-Id`.
+    pub kid: String,
 }
 
 impl std::fmt::Debug for Registry {
@@ -308,7 +312,14 @@ impl Registry {
                 }));
             }
         };
-        let keys = Arc::new(AppKeys { rsa, standard });
+        let public = rsa.public_key();
+        let kid = public.thumbprint();
+        let keys = Arc::new(AppKeys {
+            rsa,
+            standard,
+            public,
+            kid,
+        });
         self.keys
             .write()
             .expect("lock")

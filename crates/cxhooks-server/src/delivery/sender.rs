@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 /// The notification's own headers (HTTP header names are case-insensitive; these are sent in
 /// lower case, as HTTP/2 requires and HTTP/1.1 allows).
 const CX_SIGNATURE: HeaderName = HeaderName::from_static("cx-signature");
+/// The RFC 7638 thumbprint of the key that made `Cx-Signature`, its `kid` in the
+/// application's JWKS.
+const CX_SIGNATURE_KEY_ID: HeaderName = HeaderName::from_static("cx-signature-key-id");
 const SCHEMA_VERSION: HeaderName = HeaderName::from_static("cx-payload-schema-version");
 /// Marks a request as a cxhooks delivery: the publish and record APIs refuse requests carrying
 /// it, so a webhook aimed at them (directly or through a name or proxy the url checks cannot
@@ -183,6 +186,7 @@ impl Sender {
         hook: &HookInfo,
         payload: &[u8],
         signature: &str,
+        key_id: &str,
         standard: Option<&StandardHeaders>,
         at: i64,
     ) -> Observed {
@@ -230,6 +234,7 @@ impl Sender {
         let mut request = request
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(CX_SIGNATURE, signature)
+            .header(CX_SIGNATURE_KEY_ID, key_id)
             .header(SCHEMA_VERSION, HeaderValue::from_static("1"))
             .header(DELIVERY_HOP, HeaderValue::from_static("1"))
             .body(payload.to_vec());
@@ -382,7 +387,7 @@ mod tests {
         };
         let hook = hook_to(&format!("http://{listen}/data/v1/crjob"));
         let observed = Sender::new(&config, own(listen))
-            .send(&hook, b"{}", "sig", None, 0)
+            .send(&hook, b"{}", "sig", "kid", None, 0)
             .await;
         assert_eq!(observed.status, None);
         let error = observed.error.unwrap();
@@ -418,7 +423,7 @@ mod tests {
             ),
         ] {
             let observed = Sender::new(&config, own(listen))
-                .send(&hook_to(url), b"{}", "sig", None, 0)
+                .send(&hook_to(url), b"{}", "sig", "kid", None, 0)
                 .await;
             assert_eq!(observed.status, None);
             assert!(!observed.succeeded());

@@ -134,6 +134,10 @@ pub struct ApplicationOut {
     pub name: String,
     /// The public key as PEM: what the seed's Java, Node.js and PHP verifiers take.
     pub secret: String,
+    /// `secret`'s RFC 7638 thumbprint: its `kid` in the application's JWKS, and the
+    /// `Cx-Signature-Key-Id` of the deliveries it signs.
+    #[serde(rename = "keyId")]
+    pub key_id: String,
     /// The verification algorithm and key.
     #[serde(rename = "signatureVerification")]
     pub signature_verification: SignatureVerification,
@@ -154,8 +158,11 @@ pub struct ApplicationOut {
 impl ApplicationOut {
     /// The representation of `app`.
     pub fn new(app: &Application) -> Self {
-        let pem = PublicKey::from_spki_der(&app.public_key)
-            .map(|k| k.to_pem())
+        let public = PublicKey::from_spki_der(&app.public_key).ok();
+        let pem = public.as_ref().map(PublicKey::to_pem).unwrap_or_default();
+        let key_id = public
+            .as_ref()
+            .map(PublicKey::thumbprint)
             .unwrap_or_default();
         Self {
             kind: "Application",
@@ -166,6 +173,7 @@ impl ApplicationOut {
                 public_key: pem.clone(),
             },
             secret: pem,
+            key_id,
             signature_scheme: app.signature_scheme.as_str(),
             standard_secret: None,
             audit: AuditOut::new(&app.audit),
@@ -334,7 +342,8 @@ pub async fn rotate_standard(
     Ok((app, key))
 }
 
-/// Replaces the application's key pair; deliveries signed from now on use the new key.
+/// Replaces the application's key pair; deliveries signed from now on, retries included, use
+/// the new key. The old public key stays in the application's JWKS for `keys.rotation_grace`.
 pub async fn rotate(
     state: &AppState,
     caller: &Caller,
@@ -343,12 +352,47 @@ pub async fn rotate(
     caller.principal.require(Scope::ApplicationsManage)?;
     caller.may(Verb::Update, "application", &app.audit.created_by)?;
     let (bits, sealed, public) = new_key(state, &app.tenant, app.id).await?;
+    let old = std::mem::replace(&mut app.public_key, public);
     app.key_bits = bits;
     app.sealed_private_key = sealed;
-    app.public_key = public;
     app.audit.touch(caller.id(), Utc::now());
-    save(state, &app).await?;
+    let now = state.clock.now_us();
+    let forget_before = now - grace_us(state);
+    let saved = state
+        .store
+        .update_application_retiring(&app, Some((&old, now, forget_before)))
+        .await?;
+    if !saved {
+        return Err(not_found("application", &app.id.to_string()));
+    }
+    state.delivery.registry.forget_key(app.id);
     Ok(app)
+}
+
+fn grace_us(state: &AppState) -> i64 {
+    i64::try_from(state.config.keys.rotation_grace.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The application's JWKS: its current key, then the keys it retired within
+/// `keys.rotation_grace`, newest first; each `kid` is the key's RFC 7638 thumbprint.
+pub async fn jwks(state: &AppState, app: &Application) -> Result<serde_json::Value, ApiError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let since = state.clock.now_us() - grace_us(state);
+    let retired = state
+        .store
+        .retired_application_keys(&app.tenant, app.id, since)
+        .await?;
+    let keys: Vec<serde_json::Value> = std::iter::once(&app.public_key)
+        .chain(&retired)
+        .filter_map(|der| PublicKey::from_spki_der(der).ok())
+        .map(|key| {
+            let (n, e) = key.components();
+            serde_json::json!({"kty": "RSA", "kid": key.thumbprint(), "use": "sig",
+                "alg": "RS256", "n": URL_SAFE_NO_PAD.encode(n), "e": URL_SAFE_NO_PAD.encode(e)})
+        })
+        .collect();
+    Ok(serde_json::json!({ "keys": keys }))
 }
 
 async fn save(state: &AppState, app: &Application) -> Result<(), ApiError> {

@@ -19,6 +19,7 @@ mod records;
 mod refusals;
 mod retention;
 mod revocation;
+mod rotation;
 mod schedule;
 mod seeds;
 mod standard;

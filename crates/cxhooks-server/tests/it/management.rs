@@ -755,6 +755,7 @@ async fn openapi_documents_every_route(backend: Backend) {
         "DELETE /webhooks/v1/applications/{appId}",
         "POST /webhooks/v1/applications/{appId}/rotate-secret",
         "POST /webhooks/v1/applications/{appId}/rotate-standard-secret",
+        "GET /webhooks/v1/applications/{appId}/jwks",
         "POST /webhooks/v1/applications/{appId}/webhooks",
         "GET /webhooks/v1/applications/{appId}/webhooks",
         "GET /webhooks/v1/applications/{appId}/webhooks/{webhookId}",

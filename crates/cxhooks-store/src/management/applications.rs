@@ -78,6 +78,17 @@ impl Store {
     /// Writes an application's name, key and update audit, and bumps the configuration
     /// version, in one transaction; false if it does not exist.
     pub async fn update_application(&self, app: &Application) -> Result<bool, StoreError> {
+        self.update_application_retiring(app, None).await
+    }
+
+    /// [`Store::update_application`] that also keeps `retired` (the public key it replaced,
+    /// retired at `.1` µs) among the application's retired keys, and forgets those retired
+    /// before `.2`, in one transaction.
+    pub async fn update_application_retiring(
+        &self,
+        app: &Application,
+        retired: Option<(&[u8], i64, i64)>,
+    ) -> Result<bool, StoreError> {
         on_pool!(self, |pool| {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;
             let n = sqlx::query(
@@ -98,12 +109,50 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if let (1, Some((public_key, at, forget_before))) = (n, retired) {
+                sqlx::query(
+                    "INSERT INTO retired_application_keys (tenant, application_id, public_key, \
+                     retired_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(app.tenant.as_str())
+                .bind(app.id.to_string())
+                .bind(public_key)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM retired_application_keys WHERE application_id = $1 \
+                     AND retired_at < $2",
+                )
+                .bind(app.id.to_string())
+                .bind(forget_before)
+                .execute(&mut *tx)
+                .await?;
+            }
             if n == 1 {
                 bump_config!(tx, app.tenant.as_str());
             }
             tx.commit().await?;
             Ok::<_, StoreError>(n == 1)
         })
+    }
+
+    /// The public keys (SPKI DER) `id` retired at or after `since` (µs), newest first.
+    pub async fn retired_application_keys(
+        &self,
+        tenant: &TenantName,
+        id: ApplicationId,
+        since: i64,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT public_key FROM retired_application_keys WHERE tenant = $1 \
+             AND application_id = $2 AND retired_at >= $3 ORDER BY retired_at DESC"
+        )
+        .bind(tenant.as_str())
+        .bind(id.to_string())
+        .bind(since)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Deletes an application and its webhooks, records their pending deliveries as cancelled

@@ -349,6 +349,33 @@ cxhooks_store::both_backends!(
 );
 
 #[test]
+fn a_rotation_grace_shorter_than_the_retry_schedule_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cxhooks"))
+        .current_dir(dir.path())
+        .args(["serve", "--print-config"])
+        .env("CXHOOKS_KEYS__ROTATION_GRACE", "1h")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("keys.rotation_grace (1h) must be at least the last offset of delivery.retry_schedule (2h)")
+            && said.contains("keys.rotation_grace = \"2h\" or more"),
+        "{said}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_cxhooks"))
+        .current_dir(dir.path())
+        .args(["serve", "--print-config"])
+        .env("CXHOOKS_KEYS__ROTATION_GRACE", "1h")
+        .env("CXHOOKS_DELIVERY__RETRY_SCHEDULE", "1s,1h")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("rotation_grace = \"1h\""), "{printed}");
+}
+
+#[test]
 fn print_config_masks_secrets_and_wrong_master_keys_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_cxhooks"))

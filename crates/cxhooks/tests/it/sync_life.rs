@@ -219,7 +219,32 @@ async fn failed_notifications_seen_in_the_request_log_are_caught_up(backend: Bac
     );
 }
 
+/// "Rotate secret" on the sync's application while it runs: notifications name the new key,
+/// the sync fetches the application's JWKS and goes on, without a restart or a rejection.
+async fn a_key_rotation_does_not_stop_the_sync(backend: Backend) {
+    let s = source(backend).await;
+    s.candidates(200).await;
+    let (_sync, _) = s.sync(&[]);
+    s.until_timeline("run now in real time").await;
+    s.converge().await;
+
+    let app = s.sync_application().await;
+    s.call(
+        reqwest::Method::POST,
+        &format!("/webhooks/v1/applications/{app}/rotate-secret"),
+        Value::Null,
+    )
+    .await;
+    s.burst().await;
+    s.converge().await;
+    s.until_timeline("run a notification named key").await;
+    let timeline = s.timeline().await;
+    let rejected: Vec<_> = timeline.iter().filter(|l| l.starts_with("error")).collect();
+    assert!(rejected.is_empty(), "{rejected:?}");
+}
+
 cxhooks_store::both_backends!(
+    a_key_rotation_does_not_stop_the_sync,
     a_long_downtime_is_caught_up_on_start,
     failed_notifications_seen_in_the_request_log_are_caught_up,
     a_new_receiver_url_moves_the_syncs_own_webhook,

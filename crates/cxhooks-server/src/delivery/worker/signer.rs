@@ -98,9 +98,18 @@ pub(super) fn sign_and_send(
     let runtime = tokio::runtime::Handle::current();
     for mut job in jobs {
         let (state, outcomes) = (state.clone(), outcomes.clone());
-        if job.signature.is_some() {
-            tokio::spawn(send(state, outcomes, job));
-            continue;
+        // A signature carried over (a delivery of an older release) is sent only if the
+        // current key made it: after a rotation the withdrawn key's is made again.
+        if let Some(signature) = &job.signature {
+            if job
+                .keys
+                .public
+                .verify_base64(&job.claimed.payload, signature)
+            {
+                tokio::spawn(send(state, outcomes, job));
+                continue;
+            }
+            job.signature = None;
         }
         let (runtime, backlog) = (runtime.clone(), backlog.clone());
         let lane = job.claimed.webhook_id;
@@ -175,7 +184,14 @@ async fn attempt(state: &AppState, job: &ReadyDelivery, signature: &str) -> Deli
     let observed = state
         .delivery
         .sender
-        .send(&job.hook, &c.payload, signature, standard.as_ref(), at)
+        .send(
+            &job.hook,
+            &c.payload,
+            signature,
+            &job.keys.kid,
+            standard.as_ref(),
+            at,
+        )
         .await;
     let series_started = c.series_started.unwrap_or(observed.at);
     let series_attempts = u32::try_from(c.series_attempts + 1).unwrap_or(u32::MAX);
