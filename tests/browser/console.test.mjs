@@ -159,11 +159,48 @@ async function main() {
   await page.getByText("create=on, read=all, update=all, delete=owner").waitFor();
   assert.equal(await page.locator(`text=${secret}`).count(), 0, "the secret is not shown again");
 
+  console.log("edit the client: name, a missing scope, a permission (seed 000's fix for a 403)");
+  await page.locator("tr", { hasText: "HireData" }).locator("text=Edit").click();
+  await page.getByRole("heading", { name: "Edit client" }).waitFor();
+  assert.equal(await page.inputValue("input[name=name]"), "HireData", "the form holds the client as it is");
+  assert.ok(await page.isChecked("input[value='urn:cx/cx5Acl:data:manage']"));
+  await page.fill("input[name=name]", "");
+  await page.click("button:has-text('Save client')");
+  await page.getByText("a client name has 1 to 200 characters").waitFor();
+  await page.fill("input[name=name]", "HireData NL");
+  await page.check("input[value='urn:cx/cx5Wrapper:data:manage']");
+  await page.selectOption("select[name=delete]", "all");
+  await shot(page, "client-edit");
+  await page.click("button:has-text('Save client')");
+  await page.waitForURL(/\/console\/clients\?done=client-saved/);
+  await page.getByText("Client saved.").waitFor();
+  const edited = page.locator("tr", { hasText: "HireData NL" });
+  assert.match(await edited.textContent(), /urn:cx\/cx5Wrapper:data:manage/);
+  assert.match(await edited.textContent(), /delete=all/);
+  await shot(page, "client-saved");
+  const widened = await (await fetch(`${base}/auth/realms/acme/protocol/openid-connect/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded",
+      authorization: "Basic " + Buffer.from(`${clientId}:${secret}`).toString("base64") },
+    body: "grant_type=client_credentials",
+  })).json();
+  assert.ok(widened.scope.split(" ").includes("urn:cx/cx5Wrapper:data:manage"), "the added scope is granted");
+  // An application the client creates through the API shows its creator by name.
+  const viaApi = await fetch(`${base}/webhooks/v1/applications`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${widened.access_token}` },
+    body: JSON.stringify({ name: "Made by HireData" }),
+  });
+  assert.equal(viaApi.status, 201);
+
   console.log("create an application");
   await page.click("nav >> text=Applications");
   await page.fill("input[name=name]", "Browser test app");
   await page.click("button:has-text('Create application')");
+  await page.getByText("Application created.").waitFor();
   await page.getByRole("heading", { name: "Browser test app" }).waitFor();
+  const madeBy = page.locator("article.card", { hasText: "Made by HireData" });
+  assert.match(await madeBy.textContent(), /by HireData NL/, "the creator by name, not id");
   const pem = (await page.textContent("pre.pem")).trim();
   assert.match(pem, /^-----BEGIN PUBLIC KEY-----/);
   await shot(page, "application-with-public-secret");
@@ -181,13 +218,32 @@ async function main() {
   await shot(page, "webhook-condition-invalid-live");
   await page.click("button:has-text('Create webhook')");
   await page.locator("p.field-msg[data-for='/filters/0/condition'] .err").waitFor();
-  assert.match(await page.textContent("#problems"), /webhook/i, "the API's problem is shown after submitting");
+  assert.match(await page.textContent("#problems"), /^\s*1 problem: Filter 1, condition: /,
+    "the banner gives the count and the first problem, not 'see errors'");
+  assert.equal(await page.locator("select[name=app]").count(), 1);
+  assert.ok(await page.locator("input[name=event_type]").count() >= 3, "several filter rows on create");
   await shot(page, "webhook-condition-invalid-submitted");
+  // No browser bubble: the form is novalidate, and a bad url is said at the field.
+  assert.equal(await page.getAttribute("form.webhook", "novalidate"), "");
+  await page.fill("input[name=url]", "not a url");
+  await page.click("button:has-text('Create webhook')");
+  await page.locator("p.field-msg[data-for='/url'] .err").waitFor();
+  assert.match(await page.textContent("#problems"), /2 problems; the first: Url: /);
+  await page.fill("input[name=url]", hookUrl);
+  // A wrong event type: the condition is still checked against the entity it names.
+  await page.locator("input[name=event_type]").nth(1).fill("cremployee:updatd");
+  await page.locator("textarea[name=condition]").nth(1).fill("data.nosuchfield eq 1");
+  await page.locator("p.field-msg[data-for='/filters/1/eventType'] .err").waitFor();
+  await page.locator("p.field-msg[data-for='/filters/1/condition'] .warn").waitFor();
+  await shot(page, "webhook-wrong-event-type");
+  await page.locator("input[name=event_type]").nth(1).fill("");
+  await page.locator("textarea[name=condition]").nth(1).fill("");
   await page.fill("textarea[name=condition]", "data.tostatusnode eq '1234'");
   await page.getByText("✓ Valid").waitFor();
   assert.equal(await conditionMsg.count(), 0, "the error goes away once the condition is valid");
   await page.click("button:has-text('Create webhook')");
   await page.waitForURL(/\/console\/webhooks\?app=/);
+  await page.getByText("Webhook created.").waitFor();
   await page.getByText(hookUrl).waitFor();
   await page.getByText("data.tostatusnode eq '1234'").waitFor();
   await shot(page, "webhook-created");
@@ -277,7 +333,7 @@ async function main() {
 
   console.log("rotate the client's secret");
   await page.goto(`${base}/console/clients`);
-  await page.locator("tr", { hasText: "HireData" }).locator("button:has-text('Rotate secret')").click();
+  await page.locator("tr", { hasText: "HireData NL" }).locator("button:has-text('Rotate secret')").click();
   await page.getByRole("heading", { name: "Secret rotated" }).waitFor();
   const rotated = (await page.textContent("#client-secret")).trim();
   assert.notEqual(rotated, secret, "a new secret");
@@ -297,10 +353,12 @@ async function main() {
   await Promise.all([page.waitForNavigation(), hookRow.locator("button:has-text('Disable')").click()]);
   await hookRow.locator("button:has-text('Enable')").waitFor();
   assert.match(await hookRow.textContent(), /disabled/);
+  await page.getByText("Webhook disabled: nothing is sent to it until it is enabled again.").waitFor();
   await shot(page, "webhook-disabled");
   await Promise.all([page.waitForNavigation(), hookRow.locator("button:has-text('Enable')").click()]);
   await hookRow.locator("button:has-text('Disable')").waitFor();
   assert.match(await hookRow.textContent(), /enabled/);
+  await page.getByText("Webhook enabled.").waitFor();
 
   console.log("readable on a phone");
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true,

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 pub const RETRY_AFTER_S: u64 = 1;
 
 /// One field-level problem: where (`path`, a JSON Pointer) and what.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     /// JSON Pointer of the offending field (`/filters/0/condition`).
     pub path: String,
@@ -34,6 +34,9 @@ pub struct ProblemDoc {
     pub detail: String,
     /// Field-level problems, each with its JSON Pointer.
     pub errors: Option<Vec<FieldError>>,
+    /// On a refused webhook: what would only have warned (an undocumented `data.*` path, …),
+    /// so that one answer says everything.
+    pub warnings: Option<Vec<FieldError>>,
 }
 
 /// An error answer. Boxed: handlers return `Result<_, ApiError>` on every path, and the
@@ -211,6 +214,11 @@ impl ApiError {
     /// The field-level problems, each with its JSON Pointer.
     pub fn field_errors(&self) -> &[FieldError] {
         &self.0.errors
+    }
+
+    /// A member added with [`ApiError::with`].
+    pub fn member(&self, key: &str) -> Option<&Value> {
+        self.0.extra.get(key)
     }
 }
 

@@ -26,7 +26,9 @@ pub struct RecordQuery {
     pub cursor: Option<String>,
     /// `true`: the answer also carries `total`, how many records the filter selects in all
     /// (counted by reading them all: ask once, not on every page).
-    pub count: Option<bool>,
+    // Read as text, so that `?count=yes` gets a 400 naming `?count`.
+    #[param(value_type = Option<bool>)]
+    pub count: Option<String>,
 }
 
 /// List records, optionally filtered by a condition over `data.*`, in id order.
@@ -128,7 +130,17 @@ pub async fn list_records(
         .map(|(id, data)| render(&entity.name, *id, data))
         .collect();
     let mut answer = json!({"_kind": "List", "items": items, "nextCursor": next});
-    if q.count == Some(true) {
+    let count_all = match q.count.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(crate::service::list::bad(
+                "?count",
+                format!("'count' is true or false, not '{other}'"),
+            ));
+        }
+    };
+    if count_all {
         answer["total"] = json!(count(&state, &principal, &entity.name, filter.as_ref()).await?);
     }
     Ok(Json(answer))

@@ -25,7 +25,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeletedQuery {
-    /// Deletions at or after this time (RFC 3339, e.g. `2026-12-05T10:00:00Z`). Required.
+    /// Deletions at or after this time (RFC 3339, e.g. `2026-12-05T10:00:00Z`).
+    // Optional here, so that a request without it gets a 400 naming `?since`.
+    #[param(required = true, value_type = String, format = DateTime)]
     pub since: Option<String>,
     /// Page size: 1 to 500, default 50.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]

@@ -1,5 +1,6 @@
 //! Applications, with the public key consumers verify with: listed, created, re-keyed.
 
+use super::done::{Done, DoneQuery};
 use super::session::{Posted, Session, page};
 use super::{error_page, problem};
 use crate::error::ApiError;
@@ -7,7 +8,7 @@ use crate::service;
 use crate::service::access::{Caller, Verb};
 use crate::service::applications::ApplicationIn;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use cxhooks_signing::PublicKey;
 use cxhooks_store::{Application, Page};
@@ -44,9 +45,16 @@ fn public_pem(app: &Application) -> String {
 }
 
 /// `GET /console/applications`.
-pub async fn applications(State(state): State<AppState>, session: Session) -> Response {
+pub async fn applications(
+    State(state): State<AppState>,
+    session: Session,
+    Query(done): Query<DoneQuery>,
+) -> Response {
     match applications_of(&state, &session).await {
-        Ok(apps) => applications_page(&session, &apps, None),
+        Ok(apps) => {
+            let names = super::clients::names(&state, &session).await;
+            applications_page(&session, &apps, &names, Some(done.notice()))
+        }
         Err(e) => error_page(&session, &e),
     }
 }
@@ -54,6 +62,7 @@ pub async fn applications(State(state): State<AppState>, session: Session) -> Re
 fn applications_page(
     session: &Session,
     apps: &[Application],
+    names: &std::collections::HashMap<String, String>,
     problem_box: Option<Markup>,
 ) -> Response {
     page(
@@ -77,7 +86,7 @@ fn applications_page(
                         div.actions {
                             a.button.secondary href=(format!("/console/webhooks?app={}", app.id)) { "Webhooks" }
                             a.button.secondary href=(format!("/console/requests?app={}", app.id)) { "Request log" }
-                            form method="post" action=(format!("/console/applications/{}/rotate", app.id)) data-confirm="Replace this application's key pair? Receivers must be given the new public key." {
+                            form method="post" action=(format!("/console/applications/{}/rotate", app.id)) data-confirm="Replace this application's key pair? Receivers that read the application's JWKS pick up the new key by its id; give the new public key to the others." {
                                 (session.csrf_field())
                                 button.secondary type="submit" { "Rotate secret" }
                             }
@@ -86,11 +95,12 @@ fn applications_page(
                     dl.kv {
                         dt { "Id" } dd { code.id { (app.id) } }
                         dt { "Key" } dd { "RSA-" (app.key_bits) ", RSA-SHA256" }
+                        dt { "Key id" } dd { code.id { (PublicKey::from_spki_der(&app.public_key).map(|k| k.thumbprint()).unwrap_or_default()) } " (" code { "Cx-Signature-Key-Id" } ")" }
                         dt { "Public secret" } dd {
                             pre.pem id=(pem_id) { (public_pem(app)) }
                             button.copy type="button" data-copy=(pem_id) { "Copy" }
                         }
-                        dt { "Created" } dd { (service::rfc3339(app.audit.created_at)) " by " code { (app.audit.created_by) } }
+                        dt { "Created" } dd { (service::rfc3339(app.audit.created_at)) " by " (super::clients::who(names, &app.audit.created_by)) }
                     }
                 }
             }
@@ -111,10 +121,15 @@ pub async fn create_application(
     }
     .await;
     match created {
-        Ok(_) => Redirect::to("/console/applications").into_response(),
+        Ok(_) => Redirect::to(&format!(
+            "/console/applications?done={}",
+            Done::ApplicationCreated.code()
+        ))
+        .into_response(),
         Err(e) => match applications_of(&state, &session).await {
             Ok(apps) => {
-                let mut r = applications_page(&session, &apps, Some(problem(&e)));
+                let names = super::clients::names(&state, &session).await;
+                let mut r = applications_page(&session, &apps, &names, Some(problem(&e)));
                 *r.status_mut() = e.status();
                 r
             }
@@ -136,7 +151,11 @@ pub async fn rotate_application(
     }
     .await;
     match rotated {
-        Ok(_) => Redirect::to(&format!("/console/applications#app-{app}")).into_response(),
+        Ok(_) => Redirect::to(&format!(
+            "/console/applications?done={}#app-{app}",
+            Done::ApplicationRotated.code()
+        ))
+        .into_response(),
         Err(e) => error_page(&session, &e),
     }
 }

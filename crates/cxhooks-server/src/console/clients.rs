@@ -1,11 +1,14 @@
-//! Identity Management > Clients: list, create a confidential client, rotate its secret,
-//! delete it. A secret is shown once, on the page that answers the creation or rotation.
+//! Identity Management > Clients: list, create a confidential client, edit its name, code,
+//! scopes and permissions (seed 000's fix for a 403 is "add the missing scope"), rotate its
+//! secret, delete it. A secret is shown once, on the page that answers the creation or
+//! rotation.
 
+use super::done::{Done, DoneQuery};
 use super::session::{Form, Posted, Session, page};
 use crate::error::ApiError;
 use crate::identity::admin::{self, ClientView, IdentityError, NewClient};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use cxhooks_store::{Client, ClientCode, Permissions, Scope, ScopeSet};
@@ -22,6 +25,28 @@ fn scope_label(s: Scope) -> &'static str {
     }
 }
 
+/// The tenant's client names by client id, to say who created what.
+pub(super) async fn names(
+    state: &AppState,
+    session: &Session,
+) -> std::collections::HashMap<String, String> {
+    state
+        .store
+        .clients(&session.tenant)
+        .await
+        .map(|cs| cs.into_iter().map(|c| (c.client_id, c.name)).collect())
+        .unwrap_or_default()
+}
+
+/// A creator by name, with the id on hover; the id alone when it is no client's (a console
+/// operator, or a client since deleted).
+pub(super) fn who(names: &std::collections::HashMap<String, String>, id: &str) -> Markup {
+    match names.get(id) {
+        Some(name) => html! { span title=(format!("client {id}")) { (name) } },
+        None => html! { code { (id) } },
+    }
+}
+
 fn identity_problem(e: &IdentityError) -> Markup {
     html! { div.problem role="alert" { p { (e) } } }
 }
@@ -31,7 +56,11 @@ fn internal(e: impl std::fmt::Display) -> Response {
 }
 
 /// `GET /console/clients`.
-pub async fn list(State(state): State<AppState>, session: Session) -> Response {
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    Query(done): Query<DoneQuery>,
+) -> Response {
     let clients = match state.store.clients(&session.tenant).await {
         Ok(c) => c,
         Err(e) => return internal(e),
@@ -44,6 +73,7 @@ pub async fn list(State(state): State<AppState>, session: Session) -> Response {
                 h1 { "Clients" }
                 a.button href="/console/clients/new" { "New confidential client" }
             }
+            (done.notice())
             @if clients.is_empty() {
                 p.muted { "No clients yet." }
             } @else {
@@ -65,6 +95,7 @@ fn client_row(session: &Session, c: &Client) -> Markup {
             td { @for s in c.default_scopes.iter() { code.scope { (s.as_str()) } " " } }
             td { (c.permissions.to_string().replace(',', ", ")) }
             td.actions {
+                a.button.secondary href=(format!("/console/clients/{}/edit", c.client_id)) { "Edit" }
                 form method="post" action=(format!("/console/clients/{}/rotate", c.client_id)) data-confirm="Rotate this client's secret? The old one stops working at once." {
                     (session.csrf_field())
                     button.secondary type="submit" { "Rotate secret" }
@@ -86,28 +117,73 @@ fn select(name: &str, options: &[&str], current: &str) -> Markup {
     }
 }
 
-fn client_form(session: &Session, form: &Form, problem: Option<Markup>) -> Response {
+/// The client form: a new client (`editing` `None`), or the client `editing`, prefilled from
+/// `form` (what was typed) or else from the client.
+fn client_form(
+    session: &Session,
+    form: &Form,
+    problem: Option<Markup>,
+    editing: Option<&Client>,
+) -> Response {
     let fresh = form.get("name").is_none();
-    let checked: Vec<&str> = form.all("scope");
-    let perm =
-        |k: &str, default: &'static str| -> String { form.get(k).unwrap_or(default).to_owned() };
+    let stored_scopes: Vec<&str> = editing
+        .map(|c| c.default_scopes.iter().map(|s| s.as_str()).collect())
+        .unwrap_or_default();
+    let checked: Vec<&str> = if fresh && editing.is_some() {
+        stored_scopes
+    } else {
+        form.all("scope")
+    };
+    let stored = editing
+        .map(|c| c.permissions.to_string())
+        .unwrap_or_default();
+    let perm = |k: &str, default: &'static str| -> String {
+        if let Some(v) = form.get(k) {
+            return v.to_owned();
+        }
+        stored
+            .split(',')
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .unwrap_or(default)
+            .to_owned()
+    };
+    let text = |k: &str, stored: Option<&str>| -> String {
+        form.get(k)
+            .map(str::to_owned)
+            .or(stored.map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let (title, action, button) = match editing {
+        Some(c) => (
+            "Edit client",
+            format!("/console/clients/{}", c.client_id),
+            "Save client",
+        ),
+        None => (
+            "New confidential client",
+            "/console/clients".to_owned(),
+            "Create client",
+        ),
+    };
     page(
         Some(session),
-        "New confidential client",
+        title,
         html! {
             section.narrow {
-                h1 { "New confidential client" }
+                h1 { (title) }
+                @if let Some(c) = editing { p.muted { "Client id " code.id { (c.client_id) } ". Changed scopes apply to tokens issued from now on; changed permissions at once." } }
                 @if let Some(p) = problem { (p) }
-                form method="post" action="/console/clients" {
+                // novalidate: the server's message says what is wrong; no browser bubble.
+                form method="post" action=(action) novalidate {
                     (session.csrf_field())
-                    label { "Name" input name="name" value=(form.text("name")) required placeholder="HireData"; }
-                    label { "Code" input name="code" value=(form.text("code")) required placeholder="urn:hiredata/hiredata"; }
+                    label { "Name" input name="name" value=(text("name", editing.map(|c| c.name.as_str()))) required placeholder="HireData"; }
+                    label { "Code" input name="code" value=(text("code", editing.map(|c| c.code.as_str()))) required placeholder="urn:hiredata/hiredata"; }
                     fieldset {
                         legend { "Default scopes" }
                         @for s in Scope::ALL {
                             label.check {
                                 input type="checkbox" name="scope" value=(s.as_str())
-                                    checked[checked.contains(&s.as_str()) || (fresh && s == Scope::WebhooksManage)];
+                                    checked[checked.contains(&s.as_str()) || (fresh && editing.is_none() && s == Scope::WebhooksManage)];
                                 code { (s.as_str()) } span.muted { " — " (scope_label(s)) }
                             }
                         }
@@ -119,7 +195,7 @@ fn client_form(session: &Session, form: &Form, problem: Option<Markup>) -> Respo
                         label { "update" (select("update", &["all", "owner", "none"], &perm("update", "owner"))) }
                         label { "delete" (select("delete", &["all", "owner", "none"], &perm("delete", "owner"))) }
                     }
-                    button type="submit" { "Create client" }
+                    button type="submit" { (button) }
                 }
             }
         },
@@ -128,7 +204,57 @@ fn client_form(session: &Session, form: &Form, problem: Option<Markup>) -> Respo
 
 /// `GET /console/clients/new`.
 pub async fn new_form(session: Session) -> Response {
-    client_form(&session, &Form::default(), None)
+    client_form(&session, &Form::default(), None, None)
+}
+
+/// `GET /console/clients/{id}/edit`.
+pub async fn edit_form(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    session: Session,
+) -> Response {
+    match admin::client(&state.store, &session.tenant, &id).await {
+        Ok(client) => client_form(&session, &Form::default(), None, Some(&client)),
+        Err(e) => identity_error_page(&session, e),
+    }
+}
+
+/// `POST /console/clients/{id}`: saves the name, code, scopes and permissions.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { session, form }: Posted,
+) -> Response {
+    let client = match admin::client(&state.store, &session.tenant, &id).await {
+        Ok(c) => c,
+        Err(e) => return identity_error_page(&session, e),
+    };
+    let changes = parse_new_client(&form).map(|new| admin::ClientChanges {
+        name: Some(new.name),
+        code: Some(new.code),
+        scopes: Some(new.scopes),
+        permissions: Some(new.permissions),
+    });
+    let saved = match changes {
+        Ok(changes) => admin::update_client(&state.store, &session.tenant, &id, changes).await,
+        Err(e) => Err(e),
+    };
+    match saved {
+        Ok(c) => {
+            tracing::info!(tenant = %session.tenant, operator = %session.email, client = %c.client_id, "client updated in the console");
+            Redirect::to(&format!(
+                "/console/clients?done={}",
+                Done::ClientSaved.code()
+            ))
+            .into_response()
+        }
+        Err(IdentityError::Store(e)) => internal(e),
+        Err(e) => {
+            let mut r = client_form(&session, &form, Some(identity_problem(&e)), Some(&client));
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            r
+        }
+    }
 }
 
 fn parse_new_client(form: &Form) -> Result<NewClient, IdentityError> {
@@ -162,7 +288,7 @@ pub async fn create(State(state): State<AppState>, Posted { session, form }: Pos
         }
         Err(IdentityError::Store(e)) => internal(e),
         Err(e) => {
-            let mut r = client_form(&session, &form, Some(identity_problem(&e)));
+            let mut r = client_form(&session, &form, Some(identity_problem(&e)), None);
             *r.status_mut() = StatusCode::BAD_REQUEST;
             r
         }
@@ -209,7 +335,11 @@ pub async fn delete(
     Posted { session, .. }: Posted,
 ) -> Response {
     match admin::delete_client(&state.store, &session.tenant, &id).await {
-        Ok(()) => Redirect::to("/console/clients").into_response(),
+        Ok(()) => Redirect::to(&format!(
+            "/console/clients?done={}",
+            Done::ClientDeleted.code()
+        ))
+        .into_response(),
         Err(e) => identity_error_page(&session, e),
     }
 }

@@ -16,6 +16,7 @@
 pub mod applications;
 pub mod clients;
 pub mod deliveries;
+pub mod done;
 pub mod session;
 pub mod sign_in;
 mod webhook_form;
@@ -45,6 +46,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/logout", post(sign_in::logout))
         .route("/console/clients", get(clients::list).post(clients::create))
         .route("/console/clients/new", get(clients::new_form))
+        .route("/console/clients/{id}/edit", get(clients::edit_form))
+        .route("/console/clients/{id}", post(clients::update))
         .route("/console/clients/{id}/rotate", post(clients::rotate))
         .route("/console/clients/{id}/delete", post(clients::delete))
         .route(

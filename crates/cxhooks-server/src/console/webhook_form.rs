@@ -33,6 +33,9 @@ fn typed_number(text: &str) -> Value {
 /// Blank filter rows shown below the filled ones.
 const SPARE_ROWS: usize = 1;
 
+/// Filter rows of a new webhook's form.
+const NEW_ROWS: usize = 3;
+
 impl<'f> WebhookForm<'f> {
     pub(super) fn parse(form: &'f Form) -> Self {
         let types = form.all("event_type");
@@ -143,7 +146,18 @@ pub(super) fn webhook_form_page(
     default_in_flight: u32,
 ) -> Response {
     let catalog = Catalog::builtin();
-    let rows = form.rows.len() + SPARE_ROWS;
+    // The filled rows (blank ones sent back are not kept) and a spare; a new webhook starts
+    // with three (created, updated and deleted are often all wanted).
+    let filled = form
+        .rows
+        .iter()
+        .rposition(|(t, c)| !t.is_empty() || !c.is_empty())
+        .map_or(0, |last| last + 1);
+    let rows = if editing.is_none() {
+        (filled + SPARE_ROWS).max(NEW_ROWS)
+    } else {
+        filled + SPARE_ROWS
+    };
     let title = if editing.is_some() {
         "Edit webhook"
     } else {
@@ -158,7 +172,9 @@ pub(super) fn webhook_form_page(
                 div #problems role="alert" class=(if fb.detail.is_some() { "problem" } else { "problem hidden" }) {
                     @if let Some(d) = &fb.detail { p { (d) } }
                 }
-                form.webhook method="post" action=(action) data-validate="/console/webhooks/validate" {
+                // novalidate: the inline messages say what is wrong; a browser bubble would
+                // cover them.
+                form.webhook method="post" action=(action) novalidate data-validate="/console/webhooks/validate" {
                     (session.csrf_field())
                     @if let Some(h) = editing {
                         input type="hidden" name="app" value=(h.application_id);
@@ -245,9 +261,55 @@ pub(super) fn no_feedback() -> Feedback {
 }
 
 pub(super) fn feedback_of(e: &ApiError, rows: &[usize]) -> Feedback {
+    let errors = to_rows(e.field_errors(), rows);
     Feedback {
-        detail: Some(e.detail().to_owned()),
-        errors: to_rows(e.field_errors(), rows),
+        detail: Some(summary(e.detail(), &errors)),
+        errors,
         warnings: Vec::new(),
+    }
+}
+
+/// Where a problem is, as the form labels it (`/filters/1/condition` → "Filter 2, condition").
+fn place(path: &str) -> String {
+    fn field(name: &str) -> &str {
+        match name {
+            "eventType" => "event type",
+            other => other,
+        }
+    }
+    if let Some(rest) = path.strip_prefix("/filters/") {
+        let (n, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        if let Ok(n) = n.parse::<usize>() {
+            return if tail.is_empty() {
+                format!("Filter {}", n + 1)
+            } else {
+                format!("Filter {}, {}", n + 1, field(tail))
+            };
+        }
+    }
+    match path.split('/').nth(1).unwrap_or("") {
+        "url" => "Url".into(),
+        "description" => "Description".into(),
+        "filters" => "Filters".into(),
+        "customHeaders" => "Custom headers".into(),
+        "maxInFlight" => "Most deliveries in flight".into(),
+        "maxPerSecond" => "Most deliveries per second".into(),
+        "ordered" => "Ordered".into(),
+        _ => path.to_owned(),
+    }
+}
+
+/// The banner over the form: how many problems, and the first with its place (each is also
+/// shown at its field), instead of the API's "see errors".
+pub(super) fn summary(detail: &str, errors: &[FieldError]) -> String {
+    match errors {
+        [] => detail.to_owned(),
+        [only] => format!("1 problem: {}: {}", place(&only.path), only.message),
+        [first, rest @ ..] => format!(
+            "{} problems; the first: {}: {} (each is shown at its field)",
+            rest.len() + 1,
+            place(&first.path),
+            first.message
+        ),
     }
 }

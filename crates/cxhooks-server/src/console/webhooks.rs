@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::applications::{all, applications_of};
+use super::done::Done;
 use super::webhook_form::{WebhookForm, feedback_of, no_feedback, to_rows, webhook_form_page};
 /// `?app=`: one application.
 #[derive(Debug, Deserialize)]
@@ -30,6 +31,7 @@ pub async fn webhooks(
     State(state): State<AppState>,
     session: Session,
     Query(q): Query<AppQuery>,
+    Query(done): Query<super::done::DoneQuery>,
 ) -> Response {
     let apps = match applications_of(&state, &session).await {
         Ok(apps) => apps,
@@ -55,6 +57,7 @@ pub async fn webhooks(
                     a.button href=(match &q.app { Some(a) => format!("/console/webhooks/new?app={a}"), None => "/console/webhooks/new".into() }) { "New webhook" }
                 }
             }
+            (done.notice())
             @if apps.is_empty() {
                 p { "Webhooks belong to an application: " a href="/console/applications" { "create one first" } "." }
             }
@@ -160,7 +163,12 @@ pub async fn create_webhook(
     }
     .await;
     match created {
-        Ok(_) => Redirect::to(&format!("/console/webhooks?app={}", form.app)).into_response(),
+        Ok(_) => Redirect::to(&format!(
+            "/console/webhooks?app={}&done={}",
+            form.app,
+            Done::WebhookCreated.code()
+        ))
+        .into_response(),
         Err(e) => {
             refused(
                 &state,
@@ -189,7 +197,14 @@ pub async fn validate_webhook(
             json!({"valid": true, "detail": null, "errors": [], "warnings": to_rows(&warnings, &rows)})
         }
         Err(e) => {
-            json!({"valid": false, "detail": e.detail(), "errors": to_rows(e.field_errors(), &rows), "warnings": []})
+            let errors = to_rows(e.field_errors(), &rows);
+            let detail = super::webhook_form::summary(e.detail(), &errors);
+            let warnings: Vec<crate::error::FieldError> = e
+                .member("warnings")
+                .and_then(|w| serde_json::from_value(w.clone()).ok())
+                .unwrap_or_default();
+            json!({"valid": false, "detail": detail, "errors": errors,
+                "warnings": to_rows(&warnings, &rows)})
         }
     };
     Json(answer).into_response()
@@ -276,7 +291,11 @@ pub async fn save_webhook(
     }
     .await;
     match saved {
-        Ok(_) => Redirect::to(&format!("/console/webhooks?app={app}")).into_response(),
+        Ok(_) => Redirect::to(&format!(
+            "/console/webhooks?app={app}&done={}",
+            Done::WebhookSaved.code()
+        ))
+        .into_response(),
         Err(e) => match load_webhook(&state, &session, &app, &id).await {
             Ok(hook) => {
                 let action = format!("/console/webhooks/{app}/{id}");
@@ -319,7 +338,9 @@ pub async fn webhook_action(
     Path((app, id, action)): Path<(String, String, String)>,
     Posted { session, .. }: Posted,
 ) -> Response {
-    let back = Redirect::to(&format!("/console/webhooks?app={app}")).into_response();
+    let back = |done: Done| {
+        Redirect::to(&format!("/console/webhooks?app={app}&done={}", done.code())).into_response()
+    };
     let done = async {
         let caller = Caller::load(&state, session.principal()).await?;
         let hook = |verb| service::webhooks::load_for(&state, &caller, (&app, &id), verb);
@@ -332,12 +353,16 @@ pub async fn webhook_action(
                     WebhookStatus::Disabled
                 };
                 service::webhooks::set_status(&state, &caller, found, status).await?;
-                Ok(back)
+                Ok(back(if action == "enable" {
+                    Done::WebhookEnabled
+                } else {
+                    Done::WebhookDisabled
+                }))
             }
             "delete" => {
                 let (_, found) = hook(Verb::Delete).await?;
                 service::webhooks::delete(&state, &caller, &found).await?;
-                Ok(back)
+                Ok(back(Done::WebhookDeleted))
             }
             "test" => {
                 let v = service::deliveries::test(&state, &caller, &app, &id).await?;

@@ -46,9 +46,10 @@ pub enum SchemeDoc {
 }
 
 /// The fields an application representation may carry besides what [`ApplicationIn`] holds.
-pub const READ_ONLY: [&str; 8] = [
+pub const READ_ONLY: [&str; 9] = [
     "_id",
     "secret",
+    "keyId",
     "signatureVerification",
     "standardSecret",
     "_createdAt",

@@ -239,7 +239,13 @@ impl Problems {
             "the {what} has {n} problem{}: see errors",
             if n == 1 { "" } else { "s" }
         );
-        Err(ApiError::invalid(detail, std::mem::take(&mut self.errors)))
+        let refused = ApiError::invalid(detail, std::mem::take(&mut self.errors));
+        if self.warnings.is_empty() {
+            return Err(refused);
+        }
+        // What would only have warned is said too, so that one answer tells everything.
+        let warnings = serde_json::to_value(&self.warnings).expect("serialisable");
+        Err(refused.with("warnings", warnings))
     }
 }
 

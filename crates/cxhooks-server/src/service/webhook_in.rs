@@ -211,34 +211,37 @@ fn check_filters(state: &AppState, p: &mut Problems, filters: &[Value]) -> Vec<F
         let condition = p
             .string(map, &base, "condition", false)
             .filter(|c| !c.trim().is_empty());
-        match (&event_type, condition) {
-            (Some(event_type), Some(text)) => {
-                match cxhooks_condition::compile(text, catalog, event_type.entity()) {
-                    Ok((_, warnings)) => {
-                        for w in warnings {
-                            p.warn(
-                                pointer(&base, "condition"),
-                                format!("column {}: {w}", w.column()),
-                            );
-                        }
-                    }
-                    Err(errors) => {
-                        for e in errors {
-                            p.add(pointer(&base, "condition"), e.to_string());
-                        }
+        // With an unusable event type that still names an entity (`cremployee:updatd`), the
+        // condition is checked against that entity's fields all the same; with none, its own
+        // problems (syntax, `metadata.*` names) are.
+        let entity = match &event_type {
+            Some(event_type) => Some(event_type.entity()),
+            None => map
+                .get("eventType")
+                .and_then(Value::as_str)
+                .and_then(|t| t.split(':').next())
+                .filter(|e| catalog.entity(e).is_some()),
+        };
+        if let Some(text) = condition {
+            let checked = match entity {
+                Some(entity) => cxhooks_condition::compile(text, catalog, entity).map(|(_, w)| w),
+                None => cxhooks_condition::check_without_entity(text).map(|()| Vec::new()),
+            };
+            match checked {
+                Ok(warnings) => {
+                    for w in warnings {
+                        p.warn(
+                            pointer(&base, "condition"),
+                            format!("column {}: {w}", w.column()),
+                        );
                     }
                 }
-            }
-            // The event type is unusable, so the entity's fields are unknown; the condition's
-            // own problems are still reported with it.
-            (None, Some(text)) => {
-                if let Err(errors) = cxhooks_condition::check_without_entity(text) {
+                Err(errors) => {
                     for e in errors {
                         p.add(pointer(&base, "condition"), e.to_string());
                     }
                 }
             }
-            (_, None) => {}
         }
         if let Some(event_type) = event_type {
             out.push(Filter {

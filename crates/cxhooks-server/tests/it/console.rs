@@ -447,7 +447,16 @@ async fn webhooks_validate_like_the_api_and_deliveries_can_be_redelivered(backen
         .await;
     assert_eq!(api.status, 400);
     assert_eq!(checked["valid"], false);
-    assert_eq!(checked["detail"], api.body["detail"]);
+    // The API's own message, with the count and where the first problem is (in the form's
+    // words) instead of "see errors".
+    assert_eq!(api.body["detail"], "the webhook has 1 problem: see errors");
+    assert_eq!(
+        checked["detail"].as_str().unwrap(),
+        format!(
+            "1 problem: Filter 2, condition: {}",
+            api.body["errors"][0]["message"].as_str().unwrap()
+        )
+    );
     assert_eq!(
         checked["errors"][0]["path"], "/filters/1/condition",
         "the second form row"

@@ -173,6 +173,10 @@ async fn bad_requests_say_what_to_send(backend: Backend) {
         "{}",
         cursor.text
     );
+    let yes = app
+        .call("GET", "/data/v1/cremployee?count=yes", &token, None)
+        .await;
+    assert_eq!(problem(&yes), (400, Some("?count".into())), "{}", yes.text);
     let unknown = app
         .call(
             "GET",
