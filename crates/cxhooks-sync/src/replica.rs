@@ -32,6 +32,21 @@ macro_rules! on_pool {
     };
 }
 
+/// Stores (or replaces) `records` in the transaction `tx`, as seen by pass `pass`.
+macro_rules! upsert_all {
+    ($tx:ident, $entity:expr, $records:expr, $pass:expr) => {
+        for (id, data) in $records {
+            sqlx::query(UPSERT)
+                .bind($entity)
+                .bind(id)
+                .bind(data)
+                .bind($pass)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 /// The replica handle.
 #[derive(Debug, Clone)]
 pub struct Replica {
@@ -204,15 +219,7 @@ impl Replica {
     ) -> Result<(), ReplicaError> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            for (id, data) in records {
-                sqlx::query(UPSERT)
-                    .bind(entity)
-                    .bind(id)
-                    .bind(data)
-                    .bind(pass)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            upsert_all!(tx, entity, records, pass);
             tx.commit().await
         })?;
         Ok(())
@@ -232,15 +239,7 @@ impl Replica {
         let value = cursor.unwrap_or("done").to_owned();
         Ok(on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            for (id, data) in records {
-                sqlx::query(UPSERT)
-                    .bind(entity)
-                    .bind(id)
-                    .bind(data)
-                    .bind(pass)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            upsert_all!(tx, entity, records, pass);
             sqlx::query(SET_PROGRESS)
                 .bind(&key)
                 .bind(&value)

@@ -110,8 +110,9 @@ pub struct AppKeys {
     pub standard: Option<StandardKey>,
     /// `rsa`'s public key: a carried-over signature is checked against it.
     pub public: cxhooks_signing::PublicKey,
-    /// `rsa`'s RFC 7638 thumbprint: `Cx-Signature-Key-Id`.
-    pub kid: String,
+    /// `rsa`'s RFC 7638 thumbprint, `Cx-Signature-Key-Id`: made once per key load, so that
+    /// an attempt only clones it (shared bytes).
+    pub kid: reqwest::header::HeaderValue,
 }
 
 impl std::fmt::Debug for Registry {
@@ -313,7 +314,8 @@ impl Registry {
             }
         };
         let public = rsa.public_key();
-        let kid = public.thumbprint();
+        let kid = reqwest::header::HeaderValue::from_str(&public.thumbprint())
+            .expect("base64url is a valid header value");
         let keys = Arc::new(AppKeys {
             rsa,
             standard,

@@ -186,7 +186,7 @@ impl Sender {
         hook: &HookInfo,
         payload: &[u8],
         signature: &str,
-        key_id: &str,
+        key_id: &HeaderValue,
         standard: Option<&StandardHeaders>,
         at: i64,
     ) -> Observed {
@@ -234,7 +234,7 @@ impl Sender {
         let mut request = request
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(CX_SIGNATURE, signature)
-            .header(CX_SIGNATURE_KEY_ID, key_id)
+            .header(CX_SIGNATURE_KEY_ID, key_id.clone())
             .header(SCHEMA_VERSION, HeaderValue::from_static("1"))
             .header(DELIVERY_HOP, HeaderValue::from_static("1"))
             .body(payload.to_vec());
@@ -387,7 +387,14 @@ mod tests {
         };
         let hook = hook_to(&format!("http://{listen}/data/v1/crjob"));
         let observed = Sender::new(&config, own(listen))
-            .send(&hook, b"{}", "sig", "kid", None, 0)
+            .send(
+                &hook,
+                b"{}",
+                "sig",
+                &HeaderValue::from_static("kid"),
+                None,
+                0,
+            )
             .await;
         assert_eq!(observed.status, None);
         let error = observed.error.unwrap();
@@ -423,7 +430,14 @@ mod tests {
             ),
         ] {
             let observed = Sender::new(&config, own(listen))
-                .send(&hook_to(url), b"{}", "sig", "kid", None, 0)
+                .send(
+                    &hook_to(url),
+                    b"{}",
+                    "sig",
+                    &HeaderValue::from_static("kid"),
+                    None,
+                    0,
+                )
                 .await;
             assert_eq!(observed.status, None);
             assert!(!observed.succeeded());

@@ -260,6 +260,15 @@ impl Source {
             .collect()
     }
 
+    /// Starts a sync (`extra` arguments), waits until it is in real time and the replica
+    /// equals the source; answers the running sync.
+    pub(crate) async fn synced(&self, extra: &[&str]) -> Proc {
+        let (sync, _) = self.sync(extra);
+        self.until_timeline("run now in real time").await;
+        self.converge().await;
+        sync
+    }
+
     /// The id of the sync's application (`cxhooks-sync cremployee`).
     pub(crate) async fn sync_application(&self) -> String {
         let apps = self

@@ -72,9 +72,7 @@ async fn a_changed_filter_reconciles_the_replica(backend: Backend) {
 async fn reconcile_on_demand_repairs_a_damaged_replica(backend: Backend) {
     let s = source(backend).await;
     s.candidates(200).await;
-    let (first, _) = s.sync(&[]);
-    s.until_timeline("run now in real time").await;
-    s.converge().await;
+    let first = s.synced(&[]).await;
     drop(first);
 
     let replica = cxhooks_sync::replica::Replica::open(&s.replica_url())
@@ -111,9 +109,7 @@ async fn reconcile_on_demand_repairs_a_damaged_replica(backend: Backend) {
 async fn a_new_receiver_url_moves_the_syncs_own_webhook(backend: Backend) {
     let s = source(backend).await;
     s.candidates(200).await;
-    let (first, _) = s.sync(&[]);
-    s.until_timeline("run now in real time").await;
-    s.converge().await;
+    let first = s.synced(&[]).await;
     drop(first);
 
     s.burst().await;
@@ -180,9 +176,7 @@ async fn until_all_failed(s: &Source) -> usize {
 async fn a_long_downtime_is_caught_up_on_start(backend: Backend) {
     let s = source_with(backend, &SHORT_RETRIES).await;
     s.candidates(300).await;
-    let (first, _) = s.sync(&[]);
-    s.until_timeline("run now in real time").await;
-    s.converge().await;
+    let first = s.synced(&[]).await;
     drop(first);
 
     s.burst().await;
@@ -224,9 +218,7 @@ async fn failed_notifications_seen_in_the_request_log_are_caught_up(backend: Bac
 async fn a_key_rotation_does_not_stop_the_sync(backend: Backend) {
     let s = source(backend).await;
     s.candidates(200).await;
-    let (_sync, _) = s.sync(&[]);
-    s.until_timeline("run now in real time").await;
-    s.converge().await;
+    let _sync = s.synced(&[]).await;
 
     let app = s.sync_application().await;
     s.call(
