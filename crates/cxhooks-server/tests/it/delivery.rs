@@ -60,15 +60,7 @@ pub async fn setup_on(app: TestApp, url: &str) -> Setup {
         .await;
     let app_id = created.body["_id"].as_str().unwrap().to_owned();
     let secret = created.body["secret"].as_str().unwrap().to_owned();
-    let raw_secret = created
-        .text
-        .split("\"secret\":\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let raw_secret = raw_secret(&created.text);
     let hook = json!({"url": url, "filters": [
         {"eventType": "cremployee:updated", "condition": "metadata.paths has any of ['touser.lastname']"},
         {"eventType": "crjob:created"}],
@@ -92,6 +84,19 @@ pub async fn setup_on(app: TestApp, url: &str) -> Setup {
         secret,
         raw_secret,
     }
+}
+
+/// `secret` as it stands in an answer's raw JSON text (`\n` escaped): what the seed's Java
+/// snippet is given.
+pub fn raw_secret(answer: &str) -> String {
+    answer
+        .split("\"secret\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 pub fn candidate_change(id: &str) -> Value {
@@ -126,11 +131,16 @@ impl Setup {
     }
 
     pub async fn event(&self, id: &str) -> Value {
+        self.read(&format!("events/{id}")).await
+    }
+
+    /// `GET /webhooks/v1/applications/{app}/{path}` as the manager, which must answer 200.
+    pub async fn read(&self, path: &str) -> Value {
         let a = self
             .app
             .call(
                 "GET",
-                &format!("/webhooks/v1/applications/{}/events/{id}", self.app_id),
+                &format!("/webhooks/v1/applications/{}/{path}", self.app_id),
                 &self.manager,
                 None,
             )
@@ -924,15 +934,7 @@ async fn rotation_signs_new_deliveries_with_the_new_key(backend: Backend) {
         )
         .await;
     s.secret = rotated.body["secret"].as_str().unwrap().to_owned();
-    s.raw_secret = rotated
-        .text
-        .split("\"secret\":\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    s.raw_secret = raw_secret(&rotated.text);
     s.publish(&candidate_change("1")).await;
     let got = receiver.wait_for(1).await;
     verify_with_seed_snippets(&s, &got[0].body, got[0].header("cx-signature"));

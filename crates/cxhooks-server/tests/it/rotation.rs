@@ -14,17 +14,7 @@ use std::time::{Duration, Instant};
 const GRACE: Duration = Duration::from_secs(4);
 
 async fn jwks(s: &crate::delivery::Setup) -> Value {
-    let a = s
-        .app
-        .call(
-            "GET",
-            &format!("/webhooks/v1/applications/{}/jwks", s.app_id),
-            &s.manager,
-            None,
-        )
-        .await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    a.body
+    s.read("jwks").await
 }
 
 fn kids(jwks: &Value) -> Vec<String> {
@@ -97,15 +87,7 @@ async fn a_rotation_keeps_the_old_key_for_its_grace_and_retries_use_the_new(back
     assert_ne!(new_kid, first_kid);
     let old_secret =
         std::mem::replace(&mut s.secret, r.body["secret"].as_str().unwrap().to_owned());
-    s.raw_secret = r
-        .text
-        .split("\"secret\":\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    s.raw_secret = crate::delivery::raw_secret(&r.text);
     let retried = receiver.wait_for(3).await.remove(2);
     assert_eq!(
         retried.json()["id"],
