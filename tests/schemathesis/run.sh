@@ -41,7 +41,11 @@ report_dir="$target/schemathesis-report"
 max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-100}"
 workers="${SCHEMATHESIS_WORKERS:-2}"
 budget="${SCHEMATHESIS_TIMEOUT:-600}"
-seed="${SCHEMATHESIS_SEED:-$(( (RANDOM << 15) | RANDOM ))}"
+# A fixed seed in CI: with some seeds hypothesis crashes inside CPython 3.11.7 ("AST
+# constructor recursion depth mismatch", a tool error, not an API failure) on GET
+# /data/v1/{entity}. SCHEMATHESIS_SEED=random explores other seeds by hand.
+seed="${SCHEMATHESIS_SEED:-745200899}"
+[ "$seed" = random ] && seed=$(( (RANDOM << 15) | RANDOM ))
 checks="${SCHEMATHESIS_CHECKS:-all}"
 # Known mismatches between the document and the answers, not server errors (see README.md):
 #   positive_data_acceptance   the schemas leave out constraints the server enforces (enums,
