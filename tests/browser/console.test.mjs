@@ -70,11 +70,13 @@ async function shot(page, name) {
 async function main() {
   // The receiver: records every delivery, answers 200.
   const received = [];
+  let receiverDown = false; // answers 503 while set
   const receiver = createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
     req.on("end", () => {
       received.push({ body: Buffer.concat(chunks), signature: req.headers["cx-signature"] });
+      if (receiverDown) return res.writeHead(503, { "content-type": "text/plain" }).end("down");
       res.writeHead(200, { "content-type": "text/plain" }).end("thanks from the browser test");
     });
   });
@@ -310,8 +312,33 @@ async function main() {
   assert.equal(filtered.get("status"), "delivered");
   await shot(page, "request-log");
 
+  console.log("search the log by entity, change and delivery id; copy an id; auto-refresh");
+  await page.goto(`${base}/console/requests`);
+  const cells = async () => (await row.textContent()).replace(/\s+/g, " ");
+  assert.ok((await cells()).includes(note.id), "the full delivery id is shown");
+  assert.ok((await cells()).includes(hookUrl), "the webhook's url is shown");
+  await row.locator("button:has-text('Copy')").click();
+  await row.locator("button:has-text('Copied')").waitFor();
+  await page.fill("input[name=q]", "8");
+  await page.click("button:has-text('Filter')");
+  await page.getByText("No deliveries match.").waitFor(); // entity 8 did not match the condition
+  await page.fill("input[name=q]", "7");
+  await page.click("button:has-text('Filter')");
+  await row.waitFor();
+  assert.equal((await row.locator("code.entity").textContent()).trim(), "7");
+  await shot(page, "request-log-search-entity");
+  await page.fill("input[name=q]", note.id);
+  await Promise.all([page.waitForNavigation(), page.click("button:has-text('Filter')")]);
+  await page.getByRole("heading", { name: /Delivery/ }).waitFor();
+  await page.goto(`${base}/console/requests`);
+  await Promise.all([page.waitForNavigation(), page.check("input[name=refresh]")]);
+  assert.equal(new URL(page.url()).searchParams.get("refresh"), "on");
+  await page.waitForNavigation({ timeout: 15000 }); // it reloads itself
+  await Promise.all([page.waitForNavigation(), page.uncheck("input[name=refresh]")]);
+  assert.equal(new URL(page.url()).searchParams.get("refresh"), "off");
+
   console.log("open the delivery and redeliver it");
-  await row.locator("a").click();
+  await row.locator(`a[href$="/${note.id}"]`).click();
   await page.getByRole("heading", { name: /Delivery/ }).waitFor();
   const attempts = page.locator("table.attempts tbody tr");
   assert.equal(await attempts.count(), 1);
@@ -359,6 +386,34 @@ async function main() {
   await hookRow.locator("button:has-text('Disable')").waitFor();
   assert.match(await hookRow.textContent(), /enabled/);
   await page.getByText("Webhook enabled.").waitFor();
+
+  console.log("a receiver outage: health, then recover the failed delivery");
+  receiverDown = true;
+  const before = received.length;
+  const outage = await fetch(`${base}/webhooks/v1/changes`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${pubToken.access_token}` },
+    body: JSON.stringify([{ type: "cremployee:updated", entityId: "9", data: { tostatusnode: "1234" },
+      metadata: { paths: ["tostatusnode"] } }]),
+  });
+  assert.equal(outage.status, 202);
+  await page.goto(`${base}/console/requests?status=failed&q=9`);
+  await until("the failed delivery", async () => {
+    await page.reload();
+    return (await row.count()) === 1;
+  });
+  receiverDown = false;
+  await page.click("nav >> text=Webhooks");
+  assert.match(await hookRow.locator("td.health").textContent(), /last:\s*503/);
+  await shot(page, "webhooks-health");
+  await hookRow.locator("a", { hasText: hookUrl }).click();
+  await Promise.all([page.waitForNavigation(), page.click("text=Recover failed deliveries…")]);
+  await Promise.all([page.waitForNavigation(), page.click("button:has-text('Recover')")]);
+  await page.getByText("Recovery started").waitFor();
+  await until("the recovered delivery", () => received.length > before + 3);
+  await page.getByText("1 of 1 handled: 1 delivered again").waitFor({ timeout: 20000 });
+  assert.equal(JSON.parse(received.at(-1).body.toString("utf8")).data.entityId, "9");
+  await shot(page, "recovery-done");
 
   console.log("readable on a phone");
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true,

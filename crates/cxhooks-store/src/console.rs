@@ -42,6 +42,26 @@ pub struct HourCount {
     pub failed: i64,
 }
 
+/// How one webhook's attempts went over the last day and hour (the webhooks list's health).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WebhookHealth {
+    /// The webhook (as text).
+    #[sqlx(try_from = "crate::id::IdText")]
+    pub webhook_id: String,
+    /// Attempts over the last day…
+    pub day_attempts: i64,
+    /// …of which got a 2xx answer.
+    pub day_ok: i64,
+    /// Attempts over the last hour…
+    pub hour_attempts: i64,
+    /// …of which got a 2xx answer.
+    pub hour_ok: i64,
+    /// The latest attempt, µs.
+    pub last_at: i64,
+    /// Its HTTP status; 0 when no answer came.
+    pub last_status: i64,
+}
+
 #[derive(sqlx::FromRow)]
 struct OperatorRow {
     tenant: String,
@@ -250,5 +270,41 @@ impl Store {
                 failed,
             })
             .collect())
+    }
+
+    /// Per webhook of an application with attempts since `day` (µs): attempts and 2xx answers
+    /// since `day` and since `hour`, and the latest attempt's time and status.
+    pub async fn webhook_health(
+        &self,
+        tenant: &TenantName,
+        app_id: ApplicationId,
+        day: i64,
+        hour: i64,
+    ) -> Result<Vec<WebhookHealth>, StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query_as(
+                // The latest attempt's status rides in one aggregate: MAX(at * 1000 + status) is the
+                // latest attempt's time with its status (0 to 999) in the last three digits.
+                "SELECT webhook_id, COUNT(*) AS day_attempts, SUM(ok) AS day_ok, \
+             SUM(CASE WHEN at >= $4 THEN 1 ELSE 0 END) AS hour_attempts, \
+             SUM(CASE WHEN at >= $4 THEN ok ELSE 0 END) AS hour_ok, \
+             MAX(at * 1000 + code) / 1000 AS last_at, MAX(at * 1000 + code) % 1000 AS last_status \
+             FROM (SELECT d.webhook_id, e.at, COALESCE(e.status_code, 0) AS code, \
+             CASE WHEN e.status_code >= 200 AND e.status_code < 300 THEN 1 ELSE 0 END AS ok \
+             FROM attempts e JOIN all_deliveries d ON d.id = e.delivery_id \
+             WHERE d.tenant = $1 AND d.application_id = $2 AND e.at >= $3 \
+             UNION ALL SELECT webhook_id, attempt_at, COALESCE(attempt_status_code, 0), \
+             CASE WHEN attempt_status_code >= 200 AND attempt_status_code < 300 THEN 1 ELSE 0 END \
+             FROM all_deliveries WHERE tenant = $1 AND application_id = $2 AND attempt_at >= $3) a \
+             GROUP BY webhook_id",
+            )
+            .bind(tenant.as_str())
+            .bind(crate::id::Id::from(app_id))
+            .bind(day)
+            .bind(hour)
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(StoreError::from)
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::service::applications::ApplicationOut;
 use crate::service::deliveries::EventOut;
+use crate::service::recover::RecoveryOut;
 use crate::service::webhooks::WebhookOut;
 use utoipa::ToSchema;
 
@@ -29,6 +30,11 @@ macro_rules! list_of {
 list_of!(ApplicationList, ApplicationOut, "applications");
 list_of!(WebhookList, WebhookOut, "webhooks");
 list_of!(WebhookEventList, EventOut, "the request log, newest first");
+list_of!(
+    RecoveryList,
+    RecoveryOut,
+    "a webhook's recoveries, newest first"
+);
 /// A page of records, in id order.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]

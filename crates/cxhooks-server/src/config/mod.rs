@@ -148,6 +148,12 @@ impl Config {
                 "delivery.retry_schedule needs at least one offset".into(),
             ));
         }
+        if self.delivery.recover_per_s == 0 {
+            return Err(ConfigError(
+                "delivery.recover_per_s must be at least 1 (deliveries a recovery redelivers per second; default 100)"
+                    .into(),
+            ));
+        }
         self.keys.check_grace(&self.delivery.retry_schedule)?;
         for origin in &self.server.cors_origins {
             check_origin(origin, self.server.cors_origins.len())?;

@@ -217,6 +217,8 @@ pub struct DeliveryConfig {
     pub lease: Duration,
     /// A webhook failing without success this long and this many deliveries goes to `error`.
     pub error_after: ErrorAfter,
+    /// Deliveries a bulk recovery redelivers per second (at least 1).
+    pub recover_per_s: u32,
 }
 
 impl Default for DeliveryConfig {
@@ -240,6 +242,7 @@ impl Default for DeliveryConfig {
                 failing_for: secs(24 * 3600),
                 deliveries: 20,
             },
+            recover_per_s: 100,
         }
     }
 }

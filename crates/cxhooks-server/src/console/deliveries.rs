@@ -25,7 +25,19 @@ pub struct LogQuery {
     status: Option<String>,
     since: Option<String>,
     until: Option<String>,
+    /// A delivery id, change id or entity id.
+    q: Option<String>,
+    /// `on`: the page reloads itself every 10 seconds.
+    refresh: Option<String>,
     cursor: Option<String>,
+}
+
+/// What the search box holds: a delivery id (shown at once if it is one of this application's),
+/// else a change id, else an entity id.
+enum Search {
+    Nothing,
+    Change(String),
+    Entity(String),
 }
 
 fn given(v: &Option<String>) -> Option<String> {
@@ -85,7 +97,27 @@ pub async fn list(
         .await
         .map(|p| p.items)
         .unwrap_or_default();
+    let search = match given(&q.q) {
+        None => Search::Nothing,
+        Some(text) => match cxhooks_store::DeliveryId::parse(&text) {
+            Some(id) => {
+                if let Ok(Some(_)) = state.store.delivery(&session.tenant, app.id, id).await {
+                    return Redirect::to(&format!("/console/requests/{}/{id}", app.id))
+                        .into_response();
+                }
+                Search::Change(text)
+            }
+            None => Search::Entity(text),
+        },
+    };
+    let (change_id, entity_id) = match search {
+        Search::Nothing => (None, None),
+        Search::Change(c) => (Some(c), None),
+        Search::Entity(e) => (None, Some(e)),
+    };
     let query = EventQuery {
+        change_id,
+        entity_id,
         webhook_id: given(&q.webhook),
         event_type: given(&q.event_type),
         status: given(&q.status),
@@ -134,32 +166,52 @@ pub async fn list(
                 } }
                 label { "From (UTC)" input name="since" type="datetime-local" value=(value(&q.since)); }
                 label { "To (UTC)" input name="until" type="datetime-local" value=(value(&q.until)); }
+                label.wide { "Delivery, change or entity id" input name="q" type="search" value=(value(&q.q)) placeholder="a delivery's id, its change's id, or a record's id"; }
+                label.inline { input name="refresh" type="checkbox" value="on" data-refresh="10" checked[given(&q.refresh).as_deref() == Some("on")]; " Auto-refresh (10 s)" }
                 button type="submit" { "Filter" }
             }
             @match &listed {
                 Err(e) => (problem(e)),
-                Ok(list) => (table(app.id, list, &q)),
+                Ok(list) => (table(app.id, list, &q, &hooks)),
             }
         },
     )
 }
 
-fn table(app: cxhooks_store::ApplicationId, list: &Value, q: &LogQuery) -> Markup {
+fn table(
+    app: cxhooks_store::ApplicationId,
+    list: &Value,
+    q: &LogQuery,
+    hooks: &[cxhooks_store::Webhook],
+) -> Markup {
     let items = list["items"].as_array().cloned().unwrap_or_default();
+    let url_of = |id: &str| {
+        hooks
+            .iter()
+            .find(|h| h.id.to_string() == id)
+            .map(|h| h.url.clone())
+    };
     html! {
         @if items.is_empty() { p.muted { "No deliveries match." } } @else {
             div.scroll { table.log {
-                thead { tr { th { "Created" } th { "Type" } th { "Status" } th { "Attempts" } th { "Webhook" } th { "Id" } } }
+                thead { tr { th { "Created" } th { "Type" } th { "Entity" } th { "Status" } th { "Attempts" } th { "Webhook" } th { "Delivery id" } } }
                 tbody { @for it in &items {
                     @let id = it["_id"].as_str().unwrap_or_default();
                     @let status = it["status"].as_str().unwrap_or_default();
+                    @let hook = it["webhookId"].as_str().unwrap_or_default();
                     tr {
                         td { (it["_createdAt"].as_str().unwrap_or_default()) }
                         td { code { (it["type"].as_str().unwrap_or_default()) } }
+                        td { @if let Some(e) = it["entityId"].as_str() { code.entity { (e) } } }
                         td { span class=(format!("status {status}")) { (status) } }
                         td { (it["attemptCount"]) }
-                        td { code.id { (short(it["webhookId"].as_str().unwrap_or_default())) } }
-                        td { a href=(format!("/console/requests/{app}/{id}")) { code.id { (short(id)) } } }
+                        td { a href=(format!("/console/webhooks/{app}/{hook}")) title=(hook) {
+                            @match url_of(hook) { Some(url) => span.url { (url) }, None => code.id { (short(hook)) } }
+                        } }
+                        td.nowrap {
+                            a href=(format!("/console/requests/{app}/{id}")) { code.id #(format!("d-{id}")) { (id) } }
+                            " " button.copy type="button" data-copy=(format!("d-{id}")) { "Copy" }
+                        }
                     }
                 } }
             } }
@@ -181,6 +233,8 @@ fn form_urlencoded(q: &LogQuery) -> url::form_urlencoded::Serializer<'static, St
         ("status", &q.status),
         ("since", &q.since),
         ("until", &q.until),
+        ("q", &q.q),
+        ("refresh", &q.refresh),
     ] {
         if let Some(v) = given(v) {
             s.append_pair(k, &v);

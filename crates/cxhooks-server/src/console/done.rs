@@ -26,9 +26,11 @@ pub enum Done {
     WebhookDisabled,
     /// A webhook deleted.
     WebhookDeleted,
+    /// A bulk recovery started.
+    RecoveryStarted,
 }
 
-const ALL: [(Done, &str, &str); 9] = [
+const ALL: [(Done, &str, &str); 10] = [
     (Done::ClientSaved, "client-saved", "Client saved."),
     (
         Done::ClientDeleted,
@@ -57,6 +59,11 @@ const ALL: [(Done, &str, &str); 9] = [
         Done::WebhookDeleted,
         "webhook-deleted",
         "Webhook deleted: its pending deliveries are cancelled.",
+    ),
+    (
+        Done::RecoveryStarted,
+        "recovery-started",
+        "Recovery started: the failed deliveries are being delivered again, oldest first.",
     ),
 ];
 

@@ -17,6 +17,8 @@ pub mod applications;
 pub mod clients;
 pub mod deliveries;
 pub mod done;
+mod health;
+pub mod recover;
 pub mod session;
 pub mod sign_in;
 mod webhook_form;
@@ -70,6 +72,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/webhooks/{app}/{id}",
             get(webhooks::edit_webhook).post(webhooks::save_webhook),
+        )
+        .route(
+            "/console/webhooks/{app}/{id}/recover",
+            get(recover::form).post(recover::start),
+        )
+        .route(
+            "/console/webhooks/{app}/{id}/recoveries/{rid}",
+            get(recover::show),
         )
         .route(
             "/console/webhooks/{app}/{id}/{action}",

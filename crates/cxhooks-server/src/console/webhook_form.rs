@@ -242,6 +242,7 @@ pub(super) fn webhook_form_page(
                         form method="post" action=(format!("/console/webhooks/{}/{}/test", h.application_id, h.id)) {
                             (session.csrf_field()) button.secondary type="submit" { "Send test ping" }
                         }
+                        a.button.secondary href=(format!("/console/webhooks/{}/{}/recover", h.application_id, h.id)) { "Recover failed deliveries…" }
                         form method="post" action=(format!("/console/webhooks/{}/{}/delete", h.application_id, h.id)) data-confirm="Delete this webhook? Its pending deliveries are cancelled." {
                             (session.csrf_field()) button.danger type="submit" { "Delete" }
                         }

@@ -37,13 +37,22 @@ pub async fn webhooks(
         Ok(apps) => apps,
         Err(e) => return error_page(&session, &e),
     };
-    let mut groups: Vec<(&Application, Vec<Webhook>)> = Vec::new();
+    let mut groups: Vec<(
+        &Application,
+        Vec<Webhook>,
+        Vec<cxhooks_store::WebhookHealth>,
+    )> = Vec::new();
+    let now = state.clock.now_us();
     for app in apps
         .iter()
         .filter(|a| q.app.as_deref().is_none_or(|id| a.id.to_string() == id))
     {
         match state.store.webhooks(&session.tenant, app.id, &all()).await {
-            Ok(p) => groups.push((app, p.items)),
+            Ok(p) => groups.push((
+                app,
+                p.items,
+                super::health::of(&state.store, &session.tenant, app.id, now).await,
+            )),
             Err(e) => return error_page(&session, &e.into()),
         }
     }
@@ -61,11 +70,11 @@ pub async fn webhooks(
             @if apps.is_empty() {
                 p { "Webhooks belong to an application: " a href="/console/applications" { "create one first" } "." }
             }
-            @for (app, hooks) in &groups {
+            @for (app, hooks, health) in &groups {
                 h2 { (app.name) }
                 @if hooks.is_empty() { p.muted { "No webhooks." } } @else {
                     div.scroll { table {
-                        thead { tr { th { "Url" } th { "Filters" } th { "Delivery" } th { "Status" } th {} } }
+                        thead { tr { th { "Url" } th { "Filters" } th { "Delivery" } th { "Health" } th { "Status" } th {} } }
                         tbody { @for h in hooks {
                             tr {
                                 td {
@@ -76,6 +85,7 @@ pub async fn webhooks(
                                     div { code { (f.event_type) } @if let Some(c) = &f.condition { " " span.cond { (c) } } }
                                 } }
                                 td.muted { (limits_summary(h, state.config.delivery.max_in_flight_per_webhook)) }
+                                (super::health::cell(health, &h.id.to_string()))
                                 td { span class=(format!("status {}", h.status.as_str())) { (h.status.as_str()) } }
                                 td.actions { (status_buttons(&session, app.id, h)) }
                             }

@@ -33,6 +33,11 @@ pub struct EventQuery {
     pub since: Option<String>,
     /// Created before (RFC 3339).
     pub until: Option<String>,
+    /// Only the deliveries of this change (its id, as `changeId` of a delivery).
+    pub change_id: Option<String>,
+    /// Only the deliveries of changes to the record with this id (`data.entityId`), of any
+    /// entity; found while the change is kept (`retention.changes`).
+    pub entity_id: Option<String>,
     /// Page size: 1 to 500, default 50.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
@@ -40,7 +45,7 @@ pub struct EventQuery {
     pub cursor: Option<String>,
 }
 
-fn time_param(path: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(crate) fn time_param(path: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     value
         .map(|t| {
             chrono::DateTime::parse_from_rfc3339(t)
@@ -77,6 +82,9 @@ pub struct EventOut {
     /// Event type (`cremployee:updated`, `cxhooks:ping`).
     #[serde(rename = "type")]
     pub event_type: String,
+    /// The record the change is about (`data.entityId`); null for a test ping.
+    #[schema(required = true)]
+    pub entity_id: Option<String>,
     /// Where it stands.
     #[schema(value_type = EventStatus)]
     pub status: DeliveryStatus,
@@ -161,6 +169,23 @@ pub struct TestOut {
     pub attempt: Option<AttemptOut>,
 }
 
+/// `data.entityId` of a stored notification, if it names one.
+fn entity_of(payload: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Body {
+        data: Data,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Data {
+        entity_id: String,
+    }
+    serde_json::from_slice::<Body>(payload)
+        .ok()
+        .map(|b| b.data.entity_id)
+        .filter(|id| !id.is_empty())
+}
+
 fn view(r: &DeliveryRecord) -> EventOut {
     EventOut {
         kind: "WebhookEvent",
@@ -169,6 +194,7 @@ fn view(r: &DeliveryRecord) -> EventOut {
         webhook_id: r.webhook_id.uuid(),
         change_id: r.change_id.map(|c| c.uuid()),
         event_type: r.event_type.clone(),
+        entity_id: entity_of(&r.payload),
         status: r.status,
         attempt_count: u32::try_from(r.attempts).unwrap_or(u32::MAX),
         created_at: rfc3339(from_micros(r.created_at)),
@@ -230,12 +256,33 @@ pub async fn list(
             )
         })?),
     };
+    if let Some(c) = q
+        .change_id
+        .as_deref()
+        .filter(|c| uuid::Uuid::parse_str(c).is_err())
+    {
+        return Err(bad(
+            "?changeId",
+            format!("'{c}' is not a change id: pass the changeId of a delivery (a UUID)"),
+        ));
+    }
+    if q.entity_id
+        .as_deref()
+        .is_some_and(|e| e.trim().is_empty() || e.len() > 200)
+    {
+        return Err(bad(
+            "?entityId",
+            "pass the id of a record (data.entityId of a delivery), 1 to 200 characters".into(),
+        ));
+    }
     let filter = LogFilter {
         webhook_id: q.webhook_id.clone(),
         event_type: q.event_type.clone(),
         status,
         since: time_param("?since", q.since.as_deref())?,
         until: time_param("?until", q.until.as_deref())?,
+        change_id: q.change_id.clone(),
+        entity_id: q.entity_id.clone(),
     };
     let page = ListQuery {
         limit: q.limit.clone(),

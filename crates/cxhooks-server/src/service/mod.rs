@@ -8,7 +8,7 @@
 //! - [`input`]: validation reporting every problem with its pointer; JSON Merge Patch.
 //! - [`list`]: pagination, cursors, `?fields=`.
 //! - [`applications`], [`webhooks`]: management; [`webhook_in`]: a webhook body, checked whole.
-//! - [`deliveries`]: the request log, redelivery and test pings.
+//! - [`deliveries`]: the request log, redelivery and test pings; [`recover`]: bulk recovery.
 //!
 //! The service may use [`crate::delivery`] (the registry, the outbox); it never imports
 //! [`crate::api`] or [`crate::console`] (`tests/it/layers.rs`).
@@ -19,6 +19,7 @@ pub mod body;
 pub mod deliveries;
 pub mod input;
 pub mod list;
+pub mod recover;
 pub mod webhook_in;
 pub mod webhooks;
 

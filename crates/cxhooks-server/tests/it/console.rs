@@ -26,7 +26,7 @@ pub(crate) struct Page {
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers["location"].to_str().unwrap()
     }
 

@@ -16,6 +16,7 @@ mod outbound;
 mod permissions;
 mod receiver;
 mod records;
+mod recovery;
 mod refusals;
 mod retention;
 mod revocation;

@@ -770,6 +770,9 @@ async fn openapi_documents_every_route(backend: Backend) {
         "GET /webhooks/v1/applications/{appId}/events/{eventId}",
         "POST /webhooks/v1/applications/{appId}/events/{eventId}/redeliver",
         "POST /webhooks/v1/applications/{appId}/webhooks/{webhookId}/test",
+        "POST /webhooks/v1/applications/{appId}/webhooks/{webhookId}/recover",
+        "GET /webhooks/v1/applications/{appId}/webhooks/{webhookId}/recoveries",
+        "GET /webhooks/v1/applications/{appId}/webhooks/{webhookId}/recoveries/{recoveryId}",
         "POST /data/v1/{entity}",
         "GET /data/v1/{entity}",
         "GET /data/v1/{entity}/{id}",
@@ -795,6 +798,7 @@ async fn openapi_documents_every_route(backend: Backend) {
             .replace("{appId}", "x")
             .replace("{webhookId}", "y")
             .replace("{eventId}", "z")
+            .replace("{recoveryId}", "r")
             .replace("{entity}", "crjob")
             .replace("{id}", "1");
         let r = app

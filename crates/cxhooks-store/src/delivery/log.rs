@@ -28,14 +28,17 @@ impl Store {
              AND ($3 IS NULL OR webhook_id = $3) AND ($4 = '' OR type = $4) AND ($5 = '' OR status = $5) \
              AND created_at >= $6 AND created_at < $7 \
              AND (created_at < $8 OR (created_at = $8 AND id < $9)) \
+             AND ($11 IS NULL OR change_id = $11) \
+             AND ($12 = '' OR change_id IN (SELECT id FROM changes WHERE tenant = $1 AND entity_id = $12)) \
              ORDER BY created_at DESC, id DESC LIMIT $10"
         );
         let (before_at, before_id) = match &page.after {
             Some((at, id)) => (*at, Some(id.as_str())),
             None => (i64::MAX, None),
         };
-        // Text that is not an id names no webhook and follows no delivery: nothing to list.
+        // Text that is not an id names no webhook or change and follows no delivery: nothing to list.
         if filter.webhook_id.as_deref().is_some_and(|w| !is_id(w))
+            || filter.change_id.as_deref().is_some_and(|c| !is_id(c))
             || before_id.is_some_and(|id| !is_id(id))
         {
             return Ok(Paged {
@@ -54,6 +57,8 @@ impl Store {
             .bind(before_at)
             .bind(before_id.map(Id::from))
             .bind(i64::from(page.limit) + 1)
+            .bind(filter.change_id.as_deref().map(Id::from))
+            .bind(filter.entity_id.as_deref().unwrap_or(""))
             .fetch_all(pool)
             .await)?;
         let mut items = rows;

@@ -8,7 +8,7 @@
 //!
 //! By job: `types` (what crosses the store boundary), `accept` (publishes) with `quota`
 //! (monthly usage counts), `claim` (leases, releases, redelivery, queue depth), `complete`
-//! (outcomes, cancellations), `log` (the request log), `log_parts` (PostgreSQL's partitioned
+//! (outcomes, cancellations), `log` (the request log), `recover` (bulk recovery), `log_parts` (PostgreSQL's partitioned
 //! log of finished deliveries), `purge` (retention), and `rows` (the shape and size of
 //! multi-row statements). SQL that one backend alone runs lives in `sqlite.rs` and
 //! `postgres/delivery.rs`.
@@ -24,6 +24,7 @@ mod log;
 pub(crate) mod log_parts;
 mod purge;
 pub(crate) mod quota;
+mod recover;
 pub(crate) mod rows;
 mod types;
 
@@ -32,4 +33,5 @@ pub(crate) use claim::{Claim, in_entity_order};
 pub use log_parts::LogRetention;
 pub use purge::{Purge, Purged};
 pub use quota::month_of;
+pub use recover::RecoveryRecord;
 pub use types::*;

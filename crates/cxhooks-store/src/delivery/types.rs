@@ -312,6 +312,10 @@ pub struct LogFilter {
     pub since: Option<i64>,
     /// Created before, µs.
     pub until: Option<i64>,
+    /// Only deliveries of this change.
+    pub change_id: Option<String>,
+    /// Only deliveries of changes to a record with this id (of any entity).
+    pub entity_id: Option<String>,
 }
 
 /// What a completion batch changed about webhooks.

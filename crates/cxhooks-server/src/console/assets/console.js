@@ -1,4 +1,4 @@
-// cxhooks console: copy buttons, confirmations, and webhook validation as you type.
+// cxhooks console: copy buttons, confirmations, webhook validation as you type, auto-refresh.
 // No framework and no build step; every page works without it.
 "use strict";
 
@@ -83,4 +83,17 @@ for (const form of document.querySelectorAll("form[data-validate]")) {
     }
   };
   form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 300); });
+}
+
+// An <input type="checkbox" data-refresh="SECONDS"> reloads its page every SECONDS while it is
+// ticked; ticking or unticking it reloads at once with ?refresh=on or off, so the
+// choice survives the reload (and works without this script, through its form).
+const refresh = document.querySelector("input[data-refresh]");
+if (refresh) {
+  refresh.addEventListener("change", () => {
+    const url = new URL(window.location.href);
+    url.searchParams.set("refresh", refresh.checked ? "on" : "off");
+    window.location.assign(url);
+  });
+  if (refresh.checked) setTimeout(() => window.location.reload(), Number(refresh.dataset.refresh) * 1000);
 }
