@@ -415,6 +415,17 @@ async function main() {
   assert.equal(JSON.parse(received.at(-1).body.toString("utf8")).data.entityId, "9");
   await shot(page, "recovery-done");
 
+  console.log("define an additional field");
+  await page.click("nav >> text=Fields");
+  await page.selectOption("select[name=entity]", "cremployee");
+  await page.fill("input[name=key]", "shoesize");
+  await page.fill("input[name=label]", "Shoe size");
+  await page.selectOption("select[name=type]", "number");
+  await Promise.all([page.waitForNavigation(), page.click("button:has-text('Define field')")]);
+  await page.getByText("Additional field defined: conditions can test it now.").waitFor();
+  assert.match(await page.locator("table tbody tr", { hasText: "shoesize" }).textContent(), /additionalinfo\.shoesize.*Shoe size.*number/s);
+  await shot(page, "additional-field-defined");
+
   console.log("readable on a phone");
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true,
     storageState: await context.storageState() });

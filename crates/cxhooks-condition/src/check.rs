@@ -28,16 +28,22 @@ pub enum MetadataField {
     Action,
     /// `metadata.entityId`: the record's id, a string.
     EntityId,
+    /// `metadata.groupsAdded`: the groups the change put the record in (ids and labels).
+    GroupsAdded,
+    /// `metadata.groupsRemoved`: the groups the change took the record out of.
+    GroupsRemoved,
 }
 
 impl MetadataField {
     /// Every field with its segment, as written after `metadata.` (case-sensitive).
-    pub const ALL: [(&'static str, MetadataField); 5] = [
+    pub const ALL: [(&'static str, MetadataField); 7] = [
         ("paths", MetadataField::Paths),
         ("type", MetadataField::Type),
         ("entity", MetadataField::Entity),
         ("action", MetadataField::Action),
         ("entityId", MetadataField::EntityId),
+        ("groupsAdded", MetadataField::GroupsAdded),
+        ("groupsRemoved", MetadataField::GroupsRemoved),
     ];
 
     /// The field a path's segments name, if any: exactly one known segment.
@@ -65,10 +71,10 @@ pub enum Subject {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckError {
     /// `metadata.changedFields`: SPEC §5 names only `paths`, `type`, `entity`, `action` and
-    /// `entityId`.
+    /// `entityId` (and issue 28 `groupsAdded` and `groupsRemoved`).
     #[error(
         "unknown path {path} at column {column}: expected metadata.paths, metadata.type, metadata.entity, \
-         metadata.action or metadata.entityId{}",
+         metadata.action, metadata.entityId, metadata.groupsAdded or metadata.groupsRemoved{}",
         hint(suggestion)
     )]
     UnknownMetadataPath {

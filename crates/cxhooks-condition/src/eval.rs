@@ -40,6 +40,10 @@ pub struct Change<'a> {
     pub data: &'a Value,
     /// The changed paths (`metadata.paths`).
     pub paths: &'a [String],
+    /// Groups the record was put in (`metadata.groupsAdded`): ids and labels.
+    pub groups_added: &'a [String],
+    /// Groups the record was taken out of (`metadata.groupsRemoved`).
+    pub groups_removed: &'a [String],
 }
 
 impl<'a> Change<'a> {
@@ -55,7 +59,16 @@ impl<'a> Change<'a> {
             entity_id,
             data,
             paths,
+            groups_added: &[],
+            groups_removed: &[],
         }
+    }
+
+    /// The groups the change put the record in and took it out of.
+    pub fn with_groups(mut self, added: &'a [String], removed: &'a [String]) -> Self {
+        self.groups_added = added;
+        self.groups_removed = removed;
+        self
     }
 }
 
@@ -284,6 +297,8 @@ fn resolve<'a>(source: &Source, input: Input<'a>) -> Resolved<'a> {
                 MetadataField::Entity => Resolved::Str(change.event_type.entity()),
                 MetadataField::Action => Resolved::Str(change.event_type.action().as_str()),
                 MetadataField::EntityId => Resolved::Str(change.entity_id),
+                MetadataField::GroupsAdded => Resolved::List(change.groups_added),
+                MetadataField::GroupsRemoved => Resolved::List(change.groups_removed),
             }
         }
     }

@@ -20,6 +20,7 @@
 //! object without naming its tenant.
 #![warn(missing_docs)]
 
+mod additional;
 mod console;
 mod delivery;
 mod error;
@@ -39,6 +40,7 @@ pub mod testing;
 #[cfg(test)]
 mod upgrade_test;
 
+pub use additional::AdditionalField;
 pub use console::*;
 pub use delivery::*;
 pub use error::StoreError;

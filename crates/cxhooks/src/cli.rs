@@ -56,6 +56,9 @@ pub enum Command {
     /// Administer console operators (the people who sign in at /console).
     #[command(subcommand)]
     Operator(crate::operator::OperatorCommand),
+    /// Administer a tenant's additional fields (keys of records' additionalinfo).
+    #[command(subcommand)]
+    AdditionalField(crate::additional::AdditionalFieldCommand),
     /// First-run demo: a service on a temporary store, sample records, verified deliveries.
     Demo(crate::demo::DemoArgs),
     /// Send one change (or a batch) to a running server.
@@ -92,6 +95,7 @@ impl Cli {
             Command::Tenant(cmd) => cmd.run(&self.store).await,
             Command::Client(cmd) => cmd.run(&self.store).await,
             Command::Operator(cmd) => cmd.run(&self.store).await,
+            Command::AdditionalField(cmd) => cmd.run(&self.store).await,
             Command::Publish(args) => crate::publish::run(args).await,
             Command::Verify(args) => Ok(crate::verify::run(&args)),
             Command::Demo(args) => crate::demo::run(args).await,

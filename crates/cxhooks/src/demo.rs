@@ -181,11 +181,22 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
     );
     tokio::spawn(async move { axum::serve(receiver_listener, receiver).await });
 
+    // An additional field (seed 004's roadmap: "if additional field 'Shoesize' is changed »
+    // notification").
+    demo.call(
+        reqwest::Method::POST,
+        "/webhooks/v1/additional-fields",
+        json!({"entity": "cremployee", "key": "shoesize", "label": "Shoe size", "type": "number"}),
+    )
+    .await?;
+    outln!("additional field shoesize (number) of cremployee");
+
     // Filters from the seed documents: candidates that become "Available" (status 1234), new
-    // candidates, every match and placement, new vacancies.
+    // candidates, every match and placement, new vacancies; and a shoe size that changes above 44.
     let filters = json!([
         {"eventType": "cremployee:created"},
         {"eventType": "cremployee:updated", "condition": "data.touser.tosinglestatusnode eq '1234'"},
+        {"eventType": "cremployee:updated", "condition": "data.additionalinfo.shoesize gt 44 and metadata.paths has any of ['additionalinfo.shoesize']"},
         {"eventType": "crvacancy:created"},
         {"eventType": "crmatch:created"},
         {"eventType": "crmatch:updated"},
@@ -255,6 +266,12 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
         json!({"touser": {"lastname": "de Boer-Smit"}}),
     )
     .await?; // not selected by the filter
+    demo.patch(
+        "cremployee",
+        &sem,
+        json!({"additionalinfo": {"shoesize": 46}}),
+    )
+    .await?; // the shoe size filter selects it
     let m = demo
         .create(
             "crmatch",

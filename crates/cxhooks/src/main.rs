@@ -24,6 +24,7 @@ macro_rules! out {
     };
 }
 
+mod additional;
 mod bench;
 mod cli;
 mod client;

@@ -136,7 +136,7 @@ fn unknown_metadata_paths_are_errors() {
     assert_eq!(
         found[0].to_string(),
         "unknown path metadata.entityid at column 21: expected metadata.paths, metadata.type, metadata.entity, \
-         metadata.action or metadata.entityId (did you mean metadata.entityId?)"
+         metadata.action, metadata.entityId, metadata.groupsAdded or metadata.groupsRemoved (did you mean metadata.entityId?)"
     );
     let found = errors("metadata.changedFields has any of ['a'] and metadata.paths.x exists");
     assert_eq!(found.len(), 2, "every error is reported");

@@ -46,9 +46,16 @@ pub struct ChangeIn {
     /// The record after the change (before it, for `deleted`).
     #[schema(value_type = Object)]
     pub data: Value,
-    /// `{"paths": [...]}`: every changed field path.
+    /// `{"paths": [...], "groupsAdded": [...], "groupsRemoved": [...]}`: every changed field
+    /// path, and the groups the change put the record in and took it out of (ids or labels).
     #[schema(rename = "metadata", value_type = Option<Object>, required = false)]
     pub paths: Vec<String>,
+    /// `metadata.groupsAdded`.
+    #[schema(ignore)]
+    pub groups_added: Vec<String>,
+    /// `metadata.groupsRemoved`.
+    #[schema(ignore)]
+    pub groups_removed: Vec<String>,
 }
 
 impl ChangeIn {
@@ -60,6 +67,8 @@ impl ChangeIn {
             time: &self.time,
             data: &self.data,
             paths: &self.paths,
+            groups_added: &self.groups_added,
+            groups_removed: &self.groups_removed,
         }
     }
 }
@@ -137,10 +146,11 @@ fn check_change(
             None
         }
     };
-    let paths = check_metadata(p, map, base);
+    let metadata = check_metadata(p, map, base);
     let tenant = map.get("tenant").and_then(Value::as_str).map(str::to_owned);
-    Ok(match (event_type, entity_id, time, data, paths) {
-        (Some(event_type), Some(entity_id), Some(time), Some(data), Some(paths)) => {
+    Ok(match (event_type, entity_id, time, data, metadata) {
+        (Some(event_type), Some(entity_id), Some(time), Some(data), Some(metadata)) => {
+            let [paths, groups_added, groups_removed] = metadata;
             Some(ChangeIn {
                 tenant,
                 event_type,
@@ -148,6 +158,8 @@ fn check_change(
                 time,
                 data,
                 paths,
+                groups_added,
+                groups_removed,
             })
         }
         _ => None,
@@ -170,26 +182,50 @@ fn describe_change(map: &Map<String, Value>, base: &str) -> String {
     format!("the change{at}{id}")
 }
 
-fn check_metadata(p: &mut Problems, map: &Map<String, Value>, base: &str) -> Option<Vec<String>> {
+/// `metadata`: its `paths`, `groupsAdded` and `groupsRemoved` (each empty when absent).
+fn check_metadata(
+    p: &mut Problems,
+    map: &Map<String, Value>,
+    base: &str,
+) -> Option<[Vec<String>; 3]> {
     let Some(meta) = map.get("metadata").filter(|m| !m.is_null()) else {
-        return Some(Vec::new());
+        return Some(Default::default());
     };
     let path = pointer(base, "metadata");
-    let meta = p.object(meta, &path, "metadata", &["paths"])?;
-    let Some(list) = p.array(meta, &path, "paths", false) else {
-        return Some(Vec::new());
-    };
-    let mut paths = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
-        match item.as_str() {
-            Some(s) => paths.push(s.to_owned()),
-            None => p.add(
-                format!("{path}/paths/{i}"),
-                "each changed path is a string, like 'touser.lastname'",
-            ),
+    let meta = p.object(
+        meta,
+        &path,
+        "metadata",
+        &["paths", "groupsAdded", "groupsRemoved"],
+    )?;
+    let mut lists: [Vec<String>; 3] = Default::default();
+    let members = [
+        (
+            "paths",
+            "each changed path is a string, like 'touser.lastname'",
+        ),
+        (
+            "groupsAdded",
+            "each group is its id (a number or a string) or its label",
+        ),
+        (
+            "groupsRemoved",
+            "each group is its id (a number or a string) or its label",
+        ),
+    ];
+    for (out, (name, hint)) in lists.iter_mut().zip(members) {
+        let Some(list) = p.array(meta, &path, name, false) else {
+            continue;
+        };
+        for (i, item) in list.iter().enumerate() {
+            match item {
+                Value::String(s) => out.push(s.clone()),
+                Value::Number(n) if name != "paths" => out.push(n.to_string()),
+                _ => p.add(format!("{path}/{name}/{i}"), hint),
+            }
         }
     }
-    Some(paths)
+    Some(lists)
 }
 
 /// Publish one change or a batch of up to 1,000. All or nothing: one invalid change rejects the

@@ -4,6 +4,7 @@ use crate::error::ApiError;
 use crate::identity::auth::Principal;
 use crate::state::AppState;
 use axum::Json;
+use axum::extract::State;
 use cxhooks_catalog::{Action, Catalog};
 use cxhooks_store::Scope;
 use serde_json::{Value, json};
@@ -34,6 +35,9 @@ pub fn catalog_answer(catalog: &Catalog) -> Value {
                     if f.seed {
                         field["supported"] = json!(true);
                     }
+                    if f.path.starts_with("additionalinfo.") {
+                        field["additional"] = json!(true);
+                    }
                     field
                 })
                 .collect();
@@ -54,17 +58,24 @@ pub fn catalog_answer(catalog: &Catalog) -> Value {
 }
 
 /// The event-type catalog: entities, actions, and each entity's fields with path, type and
-/// label (`supported: true` marks the fields the seed document lists).
+/// label (`supported: true` marks the fields the seed document lists, `additional: true` the
+/// tenant's additional fields).
 #[utoipa::path(get, path = "/webhooks/v1/event-types", tag = "webhooks",
     responses((status = 200, description = "the catalog", body = super::shapes::EventTypeCatalog),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc)),
     security(("oauth2" = ["urn:cx/webhooks:data:manage", "urn:cx/webhooks:data/applications:manage",
         "urn:cx/webhooks:data/webhooks:manage"])))]
-pub async fn event_types(principal: Principal) -> Result<Json<Value>, ApiError> {
+pub async fn event_types(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Value>, ApiError> {
     principal.require_any(&[
         Scope::WebhooksOnlyManage,
         Scope::ApplicationsManage,
         Scope::WebhooksManage,
     ])?;
-    Ok(Json(catalog_answer(Catalog::builtin())))
+    let additional = crate::service::additional::of(&state, &principal.tenant).await?;
+    Ok(Json(catalog_answer(
+        &crate::service::additional::catalog_with(&additional),
+    )))
 }

@@ -3,13 +3,15 @@
 //! Handlers parse, call and render: the work is in [`crate::service`] (management, the request
 //! log) and [`crate::delivery::outbox`] (publishing).
 //!
-//! - [`applications`], [`webhooks`], [`event_types`], [`acl`]: the management resources.
+//! - [`applications`], [`webhooks`], [`event_types`], [`acl`], [`additional_fields`]: the
+//!   management resources.
 //! - [`changes`]: the publish API; [`events`]: the request log, redelivery and test pings.
 //! - [`openapi`]: the document served at `/openapi.json`; [`shapes`]: the answers it describes
 //!   that handlers build as JSON.
 //! - [`refuse_delivery_loops`]: the publish and record APIs refuse cxhooks' own deliveries.
 
 pub mod acl;
+pub mod additional_fields;
 pub mod applications;
 pub mod changes;
 pub mod event_types;

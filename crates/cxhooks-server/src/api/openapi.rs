@@ -21,9 +21,10 @@ use utoipa::{Modify, OpenApi};
         (name = "identity", description = "Keycloak-compatible realm endpoints"),
         (name = "applications", description = "Applications and their RSA key pairs"),
         (name = "webhooks", description = "Webhooks, filters and the event-type catalog"),
+        (name = "additional fields", description = "The tenant's additional fields: keys of records' additionalinfo, with a label and a type"),
         (name = "acl", description = "Who the caller is"),
         (name = "changes", description = "The publish API of the source system"),
-        (name = "events", description = "The request log, redelivery and test pings"),
+        (name = "events", description = "The request log, redelivery, bulk recovery and test pings"),
         (name = "records", description = "The record store"),
         (name = "operations", description = "Liveness, readiness and metrics")
     )

@@ -7,6 +7,7 @@ use crate::delivery::outbox::{self, ChangeEvent, Publish, PublishError};
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::Principal;
 use crate::records::{all_paths, changed_paths, check_dates, stamp_modification, update_paths};
+use crate::service::groups;
 use crate::service::input::{Problems, merge_patch, parse_json, parse_patch};
 use crate::state::AppState;
 use axum::http::StatusCode;
@@ -75,9 +76,14 @@ pub(super) fn parse_stored(r: &StoredRecord) -> Result<Value, ApiError> {
     serde_json::from_str(&r.data).map_err(ApiError::internal)
 }
 
-/// Checks a record body: an object; `_kind` and `_id`, if present, must match; ISO dates.
-/// Returns the data without `_kind`/`_id`.
-fn check_body(entity: &Entity, body: Value, id: Option<i64>) -> Result<Value, ApiError> {
+/// Checks a record body: an object; `_kind` and `_id`, if present, must match; ISO dates; the
+/// tenant's `additional` fields' values of their types. Returns the data without `_kind`/`_id`.
+fn check_body(
+    entity: &Entity,
+    body: Value,
+    id: Option<i64>,
+    additional: &[cxhooks_store::AdditionalField],
+) -> Result<Value, ApiError> {
     let mut p = Problems::default();
     let Value::Object(mut map) = body else {
         return Err(ApiError::invalid(
@@ -110,6 +116,7 @@ fn check_body(entity: &Entity, body: Value, id: Option<i64>) -> Result<Value, Ap
     for (path, message) in check_dates(entity, &map) {
         p.add(path, message);
     }
+    crate::service::additional::check_values(&mut p, &entity.name, &map, additional);
     p.finish("record")?;
     Ok(Value::Object(map))
 }
@@ -122,26 +129,41 @@ fn now_text(state: &AppState) -> (String, i64) {
     )
 }
 
-/// Stores a write and the change it publishes in one transaction.
+/// Stores a write and the change it publishes in one transaction. `before` is the record before
+/// the write (none for a creation), `after` after it (none for a deletion); the change carries
+/// the groups the write added and removed, with their labels.
 async fn commit(
     state: &AppState,
     tenant: &TenantName,
     action: Action,
-    data: &Value,
+    (before, after): (Option<&Value>, Option<&Value>),
     paths: &[String],
     write: RecordWrite,
 ) -> Result<(), StoreError> {
-    let event_type = Catalog::builtin()
+    let catalog = Catalog::builtin();
+    let event_type = catalog
         .event_type(write.entity(), action)
         .expect("catalog entity");
+    let entity = catalog.entity(write.entity()).expect("catalog entity");
+    let (mut added, mut removed) = groups::diff(entity, before, after);
+    if !(added.is_empty() && removed.is_empty()) {
+        let known = groups::of(&state.store, tenant).await?;
+        added = groups::with_labels(added, &known);
+        removed = groups::with_labels(removed, &known);
+    }
     let (time, at) = now_text(state);
     let entity_id = write.id().to_string();
+    let data = after
+        .or(before)
+        .expect("a write has a record before or after");
     let event = ChangeEvent {
         event_type: &event_type,
         entity_id: &entity_id,
         time: &time,
         data,
         paths,
+        groups_added: &added,
+        groups_removed: &removed,
     };
     let publish = Publish {
         changes: &[event],
@@ -188,7 +210,8 @@ pub async fn create_record(
 ) -> Result<Created, ApiError> {
     principal.require(Scope::RecordsManage)?;
     let entity = entity(&entity_name)?;
-    let mut data = check_body(entity, parse_json(&headers, &body)?, None)?;
+    let additional = crate::service::additional::of(&state, &principal.tenant).await?;
+    let mut data = check_body(entity, parse_json(&headers, &body)?, None, &additional)?;
     let (now, _) = now_text(&state);
     if let Value::Object(map) = &mut data {
         map.entry("creationdate").or_insert_with(|| json!(now));
@@ -202,7 +225,15 @@ pub async fn create_record(
         id,
         data: data.to_string(),
     };
-    commit(&state, tenant, Action::Created, &data, &paths, write).await?;
+    commit(
+        &state,
+        tenant,
+        Action::Created,
+        (None, Some(&data)),
+        &paths,
+        write,
+    )
+    .await?;
     let location = format!("/data/v1/{}/{id}", entity.name);
     Ok(Created::at(location, render(&entity.name, id, &data)))
 }
@@ -264,7 +295,7 @@ async fn modify(
             state,
             &principal.tenant,
             Action::Updated,
-            &new,
+            (Some(&old), Some(&new)),
             &paths,
             write,
         )
@@ -295,7 +326,13 @@ pub async fn replace_record(
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Scope::RecordsManage)?;
     let entity = entity(&entity_name)?;
-    let replacement = check_body(entity, parse_json(&headers, &body)?, record_id(&id))?;
+    let additional = crate::service::additional::of(&state, &principal.tenant).await?;
+    let replacement = check_body(
+        entity,
+        parse_json(&headers, &body)?,
+        record_id(&id),
+        &additional,
+    )?;
     modify(&state, &principal, entity, &id, |old| {
         let mut new = replacement.clone();
         if let (Some(created), Value::Object(map)) = (old.get("creationdate"), &mut new) {
@@ -336,10 +373,11 @@ pub async fn update_record(
         ));
     }
     let n = record_id(&id);
+    let additional = crate::service::additional::of(&state, &principal.tenant).await?;
     modify(&state, &principal, entity, &id, |old| {
         let mut new = old.clone();
         merge_patch(&mut new, &patch);
-        check_body(entity, new, n)
+        check_body(entity, new, n, &additional)
     })
     .await
 }
@@ -371,7 +409,16 @@ pub async fn delete_record(
             id: n,
             version: stored.version,
         };
-        match commit(&state, &principal.tenant, Action::Deleted, &old, &[], write).await {
+        match commit(
+            &state,
+            &principal.tenant,
+            Action::Deleted,
+            (Some(&old), None),
+            &[],
+            write,
+        )
+        .await
+        {
             Ok(()) => return Ok(StatusCode::NO_CONTENT),
             Err(e) if stale(&e) => back_off(attempt).await,
             Err(e) => return Err(e.into()),

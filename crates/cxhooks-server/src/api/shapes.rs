@@ -2,6 +2,7 @@
 //! that generated clients parse `items` into their model), a record, and a `?fields=`
 //! projection. The conformance tests hold each to the real answers.
 
+use crate::service::additional::AdditionalFieldOut;
 use crate::service::applications::ApplicationOut;
 use crate::service::deliveries::EventOut;
 use crate::service::recover::RecoveryOut;
@@ -34,6 +35,11 @@ list_of!(
     RecoveryList,
     RecoveryOut,
     "a webhook's recoveries, newest first"
+);
+list_of!(
+    AdditionalFieldList,
+    AdditionalFieldOut,
+    "the tenant's additional fields"
 );
 /// A page of records, in id order.
 #[derive(Debug, ToSchema)]

@@ -58,7 +58,8 @@ pub async fn create_webhook(
     let app = applications::load(&state, &caller, &app_id).await?;
     caller.may_create("webhooks")?;
     let value = parse_json(&headers, &body)?;
-    let (input, warnings) = WebhookIn::check(&state, &value, None)?;
+    let additional = crate::service::additional::extensions(&state, &app.tenant).await?;
+    let (input, warnings) = WebhookIn::check(&state, &value, None, &additional)?;
     let hook = service::create(&state, &caller, &app, input).await?;
     let location = format!("/webhooks/v1/applications/{}/webhooks/{}", app.id, hook.id);
     Ok(Created::at(
@@ -144,7 +145,8 @@ async fn write(
     } else {
         given
     };
-    let (input, warnings) = WebhookIn::check(&state, &value, Some(&current))?;
+    let additional = crate::service::additional::extensions(&state, &hook.tenant).await?;
+    let (input, warnings) = WebhookIn::check(&state, &value, Some(&current), &additional)?;
     let hook = service::save(&state, &caller, hook, input).await?;
     Ok(Json(WebhookOut::value(&state, &hook, warnings)?))
 }

@@ -327,6 +327,12 @@ pub async fn show(
             dl.kv {
                 dt { "Id" } dd { code.id { (id) } }
                 dt { "Type" } dd { code { (event["type"].as_str().unwrap_or_default()) } }
+                @if let Some(e) = event["entityId"].as_str() {
+                    dt { "Entity" } dd { a href=(format!("/console/requests?app={app}&q={}", url::form_urlencoded::byte_serialize(e.as_bytes()).collect::<String>())) title="every delivery about this record" { code.entity { (e) } } }
+                }
+                @if let Some(c) = event["changeId"].as_str() {
+                    dt { "Change" } dd { a href=(format!("/console/requests?app={app}&q={c}")) title="every delivery of this change" { code.id { (c) } } }
+                }
                 dt { "Status" } dd { span class=(format!("status {status}")) { (status) } }
                 @if let Some(next) = event["nextAttemptAt"].as_str() { dt { "Next attempt" } dd { (next) } }
                 dt { "Webhook" } dd { a href=(format!("/console/webhooks/{app}/{}", event["webhookId"].as_str().unwrap_or_default())) { code.id { (event["webhookId"].as_str().unwrap_or_default()) } } }

@@ -28,9 +28,13 @@ pub enum Done {
     WebhookDeleted,
     /// A bulk recovery started.
     RecoveryStarted,
+    /// An additional field defined.
+    AdditionalFieldCreated,
+    /// An additional field deleted.
+    AdditionalFieldDeleted,
 }
 
-const ALL: [(Done, &str, &str); 10] = [
+const ALL: [(Done, &str, &str); 12] = [
     (Done::ClientSaved, "client-saved", "Client saved."),
     (
         Done::ClientDeleted,
@@ -64,6 +68,16 @@ const ALL: [(Done, &str, &str); 10] = [
         Done::RecoveryStarted,
         "recovery-started",
         "Recovery started: the failed deliveries are being delivered again, oldest first.",
+    ),
+    (
+        Done::AdditionalFieldCreated,
+        "additional-field-created",
+        "Additional field defined: conditions can test it now.",
+    ),
+    (
+        Done::AdditionalFieldDeleted,
+        "additional-field-deleted",
+        "Additional field deleted.",
     ),
 ];
 

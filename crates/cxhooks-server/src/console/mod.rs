@@ -13,6 +13,7 @@
 //! - [`applications`], [`webhooks`]: management.
 //! - [`deliveries`]: the request log, with its chart, attempts and redeliver.
 
+pub mod additional;
 pub mod applications;
 pub mod clients;
 pub mod deliveries;
@@ -59,6 +60,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/applications/{app}/rotate",
             post(applications::rotate_application),
+        )
+        .route(
+            "/console/additional-fields",
+            get(additional::list).post(additional::create),
+        )
+        .route(
+            "/console/additional-fields/{entity}/{key}/delete",
+            post(additional::delete),
         )
         .route("/console/webhooks", get(webhooks::webhooks))
         .route(

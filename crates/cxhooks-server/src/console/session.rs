@@ -282,6 +282,7 @@ pub fn page(session: Option<&Session>, title: &str, body: Markup) -> Response {
                             a href="/console/clients" { "Clients" }
                             a href="/console/applications" { "Applications" }
                             a href="/console/webhooks" { "Webhooks" }
+                            a href="/console/additional-fields" { "Fields" }
                             a href="/console/requests" { "Request log" }
                         }
                         form.signout method="post" action="/console/logout" {

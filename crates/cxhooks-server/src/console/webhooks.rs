@@ -168,7 +168,8 @@ pub async fn create_webhook(
         let caller = Caller::load(&state, session.principal()).await?;
         let app = service::webhooks::application(&state, &caller, form.app).await?;
         caller.may_create("webhooks")?;
-        let (input, _) = WebhookIn::check(&state, &value, None)?;
+        let additional = service::additional::extensions(&state, &session.tenant).await?;
+        let (input, _) = WebhookIn::check(&state, &value, None, &additional)?;
         service::webhooks::create(&state, &caller, &app, input).await
     }
     .await;
@@ -198,11 +199,14 @@ pub async fn create_webhook(
 /// `{valid, detail, errors, warnings}` with paths in the form's row numbering.
 pub async fn validate_webhook(
     State(state): State<AppState>,
-    Posted { form: raw, .. }: Posted,
+    Posted { form: raw, session }: Posted,
 ) -> Response {
     let form = WebhookForm::parse(&raw);
     let (value, rows) = form.to_json();
-    let answer = match WebhookIn::check(&state, &value, None) {
+    let additional = service::additional::extensions(&state, &session.tenant)
+        .await
+        .unwrap_or_default();
+    let answer = match WebhookIn::check(&state, &value, None, &additional) {
         Ok((_, warnings)) => {
             json!({"valid": true, "detail": null, "errors": [], "warnings": to_rows(&warnings, &rows)})
         }
@@ -296,7 +300,8 @@ pub async fn save_webhook(
         let (_, hook) =
             service::webhooks::load_for(&state, &caller, (&app, &id), Verb::Update).await?;
         let current = WebhookOut::value(&state, &hook, Vec::new())?;
-        let (input, _) = WebhookIn::check(&state, &value, Some(&current))?;
+        let additional = service::additional::extensions(&state, &session.tenant).await?;
+        let (input, _) = WebhookIn::check(&state, &value, Some(&current), &additional)?;
         service::webhooks::save(&state, &caller, hook, input).await
     }
     .await;

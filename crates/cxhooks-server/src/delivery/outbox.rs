@@ -33,6 +33,10 @@ pub struct ChangeEvent<'a> {
     pub data: &'a Value,
     /// The changed paths.
     pub paths: &'a [String],
+    /// Groups the change put the record in (`metadata.groupsAdded`: ids and labels).
+    pub groups_added: &'a [String],
+    /// Groups the change took the record out of (`metadata.groupsRemoved`).
+    pub groups_removed: &'a [String],
 }
 
 /// What to publish.
@@ -288,7 +292,8 @@ impl ChangeEvent<'_> {
         // rather than splitting pages all over (docs/performance.md, store bytes).
         let id = ChangeId::now_v7();
         let change =
-            cxhooks_condition::Change::new(self.event_type, self.entity_id, self.data, self.paths);
+            cxhooks_condition::Change::new(self.event_type, self.entity_id, self.data, self.paths)
+                .with_groups(self.groups_added, self.groups_removed);
         let deliveries = state
             .delivery
             .registry

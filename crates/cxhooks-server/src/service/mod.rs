@@ -7,16 +7,20 @@
 //! - [`body`]: reading request bodies: media types, JSON with precise errors, no duplicate keys.
 //! - [`input`]: validation reporting every problem with its pointer; JSON Merge Patch.
 //! - [`list`]: pagination, cursors, `?fields=`.
-//! - [`applications`], [`webhooks`]: management; [`webhook_in`]: a webhook body, checked whole.
+//! - [`applications`], [`webhooks`]: management; [`webhook_in`]: a webhook body, checked whole;
+//!   [`additional`]: additional fields, and conditions and records checked against them;
+//!   [`groups`]: the groups a record write added and removed, and group labels in conditions.
 //! - [`deliveries`]: the request log, redelivery and test pings; [`recover`]: bulk recovery.
 //!
 //! The service may use [`crate::delivery`] (the registry, the outbox); it never imports
 //! [`crate::api`] or [`crate::console`] (`tests/it/layers.rs`).
 
 pub mod access;
+pub mod additional;
 pub mod applications;
 pub mod body;
 pub mod deliveries;
+pub mod groups;
 pub mod input;
 pub mod list;
 pub mod recover;

@@ -178,8 +178,20 @@ fn check_url(state: &AppState, p: &mut Problems, text: &str) {
     }
 }
 
-fn check_filters(state: &AppState, p: &mut Problems, filters: &[Value]) -> Vec<Filter> {
-    let catalog = Catalog::builtin();
+fn check_filters(
+    state: &AppState,
+    p: &mut Problems,
+    filters: &[Value],
+    ext: &super::additional::Extensions,
+) -> Vec<Filter> {
+    // The tenant's additional fields are fields of their entities for these checks.
+    let extended;
+    let catalog = if ext.fields.is_empty() {
+        Catalog::builtin()
+    } else {
+        extended = super::additional::catalog_with(&ext.fields);
+        &extended
+    };
     let max = state.config.limits.max_filters_per_webhook as usize;
     if filters.is_empty() {
         p.add(
@@ -234,6 +246,14 @@ fn check_filters(state: &AppState, p: &mut Problems, filters: &[Value]) -> Vec<F
                             pointer(&base, "condition"),
                             format!("column {}: {w}", w.column()),
                         );
+                    }
+                    for e in entity
+                        .map(|e| super::additional::type_errors(text, e, &ext.fields))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .chain(super::groups::label_errors(text, &ext.groups))
+                    {
+                        p.add(pointer(&base, "condition"), e);
                     }
                 }
                 Err(errors) => {
@@ -407,11 +427,14 @@ fn check_max_per_second(
 impl WebhookIn {
     /// Validates a whole webhook representation, reporting every problem at once; `current`
     /// is the stored one for PUT and PATCH, whose read-only fields may be sent back unchanged.
-    /// Returns the input and the warnings that did not prevent it.
+    /// Returns the input and the warnings that did not prevent it. Conditions are checked
+    /// against the catalog with the tenant's additional fields, and their group labels against
+    /// its groups (`ext`).
     pub fn check(
         state: &AppState,
         value: &Value,
         current: Option<&Value>,
+        ext: &super::additional::Extensions,
     ) -> Result<(Self, Vec<FieldError>), ApiError> {
         let mut p = Problems::default();
         let mut allowed = FIELDS.to_vec();
@@ -441,7 +464,7 @@ impl WebhookIn {
                 valid.description = check_description(&mut p, text);
             }
             if let Some(filters) = p.array(map, "", "filters", true) {
-                valid.filters = check_filters(state, &mut p, filters);
+                valid.filters = check_filters(state, &mut p, filters, ext);
             }
             if let Some(headers) = p.array(map, "", "customHeaders", false) {
                 valid.custom_headers = check_headers(&mut p, headers);

@@ -1,10 +1,12 @@
 //! End-to-end tests of the service over real HTTP on a loopback port, on both stores.
 
+mod additional;
 mod cluster;
 mod conformance;
 mod console;
 mod delivery;
 mod external;
+mod groups;
 mod hardening;
 mod harness;
 mod identity;

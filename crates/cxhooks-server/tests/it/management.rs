@@ -771,6 +771,10 @@ async fn openapi_documents_every_route(backend: Backend) {
         "POST /webhooks/v1/applications/{appId}/events/{eventId}/redeliver",
         "POST /webhooks/v1/applications/{appId}/webhooks/{webhookId}/test",
         "POST /webhooks/v1/applications/{appId}/webhooks/{webhookId}/recover",
+        "GET /webhooks/v1/additional-fields",
+        "POST /webhooks/v1/additional-fields",
+        "GET /webhooks/v1/additional-fields/{entity}/{key}",
+        "DELETE /webhooks/v1/additional-fields/{entity}/{key}",
         "GET /webhooks/v1/applications/{appId}/webhooks/{webhookId}/recoveries",
         "GET /webhooks/v1/applications/{appId}/webhooks/{webhookId}/recoveries/{recoveryId}",
         "POST /data/v1/{entity}",
@@ -799,6 +803,7 @@ async fn openapi_documents_every_route(backend: Backend) {
             .replace("{webhookId}", "y")
             .replace("{eventId}", "z")
             .replace("{recoveryId}", "r")
+            .replace("{key}", "k")
             .replace("{entity}", "crjob")
             .replace("{id}", "1");
         let r = app

@@ -342,10 +342,82 @@ fn passwd(env: &Env, input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `cxhooks additional-field …` with the API's checks and messages.
+async fn additional_fields_are_administered(backend: Backend) {
+    let env = Env::new(backend).await;
+    env.ok(&["tenant", "create", "acme"]);
+    let field = |key: &str, t: &str| {
+        vec![
+            "additional-field",
+            "create",
+            "--tenant",
+            "acme",
+            "--entity",
+            "cremployee",
+            "--key",
+            key,
+            "--label",
+            "Shoe size",
+            "--type",
+            t,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<String>>()
+    };
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    assert!(
+        env.ok(&args(&field("shoesize", "number")))
+            .contains("conditions test it as data.additionalinfo.shoesize")
+    );
+    env.fails(
+        &args(&field("shoesize", "number")),
+        1,
+        "already has an additional field 'shoesize'",
+    );
+    env.fails(
+        &args(&field("Shoe", "colour")),
+        1,
+        "/key: 'Shoe' is not a key",
+    );
+    env.fails(
+        &args(&field("shoe", "colour")),
+        1,
+        "/type: unknown type 'colour'",
+    );
+    let listed: Value =
+        serde_json::from_str(&env.ok(&["additional-field", "list", "--tenant", "acme", "--json"]))
+            .unwrap();
+    assert_eq!(listed[0]["path"], "additionalinfo.shoesize");
+    assert_eq!(listed[0]["_createdBy"], "cxhooks-cli");
+    env.ok(&[
+        "additional-field",
+        "delete",
+        "--tenant",
+        "acme",
+        "--entity",
+        "cremployee",
+        "--key",
+        "shoesize",
+    ]);
+    assert!(
+        env.ok(&["additional-field", "list", "--tenant", "acme"])
+            .contains("no additional fields")
+    );
+    env.fails(
+        &["additional-field", "list", "--tenant", "nope"],
+        1,
+        "tenant 'nope' does not exist",
+    );
+}
+
 cxhooks_store::both_backends!(
     readme_flow,
     bad_input_is_explained,
-    operators_are_administered_and_sign_in
+    operators_are_administered_and_sign_in,
+    additional_fields_are_administered
 );
 
 #[test]
