@@ -8,7 +8,8 @@
 //! - [`input`]: validation reporting every problem with its pointer; JSON Merge Patch.
 //! - [`list`]: pagination, cursors, `?fields=`.
 //! - [`applications`], [`webhooks`]: management; [`webhook_in`]: a webhook body, checked whole;
-//!   [`additional`]: additional fields, and conditions and records checked against them;
+//!   [`additional`] and [`additional_rules`]: additional fields, and conditions and records
+//!   checked against them;
 //!   [`groups`]: the groups a record write added and removed, and group labels in conditions.
 //! - [`deliveries`]: the request log, redelivery and test pings; [`recover`]: bulk recovery.
 //!
@@ -17,6 +18,7 @@
 
 pub mod access;
 pub mod additional;
+pub mod additional_rules;
 pub mod applications;
 pub mod body;
 pub mod deliveries;
