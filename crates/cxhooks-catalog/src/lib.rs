@@ -30,6 +30,8 @@ const CARERIX_FIELDS: &str = include_str!("../carerix-fields.json");
 /// `crdatanode` and `crstatusinfo` (SPEC §4.2): records with events of their own that
 /// integrations load to show labels.
 const LOOKUP_ENTITIES: &str = include_str!("../lookup-entities.json");
+/// Entities of cxhooks itself: attachments (seed 004's roadmap, issue 28).
+const CXHOOKS_ENTITIES: &str = include_str!("../cxhooks-entities.json");
 
 static BUILTIN: LazyLock<Catalog> = LazyLock::new(|| {
     let mut catalog = Catalog::from_json(CARERIX_FIELDS).expect("carerix-fields.json is valid");
@@ -37,6 +39,10 @@ static BUILTIN: LazyLock<Catalog> = LazyLock::new(|| {
     catalog
         .merge(lookups)
         .expect("lookup entities do not clash with Carerix entities");
+    let own = Catalog::from_json(CXHOOKS_ENTITIES).expect("cxhooks-entities.json is valid");
+    catalog
+        .merge(own)
+        .expect("cxhooks' entities do not clash with Carerix entities");
     catalog
 });
 
@@ -211,8 +217,9 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Catalog {
-    /// The catalog shipped with cxhooks: the 8 Carerix entities of SPEC §4.3 and the lookup
-    /// entities `crdatanode` and `crstatusinfo`. Parsed once, on first use.
+    /// The catalog shipped with cxhooks: the 8 Carerix entities of SPEC §4.3, the lookup
+    /// entities `crdatanode` and `crstatusinfo`, and attachments (`crattachment`). Parsed once,
+    /// on first use.
     pub fn builtin() -> &'static Catalog {
         &BUILTIN
     }

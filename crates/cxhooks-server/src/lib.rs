@@ -63,6 +63,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             .merge(api::events::router())
             .merge(api::records::router())
             .merge(api::tombstones::router())
+            .merge(api::attachments::router())
             .split_for_parts();
     (router, api::openapi::finish(doc))
 }

@@ -74,7 +74,8 @@ pub fn changed_paths(old: &Value, new: &Value) -> Vec<String> {
 }
 
 /// Sets `modificationdate` on the record, and on every embedded object whose content changed
-/// (a candidate's `touser` when its last name changes), as Carerix does. Returns the paths it
+/// (a candidate's `touser` when its last name changes), as Carerix does; not in the
+/// `additionalinfo` dictionary, which holds the record's additional fields. Returns the paths it
 /// set: they are changed paths even when two writes fall in the same millisecond.
 pub fn stamp_modification(old: Option<&Value>, new: &mut Value, now: &str) -> Vec<String> {
     let Some(map) = new.as_object_mut() else {
@@ -83,6 +84,10 @@ pub fn stamp_modification(old: Option<&Value>, new: &mut Value, now: &str) -> Ve
     let old_map = old.and_then(Value::as_object);
     let mut stamped = vec!["modificationdate".to_owned()];
     for (key, value) in map.iter_mut() {
+        // `additionalinfo` is a dictionary of the record's own fields, not an embedded record.
+        if key == crate::service::additional::DICTIONARY {
+            continue;
+        }
         let before = old_map.and_then(|o| o.get(key));
         if let Value::Object(inner) = value
             && before != Some(&Value::Object(inner.clone()))

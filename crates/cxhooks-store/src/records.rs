@@ -26,6 +26,8 @@ pub enum RecordWrite {
         id: i64,
         /// JSON text.
         data: String,
+        /// Its file, for an attachment.
+        content: Option<Vec<u8>>,
     },
     /// Replaces a record if it is still at `version`.
     Update {
@@ -37,6 +39,8 @@ pub enum RecordWrite {
         data: String,
         /// The version it was read at.
         version: i64,
+        /// A new file, for an attachment (`None` keeps the one it has).
+        content: Option<Vec<u8>>,
     },
     /// Deletes a record if it is still at `version`.
     Delete {
@@ -130,6 +134,26 @@ impl Store {
     }
 }
 
+impl Store {
+    /// An attachment's file, if it has one.
+    pub async fn record_content(
+        &self,
+        tenant: &TenantName,
+        entity: &str,
+        id: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        on_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT content FROM record_contents WHERE tenant = $1 AND entity = $2 AND id = $3"
+        )
+        .bind(tenant.as_str())
+        .bind(entity)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)
+        .map_err(StoreError::from)
+    }
+}
+
 /// A deleted record's tombstone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct Tombstone {
@@ -185,36 +209,63 @@ impl Store {
     }
 }
 
+/// Stores an attachment's file, replacing the one it had, inside a record write's transaction.
+macro_rules! put_content {
+    ($tx:expr, $tenant:expr, $entity:expr, $id:expr, $content:expr) => {
+        if let Some(bytes) = $content {
+            sqlx::query(
+                "INSERT INTO record_contents (tenant, entity, id, content) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant, entity, id) DO UPDATE SET content = excluded.content",
+            )
+            .bind($tenant.as_str())
+            .bind($entity)
+            .bind(*$id)
+            .bind(bytes.as_slice())
+            .execute(&mut *$tx)
+            .await?;
+        }
+    };
+}
+pub(crate) use put_content;
+
 /// Applies a record write inside a transaction; a stale version is a [`StoreError::Conflict`].
 macro_rules! apply_record_write {
     ($tx:expr, $tenant:expr, $write:expr, $now:expr) => {{
         use $crate::records::RecordWrite;
         let affected = match $write {
-            RecordWrite::Insert { entity, id, data } => sqlx::query(
-                "INSERT INTO records (tenant, entity, id, data, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 1, $5, $5)",
-            )
-            .bind($tenant.as_str())
-            .bind(entity)
-            .bind(*id)
-            .bind(data)
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected(),
-            RecordWrite::Update { entity, id, data, version } => sqlx::query(
-                "UPDATE records SET data = $4, version = version + 1, updated_at = $6 \
-                 WHERE tenant = $1 AND entity = $2 AND id = $3 AND version = $5",
-            )
-            .bind($tenant.as_str())
-            .bind(entity)
-            .bind(*id)
-            .bind(data)
-            .bind(*version)
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected(),
+            RecordWrite::Insert { entity, id, data, content } => {
+                let n = sqlx::query(
+                    "INSERT INTO records (tenant, entity, id, data, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 1, $5, $5)",
+                )
+                .bind($tenant.as_str())
+                .bind(entity)
+                .bind(*id)
+                .bind(data)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                $crate::records::put_content!($tx, $tenant, entity, id, content);
+                n
+            }
+            RecordWrite::Update { entity, id, data, version, content } => {
+                let n = sqlx::query(
+                    "UPDATE records SET data = $4, version = version + 1, updated_at = $6 \
+                     WHERE tenant = $1 AND entity = $2 AND id = $3 AND version = $5",
+                )
+                .bind($tenant.as_str())
+                .bind(entity)
+                .bind(*id)
+                .bind(data)
+                .bind(*version)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                $crate::records::put_content!($tx, $tenant, entity, id, content);
+                n
+            }
             RecordWrite::Delete { entity, id, version } => {
                 let n = sqlx::query(
                     "DELETE FROM records WHERE tenant = $1 AND entity = $2 AND id = $3 AND version = $4",
@@ -226,6 +277,12 @@ macro_rules! apply_record_write {
                 .execute(&mut *$tx)
                 .await?
                 .rows_affected();
+                sqlx::query("DELETE FROM record_contents WHERE tenant = $1 AND entity = $2 AND id = $3")
+                    .bind($tenant.as_str())
+                    .bind(entity)
+                    .bind(*id)
+                    .execute(&mut *$tx)
+                    .await?;
                 sqlx::query(
                     "INSERT INTO record_tombstones (tenant, entity, id, deleted_at) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, entity, id) \

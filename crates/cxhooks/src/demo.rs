@@ -190,13 +190,23 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
     )
     .await?;
     outln!("additional field shoesize (number) of cremployee");
+    // A group (a crdatanode of type Group): filters may name it by its label.
+    demo.create(
+        "crdatanode",
+        json!({"datanodeid": 501, "value": "Do not send Emails", "type": "Group"}),
+    )
+    .await?;
+    outln!("group 501 \"Do not send Emails\"");
 
     // Filters from the seed documents: candidates that become "Available" (status 1234), new
-    // candidates, every match and placement, new vacancies; and a shoe size that changes above 44.
+    // candidates, every match and placement, new vacancies; a shoe size that changes above 44,
+    // a candidate put in the group "Do not send Emails", and a CV added.
     let filters = json!([
         {"eventType": "cremployee:created"},
         {"eventType": "cremployee:updated", "condition": "data.touser.tosinglestatusnode eq '1234'"},
         {"eventType": "cremployee:updated", "condition": "data.additionalinfo.shoesize gt 44 and metadata.paths has any of ['additionalinfo.shoesize']"},
+        {"eventType": "cremployee:updated", "condition": "metadata.groupsAdded has any of ['Do not send Emails']"},
+        {"eventType": "crattachment:created", "condition": "data.label eq 'CV'"},
         {"eventType": "crvacancy:created"},
         {"eventType": "crmatch:created"},
         {"eventType": "crmatch:updated"},
@@ -272,6 +282,14 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
         json!({"additionalinfo": {"shoesize": 46}}),
     )
     .await?; // the shoe size filter selects it
+    demo.patch("cremployee", &sem, json!({"touser": {"groupnodes": [501]}}))
+        .await?; // put in the group "Do not send Emails"
+    demo.create(
+        "crattachment",
+        json!({"toemployee": eva, "label": "CV", "filename": "eva-jansen-cv.txt", "contenttype": "text/plain",
+            "content": "RXZhIEphbnNlbiwgSUNVIG51cnNlLCAxMiB5ZWFycw=="}),
+    )
+    .await?; // a CV added
     let m = demo
         .create(
             "crmatch",

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 const SOURCE: &str = include_str!("../../carerix-fields.json");
 
 #[test]
-fn builtin_has_the_carerix_entities_then_the_lookup_entities() {
+fn builtin_has_the_carerix_entities_then_the_lookup_entities_then_attachments() {
     let names: Vec<&str> = Catalog::builtin()
         .entities()
         .map(|e| e.name.as_str())
@@ -25,7 +25,8 @@ fn builtin_has_the_carerix_entities_then_the_lookup_entities() {
             "crpublication",
             "crcampaign",
             "crdatanode",
-            "crstatusinfo"
+            "crstatusinfo",
+            "crattachment"
         ]
     );
     let lookups: Vec<&str> = Catalog::builtin()
@@ -61,6 +62,7 @@ fn builtin_field_counts_match_the_notes() {
             ("crmatch", 30, 5),
             ("crpublication", 34, 10),
             ("crcampaign", 25, 6),
+            ("crattachment", 11, 0),
         ]
     );
 }
@@ -136,19 +138,19 @@ fn event_type_parses_known_entities_and_actions() {
         "crdatanode:created".parse::<EventType>().unwrap().action(),
         Action::Created
     );
-    assert_eq!(Catalog::builtin().event_types().count(), 30);
+    assert_eq!(Catalog::builtin().event_types().count(), 33);
 }
 
 #[test]
 fn event_type_errors_list_what_is_valid() {
     let err = EventType::parse("candidate:updated").unwrap_err();
     assert!(
-        matches!(&err, EventTypeError::UnknownEntity { entity, valid } if entity == "candidate" && valid.len() == 10)
+        matches!(&err, EventTypeError::UnknownEntity { entity, valid } if entity == "candidate" && valid.len() == 11)
     );
     assert_eq!(
         err.to_string(),
         "unknown entity 'candidate'; valid entities: cremployee, cruser, crcompany, crvacancy, \
-         crjob, crmatch, crpublication, crcampaign, crdatanode, crstatusinfo"
+         crjob, crmatch, crpublication, crcampaign, crdatanode, crstatusinfo, crattachment"
     );
     let err = EventType::parse("CREmployee:updated").unwrap_err();
     assert!(
@@ -230,7 +232,7 @@ fn merge_adds_entities_and_fields() {
         r#"{"entities": {
             "cremployee": {"label": "-", "carerixType": "-", "fields": [
                 {"path": "shoesize", "carerixName": "shoeSize", "label": "Shoe size", "type": "integer"}]},
-            "crattachment": {"label": "Attachment", "carerixType": "CRAttachment", "fields": []}
+            "crresume": {"label": "Resume", "carerixType": "CRResume", "fields": []}
         }}"#,
     )
     .unwrap();
@@ -243,8 +245,8 @@ fn merge_adds_entities_and_fields() {
             .field("shoesize")
             .is_some()
     );
-    assert!(catalog.parse_event_type("crattachment:created").is_ok());
-    assert!(EventType::parse("crattachment:created").is_err());
+    assert!(catalog.parse_event_type("crresume:created").is_ok());
+    assert!(EventType::parse("crresume:created").is_err());
 }
 
 #[test]

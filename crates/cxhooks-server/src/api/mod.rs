@@ -6,6 +6,7 @@
 //! - [`applications`], [`webhooks`], [`event_types`], [`acl`], [`additional_fields`]: the
 //!   management resources.
 //! - [`changes`]: the publish API; [`events`]: the request log, redelivery and test pings.
+//! - [`records`], [`record_list`], [`tombstones`], [`attachments`]: the record store.
 //! - [`openapi`]: the document served at `/openapi.json`; [`shapes`]: the answers it describes
 //!   that handlers build as JSON.
 //! - [`refuse_delivery_loops`]: the publish and record APIs refuse cxhooks' own deliveries.
@@ -13,6 +14,7 @@
 pub mod acl;
 pub mod additional_fields;
 pub mod applications;
+pub mod attachments;
 pub mod changes;
 pub mod event_types;
 pub mod events;

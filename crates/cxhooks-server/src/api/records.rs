@@ -211,7 +211,10 @@ pub async fn create_record(
     principal.require(Scope::RecordsManage)?;
     let entity = entity(&entity_name)?;
     let additional = crate::service::additional::of(&state, &principal.tenant).await?;
-    let mut data = check_body(entity, parse_json(&headers, &body)?, None, &additional)?;
+    let limit = state.config.limits.max_attachment_bytes;
+    let mut given = parse_json(&headers, &body)?;
+    let content = super::attachments::take_content(&entity.name, &mut given, limit)?;
+    let mut data = check_body(entity, given, None, &additional)?;
     let (now, _) = now_text(&state);
     if let Value::Object(map) = &mut data {
         map.entry("creationdate").or_insert_with(|| json!(now));
@@ -224,6 +227,7 @@ pub async fn create_record(
         entity: entity.name.clone(),
         id,
         data: data.to_string(),
+        content,
     };
     commit(
         &state,
@@ -266,8 +270,8 @@ pub async fn get_record(
 async fn modify(
     state: &AppState,
     principal: &Principal,
-    entity: &Entity,
-    id: &str,
+    (entity, id): (&Entity, &str),
+    content: Option<Vec<u8>>,
     change: impl Fn(&Value) -> Result<Value, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let n = record_id(id).ok_or_else(|| not_found(&entity.name, id))?;
@@ -290,6 +294,7 @@ async fn modify(
             id: n,
             data: new.to_string(),
             version: stored.version,
+            content: content.clone(),
         };
         match commit(
             state,
@@ -327,14 +332,24 @@ pub async fn replace_record(
     principal.require(Scope::RecordsManage)?;
     let entity = entity(&entity_name)?;
     let additional = crate::service::additional::of(&state, &principal.tenant).await?;
-    let replacement = check_body(
-        entity,
-        parse_json(&headers, &body)?,
-        record_id(&id),
-        &additional,
-    )?;
-    modify(&state, &principal, entity, &id, |old| {
+    let mut given = parse_json(&headers, &body)?;
+    let limit = state.config.limits.max_attachment_bytes;
+    let content = super::attachments::take_content(&entity.name, &mut given, limit)?;
+    let keeps_file = content.is_none();
+    let replacement = check_body(entity, given, record_id(&id), &additional)?;
+    modify(&state, &principal, (entity, &id), content, |old| {
         let mut new = replacement.clone();
+        // An attachment replaced without a new file keeps its file, and so its size and checksum.
+        if keeps_file
+            && entity.name == super::attachments::ENTITY
+            && let Value::Object(map) = &mut new
+        {
+            for key in ["size", "checksum"] {
+                if let Some(v) = old.get(key) {
+                    map.entry(key).or_insert_with(|| v.clone());
+                }
+            }
+        }
         if let (Some(created), Value::Object(map)) = (old.get("creationdate"), &mut new) {
             map.entry("creationdate").or_insert_with(|| created.clone());
         }
@@ -365,7 +380,7 @@ pub async fn update_record(
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Scope::RecordsManage)?;
     let entity = entity(&entity_name)?;
-    let patch = parse_patch(&headers, &body)?;
+    let mut patch = parse_patch(&headers, &body)?;
     if !patch.is_object() {
         return Err(ApiError::invalid(
             "a merge patch of a record is a JSON object",
@@ -374,7 +389,9 @@ pub async fn update_record(
     }
     let n = record_id(&id);
     let additional = crate::service::additional::of(&state, &principal.tenant).await?;
-    modify(&state, &principal, entity, &id, |old| {
+    let limit = state.config.limits.max_attachment_bytes;
+    let content = super::attachments::take_content(&entity.name, &mut patch, limit)?;
+    modify(&state, &principal, (entity, &id), content, |old| {
         let mut new = old.clone();
         merge_patch(&mut new, &patch);
         check_body(entity, new, n, &additional)

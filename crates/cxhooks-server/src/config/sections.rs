@@ -299,6 +299,10 @@ pub struct LimitsConfig {
     /// Largest request body; larger gets 413.
     #[serde(with = "byte_size")]
     pub max_body_bytes: u64,
+    /// Largest attachment file (`crattachment`'s `content`); larger gets 413. Sent as base64,
+    /// a file takes 4/3 of its size in the body, which `max_body_bytes` must allow.
+    #[serde(with = "byte_size")]
+    pub max_attachment_bytes: u64,
     /// Management API requests per client per second, and token requests per client id; past
     /// it 429 with `Retry-After`.
     pub api_requests_per_client_per_s: u32,
@@ -321,6 +325,7 @@ impl Default for LimitsConfig {
             monthly_notifications_per_client: 1_000_000,
             max_filters_per_webhook: 10,
             max_body_bytes: 1 << 20,
+            max_attachment_bytes: 512 << 10,
             api_requests_per_client_per_s: 100,
             sign_in_failures_per_account: 5,
             sign_in_failures_per_address: 20,

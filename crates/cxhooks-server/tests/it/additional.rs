@@ -90,6 +90,10 @@ async fn a_change_to_an_additional_field_reaches_the_webhook_that_tests_it(backe
         assert_eq!(note["type"], "cremployee:updated");
         let paths = note["data"]["changedFields"].as_array().unwrap();
         assert!(paths.contains(&json!("additionalinfo.shoesize")), "{note}");
+        assert!(
+            !paths.contains(&json!("additionalinfo.modificationdate")),
+            "{note}"
+        );
     }
     verify_with_seed_snippets(&s, &got[1].body, got[1].header("cx-signature"));
 

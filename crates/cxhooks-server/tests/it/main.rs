@@ -1,6 +1,7 @@
 //! End-to-end tests of the service over real HTTP on a loopback port, on both stores.
 
 mod additional;
+mod attachments;
 mod cluster;
 mod conformance;
 mod console;

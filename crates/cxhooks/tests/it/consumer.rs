@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 #[test]
 fn demo_runs_to_completion() {
     let out = Command::new(env!("CARGO_BIN_EXE_cxhooks"))
-        .args(["demo", "--port", "0", "--events", "9"])
+        .args(["demo", "--port", "0", "--events", "11"])
         .env("CXHOOKS_LOG", "error")
         .output()
         .unwrap();
@@ -23,19 +23,29 @@ fn demo_runs_to_completion() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("9 deliveries received, 9 verified."),
+        stdout.contains("11 deliveries received, 11 verified."),
         "{stdout}"
     );
     let verified = stdout
         .lines()
         .filter(|l| l.starts_with("✔ #") && l.ends_with("signature verified"))
         .count();
-    assert_eq!(verified, 9, "{stdout}");
+    assert_eq!(verified, 11, "{stdout}");
     assert!(
         stdout
             .lines()
             .any(|l| l.contains("cremployee:updated") && l.contains("additionalinfo.shoesize")),
         "the additional field's change is delivered: {stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("cremployee:updated") && l.contains("touser.groupnodes")),
+        "the group change is delivered: {stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.contains("crattachment:created")),
+        "the CV is delivered: {stdout}"
     );
     for kind in [
         "cremployee:created",
