@@ -129,6 +129,30 @@ impl Api {
         Ok((status, r.json().await.unwrap_or(Value::Null)))
     }
 
+    /// The bytes at `path` (an attachment's file), `None` on 404.
+    pub async fn bytes(&self, path: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.bearer().await?)
+            .send()
+            .await
+            .map_err(|e| ApiError(format!("{path}: {e}")))?;
+        match r.status().as_u16() {
+            404 => Ok(None),
+            200 => Ok(Some(
+                r.bytes()
+                    .await
+                    .map_err(|e| ApiError(format!("{path}: {e}")))?
+                    .to_vec(),
+            )),
+            other => {
+                let v: Value = r.json().await.unwrap_or(Value::Null);
+                Err(ApiError(format!("{path}: {other} {}", problem_text(&v))))
+            }
+        }
+    }
+
     /// A call that must succeed.
     pub async fn ok(
         &self,

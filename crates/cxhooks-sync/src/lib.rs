@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod attachments;
 pub mod check;
 mod pass;
 pub mod replica;
@@ -63,6 +64,8 @@ pub struct Options {
     /// How often cxhooks' request log is read for notifications that failed (then the sync
     /// catches up).
     pub watch_every: std::time::Duration,
+    /// Follow the attachments (`crattachment`) of the replicated records, with their files.
+    pub attachments: bool,
 }
 
 /// Why a sync stopped.
@@ -114,6 +117,8 @@ struct Receiver {
     pass: std::sync::atomic::AtomicI64,
     /// Records notified while the initial sync runs, fetched again when it ends.
     recheck: Mutex<Option<BTreeSet<String>>>,
+    /// With `--attachments`: the attachment field that names an owner of `entity`.
+    attachments: Option<&'static str>,
 }
 
 impl Receiver {
@@ -190,6 +195,12 @@ impl Receiver {
             other => return Err(format!("fetching {} {id} answered {other}", self.entity)),
         };
         if keep {
+            let new = self.attachments.is_some()
+                && !self
+                    .replica
+                    .has(&self.entity, id)
+                    .await
+                    .map_err(|e| e.to_string())?;
             self.replica
                 .upsert(
                     &self.entity,
@@ -198,12 +209,23 @@ impl Receiver {
                 )
                 .await
                 .map_err(|e| e.to_string())?;
+            // Newly replicated: its attachments come along.
+            if let Some(field) = self.attachments.filter(|_| new) {
+                attachments::copy(&self.api, &self.replica, (&self.entity, field), Some(id))
+                    .await?;
+            }
             Ok("upserted")
         } else {
             self.replica
                 .delete(&self.entity, id)
                 .await
                 .map_err(|e| e.to_string())?;
+            if self.attachments.is_some() {
+                self.replica
+                    .delete_attachments(None, Some(id))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
             Ok("removed")
         }
     }
@@ -227,7 +249,8 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
             return StatusCode::UNAUTHORIZED;
         }
     };
-    if n.is_ping() || n.entity() != r.entity {
+    let attachment = r.attachments.filter(|_| n.entity() == attachments::ENTITY);
+    if n.is_ping() || (n.entity() != r.entity && attachment.is_none()) {
         return StatusCode::OK;
     }
     match r.replica.first_time(&n.id).await {
@@ -242,10 +265,16 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE,
     }
     let id = n.data.entity_id.clone();
-    if let Some(set) = r.recheck.lock().expect("lock").as_mut() {
-        set.insert(id.clone());
-    }
-    match r.settle(&id).await {
+    let settled = match attachment {
+        Some(field) => attachments::settle(&r.api, &r.replica, (&r.entity, field), &id).await,
+        None => {
+            if let Some(set) = r.recheck.lock().expect("lock").as_mut() {
+                set.insert(id.clone());
+            }
+            r.settle(&id).await
+        }
+    };
+    match settled {
         Ok(what) => {
             let fields = n.data.changed_fields.join(", ");
             let _ = r
@@ -254,7 +283,8 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
                     "applied",
                     &format!(
                         "{} {id} {what} ({}; changed: {fields})",
-                        r.entity, n.event_type
+                        n.entity(),
+                        n.event_type
                     ),
                 )
                 .await;
@@ -292,6 +322,18 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     progress: impl Fn(Progress),
 ) -> Result<(), SyncError> {
+    let owner_field = match (o.attachments, attachments::owner_field(&o.entity)) {
+        (false, _) => None,
+        (true, Some(field)) => Some(field),
+        (true, None) => {
+            let entities: Vec<&str> = attachments::OWNERS.iter().map(|(e, _)| *e).collect();
+            return Err(SyncError::Filter(format!(
+                "--attachments: attachments belong to {}, not to {}",
+                entities.join(", "),
+                o.entity
+            )));
+        }
+    };
     let replica = Replica::open(&o.into).await?;
     replica
         .log(
@@ -341,6 +383,7 @@ pub async fn run(
         filter,
         pass: pass.into(),
         recheck: Mutex::new(Some(BTreeSet::new())),
+        attachments: owner_field,
     });
     let router = axum::Router::new()
         .fallback(receive)
@@ -371,6 +414,20 @@ pub async fn run(
             replica
                 .log("error", &format!("re-checking {} {id}: {e}", o.entity))
                 .await?;
+        }
+    }
+    if let Some(field) = owner_field {
+        match attachments::copy(&api, &replica, (&o.entity, field), None).await {
+            Ok(n) => {
+                replica
+                    .log("run", &format!("attachments: {n} stored with their files"))
+                    .await?
+            }
+            Err(e) => {
+                replica
+                    .log("error", &format!("copying the attachments: {e}"))
+                    .await?
+            }
         }
     }
     replica

@@ -66,11 +66,14 @@ pub struct Entry {
 
 // `pass`: the reconcile pass that last saw the record (`initial:`, `pass:` and `filter:` keys
 // in replica_progress); a pass that ends removes what it did not see.
-const SCHEMA: [&str; 4] = [
+// `replica_attachments`: with `--attachments`, the attachments of the replicated records, their
+// file in base64 (text on both databases).
+const SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS replica_records (entity TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, pass BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (entity, id))",
     "CREATE TABLE IF NOT EXISTS replica_seen (id TEXT PRIMARY KEY)",
     "CREATE TABLE IF NOT EXISTS replica_progress (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS replica_timeline (n BIGINT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS replica_attachments (id TEXT PRIMARY KEY, owner TEXT NOT NULL, data TEXT NOT NULL, content TEXT)",
 ];
 
 const ADD_PASS: &str = "ALTER TABLE replica_records ADD COLUMN pass BIGINT NOT NULL DEFAULT 0";
@@ -355,6 +358,69 @@ impl Replica {
         .await
         .map(|_| ()))?;
         Ok(())
+    }
+
+    /// Whether the replica holds record `id` of `entity`.
+    pub async fn has(&self, entity: &str, id: &str) -> Result<bool, ReplicaError> {
+        let n: i64 = on_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT count(*) FROM replica_records WHERE entity = $1 AND id = $2"
+        )
+        .bind(entity)
+        .bind(id)
+        .fetch_one(pool)
+        .await)?;
+        Ok(n > 0)
+    }
+
+    /// Stores (or replaces) an attachment of record `owner`, with its file in base64.
+    pub async fn upsert_attachment(
+        &self,
+        id: &str,
+        owner: &str,
+        data: &str,
+        content: Option<&str>,
+    ) -> Result<(), ReplicaError> {
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO replica_attachments (id, owner, data, content) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, data = excluded.data, \
+             content = excluded.content"
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(data)
+        .bind(content)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Removes attachment `id`, or every attachment of record `owner`.
+    pub async fn delete_attachments(
+        &self,
+        id: Option<&str>,
+        owner: Option<&str>,
+    ) -> Result<(), ReplicaError> {
+        on_pool!(self, |pool| sqlx::query(
+            "DELETE FROM replica_attachments WHERE id = $1 OR owner = $2"
+        )
+        .bind(id.unwrap_or(""))
+        .bind(owner.unwrap_or(""))
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Every attachment: id, owner, record and file (base64), by id.
+    pub async fn attachments(
+        &self,
+    ) -> Result<Vec<(String, String, String, Option<String>)>, ReplicaError> {
+        Ok(on_pool!(self, |pool| sqlx::query_as(
+            "SELECT id, owner, data, content FROM replica_attachments ORDER BY id"
+        )
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Every record of an entity, by id.

@@ -183,11 +183,15 @@ pub(crate) async fn set_up(o: &Options, api: &Api, replica: &str) -> Result<SetU
             quoted.join(", ")
         )
     };
-    let filters = json!([
+    let mut filters = json!([
         {"eventType": format!("{}:created", o.entity), "condition": filter_text},
         {"eventType": format!("{}:updated", o.entity), "condition": leaving},
         {"eventType": format!("{}:deleted", o.entity)}
     ]);
+    if let Some(field) = crate::attachments::owner_field(&o.entity).filter(|_| o.attachments) {
+        let list = filters.as_array_mut().expect("an array");
+        list.extend(crate::attachments::filters(field));
+    }
     let description = format!("cxhooks-sync:{replica}:{}", o.entity);
     let hook = api.webhook(&app, &description, &url, &filters).await?;
     let keys = api.keys(&app, &secret).await?;

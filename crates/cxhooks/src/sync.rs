@@ -57,6 +57,10 @@ pub struct SyncArgs {
     /// on finding some, the sync catches up on what changed since.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     watch_every: std::time::Duration,
+    /// Also keep the attachments (crattachment) of the replicated records, with their files
+    /// (candidates, contacts, vacancies and placements).
+    #[arg(long)]
+    attachments: bool,
 }
 
 fn paint(kind: &str, text: &str, colour: bool) -> String {
@@ -119,6 +123,7 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, String> {
         page_size: args.page_size.clamp(1, 500),
         reconcile: args.reconcile,
         watch_every: args.watch_every,
+        attachments: args.attachments,
     };
     if args.check {
         let api = cxhooks_sync::api::Api::new(

@@ -2,8 +2,10 @@
 //! receiver moves. Each ends with the replica equal to the source, field for field.
 
 use crate::sync::{Source, source, source_with};
+use base64::Engine as _;
 use cxhooks_store::testing::Backend;
-use serde_json::Value;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 /// Active is status 1001, New 1002 (see `Source::candidates`).
 async fn a_changed_filter_reconciles_the_replica(backend: Backend) {
@@ -235,7 +237,105 @@ async fn a_key_rotation_does_not_stop_the_sync(backend: Backend) {
     assert!(rejected.is_empty(), "{rejected:?}");
 }
 
+/// The replica's attachments (id → owner, file) once `done` holds for them (or panics after
+/// 30 s).
+async fn attachments_when(
+    s: &Source,
+    done: impl Fn(&BTreeMap<String, (String, String)>) -> bool,
+) -> BTreeMap<String, (String, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let replica = cxhooks_sync::replica::Replica::open(&s.replica_url())
+            .await
+            .unwrap();
+        let got: BTreeMap<String, (String, String)> = replica
+            .attachments()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, owner, _, content)| {
+                let file = base64::engine::general_purpose::STANDARD
+                    .decode(content.unwrap_or_default())
+                    .unwrap();
+                (id, (owner, String::from_utf8(file).unwrap()))
+            })
+            .collect();
+        if done(&got) {
+            return got;
+        }
+        assert!(std::time::Instant::now() < deadline, "{got:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// `--attachments`: the CVs of the replicated candidates come along with their files, follow
+/// them in real time, and leave with them.
+async fn attachments_follow_the_replicated_records(backend: Backend) {
+    let s = source(backend).await;
+    s.candidates(8).await;
+    let kept: Vec<String> = s.expected_in(&[1001, 1002]).await.into_keys().collect();
+    assert_eq!(kept.len(), 4);
+    let cv = |owner: &str| {
+        json!({"toemployee": owner.parse::<i64>().unwrap(), "label": "CV", "filename": "cv.txt",
+            "contenttype": "text/plain", "content": base64::engine::general_purpose::STANDARD.encode(format!("cv of {owner}"))})
+    };
+    for owner in 1..=8 {
+        s.call(
+            reqwest::Method::POST,
+            "/data/v1/crattachment",
+            cv(&owner.to_string()),
+        )
+        .await;
+    }
+    let (_sync, _) = s.sync(&["--attachments"]);
+    s.until_timeline("run attachments: 4 stored").await;
+    let first = attachments_when(&s, |a| a.len() == 4).await;
+    for (owner, file) in first.values() {
+        assert!(kept.contains(owner), "{owner} is not replicated");
+        assert_eq!(*file, format!("cv of {owner}"));
+    }
+    s.until_timeline("run now in real time").await;
+
+    // In real time: a new CV of a replicated candidate comes, one of another does not.
+    let outsider = (1..=8)
+        .map(|i| i.to_string())
+        .find(|i| !kept.contains(i))
+        .unwrap();
+    let added = s
+        .call(reqwest::Method::POST, "/data/v1/crattachment", cv(&kept[0]))
+        .await;
+    s.call(
+        reqwest::Method::POST,
+        "/data/v1/crattachment",
+        cv(&outsider),
+    )
+    .await;
+    let added_id = added["_id"].as_str().unwrap().to_owned();
+    attachments_when(&s, |a| a.contains_key(&added_id)).await;
+    // Deleted at the source, deleted here.
+    let gone = first.keys().next().unwrap().clone();
+    s.call(
+        reqwest::Method::DELETE,
+        &format!("/data/v1/crattachment/{gone}"),
+        Value::Null,
+    )
+    .await;
+    attachments_when(&s, |a| !a.contains_key(&gone)).await;
+    // A candidate the filter no longer selects takes its attachments with it.
+    let leaving = kept[0].clone();
+    s.call(
+        reqwest::Method::PATCH,
+        &format!("/data/v1/cremployee/{leaving}"),
+        json!({"touser": {"tosinglestatusnode": 1000}}),
+    )
+    .await;
+    let last = attachments_when(&s, |a| a.values().all(|(o, _)| *o != leaving)).await;
+    assert!(last.values().all(|(o, _)| kept.contains(o)), "{last:?}");
+    assert!(!last.values().any(|(o, _)| *o == outsider), "{last:?}");
+}
+
 cxhooks_store::both_backends!(
+    attachments_follow_the_replicated_records,
     a_key_rotation_does_not_stop_the_sync,
     a_long_downtime_is_caught_up_on_start,
     failed_notifications_seen_in_the_request_log_are_caught_up,
