@@ -109,8 +109,8 @@ fn disposition(record: &Value, id: i64) -> HeaderValue {
 }
 
 /// An attachment's file, with its content type and file name.
-#[utoipa::path(get, path = "/data/v1/{entity}/{id}/content", tag = "records",
-    params(("entity" = String, Path, description = "crattachment"), ("id" = String, Path)),
+#[utoipa::path(get, path = "/data/v1/crattachment/{attachmentId}/content", tag = "records",
+    params(("attachmentId" = String, Path, description = "the crattachment record's id")),
     responses((status = 200, description = "the file", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, description = "no such attachment, or it has no file", body = crate::error::ProblemDoc),
@@ -119,14 +119,9 @@ fn disposition(record: &Value, id: i64) -> HeaderValue {
 pub async fn get_content(
     State(state): State<AppState>,
     principal: Principal,
-    Path((entity, id)): Path<(String, String)>,
+    Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::RecordsManage)?;
-    if entity != ENTITY {
-        return Err(ApiError::not_found(format!(
-            "only {ENTITY} records have content; '{entity}' records do not"
-        )));
-    }
     let missing = || ApiError::not_found(format!("there is no {ENTITY} with id '{id}'"));
     let n = id
         .parse::<i64>()

@@ -23,7 +23,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_event))
         .routes(routes!(redeliver_event))
         .routes(routes!(test_webhook))
-        .routes(routes!(recover_webhook, list_recoveries))
+        .routes(routes!(recover_webhook))
+        .routes(routes!(list_recoveries))
         .routes(routes!(get_recovery))
 }
 

@@ -199,6 +199,7 @@ fn busy() -> ApiError {
     responses((status = 201, description = "created, with `_kind` and `_id`; `Location` names it", body = super::shapes::Record),
         (status = 400, body = crate::error::ProblemDoc), (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc),
+        (status = 413, description = "an attachment's file is larger than `limits.max_attachment_bytes`", body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
     security(("oauth2" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn create_record(
@@ -320,6 +321,7 @@ async fn modify(
     responses((status = 200, body = super::shapes::Record), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc), (status = 409, body = crate::error::ProblemDoc),
+        (status = 413, description = "an attachment's file is larger than `limits.max_attachment_bytes`", body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
     security(("oauth2" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn replace_record(
@@ -369,6 +371,7 @@ pub async fn replace_record(
     responses((status = 200, body = super::shapes::Record), (status = 400, body = crate::error::ProblemDoc),
         (status = 401, body = crate::error::ProblemDoc), (status = 403, body = crate::error::ProblemDoc),
         (status = 404, body = crate::error::ProblemDoc), (status = 409, body = crate::error::ProblemDoc),
+        (status = 413, description = "an attachment's file is larger than `limits.max_attachment_bytes`", body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
     security(("oauth2" = ["urn:cx/cx5Wrapper:data:manage"])))]
 pub async fn update_record(

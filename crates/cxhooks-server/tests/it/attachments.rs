@@ -95,6 +95,13 @@ async fn an_added_cv_is_delivered_and_its_file_is_served(backend: Backend) {
     assert_eq!(first.json()["data"]["entityId"], created.body["_id"]);
     verify_with_seed_snippets(&s, &first.body, first.header("cx-signature"));
 
+    // The record and the tombstone list answer beside the file's route.
+    assert_eq!(call(&s, "GET", &location, None).await.body["label"], "CV");
+    let since = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let deleted_since = format!("/data/v1/crattachment/deleted?since={since}");
+    let tombstones = call(&s, "GET", &deleted_since, None).await;
+    assert_eq!(tombstones.status, 200, "{}", tombstones.text);
+
     // The file, as it was sent.
     let file = s
         .app
@@ -180,7 +187,12 @@ async fn an_added_cv_is_delivered_and_its_file_is_served(backend: Backend) {
         None,
     )
     .await;
-    assert_problem(&other, 404, "", "only crattachment records have content");
+    assert_problem(
+        &other,
+        404,
+        "",
+        "there is no route for GET /data/v1/cremployee",
+    );
     let stranger = s
         .app
         .call("GET", &format!("{location}/content"), &s.publisher, None)

@@ -771,7 +771,7 @@ async fn openapi_documents_every_route(backend: Backend) {
         "POST /webhooks/v1/applications/{appId}/events/{eventId}/redeliver",
         "POST /webhooks/v1/applications/{appId}/webhooks/{webhookId}/test",
         "POST /webhooks/v1/applications/{appId}/webhooks/{webhookId}/recover",
-        "GET /data/v1/{entity}/{id}/content",
+        "GET /data/v1/crattachment/{attachmentId}/content",
         "GET /webhooks/v1/additional-fields",
         "POST /webhooks/v1/additional-fields",
         "GET /webhooks/v1/additional-fields/{entity}/{key}",
@@ -805,6 +805,7 @@ async fn openapi_documents_every_route(backend: Backend) {
             .replace("{eventId}", "z")
             .replace("{recoveryId}", "r")
             .replace("{key}", "k")
+            .replace("{attachmentId}", "1")
             .replace("{entity}", "crjob")
             .replace("{id}", "1");
         let r = app
