@@ -205,6 +205,10 @@ impl Store {
         if self.kind() == crate::Backend::Postgres {
             deletes.push("DELETE FROM delivery_log WHERE tenant = $1");
         }
+        // Keyed by tenant name without a foreign key: a tenant made again with the name must
+        // not find them (its attachment ids start at 1 again).
+        deletes.push("DELETE FROM record_contents WHERE tenant = $1");
+        deletes.push("DELETE FROM recoveries WHERE tenant = $1");
         deletes.push("DELETE FROM tenants WHERE name = $1");
         on_pool!(self, |pool| {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;

@@ -129,6 +129,31 @@ impl Api {
         Ok((status, r.json().await.unwrap_or(Value::Null)))
     }
 
+    /// Every record of `entity` that `filter` selects, through all pages.
+    pub async fn all_records(&self, entity: &str, filter: &str) -> Result<Vec<Value>, ApiError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("filter", filter), ("limit", "500")];
+            if let Some(c) = cursor.as_deref() {
+                query.push(("cursor", c));
+            }
+            let query = serde_urlencoded::to_string(&query).expect("text pairs encode");
+            let page = self
+                .ok(
+                    reqwest::Method::GET,
+                    &format!("/data/v1/{entity}?{query}"),
+                    None,
+                )
+                .await?;
+            out.extend(page["items"].as_array().into_iter().flatten().cloned());
+            match page["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// The bytes at `path` (an attachment's file), `None` on 404.
     pub async fn bytes(&self, path: &str) -> Result<Option<Vec<u8>>, ApiError> {
         let r = self

@@ -24,11 +24,17 @@ pub fn owner_field(entity: &str) -> Option<&'static str> {
     OWNERS.iter().find(|(e, _)| *e == entity).map(|(_, f)| *f)
 }
 
-/// The webhook filters that notify every change of an attachment of a record.
+/// The webhook filters that notify every change of an attachment of a record, including the
+/// update that takes its owner away.
 pub(crate) fn filters(field: &str) -> [Value; 3] {
     let owned = format!("data.{field} exists");
-    ["created", "updated", "deleted"]
-        .map(|action| json!({"eventType": format!("{ENTITY}:{action}"), "condition": owned}))
+    let leaving = format!("{owned} or metadata.paths has any of ['{field}']");
+    [
+        ("created", &owned),
+        ("updated", &leaving),
+        ("deleted", &owned),
+    ]
+    .map(|(action, c)| json!({"eventType": format!("{ENTITY}:{action}"), "condition": c}))
 }
 
 /// An owner reference as text (a number or a string).
@@ -81,8 +87,8 @@ pub(crate) async fn settle(
     Ok("stored")
 }
 
-/// Settles every attachment of a record of `entity` (after a pass), or of record `owner` only
-/// (newly replicated): how many it stored.
+/// Settles every attachment of a record of `entity` (after a pass; then removes those the
+/// source no longer has), or of record `owner` only (newly replicated): how many it stored.
 pub(crate) async fn copy(
     api: &Api,
     replica: &Replica,
@@ -96,32 +102,29 @@ pub(crate) async fn copy(
         }
         Some(o) => format!("data.{field} eq '{}'", o.replace('\'', "''")),
     };
-    let mut cursor: Option<String> = None;
-    let mut stored = 0;
-    loop {
-        let mut query = vec![("filter", filter.as_str()), ("limit", "500")];
-        if let Some(c) = cursor.as_deref() {
-            query.push(("cursor", c));
-        }
-        let query = serde_urlencoded::to_string(&query).expect("text pairs encode");
-        let page = api
-            .ok(
-                reqwest::Method::GET,
-                &format!("/data/v1/{ENTITY}?{query}"),
-                None,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        for item in page["items"].as_array().into_iter().flatten() {
-            if let Some(id) = item["_id"].as_str()
-                && settle(api, replica, (entity, field), id).await? == "stored"
-            {
-                stored += 1;
-            }
-        }
-        match page["nextCursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return Ok(stored),
+    let mut stored = Vec::new();
+    for item in api
+        .all_records(ENTITY, &filter)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        if let Some(id) = item["_id"].as_str()
+            && settle(api, replica, (entity, field), id).await? == "stored"
+        {
+            stored.push(id.to_owned());
         }
     }
+    // After a pass, an attachment kept here that the source no longer lists was deleted
+    // while no sync ran.
+    if owner.is_none() {
+        for (id, ..) in replica.attachments().await.map_err(|e| e.to_string())? {
+            if !stored.contains(&id) {
+                replica
+                    .delete_attachments(Some(&id), None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(stored.len())
 }

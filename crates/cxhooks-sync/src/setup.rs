@@ -33,28 +33,9 @@ pub fn status_type(entity: &str) -> &'static str {
 /// Every `crdatanode` record of lookup type `kind`, through all pages.
 async fn lookup_values(api: &Api, kind: &str) -> Result<Vec<serde_json::Value>, SyncError> {
     // `kind` is one of `status_type`'s names: no quote to escape.
-    let filter = format!("data.type eq '{kind}'");
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut query = vec![("filter", filter.as_str()), ("limit", "500")];
-        if let Some(c) = cursor.as_deref() {
-            query.push(("cursor", c));
-        }
-        let query = serde_urlencoded::to_string(&query).expect("text pairs encode");
-        let page = api
-            .ok(
-                reqwest::Method::GET,
-                &format!("/data/v1/crdatanode?{query}"),
-                None,
-            )
-            .await?;
-        out.extend(page["items"].as_array().into_iter().flatten().cloned());
-        match page["nextCursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return Ok(out),
-        }
-    }
+    Ok(api
+        .all_records("crdatanode", &format!("data.type eq '{kind}'"))
+        .await?)
 }
 
 /// The filter text: the user's condition and/or the statuses named by label.

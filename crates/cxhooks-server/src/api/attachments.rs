@@ -25,8 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Takes an attachment's `content` (base64) out of a record body (or a merge patch), and sets
-/// its `size` and `checksum` (`sha256:` and the hex digest) from the bytes. `None` when the
-/// body has no `content`, or is not an attachment.
+/// its `size` and `checksum` (`sha256:` and the hex digest) from the bytes; values of them the
+/// client sent are dropped. `None` when the body has no `content`, or is not an attachment.
 pub fn take_content(
     entity: &str,
     body: &mut Value,
@@ -35,6 +35,9 @@ pub fn take_content(
     let Some(map) = body.as_object_mut().filter(|_| entity == ENTITY) else {
         return Ok(None);
     };
+    // `size` and `checksum` describe the stored file: only the store sets them.
+    map.remove("size");
+    map.remove("checksum");
     let Some(content) = map.remove("content") else {
         return Ok(None);
     };

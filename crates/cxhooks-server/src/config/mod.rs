@@ -148,16 +148,6 @@ impl Config {
                 "delivery.retry_schedule needs at least one offset".into(),
             ));
         }
-        // An attachment as large as allowed must fit in a body as base64, with room to spare.
-        let needed = self.limits.max_attachment_bytes.div_ceil(3) * 4 + 16 * 1024;
-        if self.limits.max_body_bytes < needed {
-            return Err(ConfigError(format!(
-                "limits.max_body_bytes ({} bytes) is too small for limits.max_attachment_bytes ({} \
-                 bytes): a file is sent as base64, 4/3 of its size; raise max_body_bytes to at \
-                 least {needed} or lower max_attachment_bytes",
-                self.limits.max_body_bytes, self.limits.max_attachment_bytes
-            )));
-        }
         if self.delivery.recover_per_s == 0 {
             return Err(ConfigError(
                 "delivery.recover_per_s must be at least 1 (deliveries a recovery redelivers per second; default 100)"

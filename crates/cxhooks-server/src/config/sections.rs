@@ -300,7 +300,7 @@ pub struct LimitsConfig {
     #[serde(with = "byte_size")]
     pub max_body_bytes: u64,
     /// Largest attachment file (`crattachment`'s `content`); larger gets 413. Sent as base64,
-    /// a file takes 4/3 of its size in the body, which `max_body_bytes` must allow.
+    /// a file takes 4/3 of its size in the body, which `max_body_bytes` also bounds.
     #[serde(with = "byte_size")]
     pub max_attachment_bytes: u64,
     /// Management API requests per client per second, and token requests per client id; past

@@ -128,7 +128,20 @@ pub async fn list(
     };
     let listed = async {
         let caller = Caller::load(&state, session.principal()).await?;
-        deliveries::list(&state, &caller, &app.id.to_string(), &query).await
+        let found = deliveries::list(&state, &caller, &app.id.to_string(), &query).await?;
+        // A UUID that is no change of this application may still be a record's id.
+        let none = found["items"].as_array().is_some_and(Vec::is_empty);
+        match query.change_id.clone().filter(|_| none) {
+            Some(id) => {
+                let by_entity = EventQuery {
+                    change_id: None,
+                    entity_id: Some(id),
+                    ..query
+                };
+                deliveries::list(&state, &caller, &app.id.to_string(), &by_entity).await
+            }
+            None => Ok(found),
+        }
     }
     .await;
     let now = Utc::now();

@@ -244,8 +244,8 @@ async fn users(
     let mut users = Vec::new();
     for hook in store.tenants_webhooks(std::slice::from_ref(tenant)).await? {
         let used = hook.filters.iter().any(|f| {
-            f.event_type.split(':').next() == Some(entity)
-                && f.condition.as_deref().is_some_and(|c| uses(c, key))
+            let own = f.event_type.split(':').next() == Some(entity);
+            f.condition.as_deref().is_some_and(|c| uses(c, key, own))
         });
         if used {
             users.push(format!("{} ({})", hook.id, hook.url));

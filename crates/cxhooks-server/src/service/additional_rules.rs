@@ -41,13 +41,26 @@ pub fn catalog_with(fields: &[AdditionalField]) -> Catalog {
     catalog
 }
 
+/// An ISO 8601 date (`2026-11-22`) or its start (`2026`, `2026-11`).
+fn iso_date_or_prefix(s: &str) -> bool {
+    let full = match s.len() {
+        4 => format!("{s}-01-01"),
+        7 => format!("{s}-01"),
+        _ => s.to_owned(),
+    };
+    chrono::NaiveDate::parse_from_str(&full, "%Y-%m-%d").is_ok()
+}
+
 /// Why `test` can never hold for an additional field of type `field_type`, if so.
 fn mismatch(field_type: &str, test: &Test) -> Option<String> {
+    // The evaluator compares a string and a number by their text (`eq '44'` matches 44), and
+    // strings in order (`ge '2026'` matches 2026 dates): only what can never match is refused.
     let literal_fits = |l: &Literal| match (field_type, l) {
         (_, Literal::Null) => true,
         ("number", Literal::Number(_)) => true,
-        ("string", Literal::String(_)) => true,
-        ("date", Literal::String(s)) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
+        ("number", Literal::String(s)) => s.parse::<f64>().is_ok(),
+        ("string", Literal::String(_) | Literal::Number(_)) => true,
+        ("date", Literal::String(s)) => iso_date_or_prefix(s),
         ("boolean", Literal::Bool(_)) => true,
         ("boolean", Literal::Number(n)) => matches!(n.as_str(), "0" | "1"),
         ("lookup", Literal::Number(_)) => true,
@@ -57,7 +70,7 @@ fn mismatch(field_type: &str, test: &Test) -> Option<String> {
     let expected = match field_type {
         "number" => "a number, like 44",
         "string" => "a quoted text, like 'large'",
-        "date" => "an ISO 8601 date in quotes, like '2026-11-22'",
+        "date" => "an ISO 8601 date in quotes, like '2026-11-22' (or its start, '2026-11')",
         "boolean" => "true, false, 1 or 0",
         _ => "the id of a crdatanode, like 1234",
     };
@@ -117,24 +130,31 @@ pub fn type_errors(source: &str, entity: &str, fields: &[AdditionalField]) -> Ve
     errors
 }
 
-/// Whether a condition of a filter of `entity` uses additional field `key`: as a
-/// `data.additionalinfo.{key}` path, or as `additionalinfo.{key}` in a list of changed paths.
-pub(crate) fn uses(source: &str, key: &str) -> bool {
+/// How a condition uses an additional field `key`: `own` when it is a filter of the field's
+/// entity (`data.additionalinfo.{key}`, or `additionalinfo.{key}` as a changed path), else
+/// only through a relation (`data.toemployee.additionalinfo.{key}` in a placement's filter).
+pub(crate) fn uses(source: &str, key: &str, own: bool) -> bool {
     let Ok(condition) = cxhooks_condition::parse(source) else {
         return false;
     };
     let changed = format!("{DICTIONARY}.{key}");
     condition.predicates().iter().any(|p| {
         let s = p.path.segments();
-        let as_data =
-            p.path.root() == Root::Data && s.len() >= 2 && s[0] == DICTIONARY && s[1] == key;
-        let as_path = match &p.test {
-            Test::Has(_, items) | Test::In(items) => items
-                .iter()
-                .any(|l| matches!(l, Literal::String(t) if *t == changed)),
-            Test::Compare(_, Literal::String(t)) => *t == changed,
-            _ => false,
-        };
+        let at = s.windows(2).position(|w| w[0] == DICTIONARY && w[1] == key);
+        let as_data = p.path.root() == Root::Data
+            && match at {
+                Some(0) => own,
+                Some(_) => true,
+                None => false,
+            };
+        let as_path = own
+            && match &p.test {
+                Test::Has(_, items) | Test::In(items) => items
+                    .iter()
+                    .any(|l| matches!(l, Literal::String(t) if *t == changed)),
+                Test::Compare(_, Literal::String(t)) | Test::Text(_, t) => *t == changed,
+                _ => false,
+            };
         as_data || as_path
     })
 }
@@ -216,6 +236,31 @@ mod tests {
             )
             .is_empty()
         );
+        // Compared by text, '44' can match 44; a string field can equal a number's text.
+        assert!(
+            type_errors(
+                "data.additionalinfo.shoesize eq '44'",
+                "cremployee",
+                &number
+            )
+            .is_empty()
+        );
+        assert!(
+            type_errors(
+                "data.additionalinfo.shoesize eq 44",
+                "cremployee",
+                &shoesize("string")
+            )
+            .is_empty()
+        );
+        assert!(
+            type_errors(
+                "data.additionalinfo.shoesize ge '2026'",
+                "cremployee",
+                &shoesize("date")
+            )
+            .is_empty()
+        );
         let e = type_errors(
             "data.additionalinfo.shoesize gt 'large'",
             "cremployee",
@@ -260,15 +305,18 @@ mod tests {
 
     #[test]
     fn a_condition_uses_a_field_by_path_or_as_a_changed_path() {
-        assert!(uses("data.additionalinfo.shoesize gt 44", "shoesize"));
-        assert!(uses(
-            "metadata.paths has any of ['additionalinfo.shoesize']",
-            "shoesize"
+        let own = |c: &str| uses(c, "shoesize", true);
+        assert!(own("data.additionalinfo.shoesize gt 44"));
+        assert!(own("metadata.paths has any of ['additionalinfo.shoesize']"));
+        assert!(own("metadata.paths contains 'additionalinfo.shoesize'"));
+        assert!(!own("metadata.paths has any of ['additionalinfo.shoes']"));
+        assert!(!own("data.shoesize gt 44"));
+        // A placement's filter reaches the candidate's field through a relation.
+        let other = |c: &str| uses(c, "shoesize", false);
+        assert!(other("data.toemployee.additionalinfo.shoesize gt 44"));
+        assert!(!other("data.additionalinfo.shoesize gt 44"));
+        assert!(!other(
+            "metadata.paths has any of ['additionalinfo.shoesize']"
         ));
-        assert!(!uses(
-            "metadata.paths has any of ['additionalinfo.shoes']",
-            "shoesize"
-        ));
-        assert!(!uses("data.shoesize gt 44", "shoesize"));
     }
 }

@@ -142,15 +142,20 @@ pub fn label_errors(source: &str, groups: &[Group]) -> Vec<String> {
         if !is_groups {
             continue;
         }
-        let literals: Vec<&Literal> = match &predicate.test {
-            Test::Has(_, items) | Test::In(items) => items.iter().collect(),
-            Test::Compare(_, l) => vec![l],
+        let named: Vec<&str> = match &predicate.test {
+            Test::Has(_, items) | Test::In(items) => items
+                .iter()
+                .filter_map(|l| match l {
+                    Literal::String(t) => Some(t.as_str()),
+                    _ => None,
+                })
+                .collect(),
+            Test::Compare(_, Literal::String(t)) | Test::Text(_, t) => vec![t.as_str()],
             _ => Vec::new(),
         };
-        for l in literals {
-            let Literal::String(text) = l else { continue };
+        for text in named {
             let is_id = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-            if is_id || groups.iter().any(|g| g.label == *text) {
+            if is_id || groups.iter().any(|g| g.label == text) {
                 continue;
             }
             let mut labels: Vec<&str> = groups.iter().map(|g| g.label.as_str()).collect();
@@ -222,5 +227,9 @@ mod tests {
             "{e:?}"
         );
         assert!(label_errors("data.groupnodes has any of ['VIP']", &groups).is_empty());
+        assert_eq!(
+            label_errors("metadata.groupsAdded contains 'VIP'", &groups).len(),
+            1
+        );
     }
 }

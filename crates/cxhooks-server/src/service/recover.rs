@@ -146,22 +146,32 @@ pub async fn start(
             ),
         ));
     }
-    let latest = state.store.recoveries(&app.tenant, hook.id, 1).await?;
-    if let Some(running) = latest
-        .iter()
-        .map(|r| view(r, now))
-        .find(|r| r.status == "running")
-    {
-        return Err(ApiError::new(
+    let running = |detail: String| {
+        ApiError::new(
             StatusCode::CONFLICT,
             "recovery-running",
             "A recovery is running",
-            format!(
+            detail,
+        )
+    };
+    if let Some(mut latest) = state
+        .store
+        .recoveries(&app.tenant, hook.id, 1)
+        .await?
+        .pop()
+        .filter(|r| r.status == "running")
+    {
+        let shown = view(&latest, now);
+        if shown.status == "running" {
+            return Err(running(format!(
                 "recovery {} of this webhook is still running ({} of {} handled): wait for it, \
                  or follow it at …/recoveries/{}",
-                running.id, running.processed, running.total, running.id
-            ),
-        ));
+                shown.id, shown.processed, shown.total, shown.id
+            )));
+        }
+        // Its node stopped: recorded as interrupted, so that this one may run.
+        latest.status = "interrupted".into();
+        state.store.recovery_progress(&latest).await?;
     }
     let ids = state
         .store
@@ -184,7 +194,16 @@ pub async fn start(
         heartbeat_at: now,
         finished_at: ids.is_empty().then_some(now),
     };
-    state.store.insert_recovery(&record).await?;
+    match state.store.insert_recovery(&record).await {
+        Ok(()) => {}
+        // Another node started one at the same moment.
+        Err(cxhooks_store::StoreError::Conflict(_)) => {
+            return Err(running(
+                "a recovery of this webhook started at the same moment is running: follow it at …/recoveries".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
     let out = view(&record, now);
     if !ids.is_empty() {
         tokio::spawn(run(
@@ -241,7 +260,8 @@ async fn run(
     ids: Vec<DeliveryId>,
 ) {
     let rate = state.config.delivery.recover_per_s.max(1) as usize;
-    let batch = (rate / 10).max(1);
+    // A tenth of a second's worth per statement, at most 500 ids (SQLite binds each one).
+    let batch = (rate / 10).clamp(1, 500);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(batch as f64 / rate as f64));
     let mut written = Instant::now();
     'batches: for chunk in ids.chunks(batch) {

@@ -24,14 +24,7 @@ async fn define(s: &Setup, entity: &str, key: &str, label: &str, t: &str) -> Ans
 }
 
 async fn webhook(s: &Setup, url: &str, condition: &str) -> Answer {
-    s.app
-        .json(
-            "POST",
-            &format!("/webhooks/v1/applications/{}/webhooks", s.app_id),
-            &s.manager,
-            &json!({"url": url, "filters": [{"eventType": "cremployee:updated", "condition": condition}]}),
-        )
-        .await
+    s.webhook_on_updates(url, condition).await
 }
 
 async fn write(s: &Setup, method: &str, path: &str, body: Value) -> Answer {

@@ -214,4 +214,48 @@ async fn an_added_cv_is_delivered_and_its_file_is_served(backend: Backend) {
     );
 }
 
-cxhooks_store::both_backends!(an_added_cv_is_delivered_and_its_file_is_served);
+/// A tenant deleted and made again under its name finds none of the old files, though its
+/// attachment ids start at 1 again.
+async fn a_deleted_tenants_files_go_with_it(backend: Backend) {
+    let receiver = TestReceiver::ok().await;
+    let s = setup(backend, config(), &receiver.url).await;
+    let cv = json!({"label": "CV", "size": 99, "content": b64(b"the old tenant's CV")});
+    let first = call(&s, "POST", "/data/v1/crattachment", Some(cv)).await;
+    assert_eq!(first.headers["location"], "/data/v1/crattachment/1");
+    assert_eq!(
+        first.body["size"], 19,
+        "size is the store's, not the client's"
+    );
+    let acme = cxhooks_store::TenantName::parse("acme").unwrap();
+    assert!(s.app.store().delete_tenant(&acme).await.unwrap());
+    s.app.tenant("acme").await;
+    let (_, token) = s
+        .app
+        .client_token("acme", crate::harness::ALL_SCOPES, "create=on,read=all")
+        .await;
+    let again = s
+        .app
+        .json(
+            "POST",
+            "/data/v1/crattachment",
+            &token,
+            &json!({"label": "CV", "size": 5, "checksum": "sha256:00"}),
+        )
+        .await;
+    assert_eq!(again.headers["location"], "/data/v1/crattachment/1");
+    assert!(
+        again.body.get("size").is_none() && again.body.get("checksum").is_none(),
+        "{}",
+        again.text
+    );
+    let file = s
+        .app
+        .call("GET", "/data/v1/crattachment/1/content", &token, None)
+        .await;
+    assert_problem(&file, 404, "", "has no file");
+}
+
+cxhooks_store::both_backends!(
+    an_added_cv_is_delivered_and_its_file_is_served,
+    a_deleted_tenants_files_go_with_it,
+);

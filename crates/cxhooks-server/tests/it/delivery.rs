@@ -112,6 +112,19 @@ impl Setup {
             .await
     }
 
+    /// Adds a webhook at `url` with one filter of `cremployee:updated` and `condition`;
+    /// answers the API's answer, whatever its status.
+    pub async fn webhook_on_updates(&self, url: &str, condition: &str) -> Answer {
+        self.app
+            .json(
+                "POST",
+                &format!("/webhooks/v1/applications/{}/webhooks", self.app_id),
+                &self.manager,
+                &json!({"url": url, "filters": [{"eventType": "cremployee:updated", "condition": condition}]}),
+            )
+            .await
+    }
+
     /// The request log's answer to `query`, whatever its status.
     pub async fn log_answer(&self, query: &str) -> Answer {
         self.app

@@ -7,7 +7,8 @@ CREATE INDEX changes_entity ON changes(tenant, entity_id);
 -- that accepted it redelivers them, oldest first, at `delivery.recover_per_s`, and writes its
 -- progress here after every batch; any node answers for it. A recovery whose node stopped
 -- (`heartbeat_at` older than a minute while `running`) reads as `interrupted` and may be started
--- again: what it already redelivered is no longer failed.
+-- again: what it already redelivered is no longer failed. One runs per webhook at a time: the
+-- unique index refuses a second `running` row, also from another node at the same moment.
 CREATE TABLE recoveries (
     id TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
@@ -26,3 +27,4 @@ CREATE TABLE recoveries (
     finished_at BIGINT
 );
 CREATE INDEX recoveries_webhook ON recoveries(webhook_id, created_at);
+CREATE UNIQUE INDEX recoveries_running ON recoveries(webhook_id) WHERE status = 'running';

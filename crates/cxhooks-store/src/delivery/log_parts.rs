@@ -13,6 +13,19 @@ use sqlx::AssertSqlSafe;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+/// `INSERT INTO deliveries` of the rows a `DELETE FROM delivery_log … RETURNING *` named `l`
+/// took out of the log: the queue's columns, in its order.
+macro_rules! requeue_from_l {
+    () => {
+        "INSERT INTO deliveries SELECT id, tenant, application_id, webhook_id, change_id, \
+         type, payload, signature, status, attempts, series_attempts, series_started, \
+         next_attempt_at, lease_until, lease_owner, created_at, updated_at, attempt_at, \
+         attempt_duration_us, attempt_status_code, attempt_error, attempt_response_body, \
+         entity_key FROM l"
+    };
+}
+pub(crate) use requeue_from_l;
+
 /// `expires_at` of a delivery kept for good: the only value of `delivery_log_forever`.
 pub(crate) const FOREVER: i64 = i64::MAX;
 /// Serialises the nodes' partition work (any constant the store uses for nothing else).
@@ -277,15 +290,11 @@ impl Store {
         app_id: ApplicationId,
         id: DeliveryId,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        sqlx::query(concat!(
             "WITH l AS (DELETE FROM delivery_log WHERE tenant = $1 AND application_id = $2 \
-             AND id = $3 RETURNING *) \
-             INSERT INTO deliveries SELECT id, tenant, application_id, webhook_id, change_id, \
-             type, payload, signature, status, attempts, series_attempts, series_started, \
-             next_attempt_at, lease_until, lease_owner, created_at, updated_at, attempt_at, \
-             attempt_duration_us, attempt_status_code, attempt_error, attempt_response_body, \
-             entity_key FROM l",
-        )
+             AND id = $3 RETURNING *) ",
+            requeue_from_l!()
+        ))
         .bind(tenant.as_str())
         .bind(Id::from(app_id))
         .bind(Id::from(id))

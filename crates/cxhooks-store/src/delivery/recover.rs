@@ -108,15 +108,11 @@ impl Store {
                 let uuids: Vec<uuid::Uuid> = ids.iter().map(|id| id.uuid()).collect();
                 let mut tx = pool.begin().await?;
                 // Finished deliveries are in the log: the failed ones back to the queue first.
-                sqlx::query(
+                sqlx::query(concat!(
                     "WITH l AS (DELETE FROM delivery_log WHERE tenant = $1 AND application_id = $2 \
-                     AND status = 'failed' AND id = ANY($3) RETURNING *) \
-                     INSERT INTO deliveries SELECT id, tenant, application_id, webhook_id, change_id, \
-                     type, payload, signature, status, attempts, series_attempts, series_started, \
-                     next_attempt_at, lease_until, lease_owner, created_at, updated_at, attempt_at, \
-                     attempt_duration_us, attempt_status_code, attempt_error, attempt_response_body, \
-                     entity_key FROM l",
-                )
+                     AND status = 'failed' AND id = ANY($3) RETURNING *) ",
+                    crate::delivery::log_parts::requeue_from_l!()
+                ))
                 .bind(tenant.as_str())
                 .bind(Id::from(app_id))
                 .bind(&uuids)
@@ -136,7 +132,7 @@ impl Store {
         }
     }
 
-    /// Stores a new recovery.
+    /// Stores a new recovery; [`StoreError::Conflict`] if one of its webhook is `running`.
     pub async fn insert_recovery(&self, r: &RecoveryRecord) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO recoveries ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
@@ -159,8 +155,10 @@ impl Store {
             .bind(r.finished_at)
             .execute(pool)
             .await
-            .map(|_| ()))?;
-        Ok(())
+            .map(|_| ()))
+        .map_err(crate::error::conflict(
+            "a recovery of this webhook is running",
+        ))
     }
 
     /// Writes a recovery's progress: how many it redelivered, and, once it ends, its status,

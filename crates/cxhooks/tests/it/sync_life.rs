@@ -287,7 +287,7 @@ async fn attachments_follow_the_replicated_records(backend: Backend) {
         )
         .await;
     }
-    let (_sync, _) = s.sync(&["--attachments"]);
+    let (sync, _) = s.sync(&["--attachments"]);
     s.until_timeline("run attachments: 4 stored").await;
     let first = attachments_when(&s, |a| a.len() == 4).await;
     for (owner, file) in first.values() {
@@ -332,6 +332,21 @@ async fn attachments_follow_the_replicated_records(backend: Backend) {
     let last = attachments_when(&s, |a| a.values().all(|(o, _)| *o != leaving)).await;
     assert!(last.values().all(|(o, _)| kept.contains(o)), "{last:?}");
     assert!(!last.values().any(|(o, _)| *o == outsider), "{last:?}");
+
+    // Deleted while no sync ran: gone after the next start.
+    drop(sync);
+    let missed = last.keys().next().unwrap().clone();
+    s.call(
+        reqwest::Method::DELETE,
+        &format!("/data/v1/crattachment/{missed}"),
+        Value::Null,
+    )
+    .await;
+    let (_again, _) = s.sync(&["--attachments"]);
+    attachments_when(&s, |a| {
+        !a.contains_key(&missed) && a.len() == last.len() - 1
+    })
+    .await;
 }
 
 cxhooks_store::both_backends!(
