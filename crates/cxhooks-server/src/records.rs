@@ -4,6 +4,9 @@
 use cxhooks_catalog::{Entity, FieldType};
 use serde_json::{Map, Value};
 
+/// The dictionary of a record that holds its additional fields (`additionalinfo.shoesize`).
+pub const ADDITIONAL_INFO: &str = "additionalinfo";
+
 fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {
         key.to_owned()
@@ -85,7 +88,7 @@ pub fn stamp_modification(old: Option<&Value>, new: &mut Value, now: &str) -> Ve
     let mut stamped = vec!["modificationdate".to_owned()];
     for (key, value) in map.iter_mut() {
         // `additionalinfo` is a dictionary of the record's own fields, not an embedded record.
-        if key == crate::service::additional::DICTIONARY {
+        if key == ADDITIONAL_INFO {
             continue;
         }
         let before = old_map.and_then(|o| o.get(key));

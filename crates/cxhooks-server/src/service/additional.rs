@@ -20,7 +20,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 /// The dictionary of a record that holds its additional fields.
-pub const DICTIONARY: &str = "additionalinfo";
+pub const DICTIONARY: &str = crate::records::ADDITIONAL_INFO;
 
 /// The value types an additional field may have.
 pub const TYPES: [&str; 5] = ["string", "number", "date", "boolean", "lookup"];
