@@ -42,11 +42,22 @@ async fn delivered_notifications_are_purged_after_their_retention(backend: Backe
     }
     assert_eq!(seen.len(), 3, "only the failed are left: {seen:?}");
     assert!(seen.iter().all(|e| e["status"] == "failed"), "{seen:?}");
-    let metrics = s.app.get("/metrics", None).await.text().await.unwrap();
-    let purged = metrics
-        .lines()
-        .find(|l| l.starts_with("cxhooks_purged_total{what=\"deliveries\"}"))
-        .unwrap_or_else(|| panic!("no purge counted: {metrics}"));
+    // The purge counts what it removed once its statement has committed: a moment after the
+    // rows are gone from the log (seen on a loaded CI machine), so wait for the count too.
+    let mut metrics = String::new();
+    let mut purged = None;
+    for _ in 0..100 {
+        metrics = s.app.get("/metrics", None).await.text().await.unwrap();
+        purged = metrics
+            .lines()
+            .find(|l| l.starts_with("cxhooks_purged_total{what=\"deliveries\"}"))
+            .map(str::to_owned);
+        if purged.as_deref().is_some_and(|l| l.ends_with(" 3")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let purged = purged.unwrap_or_else(|| panic!("no purge counted: {metrics}"));
     assert!(purged.ends_with(" 3"), "{purged}");
 }
 
