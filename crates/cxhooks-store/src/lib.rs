@@ -30,7 +30,7 @@ mod identity;
 mod ids;
 mod management;
 pub mod model;
-mod pack;
+pub mod pack;
 mod postgres;
 mod records;
 mod script;

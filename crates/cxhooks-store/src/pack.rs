@@ -32,8 +32,8 @@ thread_local! {
     static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> = const { RefCell::new(None) };
 }
 
-/// The bytes to store for a payload.
-pub(crate) fn pack(payload: &[u8]) -> Vec<u8> {
+/// The bytes to store for a payload (a notification, or a change's body).
+pub fn pack(payload: &[u8]) -> Vec<u8> {
     let packed = COMPRESSOR.with(|cell| -> io::Result<Vec<u8>> {
         let mut slot = cell.borrow_mut();
         let compressor = match slot.as_mut() {
@@ -64,7 +64,7 @@ pub(crate) fn pack_all(deliveries: &[crate::NewDelivery]) -> Vec<Vec<u8>> {
 }
 
 /// The payload stored as `stored`.
-pub(crate) fn unpack(stored: Vec<u8>) -> io::Result<Vec<u8>> {
+pub fn unpack(stored: Vec<u8>) -> io::Result<Vec<u8>> {
     match stored.first() {
         Some(&FORMAT_V1) => DECOMPRESSOR.with(|cell| {
             let frame = &stored[1..];
@@ -94,7 +94,7 @@ pub(crate) fn unpack(stored: Vec<u8>) -> io::Result<Vec<u8>> {
 fn damaged(why: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
-        format!("a stored notification payload is damaged: {why}"),
+        format!("a stored payload is damaged: {why}"),
     )
 }
 

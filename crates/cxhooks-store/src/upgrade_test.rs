@@ -149,7 +149,15 @@ mod previous_release {
     /// The releases upgraded from, as (SQLite, PostgreSQL) migration versions: issue 25's
     /// fair claims, its per-webhook limits, its delivery log, and its record of configuration
     /// changes (the release before Standard Webhooks' columns).
-    const RELEASES: [(i64, i64); 6] = [(11, 12), (13, 14), (14, 15), (15, 16), (17, 18), (20, 21)];
+    const RELEASES: [(i64, i64); 7] = [
+        (11, 12),
+        (13, 14),
+        (14, 15),
+        (15, 16),
+        (17, 18),
+        (20, 21),
+        (23, 24),
+    ];
 
     async fn upgrading_from_the_previous_release_delivers_everything_pending(backend: Backend) {
         for release in RELEASES {
@@ -213,6 +221,7 @@ mod previous_release {
             event_type: "crjob:created".into(),
             entity_id: "7".into(),
             accepted_at: 1,
+            body: Vec::new(),
         };
         let deliveries: Vec<NewDelivery> = (0..3)
             .map(|n| NewDelivery {

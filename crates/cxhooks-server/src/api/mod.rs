@@ -15,6 +15,7 @@ pub mod acl;
 pub mod additional_fields;
 pub mod applications;
 pub mod attachments;
+pub mod backtest;
 pub mod changes;
 pub mod event_types;
 pub mod events;

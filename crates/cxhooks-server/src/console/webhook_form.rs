@@ -174,7 +174,7 @@ pub(super) fn webhook_form_page(
                 }
                 // novalidate: the inline messages say what is wrong; a browser bubble would
                 // cover them.
-                form.webhook method="post" action=(action) novalidate data-validate="/console/webhooks/validate" {
+                form.webhook method="post" action=(action) novalidate data-validate="/console/webhooks/validate" data-check-now[editing.is_some()] {
                     (session.csrf_field())
                     @if let Some(h) = editing {
                         input type="hidden" name="app" value=(h.application_id);
@@ -208,6 +208,7 @@ pub(super) fn webhook_form_page(
                                 (field_msgs(fb, &format!("/filters/{i}/condition")))
                             }
                         }
+                        p.backtest #backtest aria-live="polite" {}
                         datalist #event-types {
                             @for et in catalog.event_types() { option value=(et.as_str()) {} }
                         }

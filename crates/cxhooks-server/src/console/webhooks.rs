@@ -206,7 +206,8 @@ pub async fn validate_webhook(
     let additional = service::additional::extensions(&state, &session.tenant)
         .await
         .unwrap_or_default();
-    let answer = match WebhookIn::check(&state, &value, None, &additional) {
+    let backtest = backtest(&state, &session, (&value, &rows), &additional).await;
+    let mut answer = match WebhookIn::check(&state, &value, None, &additional) {
         Ok((_, warnings)) => {
             json!({"valid": true, "detail": null, "errors": [], "warnings": to_rows(&warnings, &rows)})
         }
@@ -221,7 +222,37 @@ pub async fn validate_webhook(
                 "warnings": to_rows(&warnings, &rows)})
         }
     };
+    answer["backtest"] = backtest;
     Json(answer).into_response()
+}
+
+/// What the form's filters would have matched of the last changes, as the validation answer's
+/// `backtest`: `{summary, examined, matched, filters: [{row, matched}]}` (rows numbered from
+/// 1), or null while the filters do not check.
+async fn backtest(
+    state: &AppState,
+    session: &Session,
+    (value, rows): (&serde_json::Value, &[usize]),
+    ext: &service::additional::Extensions,
+) -> serde_json::Value {
+    use service::backtest::{DEFAULT_CHANGES, Window, filters_of, run};
+    let Ok((filters, _)) = filters_of(state, value, ext) else {
+        return serde_json::Value::Null;
+    };
+    let window = Window {
+        last: DEFAULT_CHANGES,
+        since: None,
+        until: None,
+        sample: 0,
+    };
+    match run(state, &session.tenant, &filters, window).await {
+        Ok(found) => json!({"summary": found.summary, "examined": found.examined,
+            "matched": found.matched,
+            "filters": found.filters.iter().zip(rows)
+                .map(|(f, row)| json!({"row": row + 1, "matched": f.matched}))
+                .collect::<Vec<_>>()}),
+        Err(_) => serde_json::Value::Null,
+    }
 }
 
 async fn load_webhook(

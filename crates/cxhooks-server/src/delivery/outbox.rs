@@ -279,7 +279,31 @@ pub async fn ping(
     Ok((id, outcome))
 }
 
+/// [`cxhooks_store::ChangeBody`], borrowed from the change being published.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BodyOf<'a> {
+    data: &'a Value,
+    paths: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    groups_added: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    groups_removed: &'a [String],
+}
+
 impl ChangeEvent<'_> {
+    /// What the store keeps of this change besides its id, type and entity: its JSON
+    /// [`cxhooks_store::ChangeBody`].
+    fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&BodyOf {
+            data: self.data,
+            paths: self.paths,
+            groups_added: self.groups_added,
+            groups_removed: self.groups_removed,
+        })
+        .expect("serialisable")
+    }
+
     /// The change to store and one delivery per matching webhook, each notification serialised
     /// once, now.
     fn deliveries(
@@ -334,6 +358,7 @@ impl ChangeEvent<'_> {
             event_type: self.event_type.as_str().to_owned(),
             entity_id: self.entity_id.to_owned(),
             accepted_at: at,
+            body: cxhooks_store::pack::pack(&self.body()),
         };
         (stored, deliveries)
     }

@@ -121,25 +121,37 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-fn compile(hook: &Webhook) -> Vec<CompiledFilter> {
+/// A stored filter compiled, as the matcher takes it: `Err` says why it no longer compiles
+/// (it was validated when saved; only a catalog change gets here).
+pub fn compile_filter(f: &cxhooks_store::Filter) -> Result<CompiledFilter, String> {
     let catalog = Catalog::builtin();
+    let event_type = catalog
+        .parse_event_type(&f.event_type)
+        .map_err(|e| e.to_string())?;
+    let condition = match &f.condition {
+        None => None,
+        Some(text) => Some(
+            cxhooks_condition::compile(text, catalog, event_type.entity())
+                .map(|(c, _)| c)
+                .map_err(|e| format!("{e:?}"))?,
+        ),
+    };
+    Ok(CompiledFilter {
+        event_type,
+        condition,
+    })
+}
+
+fn compile(hook: &Webhook) -> Vec<CompiledFilter> {
     hook.filters
         .iter()
-        .filter_map(|f| {
-            let event_type = catalog.parse_event_type(&f.event_type).ok()?;
-            let condition = match &f.condition {
-                None => None,
-                Some(text) => match cxhooks_condition::compile(text, catalog, event_type.entity()) {
-                    Ok((c, _)) => Some(c),
-                    Err(e) => {
-                        // Validated when saved; only a catalog change can get here. Skipping the
-                        // filter sends nothing rather than everything.
-                        tracing::warn!(webhook = %hook.id, condition = %text, error = ?e, "filter no longer compiles; skipped");
-                        return None;
-                    }
-                },
-            };
-            Some(CompiledFilter { event_type, condition })
+        .filter_map(|f| match compile_filter(f) {
+            Ok(compiled) => Some(compiled),
+            Err(error) => {
+                // Skipping the filter sends nothing rather than everything.
+                tracing::warn!(webhook = %hook.id, event_type = %f.event_type, condition = ?f.condition, %error, "filter no longer compiles; skipped");
+                None
+            }
         })
         .collect()
 }

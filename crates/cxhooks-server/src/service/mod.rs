@@ -11,7 +11,8 @@
 //!   [`additional`] and [`additional_rules`]: additional fields, and conditions and records
 //!   checked against them;
 //!   [`groups`]: the groups a record write added and removed, and group labels in conditions.
-//! - [`deliveries`]: the request log, redelivery and test pings; [`recover`]: bulk recovery.
+//! - [`deliveries`]: the request log, redelivery and test pings; [`recover`]: bulk recovery;
+//!   [`backtest`]: a webhook's filters run over the stored changes.
 //!
 //! The service may use [`crate::delivery`] (the registry, the outbox); it never imports
 //! [`crate::api`] or [`crate::console`] (`tests/it/layers.rs`).
@@ -20,6 +21,7 @@ pub mod access;
 pub mod additional;
 pub mod additional_rules;
 pub mod applications;
+pub mod backtest;
 pub mod body;
 pub mod deliveries;
 pub mod groups;

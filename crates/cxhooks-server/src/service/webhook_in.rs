@@ -100,7 +100,7 @@ const RESERVED_HEADERS: [&str; 14] = [
     "upgrade",
 ];
 
-const FIELDS: [&str; 8] = [
+pub(super) const FIELDS: [&str; 8] = [
     "_kind",
     "url",
     "description",
@@ -110,7 +110,7 @@ const FIELDS: [&str; 8] = [
     "maxPerSecond",
     "ordered",
 ];
-const READ_ONLY: [&str; 7] = [
+pub(super) const READ_ONLY: [&str; 7] = [
     "_id",
     "applicationId",
     "status",
@@ -178,7 +178,7 @@ fn check_url(state: &AppState, p: &mut Problems, text: &str) {
     }
 }
 
-fn check_filters(
+pub(super) fn check_filters(
     state: &AppState,
     p: &mut Problems,
     filters: &[Value],

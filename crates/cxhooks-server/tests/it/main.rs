@@ -2,6 +2,7 @@
 
 mod additional;
 mod attachments;
+mod backtest;
 mod cluster;
 mod conformance;
 mod console;

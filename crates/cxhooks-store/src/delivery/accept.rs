@@ -3,7 +3,7 @@
 
 use super::quota::{client_counts, month_of, quota_statuses};
 use super::rows::{
-    CHANGE_ROW_BYTES, CHUNK, DELIVERY_ROW_BYTES, message_budget, placeholders, row_chunks,
+    CHUNK, DELIVERY_ROW_BYTES, change_row_bytes, message_budget, placeholders, row_chunks,
 };
 use super::{Accept, DeliveryStatus, Idempotency, Lease, NewChange, NewDelivery};
 use crate::id::Id;
@@ -67,8 +67,8 @@ fn values_sql(store: &Store, head: &str, rows: usize, cols: usize, tail: &str) -
 
 /// `INSERT INTO changes` of `rows` rows ([`bind_change!`]).
 pub(crate) fn insert_changes_sql(store: &Store, rows: usize) -> String {
-    let head = "INSERT INTO changes (id, tenant, type, entity_id, accepted_at)";
-    values_sql(store, head, rows, 5, "")
+    let head = "INSERT INTO changes (id, tenant, type, entity_id, accepted_at, body)";
+    values_sql(store, head, rows, 6, "")
 }
 
 /// `INSERT INTO deliveries` of `rows` rows ([`bind_delivery!`]).
@@ -118,7 +118,7 @@ pub(crate) fn refuse_sql(rows: usize) -> String {
     )
 }
 
-/// Binds a change row (5 values) to `$q`, a query or a [`crate::script::Script`].
+/// Binds a change row (6 values) to `$q`, a query or a [`crate::script::Script`].
 macro_rules! bind_change {
     ($q:expr, $c:expr, $tenant:expr) => {{
         let c: &NewChange = $c;
@@ -127,6 +127,7 @@ macro_rules! bind_change {
             .bind(&c.event_type)
             .bind(&c.entity_id)
             .bind(c.accepted_at)
+            .bind(&c.body)
     }};
 }
 pub(crate) use bind_change;
@@ -194,9 +195,7 @@ macro_rules! accept_in {
             if let Some(write) = record {
                 crate::records::apply_record_write!($tx, tenant, write, now);
             }
-            let sizes = changes.iter().map(|c| {
-                CHANGE_ROW_BYTES + tenant.as_str().len() + c.event_type.len() + c.entity_id.len()
-            });
+            let sizes = changes.iter().map(|c| change_row_bytes(tenant.as_str(), c));
             for rows in row_chunks(sizes, message_budget($store)) {
                 let chunk = &changes[rows];
                 let mut q = sqlx::query(AssertSqlSafe(insert_changes_sql($store, chunk.len())));

@@ -7,7 +7,7 @@
 //! claimed again: delivery is at least once.
 //!
 //! By job: `types` (what crosses the store boundary), `accept` (publishes) with `quota`
-//! (monthly usage counts), `claim` (leases, releases, redelivery, queue depth), `complete`
+//! (monthly usage counts), `changes` (stored changes read back, for backtests), `claim` (leases, releases, redelivery, queue depth), `complete`
 //! (outcomes, cancellations), `log` (the request log), `recover` (bulk recovery), `log_parts` (PostgreSQL's partitioned
 //! log of finished deliveries), `purge` (retention), and `rows` (the shape and size of
 //! multi-row statements). SQL that one backend alone runs lives in `sqlite.rs` and
@@ -18,6 +18,7 @@
 //! [`Store::complete`]: crate::Store::complete
 
 pub(crate) mod accept;
+mod changes;
 mod claim;
 pub(crate) mod complete;
 mod log;
@@ -28,6 +29,7 @@ mod recover;
 pub(crate) mod rows;
 mod types;
 
+pub use changes::{ChangePage, StoredChange};
 pub use claim::Claimed;
 pub(crate) use claim::{Claim, in_entity_order};
 pub use log_parts::LogRetention;

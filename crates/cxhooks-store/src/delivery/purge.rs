@@ -26,7 +26,7 @@ pub struct Purged {
 
 /// The smallest version-7 id of millisecond `us / 1000`: every time-ordered id created at or
 /// after that time sorts after it, on both backends (text and `uuid` order agree).
-fn first_id_at(us: i64) -> uuid::Uuid {
+pub(crate) fn first_id_at(us: i64) -> uuid::Uuid {
     let ms = u128::try_from(us.max(0) / 1_000).unwrap_or(0) & ((1 << 48) - 1);
     uuid::Uuid::from_u128(ms << 80)
 }

@@ -51,8 +51,13 @@ const PER_VALUE: usize = 6;
 /// status and lease owner, eight numbers, and the cost of its 17 values.
 pub(crate) const DELIVERY_ROW_BYTES: usize = 4 * 16 + 2 * 16 + 8 * 8 + 18 * PER_VALUE;
 
-/// A change row besides its tenant, event type and entity id: an id, a number, 5 values.
-pub(crate) const CHANGE_ROW_BYTES: usize = 16 + 8 + 5 * PER_VALUE;
+/// A change row besides its tenant, event type, entity id and body: an id, a number, 6 values.
+const CHANGE_ROW_BYTES: usize = 16 + 8 + 6 * PER_VALUE;
+
+/// What change `c` of `tenant` costs in a bind message.
+pub(crate) fn change_row_bytes(tenant: &str, c: &crate::NewChange) -> usize {
+    CHANGE_ROW_BYTES + tenant.len() + c.event_type.len() + c.entity_id.len() + c.body.len()
+}
 
 /// An outcome row besides its signature and its attempt's error and answer: an id, a lease
 /// owner, a status, eight numbers, 13 values.

@@ -78,6 +78,28 @@ pub struct NewChange {
     pub entity_id: String,
     /// Acceptance time, µs.
     pub accepted_at: i64,
+    /// The change's `data` and metadata as JSON ([`ChangeBody`]), packed with [`crate::pack`]:
+    /// kept for backtests and erasure as long as the change is (`retention.changes`).
+    pub body: Vec<u8>,
+}
+
+/// What a stored change keeps of its publish besides its id, type, entity and time: the JSON
+/// of its `body` column, unpacked.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeBody {
+    /// The record (after the change; before it, for deletions).
+    #[serde(default)]
+    pub data: serde_json::Value,
+    /// The changed paths (`metadata.paths`).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// `metadata.groupsAdded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups_added: Vec<String>,
+    /// `metadata.groupsRemoved`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups_removed: Vec<String>,
 }
 
 /// A delivery to create.

@@ -9,7 +9,7 @@ use crate::delivery::accept::{
 use crate::delivery::complete::{LATEST_ATTEMPT_VALUES, MOVE_LATEST_ATTEMPT};
 use crate::delivery::quota::{GroupCount, UsageCount, UsageKey};
 use crate::delivery::rows::{
-    ATTEMPT_ROW_BYTES, CHANGE_ROW_BYTES, CHUNK, COMPLETION_ROW_BYTES, DELIVERY_ROW_BYTES,
+    ATTEMPT_ROW_BYTES, CHUNK, COMPLETION_ROW_BYTES, DELIVERY_ROW_BYTES, change_row_bytes,
     message_budget, padded_rows, placeholders, row_chunks,
 };
 use crate::delivery::{
@@ -133,9 +133,9 @@ impl Store {
             deliveries,
             ..
         } = &group;
-        let sizes = changes.iter().map(|(tenant, c)| {
-            CHANGE_ROW_BYTES + tenant.len() + c.event_type.len() + c.entity_id.len()
-        });
+        let sizes = changes
+            .iter()
+            .map(|(tenant, c)| change_row_bytes(tenant, c));
         for rows in row_chunks(sizes, budget) {
             let mut q = sqlx::query(AssertSqlSafe(insert_changes_sql(self, rows.len())));
             for (tenant, c) in &changes[rows] {

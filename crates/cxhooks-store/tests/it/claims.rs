@@ -129,6 +129,7 @@ async fn an_ordered_webhook_claims_one_delivery_per_entity_in_change_order(backe
             event_type: "crjob:updated".into(),
             entity_id: entity.into(),
             accepted_at: now,
+            body: Vec::new(),
         };
         let mut d = job_deliveries(1, app, hook, now).remove(0);
         d.change_id = Some(change.id);

@@ -1,5 +1,6 @@
 //! The store suite, run against both backends.
 
+mod changes;
 mod claims;
 mod config_changes;
 mod retention;
@@ -412,6 +413,7 @@ async fn a_publish_of_many_statements_is_stored_whole(backend: Backend) {
             event_type: "cremployee:updated".into(),
             entity_id: format!("{}", 100_000 + i),
             accepted_at: now,
+            body: Vec::new(),
         })
         .collect();
     let mut deliveries = job_deliveries(n, app, hook, now);

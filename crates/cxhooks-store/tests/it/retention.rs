@@ -85,6 +85,7 @@ async fn a_purge_deletes_finished_deliveries_past_retention_and_nothing_live(bac
         event_type: "crjob:created".into(),
         entity_id: "1".into(),
         accepted_at: now,
+        body: Vec::new(),
     };
     for ds in [&delivered, &failed, &late, &live, &retried] {
         store_unleased(&store, &acme, &[], ds, now).await;

@@ -1,4 +1,5 @@
-// cxhooks console: copy buttons, confirmations, webhook validation as you type, auto-refresh.
+// cxhooks console: copy buttons, confirmations, webhook validation and backtest as you type,
+// auto-refresh.
 // No framework and no build step; every page works without it.
 "use strict";
 
@@ -81,8 +82,18 @@ for (const form of document.querySelectorAll("form[data-validate]")) {
       validity.textContent = answer.valid ? "✓ Valid" : "✗ Not valid yet";
       validity.className = "validity " + (answer.valid ? "ok" : "bad");
     }
+    // The backtest: what the filters would have matched of the last stored changes.
+    const backtest = form.querySelector("#backtest");
+    if (backtest) {
+      const found = answer.backtest;
+      backtest.textContent = found ? found.summary : "";
+      if (found && found.filters.length > 1) {
+        backtest.textContent += " Per filter: " + found.filters.map((f) => `filter ${f.row}: ${f.matched}`).join(", ") + ".";
+      }
+    }
   };
   form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 300); });
+  if ("checkNow" in form.dataset) check();
 }
 
 // An <input type="checkbox" data-refresh="SECONDS"> reloads its page every SECONDS while it is
