@@ -7,6 +7,8 @@
 //!   and PHP examples check it.
 //! - [`KeySet`]: an application's keys by id, from its JWKS, for `Cx-Signature-Key-Id`: the
 //!   key a delivery names, so that a rotation's old and new keys both verify in its overlap.
+//! - `RemoteKeys` (feature `fetch`): the key set fetched from a JWKS URL (an application's
+//!   public `jwksUrl`) and cached, the key picked by `Cx-Signature-Key-Id`.
 //! - [`Notification`] / [`NotificationData`]: the body of SPEC §6; [`Notification::parse`]
 //!   verifies and parses in one step.
 //!
@@ -31,6 +33,11 @@
 
 use cxhooks_signing::PublicKey;
 use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "fetch")]
+mod remote;
+#[cfg(feature = "fetch")]
+pub use remote::{RemoteError, RemoteKeys};
 
 /// Why a delivery was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +167,17 @@ pub struct Notification {
     pub tenant: String,
     /// What changed.
     pub data: NotificationData,
+    /// Present on an erasure's `{entity}:deleted`: `{"erased": true}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<NotificationMetadata>,
+}
+
+/// `metadata` of a notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationMetadata {
+    /// The record was erased (GDPR art. 17): erase every copy of it, not only this one.
+    #[serde(default)]
+    pub erased: bool,
 }
 
 /// `data` of a notification.
@@ -200,6 +218,12 @@ impl Notification {
     /// The action part of the type (`created`, `updated`, `deleted`, or `ping`).
     pub fn action(&self) -> &str {
         self.event_type.split_once(':').map_or("", |(_, a)| a)
+    }
+
+    /// Whether the record was erased (an erasure's `deleted`, `metadata.erased`): a replica
+    /// must erase its copy, and anything it keeps of the record.
+    pub fn is_erased(&self) -> bool {
+        self.metadata.as_ref().is_some_and(|m| m.erased)
     }
 
     /// Whether this is a test ping.

@@ -23,6 +23,7 @@
 mod additional;
 mod console;
 mod delivery;
+mod erase;
 mod error;
 mod group;
 mod id;
@@ -43,6 +44,7 @@ mod upgrade_test;
 pub use additional::AdditionalField;
 pub use console::*;
 pub use delivery::*;
+pub use erase::tombstone;
 pub use error::StoreError;
 pub use ids::{ApplicationId, ChangeId, DeliveryId, WebhookId};
 pub use management::*;

@@ -50,6 +50,9 @@ pub enum RecordWrite {
         id: i64,
         /// The version it was read at.
         version: i64,
+        /// Also erase its traces: its changes' data, its deliveries' payloads and answers,
+        /// its idempotency answers (`erase.rs`).
+        erase: bool,
     },
 }
 
@@ -230,7 +233,7 @@ pub(crate) use put_content;
 
 /// Applies a record write inside a transaction; a stale version is a [`StoreError::Conflict`].
 macro_rules! apply_record_write {
-    ($tx:expr, $tenant:expr, $write:expr, $now:expr) => {{
+    ($is_postgres:expr, $tx:expr, $tenant:expr, $write:expr, $now:expr) => {{
         use $crate::records::RecordWrite;
         let affected = match $write {
             RecordWrite::Insert { entity, id, data, content } => {
@@ -266,7 +269,7 @@ macro_rules! apply_record_write {
                 $crate::records::put_content!($tx, $tenant, entity, id, content);
                 n
             }
-            RecordWrite::Delete { entity, id, version } => {
+            RecordWrite::Delete { entity, id, version, erase } => {
                 let n = sqlx::query(
                     "DELETE FROM records WHERE tenant = $1 AND entity = $2 AND id = $3 AND version = $4",
                 )
@@ -294,6 +297,9 @@ macro_rules! apply_record_write {
                 .bind($now)
                 .execute(&mut *$tx)
                 .await?;
+                if *erase && n == 1 {
+                    $crate::erase::erase_traces!($is_postgres, $tx, $tenant, entity, id);
+                }
                 n
             }
         };

@@ -180,3 +180,70 @@ pub async fn execute(store: &Store, sql: &str) {
     .map(|_| ())
     .unwrap_or_else(|e| panic!("{sql}: {e}")))
 }
+
+/// Every place `needle` is found in the store through SQL: each column of each table, read as
+/// bytes, and also unpacked where it is a packed payload or change body (`pack.rs`). Answers
+/// `table.column` for each hit: what an erasure test must find empty.
+pub async fn find_everywhere(store: &Store, needle: &str) -> Vec<String> {
+    let needle = needle.as_bytes();
+    let holds = |bytes: &[u8]| {
+        let found = |b: &[u8]| b.windows(needle.len()).any(|w| w == needle);
+        found(bytes) || crate::pack::unpack(bytes.to_vec()).is_ok_and(|u| found(&u))
+    };
+    let mut hits = Vec::new();
+    match &store.pool {
+        crate::Pool::Sqlite(pool) => {
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .fetch_all(pool)
+            .await
+            .expect("tables");
+            for table in tables {
+                let columns: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
+                        .bind(&table)
+                        .fetch_all(pool)
+                        .await
+                        .expect("columns");
+                for column in columns {
+                    let sql = format!("SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\"");
+                    let values: Vec<Option<Vec<u8>>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                        .fetch_all(pool)
+                        .await
+                        .expect("values");
+                    if values.iter().flatten().any(|v| holds(v)) {
+                        hits.push(format!("{table}.{column}"));
+                    }
+                }
+            }
+        }
+        crate::Pool::Postgres(pool) => {
+            let columns: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT c.table_name::text, c.column_name::text, c.data_type::text \
+                 FROM information_schema.columns c JOIN information_schema.tables t \
+                 ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+                 WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'",
+            )
+            .fetch_all(pool)
+            .await
+            .expect("columns");
+            for (table, column, kind) in columns {
+                let value = if kind == "bytea" {
+                    format!("\"{column}\"")
+                } else {
+                    format!("convert_to(\"{column}\"::text, 'UTF8')")
+                };
+                let sql = format!("SELECT {value} FROM \"{table}\"");
+                let values: Vec<Option<Vec<u8>>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(pool)
+                    .await
+                    .expect("values");
+                if values.iter().flatten().any(|v| holds(v)) {
+                    hits.push(format!("{table}.{column}"));
+                }
+            }
+        }
+    }
+    hits
+}

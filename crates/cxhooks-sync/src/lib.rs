@@ -231,6 +231,39 @@ impl Receiver {
     }
 }
 
+/// An erasure's `deleted`: the record and its attachments leave the replica at once, without
+/// asking the source (which has nothing left), and the file keeps nothing of them.
+async fn erase(r: &Receiver, n: &cxhooks_consumer::Notification, id: &str) -> StatusCode {
+    let erased = async {
+        r.replica.delete(&r.entity, id).await?;
+        if r.attachments.is_some() {
+            r.replica.delete_attachments(None, Some(id)).await?;
+        }
+        r.replica.checkpoint().await
+    }
+    .await;
+    match erased {
+        Ok(()) => {
+            let _ = r
+                .replica
+                .log(
+                    "applied",
+                    &format!("{} {id} erased ({})", n.entity(), n.event_type),
+                )
+                .await;
+            StatusCode::OK
+        }
+        Err(e) => {
+            let _ = r.replica.forget(&n.id).await;
+            let _ = r
+                .replica
+                .log("error", &format!("notification {} not applied: {e}", n.id))
+                .await;
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+}
+
 async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let signature = headers
         .get("cx-signature")
@@ -265,6 +298,9 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE,
     }
     let id = n.data.entity_id.clone();
+    if n.is_erased() && attachment.is_none() {
+        return erase(&r, &n, &id).await;
+    }
     let settled = match attachment {
         Some(field) => attachments::settle(&r.api, &r.replica, (&r.entity, field), &id).await,
         None => {

@@ -102,7 +102,9 @@ async fn connect(into: &str, create: bool) -> Result<Pool, ReplicaError> {
         let options = SqliteConnectOptions::from_str(&format!("sqlite:{path}"))
             .map_err(|e| ReplicaError(format!("invalid replica path '{path}': {e}")))?
             .create_if_missing(create)
-            .journal_mode(SqliteJournalMode::Wal);
+            .journal_mode(SqliteJournalMode::Wal)
+            // An erased record leaves nothing in the file's free space.
+            .pragma("secure_delete", "ON");
         // One connection: the receiver's writes and the initial sync's pages queue for it in
         // the process instead of meeting on SQLite's file lock, where a wait longer than the
         // busy timeout fails a notification with "database is locked".
@@ -357,6 +359,17 @@ impl Replica {
         .execute(pool)
         .await
         .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// After an erasure: the SQLite file's WAL written back and emptied, so that the pages as
+    /// they were are gone from disk too (nothing on PostgreSQL).
+    pub async fn checkpoint(&self) -> Result<(), ReplicaError> {
+        if let Pool::Sqlite(pool) = &self.pool {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await?;
+        }
         Ok(())
     }
 

@@ -63,6 +63,8 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Send one change (or a batch) to a running server.
     Publish(crate::publish::PublishArgs),
+    /// Erase a record (GDPR art. 17): the record and its traces; subscribers are told to erase it too.
+    Erase(crate::erase::EraseArgs),
     /// Local receiver: prints each delivery, checks its signature, answers with a chosen status.
     Listen(crate::listen::ListenArgs),
     /// Verify one payload against a signature and application secret (exit 0 valid, 1 invalid, 2 unusable input).
@@ -97,7 +99,8 @@ impl Cli {
             Command::Operator(cmd) => cmd.run(&self.store).await,
             Command::AdditionalField(cmd) => cmd.run(&self.store).await,
             Command::Publish(args) => crate::publish::run(args).await,
-            Command::Verify(args) => Ok(crate::verify::run(&args)),
+            Command::Erase(args) => crate::erase::run(args).await,
+            Command::Verify(args) => Ok(crate::verify::run(&args).await),
             Command::Demo(args) => crate::demo::run(args).await,
             Command::Listen(args) => crate::listen::run(args).await,
             Command::Sync(args) => crate::sync::run(args).await,

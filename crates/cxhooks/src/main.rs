@@ -29,6 +29,7 @@ mod bench;
 mod cli;
 mod client;
 mod demo;
+mod erase;
 mod listen;
 mod operator;
 mod output;

@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(rotate_secret))
         .routes(routes!(application_jwks))
+        .routes(routes!(public_application_jwks))
         .routes(routes!(rotate_standard_secret))
 }
 
@@ -52,7 +53,7 @@ pub async fn create_application(
     let (app, made) = service::create(&state, &caller, ApplicationIn::check(&value, None)?).await?;
     Ok(Created::at(
         format!("/webhooks/v1/applications/{}", app.id),
-        ApplicationOut::shown_once(&app, made.as_ref()),
+        ApplicationOut::shown_once(&app, &state.public_url, made.as_ref()),
     ))
 }
 
@@ -78,7 +79,7 @@ pub async fn list_applications(
         paged,
         &query,
         |a| (to_micros(a.audit.created_at), a.id.to_string()),
-        ApplicationOut::value,
+        |a| ApplicationOut::value(a, &state.public_url),
     )?;
     Ok(Json(answer))
 }
@@ -98,7 +99,7 @@ pub async fn get_application(
     principal.require_any(&READ_SCOPES)?;
     let caller = Caller::load(&state, principal).await?;
     let app = service::load_for(&state, &caller, &app_id, Verb::Read).await?;
-    let mut out = [ApplicationOut::value(&app)];
+    let mut out = [ApplicationOut::value(&app, &state.public_url)];
     project(query.fields.as_deref(), &mut out)?;
     let [out] = out;
     Ok(Json(out))
@@ -124,12 +125,16 @@ pub async fn update_application(
     let caller = Caller::load(&state, principal).await?;
     let app = service::load_for(&state, &caller, &app_id, Verb::Update).await?;
     let patch = parse_patch(&headers, &body)?;
-    let current = ApplicationOut::value(&app);
+    let current = ApplicationOut::value(&app, &state.public_url);
     let mut merged = current.clone();
     merge_patch(&mut merged, &patch);
     let input = ApplicationIn::check(&merged, Some(&current))?;
     let (app, made) = service::update(&state, &caller, app, input).await?;
-    Ok(Json(ApplicationOut::shown_once(&app, made.as_ref())))
+    Ok(Json(ApplicationOut::shown_once(
+        &app,
+        &state.public_url,
+        made.as_ref(),
+    )))
 }
 
 /// Delete an application and its webhooks.
@@ -170,6 +175,26 @@ pub async fn application_jwks(
     Ok(Json(service::jwks(&state, &app).await?))
 }
 
+/// The application's JWKS for anyone, without a token, when the application opted in
+/// (`publicJwks`): receivers fetch it and pick the key by `Cx-Signature-Key-Id`. Public keys
+/// only. An application that did not opt in, or does not exist, is the same 404.
+#[utoipa::path(get, path = "/webhooks/v1/public/{tenant}/applications/{appId}/jwks", tag = "applications",
+    params(("tenant" = String, Path, description = "the application's tenant"),
+        ("appId" = String, Path, description = "application id")),
+    responses((status = 200, description = "a JWKS (RFC 7517)", body = Object),
+        (status = 404, body = crate::error::ProblemDoc)),
+    security(()))]
+pub async fn public_application_jwks(
+    State(state): State<AppState>,
+    Path((tenant, app_id)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let jwks = service::public_jwks(&state, &tenant, &app_id).await?;
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=60")],
+        Json(jwks),
+    ))
+}
+
 /// Replace the application's key pair; deliveries signed from now on, retries included, use
 /// the new key, and the old one stays in the application's JWKS for `keys.rotation_grace`.
 #[utoipa::path(post, path = "/webhooks/v1/applications/{appId}/rotate-secret", tag = "applications",
@@ -187,7 +212,7 @@ pub async fn rotate_secret(
     let caller = Caller::load(&state, principal).await?;
     let app = service::load_for(&state, &caller, &app_id, Verb::Update).await?;
     let app = service::rotate(&state, &caller, app).await?;
-    Ok(Json(ApplicationOut::value(&app)))
+    Ok(Json(ApplicationOut::value(&app, &state.public_url)))
 }
 
 /// Replace the application's Standard Webhooks secret (409 unless its `signatureScheme` is
@@ -209,5 +234,9 @@ pub async fn rotate_standard_secret(
     let caller = Caller::load(&state, principal).await?;
     let app = service::load_for(&state, &caller, &app_id, Verb::Update).await?;
     let (app, key) = service::rotate_standard(&state, &caller, app).await?;
-    Ok(Json(ApplicationOut::shown_once(&app, Some(&key))))
+    Ok(Json(ApplicationOut::shown_once(
+        &app,
+        &state.public_url,
+        Some(&key),
+    )))
 }

@@ -69,6 +69,7 @@ impl ChangeIn {
             paths: &self.paths,
             groups_added: &self.groups_added,
             groups_removed: &self.groups_removed,
+            erased: false,
         }
     }
 }

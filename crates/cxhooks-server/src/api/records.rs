@@ -164,6 +164,7 @@ async fn commit(
         paths,
         groups_added: &added,
         groups_removed: &removed,
+        erased: matches!(write, RecordWrite::Delete { erase: true, .. }),
     };
     let publish = Publish {
         changes: &[event],
@@ -402,10 +403,23 @@ pub async fn update_record(
     .await
 }
 
-/// Delete a record; publishes `{entity}:deleted` with the record as it was.
+/// `?erase=` of a delete.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// `true`: erase the record (GDPR art. 17): its changes' stored data, its deliveries'
+    /// payloads and receivers' answers in the request log, and its idempotency answers go with
+    /// it, and the `{entity}:deleted` notification carries `metadata.erased: true`.
+    #[param(value_type = Option<bool>)]
+    pub erase: Option<String>,
+}
+
+/// Delete a record; publishes `{entity}:deleted` with the record as it was. With
+/// `?erase=true`, erases it and its traces.
 #[utoipa::path(delete, path = "/data/v1/{entity}/{id}", tag = "records",
-    params(("entity" = String, Path), ("id" = String, Path)),
-    responses((status = 204, description = "deleted"), (status = 401, body = crate::error::ProblemDoc),
+    params(("entity" = String, Path), ("id" = String, Path), DeleteQuery),
+    responses((status = 204, description = "deleted"), (status = 400, body = crate::error::ProblemDoc),
+        (status = 401, body = crate::error::ProblemDoc),
         (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc),
         (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
     security(("oauth2" = ["urn:cx/cx5Wrapper:data:manage"])))]
@@ -413,8 +427,19 @@ pub async fn delete_record(
     State(state): State<AppState>,
     principal: Principal,
     Path((entity_name, id)): Path<(String, String)>,
+    axum::extract::Query(query): axum::extract::Query<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(Scope::RecordsManage)?;
+    let erase = match query.erase.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(crate::service::list::bad(
+                "?erase",
+                format!("'{other}' is not true or false: ?erase=true erases the record"),
+            ));
+        }
+    };
     let entity = entity(&entity_name)?;
     let n = record_id(&id).ok_or_else(|| not_found(&entity.name, &id))?;
     for attempt in 0..WRITE_ATTEMPTS {
@@ -428,6 +453,7 @@ pub async fn delete_record(
             entity: entity.name.clone(),
             id: n,
             version: stored.version,
+            erase,
         };
         match commit(
             &state,
@@ -439,7 +465,13 @@ pub async fn delete_record(
         )
         .await
         {
-            Ok(()) => return Ok(StatusCode::NO_CONTENT),
+            Ok(()) => {
+                if erase {
+                    // The WAL still holds the pages as they were: write them back and empty it.
+                    state.store.checkpoint().await?;
+                }
+                return Ok(StatusCode::NO_CONTENT);
+            }
             Err(e) if stale(&e) => back_off(attempt).await,
             Err(e) => return Err(e.into()),
         }

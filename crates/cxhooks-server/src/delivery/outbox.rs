@@ -7,7 +7,7 @@
 //! dispatcher for what was not handed off → hand off the rest, signed and sent from memory.
 //! Nothing is acknowledged before that commit.
 
-use super::payload::{Notification, NotificationData, PING};
+use super::payload::{Notification, NotificationData, NotificationMetadata, PING};
 use super::worker::Handoff;
 use crate::state::AppState;
 use cxhooks_catalog::EventType;
@@ -37,6 +37,9 @@ pub struct ChangeEvent<'a> {
     pub groups_added: &'a [String],
     /// Groups the change took the record out of (`metadata.groupsRemoved`).
     pub groups_removed: &'a [String],
+    /// An erasure's `deleted`: matched with the record as it was, stored without it, and
+    /// notified with `metadata.erased`.
+    pub erased: bool,
 }
 
 /// What to publish.
@@ -247,6 +250,7 @@ pub async fn ping(
             entity_id: "",
             changed_fields: &[],
         },
+        metadata: None,
     };
     let delivery = NewDelivery {
         id,
@@ -289,19 +293,34 @@ struct BodyOf<'a> {
     groups_added: &'a [String],
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     groups_removed: &'a [String],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    erased: bool,
 }
 
 impl ChangeEvent<'_> {
     /// What the store keeps of this change besides its id, type and entity: its JSON
     /// [`cxhooks_store::ChangeBody`].
     fn body(&self) -> Vec<u8> {
-        serde_json::to_vec(&BodyOf {
-            data: self.data,
-            paths: self.paths,
-            groups_added: self.groups_added,
-            groups_removed: self.groups_removed,
-        })
-        .expect("serialisable")
+        // An erasure's change keeps none of the record.
+        let nothing = Value::Object(serde_json::Map::new());
+        let body = if self.erased {
+            BodyOf {
+                data: &nothing,
+                paths: &[],
+                groups_added: &[],
+                groups_removed: &[],
+                erased: true,
+            }
+        } else {
+            BodyOf {
+                data: self.data,
+                paths: self.paths,
+                groups_added: self.groups_added,
+                groups_removed: self.groups_removed,
+                erased: false,
+            }
+        };
+        serde_json::to_vec(&body).expect("serialisable")
     }
 
     /// The change to store and one delivery per matching webhook, each notification serialised
@@ -336,6 +355,7 @@ impl ChangeEvent<'_> {
                         entity_id: self.entity_id,
                         changed_fields: self.paths,
                     },
+                    metadata: self.erased.then_some(NotificationMetadata { erased: true }),
                 };
                 NewDelivery {
                     id: delivery_id,

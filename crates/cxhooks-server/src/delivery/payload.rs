@@ -23,6 +23,17 @@ pub struct Notification<'a> {
     pub tenant: &'a str,
     /// What changed.
     pub data: NotificationData<'a>,
+    /// Only on the `{entity}:deleted` of an erasure: `{"erased": true}`, so that replicas
+    /// erase the record too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<NotificationMetadata>,
+}
+
+/// `metadata` of a notification.
+#[derive(Debug, Serialize)]
+pub struct NotificationMetadata {
+    /// The record was erased (GDPR art. 17), not only deleted.
+    pub erased: bool,
 }
 
 /// `data` of a notification.

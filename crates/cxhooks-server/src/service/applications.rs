@@ -31,6 +31,12 @@ pub struct ApplicationIn {
     #[serde(rename = "signatureScheme")]
     #[schema(nullable = false, required = false, value_type = SchemeDoc)]
     pub signature_scheme: Option<SignatureScheme>,
+    /// Serve the application's JWKS without authentication at `jwksUrl`, for receivers that
+    /// pick the key by `Cx-Signature-Key-Id` (public keys only). Absent: as it is (off for a
+    /// new application).
+    #[serde(rename = "publicJwks")]
+    #[schema(nullable = false, required = false)]
+    pub public_jwks: Option<bool>,
 }
 
 /// Which signatures an application's deliveries carry.
@@ -46,8 +52,9 @@ pub enum SchemeDoc {
 }
 
 /// The fields an application representation may carry besides what [`ApplicationIn`] holds.
-pub const READ_ONLY: [&str; 9] = [
+pub const READ_ONLY: [&str; 10] = [
     "_id",
+    "jwksUrl",
     "secret",
     "keyId",
     "signatureVerification",
@@ -63,11 +70,11 @@ impl ApplicationIn {
     /// read-only fields may be sent back unchanged. Every problem is reported at once.
     pub fn check(value: &Value, current: Option<&Value>) -> Result<Self, ApiError> {
         let mut p = Problems::default();
-        let mut allowed = vec!["_kind", "name", "signatureScheme"];
+        let mut allowed = vec!["_kind", "name", "signatureScheme", "publicJwks"];
         if current.is_some() {
             allowed.extend(READ_ONLY);
         }
-        let mut scheme = None;
+        let (mut scheme, mut public_jwks) = (None, None);
         let name = p
             .object(value, "", "Application", &allowed)
             .and_then(|map| {
@@ -76,6 +83,7 @@ impl ApplicationIn {
                     p.unchanged(map, current, &READ_ONLY);
                 }
                 scheme = check_scheme(&mut p, map);
+                public_jwks = p.boolean(map, "", "publicJwks");
                 check_name(&mut p, map)
             });
         p.finish("application")?;
@@ -83,6 +91,7 @@ impl ApplicationIn {
             kind: Some("Application".into()),
             name: name.expect("validated"),
             signature_scheme: scheme,
+            public_jwks,
         })
     }
 }
@@ -151,14 +160,21 @@ pub struct ApplicationOut {
     /// shown again.
     #[serde(rename = "standardSecret", skip_serializing_if = "Option::is_none")]
     pub standard_secret: Option<String>,
+    /// Whether the JWKS is served without authentication.
+    #[serde(rename = "publicJwks")]
+    pub public_jwks: bool,
+    /// Where, when `publicJwks` is on: `{public url}/webhooks/v1/public/{tenant}/applications/{id}/jwks`.
+    #[serde(rename = "jwksUrl")]
+    #[schema(required = true)]
+    pub jwks_url: Option<String>,
     /// Audit fields.
     #[serde(flatten)]
     pub audit: AuditOut,
 }
 
 impl ApplicationOut {
-    /// The representation of `app`.
-    pub fn new(app: &Application) -> Self {
+    /// The representation of `app`; `public_url` is the service's, for `jwksUrl`.
+    pub fn new(app: &Application, public_url: &str) -> Self {
         let public = PublicKey::from_spki_der(&app.public_key).ok();
         let pem = public.as_ref().map(PublicKey::to_pem).unwrap_or_default();
         let key_id = public
@@ -177,20 +193,42 @@ impl ApplicationOut {
             key_id,
             signature_scheme: app.signature_scheme.as_str(),
             standard_secret: None,
+            public_jwks: app.public_jwks,
+            jwks_url: app
+                .public_jwks
+                .then(|| public_jwks_url(public_url, &app.tenant, app.id)),
             audit: AuditOut::new(&app.audit),
         }
     }
 
     /// The representation of `app` as JSON.
-    pub fn value(app: &Application) -> Value {
-        serde_json::to_value(Self::new(app)).expect("serialisable")
+    pub fn value(app: &Application, public_url: &str) -> Value {
+        serde_json::to_value(Self::new(app, public_url)).expect("serialisable")
     }
 
     /// The representation of `app` with its new Standard Webhooks secret, if it was just made.
-    pub fn shown_once(app: &Application, made: Option<&StandardKey>) -> Value {
-        let mut out = Self::new(app);
+    pub fn shown_once(app: &Application, public_url: &str, made: Option<&StandardKey>) -> Value {
+        let mut out = Self::new(app, public_url);
         out.standard_secret = made.map(StandardKey::to_whsec);
         serde_json::to_value(out).expect("serialisable")
+    }
+}
+
+/// Where an application that opted in serves its JWKS without authentication.
+pub fn public_jwks_url(public_url: &str, tenant: &TenantName, id: ApplicationId) -> String {
+    format!("{public_url}/webhooks/v1/public/{tenant}/applications/{id}/jwks")
+}
+
+/// The JWKS of `tenant`'s application `id` for anyone, if it opted in; otherwise (no such
+/// tenant or application, or not opted in) the same 404, so that nothing is learnt.
+pub async fn public_jwks(state: &AppState, tenant: &str, id: &str) -> Result<Value, ApiError> {
+    let missing = || not_found("public JWKS of application", id);
+    let (Ok(tenant), Some(app_id)) = (TenantName::parse(tenant), super::parse_id(id)) else {
+        return Err(missing());
+    };
+    match state.store.application(&tenant, app_id).await? {
+        Some(app) if app.public_jwks => jwks(state, &app).await,
+        _ => Err(missing()),
     }
 }
 
@@ -264,6 +302,7 @@ pub async fn create(
         public_key,
         signature_scheme: SignatureScheme::Cx,
         sealed_standard_secret: None,
+        public_jwks: input.public_jwks.unwrap_or(false),
         audit: Audit::new(caller.id(), Utc::now()),
     };
     let made = set_scheme(state, &mut app, input.signature_scheme);
@@ -283,6 +322,7 @@ pub async fn update(
     caller.principal.require(Scope::ApplicationsManage)?;
     caller.may(Verb::Update, "application", &app.audit.created_by)?;
     app.name = input.name;
+    app.public_jwks = input.public_jwks.unwrap_or(app.public_jwks);
     let made = set_scheme(state, &mut app, input.signature_scheme);
     app.audit.touch(caller.id(), Utc::now());
     save(state, &app).await?;

@@ -385,6 +385,16 @@ pub async fn redeliver(
     let app = readable(state, caller, app_id).await?;
     let id = parse_id(event_id).ok_or_else(|| not_found("event", event_id))?;
     let record = stored(state, &app, id).await?;
+    if serde_json::from_slice::<Value>(&record.payload)
+        .is_ok_and(|p| p.get("erased") == Some(&Value::Bool(true)))
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "delivery-erased",
+            "Delivery erased",
+            "the record this delivery was about was erased: only its tombstone is kept, and there              is nothing to deliver again",
+        ));
+    }
     let hook = state.delivery.registry.hook(record.webhook_id);
     let created_by = hook
         .as_ref()

@@ -109,6 +109,14 @@ impl TestApp {
         &self.state.store
     }
 
+    /// The SQLite store's database file, if the store is SQLite.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match &self._location.as_ref()?.location {
+            cxhooks_store::StoreLocation::Sqlite { path } => Some(path.clone()),
+            _ => None,
+        }
+    }
+
     pub async fn tenant(&self, name: &str) -> TenantName {
         let name = TenantName::parse(name).unwrap();
         admin::create_tenant(self.store(), &self.state.master, &name, true)

@@ -193,7 +193,7 @@ macro_rules! accept_in {
         owners.sort_unstable_by_key(|(owner, _)| *owner);
         async {
             if let Some(write) = record {
-                crate::records::apply_record_write!($tx, tenant, write, now);
+                crate::records::apply_record_write!(is_postgres, $tx, tenant, write, now);
             }
             let sizes = changes.iter().map(|c| change_row_bytes(tenant.as_str(), c));
             for rows in row_chunks(sizes, message_budget($store)) {

@@ -100,6 +100,9 @@ pub struct ChangeBody {
     /// `metadata.groupsRemoved`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups_removed: Vec<String>,
+    /// The record was erased (a `deleted` change that keeps none of its data).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
 }
 
 /// A delivery to create.

@@ -12,7 +12,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO applications (",
             application_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(app.id.to_string())
@@ -23,6 +23,7 @@ impl Store {
             .bind(&app.public_key)
             .bind(app.signature_scheme.as_str())
             .bind(&app.sealed_standard_secret)
+            .bind(app.public_jwks)
             .bind(to_micros(app.audit.created_at))
             .bind(&app.audit.created_by)
             .bind(to_micros(app.audit.updated_at))
@@ -94,7 +95,7 @@ impl Store {
             let n = sqlx::query(
                 "UPDATE applications SET name = $3, key_bits = $4, sealed_private_key = $5, \
                  public_key = $6, signature_scheme = $7, sealed_standard_secret = $8, \
-                 updated_at = $9, updated_by = $10 WHERE tenant = $1 AND id = $2",
+                 updated_at = $9, updated_by = $10, public_jwks = $11 WHERE tenant = $1 AND id = $2",
             )
             .bind(app.tenant.as_str())
             .bind(app.id.to_string())
@@ -106,6 +107,7 @@ impl Store {
             .bind(&app.sealed_standard_secret)
             .bind(to_micros(app.audit.updated_at))
             .bind(&app.audit.updated_by)
+            .bind(app.public_jwks)
             .execute(&mut *tx)
             .await?
             .rows_affected();

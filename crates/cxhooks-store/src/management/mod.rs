@@ -65,6 +65,9 @@ pub struct Application {
     /// Its Standard Webhooks secret, sealed with the master key; `Some` exactly under
     /// [`SignatureScheme::CxStandard`].
     pub sealed_standard_secret: Option<Vec<u8>>,
+    /// Its JWKS is also served without authentication, at a public URL, for receivers that
+    /// fetch keys by `Cx-Signature-Key-Id` (off unless the application opts in).
+    pub public_jwks: bool,
     /// Audit fields.
     pub audit: Audit,
 }

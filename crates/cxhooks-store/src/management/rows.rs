@@ -17,6 +17,7 @@ pub(super) struct ApplicationRow {
     public_key: Vec<u8>,
     signature_scheme: String,
     sealed_standard_secret: Option<Vec<u8>>,
+    public_jwks: bool,
     created_at: i64,
     created_by: String,
     updated_at: i64,
@@ -53,6 +54,7 @@ impl TryFrom<ApplicationRow> for Application {
                 StoreError::Corrupt(format!("unknown signature scheme '{}'", r.signature_scheme))
             })?,
             sealed_standard_secret: r.sealed_standard_secret,
+            public_jwks: r.public_jwks,
             audit: audit(r.created_at, r.created_by, r.updated_at, r.updated_by),
         })
     }
@@ -118,7 +120,7 @@ impl TryFrom<WebhookRow> for Webhook {
 macro_rules! application_columns {
     () => {
         "id, tenant, name, key_bits, sealed_private_key, public_key, signature_scheme, \
-         sealed_standard_secret, created_at, created_by, updated_at, updated_by"
+         sealed_standard_secret, public_jwks, created_at, created_by, updated_at, updated_by"
     };
 }
 macro_rules! webhook_columns {

@@ -14,6 +14,7 @@ fn change(n: usize, at: i64) -> NewChange {
         paths: vec!["touser.lastname".into()],
         groups_added: if n == 0 { vec!["502".into()] } else { vec![] },
         groups_removed: vec![],
+        erased: false,
     };
     NewChange {
         // A version-7 id of its time, as a publish makes it.

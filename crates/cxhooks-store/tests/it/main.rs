@@ -1091,6 +1091,7 @@ async fn acme_app_and_webhook(store: &Store) -> (Tenant, Application, Webhook) {
         public_key: vec![4, 5, 6],
         signature_scheme: Default::default(),
         sealed_standard_secret: None,
+        public_jwks: false,
         audit: audit.clone(),
     };
     store.create_application(&app).await.unwrap();

@@ -239,6 +239,7 @@ async fn set_up_tenant(
                 public_key: keys.application.public_key().spki_der().to_vec(),
                 signature_scheme: Default::default(),
                 sealed_standard_secret: None,
+                public_jwks: false,
                 audit: Audit::new(&client.client_id, now),
             };
             store

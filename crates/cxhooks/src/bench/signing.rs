@@ -40,6 +40,7 @@ pub(super) fn signing_bound(bits: RsaBits, seconds: u64) -> Result<(f64, usize, 
             entity_id: "12345",
             changed_fields: &changed,
         },
+        metadata: None,
     }
     .to_bytes();
     let threads = cxhooks_server::delivery::signing_threads();

@@ -346,7 +346,8 @@ async fn publish_command_and_verify_a_real_delivery(backend: Backend) {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let (mut server, url) = env.serve_with(&SETTINGS);
     let http = reqwest::Client::new();
-    let (_, secret) = webhook(&http, &url, &token(&http, &url, &p).await, &target).await;
+    let tok = token(&http, &url, &p).await;
+    let (app_id, secret) = webhook(&http, &url, &tok, &target).await;
 
     let change = env.dir.path().join("change.json");
     std::fs::write(
@@ -454,6 +455,53 @@ async fn publish_command_and_verify_a_real_delivery(backend: Backend) {
         verify(&signature, files.join("body").to_str().unwrap()),
         Some(2)
     );
+
+    // With the application's public JWKS instead of its secret, the key picked by id.
+    let opted: Value = http
+        .patch(format!("{url}/webhooks/v1/applications/{app_id}"))
+        .bearer_auth(&tok)
+        .json(&json!({"publicJwks": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwks_url = opted["jwksUrl"].as_str().unwrap().to_owned();
+    let key_id = opted["keyId"].as_str().unwrap().to_owned();
+    let by_jwks = |jwks: &str, kid: Option<&str>, body: &str| {
+        let mut args = vec!["verify", "--jwks-url", jwks, "--signature", &signature];
+        args.extend(["--body-file", body]);
+        if let Some(kid) = kid {
+            args.extend(["--key-id", kid]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_cxhooks"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), said)
+    };
+    let body_file = files.join("body");
+    let body_file = body_file.to_str().unwrap();
+    let (code, said) = by_jwks(&jwks_url, Some(&key_id), body_file);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("valid: the body was signed by a key of the application's JWKS"));
+    assert_eq!(by_jwks(&jwks_url, None, body_file).0, Some(0));
+    let (code, said) = by_jwks(&jwks_url, Some("no-such-key"), body_file);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("has no key 'no-such-key'"), "{said}");
+    let tampered_file = files.join("tampered");
+    let tampered_file = tampered_file.to_str().unwrap();
+    assert_eq!(by_jwks(&jwks_url, Some(&key_id), tampered_file).0, Some(1));
+    let closed = format!(
+        "{url}/webhooks/v1/public/acme/applications/{}/jwks",
+        uuid::Uuid::new_v4()
+    );
+    let (code, said) = by_jwks(&closed, None, body_file);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("answered 404"), "{said}");
     server.kill().unwrap();
     server.wait().unwrap();
 }

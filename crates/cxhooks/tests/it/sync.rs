@@ -82,6 +82,21 @@ pub(crate) async fn source_with(backend: Backend, vars: &[(&str, &str)]) -> Sour
 }
 
 impl Source {
+    /// `cxhooks erase {entity} {id}` as this source's client; answers what it printed.
+    pub(crate) fn erase(&self, entity: &str, id: &str) -> String {
+        let out = self
+            .env
+            .command(&["erase", entity, id, "--url", &self.url, "--tenant", "acme"])
+            .args(["--client-id", &self.id])
+            .env("CXHOOKS_CLIENT_SECRET", &self.secret)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{said}");
+        said
+    }
+
     pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
         let r = self
             .http

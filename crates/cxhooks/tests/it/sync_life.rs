@@ -349,7 +349,48 @@ async fn attachments_follow_the_replicated_records(backend: Backend) {
     .await;
 }
 
+/// An erasure at the source (`?erase=true`) erases the replica's copy: the notification's
+/// `metadata.erased` removes it without a fetch, and the replica's file keeps nothing of it.
+async fn an_erased_record_leaves_the_replica(backend: Backend) {
+    let s = source(backend).await;
+    s.candidates(8).await;
+    let (name, email) = ("Xerasablename", "xerasable@erase.example");
+    let marked = s
+        .call(
+            reqwest::Method::POST,
+            "/data/v1/cremployee",
+            json!({"touser": {"lastname": name, "emailaddress": email, "tosinglestatusnode": 1001}}),
+        )
+        .await;
+    let id = marked["_id"].as_str().unwrap().to_owned();
+    let _sync = s.synced(&[]).await;
+    assert!(s.replica().await.contains_key(&id));
+    let said = s.erase("cremployee", &id);
+    assert!(said.contains(&format!("erased cremployee {id}")), "{said}");
+    s.until_timeline(&format!("applied cremployee {id} erased"))
+        .await;
+    s.converge().await;
+    assert!(!s.replica().await.contains_key(&id));
+    let url = s.replica_url();
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        for file in [path.to_owned(), format!("{path}-wal")] {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            for needle in [name, email] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{needle} is still in {file}"
+                );
+            }
+        }
+    }
+    let replica = cxhooks_sync::replica::Replica::open(&url).await.unwrap();
+    for (_, data) in replica.records("cremployee").await.unwrap() {
+        assert!(!data.contains(name) && !data.contains(email), "{data}");
+    }
+}
+
 cxhooks_store::both_backends!(
+    an_erased_record_leaves_the_replica,
     attachments_follow_the_replicated_records,
     a_key_rotation_does_not_stop_the_sync,
     a_long_downtime_is_caught_up_on_start,
