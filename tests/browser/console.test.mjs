@@ -2,7 +2,8 @@
 //
 // Starts `cxhooks serve` on a fresh SQLite store with a receiver in this process, then, as an
 // operator would: signs in, creates a client, creates an application and a webhook (first with
-// an invalid condition, then a valid one), publishes a change, finds it in the request log,
+// an invalid condition, then a valid one), publishes a change, backtests the filter as it is
+// typed, finds it in the request log,
 // checks its signature with the seed's own verifiers, filters the log, redelivers it, rotates
 // the client's secret and disables and enables the webhook.
 // Screenshots (and one of the page at a failure) go to ci-artifacts/browser/, emptied at the
@@ -276,6 +277,22 @@ async function main() {
   execFileSync(join(repo, "tests", "verifiers", "run.sh"),
     [lang, join(dir, "secret.pem"), join(dir, "sig"), join(dir, "body")], { stdio: "inherit" });
   rmSync(dir, { recursive: true, force: true });
+
+  console.log("backtest the webhook's filter as it is typed");
+  await page.click("nav >> text=Webhooks");
+  await Promise.all([page.waitForNavigation(),
+    page.locator("tr", { hasText: hookUrl }).locator("a", { hasText: hookUrl }).click()]);
+  const backtest = page.locator("#backtest");
+  // On the edit page it runs at once: one of the two changes published had status 1234.
+  await page.getByText("Would have matched 1 of the last 2 changes.").waitFor();
+  await page.fill("textarea[name=condition]", "data.tostatusnode in ['1234', '99']");
+  await page.getByText("Would have matched 2 of the last 2 changes.").waitFor();
+  await page.fill("textarea[name=condition]", "data.tostatusnode eq");
+  await until("the backtest cleared while the condition does not compile",
+    async () => (await backtest.textContent()).trim() === "");
+  await page.fill("textarea[name=condition]", "data.tostatusnode eq '99'");
+  await page.getByText("Would have matched 1 of the last 2 changes.").waitFor();
+  await shot(page, "webhook-backtest");
 
   console.log("see it in the request log");
   await page.click("nav >> text=Request log");

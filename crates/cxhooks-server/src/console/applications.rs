@@ -53,7 +53,8 @@ pub async fn applications(
     match applications_of(&state, &session).await {
         Ok(apps) => {
             let names = super::clients::names(&state, &session).await;
-            applications_page(&session, &apps, &names, Some(done.notice()))
+            let public = (state.public_url.as_str(), session.tenant.clone());
+            applications_page(&session, &apps, &names, Some(done.notice()), &public)
         }
         Err(e) => error_page(&session, &e),
     }
@@ -64,6 +65,7 @@ fn applications_page(
     apps: &[Application],
     names: &std::collections::HashMap<String, String>,
     problem_box: Option<Markup>,
+    (public_url, tenant): &(&str, cxhooks_store::TenantName),
 ) -> Response {
     page(
         Some(session),
@@ -100,6 +102,21 @@ fn applications_page(
                             pre.pem id=(pem_id) { (public_pem(app)) }
                             button.copy type="button" data-copy=(pem_id) { "Copy" }
                         }
+                        dt { "Public JWKS" } dd {
+                            @if app.public_jwks {
+                                @let url_id = format!("jwks-{}", app.id);
+                                code.id id=(url_id) { (service::applications::public_jwks_url(public_url, tenant, app.id)) }
+                                " "
+                                button.copy type="button" data-copy=(url_id) { "Copy" }
+                            } @else {
+                                span.muted { "off: receivers are given the public secret" }
+                            }
+                            form.inline method="post" action=(format!("/console/applications/{}/public-jwks", app.id)) {
+                                (session.csrf_field())
+                                input type="hidden" name="on" value=(if app.public_jwks { "false" } else { "true" });
+                                button.secondary type="submit" { @if app.public_jwks { "Withdraw public JWKS" } @else { "Publish JWKS" } }
+                            }
+                        }
                         dt { "Created" } dd { (service::rfc3339(app.audit.created_at)) " by " (super::clients::who(names, &app.audit.created_by)) }
                     }
                 }
@@ -129,12 +146,42 @@ pub async fn create_application(
         Err(e) => match applications_of(&state, &session).await {
             Ok(apps) => {
                 let names = super::clients::names(&state, &session).await;
-                let mut r = applications_page(&session, &apps, &names, Some(problem(&e)));
+                let public = (state.public_url.as_str(), session.tenant.clone());
+                let mut r = applications_page(&session, &apps, &names, Some(problem(&e)), &public);
                 *r.status_mut() = e.status();
                 r
             }
             Err(e) => error_page(&session, &e),
         },
+    }
+}
+
+/// `POST /console/applications/{app}/public-jwks` (`on=true|false`).
+pub async fn public_jwks(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    Posted { session, form }: Posted,
+) -> Response {
+    let on = form.text("on") == "true";
+    let saved = async {
+        let caller = Caller::load(&state, session.principal()).await?;
+        let found = service::applications::load_for(&state, &caller, &app, Verb::Update).await?;
+        let input = ApplicationIn::check(&json!({"name": found.name, "publicJwks": on}), None)?;
+        service::applications::update(&state, &caller, found, input).await
+    }
+    .await;
+    let done = if on {
+        Done::PublicJwksOn
+    } else {
+        Done::PublicJwksOff
+    };
+    match saved {
+        Ok(_) => Redirect::to(&format!(
+            "/console/applications?done={}#app-{app}",
+            done.code()
+        ))
+        .into_response(),
+        Err(e) => error_page(&session, &e),
     }
 }
 

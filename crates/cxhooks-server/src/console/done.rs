@@ -32,9 +32,23 @@ pub enum Done {
     AdditionalFieldCreated,
     /// An additional field deleted.
     AdditionalFieldDeleted,
+    /// An application's JWKS published at its public URL.
+    PublicJwksOn,
+    /// An application's public JWKS withdrawn.
+    PublicJwksOff,
 }
 
-const ALL: [(Done, &str, &str); 12] = [
+const ALL: [(Done, &str, &str); 14] = [
+    (
+        Done::PublicJwksOn,
+        "public-jwks-on",
+        "Public JWKS on: anyone can fetch the application's public keys at its JWKS URL, and pick the key by Cx-Signature-Key-Id.",
+    ),
+    (
+        Done::PublicJwksOff,
+        "public-jwks-off",
+        "Public JWKS off: its URL answers 404.",
+    ),
     (Done::ClientSaved, "client-saved", "Client saved."),
     (
         Done::ClientDeleted,

@@ -62,6 +62,10 @@ pub fn router() -> Router<AppState> {
             post(applications::rotate_application),
         )
         .route(
+            "/console/applications/{app}/public-jwks",
+            post(applications::public_jwks),
+        )
+        .route(
             "/console/additional-fields",
             get(additional::list).post(additional::create),
         )

@@ -197,4 +197,39 @@ async fn an_application_opts_in_to_a_public_jwks(backend: Backend) {
     assert!(matches!(err, RemoteError::Fetch { .. }), "{err}");
 }
 
-cxhooks_store::both_backends!(an_application_opts_in_to_a_public_jwks);
+/// The console's Applications page publishes and withdraws the public JWKS, and shows its URL.
+async fn the_console_publishes_the_jwks(backend: Backend) {
+    let receiver = TestReceiver::ok().await;
+    let s = setup(backend, config(), &receiver.url).await;
+    let (mut b, csrf) = crate::console::signed_in(&s.app, "acme").await;
+    let url = format!(
+        "{}/webhooks/v1/public/acme/applications/{}/jwks",
+        s.app.url, s.app_id
+    );
+    let page = b.get("/console/applications").await;
+    assert!(page.text.contains("Publish JWKS"), "{}", page.text);
+    assert!(!page.text.contains(&url));
+    let action = format!("/console/applications/{}/public-jwks", s.app_id);
+    let on = b.post(&action, &[("csrf", &csrf), ("on", "true")]).await;
+    assert_eq!(on.status, 303, "{}", on.text);
+    let page = b.get("/console/applications?done=public-jwks-on").await;
+    assert!(page.text.contains(&url), "{}", page.text);
+    assert!(page.text.contains("Public JWKS on"), "{}", page.text);
+    assert_eq!(
+        s.app.get(&url.replace(&s.app.url, ""), None).await.status(),
+        200
+    );
+    let off = b.post(&action, &[("csrf", &csrf), ("on", "false")]).await;
+    assert_eq!(off.status, 303);
+    assert_eq!(
+        s.app.get(&url.replace(&s.app.url, ""), None).await.status(),
+        404
+    );
+    // Without the form's token: refused.
+    assert_eq!(b.post(&action, &[("on", "true")]).await.status, 403);
+}
+
+cxhooks_store::both_backends!(
+    an_application_opts_in_to_a_public_jwks,
+    the_console_publishes_the_jwks,
+);
