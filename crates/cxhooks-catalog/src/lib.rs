@@ -19,7 +19,7 @@ pub mod event_type;
 mod serde_map;
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +33,11 @@ const LOOKUP_ENTITIES: &str = include_str!("../lookup-entities.json");
 /// Entities of cxhooks itself: attachments (seed 004's roadmap, issue 28).
 const CXHOOKS_ENTITIES: &str = include_str!("../cxhooks-entities.json");
 
-static BUILTIN: LazyLock<Catalog> = LazyLock::new(|| {
+/// The catalog in effect: the shipped one, with the operator's extras when
+/// [`Catalog::configure`] ran before the first use.
+static BUILTIN: OnceLock<Catalog> = OnceLock::new();
+
+fn shipped() -> Catalog {
     let mut catalog = Catalog::from_json(CARERIX_FIELDS).expect("carerix-fields.json is valid");
     let lookups = Catalog::from_json(LOOKUP_ENTITIES).expect("lookup-entities.json is valid");
     catalog
@@ -44,7 +48,20 @@ static BUILTIN: LazyLock<Catalog> = LazyLock::new(|| {
         .merge(own)
         .expect("cxhooks' entities do not clash with Carerix entities");
     catalog
-});
+}
+
+/// Why an operator's catalog was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigureError {
+    /// The extras do not merge (a name that is not valid, a field the entity has already).
+    #[error(transparent)]
+    Invalid(#[from] CatalogError),
+    /// The catalog was in use before it was configured, with other extras.
+    #[error(
+        "the catalog was already in use with other entities: configure it before the first use"
+    )]
+    TooLate,
+}
 
 /// The set of entities that publish changes, each with its documented fields.
 ///
@@ -67,7 +84,9 @@ pub struct Entity {
     pub name: String,
     /// Human label (`Candidate`).
     pub label: String,
-    /// Carerix's class name (`CREmployee`).
+    /// Carerix's class name (`CREmployee`); the source system's own name of the type for an
+    /// operator's entity (may be left out).
+    #[serde(default)]
     pub carerix_type: String,
     /// A lookup entity (`crdatanode`, `crstatusinfo`) holds labels that other records point to.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -82,7 +101,9 @@ pub struct Entity {
 pub struct Field {
     /// Lower-case dotted path in the record (`hascar`, `touser.jobtitle`).
     pub path: String,
-    /// Carerix's attribute name (`hasCar`).
+    /// Carerix's attribute name (`hasCar`); the source system's own name for an operator's
+    /// field (may be left out).
+    #[serde(default)]
     pub carerix_name: String,
     /// Human label (`Owns a car`).
     pub label: String,
@@ -220,8 +241,34 @@ impl Catalog {
     /// The catalog shipped with cxhooks: the 8 Carerix entities of SPEC §4.3, the lookup
     /// entities `crdatanode` and `crstatusinfo`, and attachments (`crattachment`). Parsed once,
     /// on first use.
+    ///
+    /// With [`Catalog::configure`] (a server's `catalog.file`), this is the catalog with the
+    /// operator's entities and fields: every lookup of the process goes through it.
     pub fn builtin() -> &'static Catalog {
-        &BUILTIN
+        BUILTIN.get_or_init(shipped)
+    }
+
+    /// Merges an operator's entities and fields (`extras`, in the JSON shape of
+    /// `carerix-fields.json`) into the catalog of this process, once, before its first use:
+    /// new entities are added whole, new fields to the shipped entities. Configuring the same
+    /// extras again is a no-op.
+    pub fn configure(extras: Catalog) -> Result<&'static Catalog, ConfigureError> {
+        let mut merged = shipped();
+        merged.merge(extras)?;
+        if let Some(current) = BUILTIN.get() {
+            return if *current == merged {
+                Ok(current)
+            } else {
+                Err(ConfigureError::TooLate)
+            };
+        }
+        let _ = BUILTIN.set(merged.clone());
+        let current = BUILTIN.get().expect("set");
+        if *current == merged {
+            Ok(current)
+        } else {
+            Err(ConfigureError::TooLate)
+        }
     }
 
     /// An empty catalog, to build one entity by entity.

@@ -13,6 +13,10 @@ pub struct SyncArgs {
     /// Print the timeline (newest first) and exit.
     #[arg(long)]
     timeline: bool,
+    /// The operator's catalog file the server runs with (`catalog.file`), for an entity that is
+    /// not Carerix's.
+    #[arg(long, env = "CXHOOKS_CATALOG__FILE", value_name = "FILE")]
+    catalog: Option<std::path::PathBuf>,
     /// With --timeline: JSON lines instead of text.
     #[arg(long)]
     json: bool,
@@ -98,6 +102,11 @@ async fn timeline(args: &SyncArgs) -> Result<ExitCode, String> {
 }
 
 pub async fn run(args: SyncArgs) -> Result<ExitCode, String> {
+    cxhooks_server::config::CatalogConfig {
+        file: args.catalog.clone(),
+    }
+    .install()
+    .map_err(|e| e.0)?;
     if args.timeline {
         return timeline(&args).await;
     }

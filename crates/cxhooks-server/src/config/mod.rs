@@ -8,8 +8,8 @@ mod serde_forms;
 
 pub use master_key::load_master_key;
 pub use sections::{
-    AuthConfig, DeliveryConfig, ErrorAfter, ExternalIssuer, KeysConfig, LimitsConfig,
-    MetricsConfig, RetentionConfig, ServerConfig, StoreConfig, TelemetryConfig,
+    AuthConfig, CatalogConfig, DeliveryConfig, ErrorAfter, ExternalIssuer, KeysConfig,
+    LimitsConfig, MetricsConfig, RetentionConfig, ServerConfig, StoreConfig, TelemetryConfig,
 };
 pub use serde_forms::duration;
 
@@ -72,6 +72,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[telemetry]`
     pub telemetry: TelemetryConfig,
+    /// `[catalog]`
+    pub catalog: CatalogConfig,
 }
 
 /// Flags given on the command line; each overrides the file and the environment.
@@ -114,6 +116,7 @@ impl Config {
         }
         let config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;
         config.validate()?;
+        config.catalog.install()?;
         Ok(config)
     }
 

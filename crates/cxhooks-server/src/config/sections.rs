@@ -410,3 +410,36 @@ impl Default for TelemetryConfig {
         }
     }
 }
+
+/// `[catalog]`: entities and fields of the operator's own, for a source system other than
+/// Carerix (or Carerix fields the shipped catalog lacks), merged into the shipped catalog.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// A JSON file in the shape of `carerix-fields.json` (`{"entities": {"hrperson": {"label",
+    /// "fields": [{"path", "label", "type"}]}}}`), read and checked at start.
+    pub file: Option<std::path::PathBuf>,
+}
+
+impl CatalogConfig {
+    /// Reads `file` (if set) and merges it into this process's catalog; an unreadable or
+    /// invalid file is an error that names it and says what is wrong.
+    pub fn install(&self) -> Result<(), super::ConfigError> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let fail =
+            |why: String| super::ConfigError(format!("catalog.file {}: {why}", file.display()));
+        let text =
+            std::fs::read_to_string(file).map_err(|e| fail(format!("cannot read it: {e}")))?;
+        let extras = cxhooks_catalog::Catalog::from_json(&text).map_err(|e| {
+            fail(format!(
+                "{e}; it takes the shape of carerix-fields.json: {{\"entities\": {{\"hrperson\": \
+                 {{\"label\": \"Person\", \"fields\": [{{\"path\": \"name\", \"label\": \"Name\", \
+                 \"type\": \"string\"}}]}}}}}}"
+            ))
+        })?;
+        cxhooks_catalog::Catalog::configure(extras).map_err(|e| fail(e.to_string()))?;
+        Ok(())
+    }
+}

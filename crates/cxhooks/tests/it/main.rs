@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod catalog;
 mod consumer;
 mod delivery;
 mod env;

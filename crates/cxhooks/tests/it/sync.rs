@@ -219,7 +219,8 @@ impl Source {
         self.sync_as("Active,New", extra)
     }
 
-    /// A sync of the candidates with these statuses (labels, comma-separated).
+    /// A sync of the candidates with these statuses (labels, comma-separated; none: no
+    /// `--status`, for `extra` to say what to keep).
     pub(crate) fn sync_as(&self, statuses: &str, extra: &[&str]) -> (Proc, String) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -236,13 +237,16 @@ impl Source {
             "acme",
             "--client-id",
             &self.id,
-            "--status",
-            statuses,
             "--into",
             &self.replica_url(),
             "--listen",
             &listen,
         ])
+        .args(if statuses.is_empty() {
+            vec![]
+        } else {
+            vec!["--status", statuses]
+        })
         .args(extra)
         .env("CXHOOKS_CLIENT_SECRET", &self.secret)
         .stdout(Stdio::null())
@@ -254,9 +258,14 @@ impl Source {
     }
 
     pub(crate) async fn replica(&self) -> BTreeMap<String, Value> {
+        self.replica_of("cremployee").await
+    }
+
+    /// The replica's records of `entity`, by id.
+    pub(crate) async fn replica_of(&self, entity: &str) -> BTreeMap<String, Value> {
         let replica = Replica::open(&self.replica_url()).await.unwrap();
         replica
-            .records("cremployee")
+            .records(entity)
             .await
             .unwrap()
             .into_iter()
