@@ -253,15 +253,22 @@ async fn erase(r: &Receiver, n: &cxhooks_consumer::Notification, id: &str) -> St
                 .await;
             StatusCode::OK
         }
-        Err(e) => {
-            let _ = r.replica.forget(&n.id).await;
-            let _ = r
-                .replica
-                .log("error", &format!("notification {} not applied: {e}", n.id))
-                .await;
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        Err(e) => not_applied(r, n, &e.to_string()).await,
     }
+}
+
+/// A notification that could not be applied: its id is forgotten so that cxhooks' retry
+/// applies it, and the timeline says why; cxhooks is answered 503.
+async fn not_applied(r: &Receiver, n: &cxhooks_consumer::Notification, why: &str) -> StatusCode {
+    let _ = r.replica.forget(&n.id).await;
+    let _ = r
+        .replica
+        .log(
+            "error",
+            &format!("notification {} not applied: {why}", n.id),
+        )
+        .await;
+    StatusCode::SERVICE_UNAVAILABLE
 }
 
 async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
@@ -326,15 +333,7 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
                 .await;
             StatusCode::OK
         }
-        Err(e) => {
-            // Not applied: forget the id so that cxhooks' retry applies it.
-            let _ = r.replica.forget(&n.id).await;
-            let _ = r
-                .replica
-                .log("error", &format!("notification {} not applied: {e}", n.id))
-                .await;
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        Err(e) => not_applied(&r, &n, &e).await,
     }
 }
 

@@ -10,31 +10,17 @@ pub struct EraseArgs {
     entity: String,
     /// The record's id.
     id: String,
-    /// Base URL of the server.
-    #[arg(long, env = "CXHOOKS_URL", default_value = "http://127.0.0.1:8480")]
-    url: String,
-    /// The tenant.
-    #[arg(long, env = "CXHOOKS_TENANT")]
-    tenant: String,
-    /// Client id of a client with the scope urn:cx/cx5Wrapper:data:manage.
-    #[arg(long, env = "CXHOOKS_CLIENT_ID")]
-    client_id: String,
-    /// Its secret.
-    #[arg(long, env = "CXHOOKS_CLIENT_SECRET", hide_env_values = true)]
-    client_secret: String,
+    /// The server, and a client with the scope urn:cx/cx5Wrapper:data:manage.
+    #[command(flatten)]
+    server: crate::token::ServerClient,
 }
 
 pub async fn run(args: EraseArgs) -> Result<ExitCode, String> {
-    let base = args.url.trim_end_matches('/');
     let http = reqwest::Client::new();
-    let access = crate::token::client_token(
-        &http,
-        base,
-        &args.tenant,
-        (&args.client_id, &args.client_secret),
-        Some("urn:cx/cx5Wrapper:data:manage"),
-    )
-    .await?;
+    let (base, access) = args
+        .server
+        .token(&http, "urn:cx/cx5Wrapper:data:manage")
+        .await?;
     let mut url = reqwest::Url::parse(base).map_err(|e| format!("--url {base}: {e}"))?;
     url.path_segments_mut()
         .map_err(|()| format!("--url {base} cannot have a path"))?

@@ -10,18 +10,9 @@ pub struct PublishArgs {
     /// JSON file with one change or an array of changes; `-` (the default) reads standard input.
     #[arg(default_value = "-")]
     file: PathBuf,
-    /// Base URL of the server.
-    #[arg(long, env = "CXHOOKS_URL", default_value = "http://127.0.0.1:8480")]
-    url: String,
-    /// The tenant.
-    #[arg(long, env = "CXHOOKS_TENANT")]
-    tenant: String,
-    /// Client id of a client with the scope urn:cx/webhooks:events:publish.
-    #[arg(long, env = "CXHOOKS_CLIENT_ID")]
-    client_id: String,
-    /// Its secret.
-    #[arg(long, env = "CXHOOKS_CLIENT_SECRET", hide_env_values = true)]
-    client_secret: String,
+    /// The server, and a client with the scope urn:cx/webhooks:events:publish.
+    #[command(flatten)]
+    server: crate::token::ServerClient,
     /// Makes a retried publish return the first answer instead of publishing twice.
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -38,16 +29,11 @@ pub async fn run(args: PublishArgs) -> Result<ExitCode, String> {
         std::fs::read_to_string(&args.file)
             .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?
     };
-    let base = args.url.trim_end_matches('/');
     let http = reqwest::Client::new();
-    let access = crate::token::client_token(
-        &http,
-        base,
-        &args.tenant,
-        (&args.client_id, &args.client_secret),
-        Some("urn:cx/webhooks:events:publish"),
-    )
-    .await?;
+    let (base, access) = args
+        .server
+        .token(&http, "urn:cx/webhooks:events:publish")
+        .await?;
     let mut request = http
         .post(format!("{base}/webhooks/v1/changes"))
         .bearer_auth(access)
