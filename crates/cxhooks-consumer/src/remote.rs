@@ -1,8 +1,9 @@
 //! [`RemoteKeys`]: an application's keys fetched from its JWKS URL (the public one an
 //! application opts into, `jwksUrl`) and cached: for `Cache-Control: max-age` (at most an
-//! hour; 5 minutes without one), and fetched again at once for a key id the cache does not
-//! hold (a rotation), at most once per [`RemoteKeys::REFETCH_AFTER`], so that deliveries
-//! naming an unknown key cannot make every request fetch.
+//! hour; 5 minutes without one; never less than [`RemoteKeys::REFETCH_AFTER`]), and fetched
+//! again at once for a key id the cache does not hold (a rotation). Fetches run one at a time
+//! and at most once per [`RemoteKeys::REFETCH_AFTER`], failed ones included, so that requests
+//! naming unknown keys, or a JWKS URL that is down, cannot make every request fetch.
 
 use crate::{KeySet, VerifyError};
 use std::sync::Mutex;
@@ -13,7 +14,16 @@ use std::time::{Duration, Instant};
 pub struct RemoteKeys {
     url: String,
     http: reqwest::Client,
-    cached: Mutex<Option<Cached>>,
+    state: Mutex<State>,
+    /// Held while fetching: one fetch at a time.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    cached: Option<Cached>,
+    /// When the last fetch started, whether it worked or not.
+    attempted: Option<Instant>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,7 +67,8 @@ impl RemoteKeys {
         Self {
             url: url.into(),
             http,
-            cached: Mutex::new(None),
+            state: Mutex::new(State::default()),
+            fetching: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -77,20 +88,46 @@ impl RemoteKeys {
         Ok(())
     }
 
-    /// The key set, from the cache while fresh and holding `kid`; fetched otherwise.
+    /// The key set, from the cache while fresh and holding `kid`; fetched otherwise, unless a
+    /// fetch started less than [`Self::REFETCH_AFTER`] ago (then the keys it got, or its
+    /// error).
     pub async fn keys_for(&self, kid: Option<&str>) -> Result<KeySet, RemoteError> {
-        let cached = self.cached.lock().expect("lock").clone();
-        if let Some(c) = &cached {
-            let age = c.fetched.elapsed();
-            let holds = kid.is_none_or(|k| c.keys.has(k));
-            if age < c.fresh_for && (holds || age < Self::REFETCH_AFTER) {
-                return Ok(c.keys.clone());
+        if let Some(keys) = self.cached_for(kid) {
+            return Ok(keys);
+        }
+        let _one = self.fetching.lock().await;
+        // Another request may have fetched while this one waited.
+        if let Some(keys) = self.cached_for(kid) {
+            return Ok(keys);
+        }
+        {
+            let mut state = self.state.lock().expect("lock");
+            if state
+                .attempted
+                .is_some_and(|at| at.elapsed() < Self::REFETCH_AFTER)
+            {
+                return match &state.cached {
+                    Some(c) => Ok(c.keys.clone()),
+                    None => Err(RemoteError::Fetch {
+                        url: self.url.clone(),
+                        why: "the last fetch, less than a second ago, failed".into(),
+                    }),
+                };
             }
+            state.attempted = Some(Instant::now());
         }
         let fetched = self.fetch().await?;
         let keys = fetched.keys.clone();
-        *self.cached.lock().expect("lock") = Some(fetched);
+        self.state.lock().expect("lock").cached = Some(fetched);
         Ok(keys)
+    }
+
+    /// The cached keys, if fresh and holding `kid`.
+    fn cached_for(&self, kid: Option<&str>) -> Option<KeySet> {
+        let state = self.state.lock().expect("lock");
+        let c = state.cached.as_ref()?;
+        let fresh = c.fetched.elapsed() < c.fresh_for.max(Self::REFETCH_AFTER);
+        (fresh && kid.is_none_or(|k| c.keys.has(k))).then(|| c.keys.clone())
     }
 
     async fn fetch(&self) -> Result<Cached, RemoteError> {

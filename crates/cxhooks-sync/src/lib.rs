@@ -306,6 +306,10 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
     }
     let id = n.data.entity_id.clone();
     if n.is_erased() && attachment.is_none() {
+        // A page of the initial sync read before the erasure must not bring it back.
+        if let Some(set) = r.recheck.lock().expect("lock").as_mut() {
+            set.insert(id.clone());
+        }
         return erase(&r, &n, &id).await;
     }
     let settled = match attachment {

@@ -366,9 +366,18 @@ impl Replica {
     /// they were are gone from disk too (nothing on PostgreSQL).
     pub async fn checkpoint(&self) -> Result<(), ReplicaError> {
         if let Pool::Sqlite(pool) = &self.pool {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(pool)
-                .await?;
+            // Another process reading the replica (`sync --timeline`) holds the WAL for a
+            // moment: try again for up to a second, then leave it to the next checkpoint.
+            for _ in 0..50 {
+                let (busy, _, _): (i64, i64, i64) =
+                    sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .fetch_one(pool)
+                        .await?;
+                if busy == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
         Ok(())
     }

@@ -180,6 +180,18 @@ async fn commit(
     }
 }
 
+/// After an erasure: the WAL still holds the pages as they were; write them back and empty it.
+/// The erasure is committed: a checkpoint that cannot finish is logged, not answered.
+async fn checkpoint(state: &AppState) {
+    match state.store.checkpoint().await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "after an erasure, readers kept the WAL from being emptied: it is at the next checkpoint"
+        ),
+        Err(e) => tracing::warn!(error = %e, "after an erasure, the WAL checkpoint failed"),
+    }
+}
+
 fn stale(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict(what) if what == STALE_RECORD)
 }
@@ -443,11 +455,24 @@ pub async fn delete_record(
     let entity = entity(&entity_name)?;
     let n = record_id(&id).ok_or_else(|| not_found(&entity.name, &id))?;
     for attempt in 0..WRITE_ATTEMPTS {
-        let stored = state
+        let Some(stored) = state
             .store
             .record(&principal.tenant, &entity.name, n)
             .await?
-            .ok_or_else(|| not_found(&entity.name, &id))?;
+        else {
+            // Deleted before (its `deleted` change kept the record) or only ever published:
+            // its traces are erased all the same; nobody is notified again.
+            if erase
+                && state
+                    .store
+                    .erase_traces(&principal.tenant, &entity.name, n)
+                    .await?
+            {
+                checkpoint(&state).await;
+                return Ok(StatusCode::NO_CONTENT);
+            }
+            return Err(not_found(&entity.name, &id));
+        };
         let old = parse_stored(&stored)?;
         let write = RecordWrite::Delete {
             entity: entity.name.clone(),
@@ -467,8 +492,7 @@ pub async fn delete_record(
         {
             Ok(()) => {
                 if erase {
-                    // The WAL still holds the pages as they were: write them back and empty it.
-                    state.store.checkpoint().await?;
+                    checkpoint(&state).await;
                 }
                 return Ok(StatusCode::NO_CONTENT);
             }

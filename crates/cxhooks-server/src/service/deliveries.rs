@@ -392,7 +392,8 @@ pub async fn redeliver(
             StatusCode::CONFLICT,
             "delivery-erased",
             "Delivery erased",
-            "the record this delivery was about was erased: only its tombstone is kept, and there              is nothing to deliver again",
+            "the record this delivery was about was erased: only its tombstone is kept, and there \
+             is nothing to deliver again",
         ));
     }
     let hook = state.delivery.registry.hook(record.webhook_id);

@@ -253,14 +253,60 @@ async fn an_erased_record_leaves_no_personal_data_behind(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(again.status(), 202, "a new publish, not a replay or a 409");
-    // An erased record is gone: erasing it again is a 404.
+    // Erasing it again finds nothing left to erase, and says it is done; an id the store
+    // never knew is a 404.
     assert_eq!(
         s.app
             .call("DELETE", &format!("{path}?erase=true"), &records, None)
             .await
             .status,
+        204
+    );
+    assert_eq!(
+        s.app
+            .call(
+                "DELETE",
+                "/data/v1/cremployee/987654?erase=true",
+                &records,
+                None
+            )
+            .await
+            .status,
         404
     );
+
+    // A record deleted before without erasure: its deleted change kept it; erasing its id
+    // afterwards removes that too.
+    const LATE: &str = "Lateerasurename";
+    let late = s
+        .app
+        .json(
+            "POST",
+            "/data/v1/cremployee",
+            &records,
+            &json!({"touser": {"lastname": LATE}}),
+        )
+        .await;
+    let late_path = format!("/data/v1/cremployee/{}", late.body["_id"].as_str().unwrap());
+    assert_eq!(
+        s.app
+            .call("DELETE", &late_path, &records, None)
+            .await
+            .status,
+        204
+    );
+    assert!(
+        traces_of(&s, LATE).await,
+        "the deleted change keeps the record"
+    );
+    assert_eq!(
+        s.app
+            .call("DELETE", &format!("{late_path}?erase=true"), &records, None)
+            .await
+            .status,
+        204
+    );
+    assert!(!traces_of(&s, LATE).await, "erased after its deletion");
 }
 
 async fn traces_of(s: &Setup, needle: &str) -> bool {

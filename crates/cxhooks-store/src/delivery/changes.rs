@@ -55,8 +55,10 @@ impl Store {
         tenant: &TenantName,
         page: ChangePage,
     ) -> Result<Vec<StoredChange>, StoreError> {
-        // Ids are time-ordered (version 7): the time range is a range of the primary key.
-        let mut upper = first_id_at(page.until.saturating_add(1_000));
+        // Ids are time-ordered (version 7): the time range is a range of the primary key. An id
+        // is made after its change's acceptance time (a large batch is matched first), so the
+        // key's upper bound leaves a minute; `accepted_at` bounds exactly.
+        let mut upper = first_id_at(page.until.saturating_add(60_000_000));
         if let Some(before) = page.before {
             upper = upper.min(before.uuid());
         }
@@ -73,14 +75,17 @@ impl Store {
         .bind(i64::from(page.limit))
         .fetch_all(pool)
         .await)?;
-        rows.into_iter()
-            .map(|row| {
-                let id = uuid::Uuid::parse_str(&row.id)
-                    .map_err(|e| StoreError::Corrupt(format!("change id '{}': {e}", row.id)))?;
+        // A body that does not read (damaged, or larger than `pack` unpacks) is left out, with
+        // a warning, rather than failing every page that holds it.
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let id = uuid::Uuid::parse_str(&row.id).ok()?;
                 let body = crate::pack::unpack(row.body)
                     .and_then(|json| Ok(serde_json::from_slice(&json)?))
-                    .map_err(|e| StoreError::Corrupt(format!("change {id}: {e}")))?;
-                Ok(StoredChange {
+                    .map_err(|e| tracing::warn!(change = %id, error = %e, "a stored change's body does not read; left out"))
+                    .ok()?;
+                Some(StoredChange {
                     id: id.into(),
                     event_type: row.r#type,
                     entity_id: row.entity_id,
@@ -88,6 +93,6 @@ impl Store {
                     body,
                 })
             })
-            .collect()
+            .collect())
     }
 }
