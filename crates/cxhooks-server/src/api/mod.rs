@@ -20,6 +20,7 @@ pub mod changes;
 pub mod event_types;
 pub mod events;
 pub mod openapi;
+pub mod record_delete;
 pub mod record_list;
 pub mod records;
 pub mod shapes;

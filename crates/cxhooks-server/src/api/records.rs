@@ -25,17 +25,17 @@ pub fn router() -> OpenApiRouter<AppState> {
             get_record,
             replace_record,
             update_record,
-            delete_record
+            super::record_delete::delete_record
         ))
         .route_layer(axum::middleware::from_fn(super::refuse_delivery_loops))
 }
 
 /// How often a write is retried when the record changed under it.
-const WRITE_ATTEMPTS: usize = 25;
+pub(super) const WRITE_ATTEMPTS: usize = 25;
 
 /// A short random pause before retrying a write that lost a race, growing with the attempt,
 /// so that concurrent writers of one record stop colliding.
-async fn back_off(attempt: usize) {
+pub(super) async fn back_off(attempt: usize) {
     let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 8;
     tokio::time::sleep(std::time::Duration::from_millis(
         1 + jitter * (attempt as u64 + 1),
@@ -54,11 +54,11 @@ pub(super) fn entity(name: &str) -> Result<&'static Entity, ApiError> {
     })
 }
 
-fn record_id(id: &str) -> Option<i64> {
+pub(super) fn record_id(id: &str) -> Option<i64> {
     id.parse::<i64>().ok().filter(|n| *n > 0)
 }
 
-fn not_found(entity: &str, id: &str) -> ApiError {
+pub(super) fn not_found(entity: &str, id: &str) -> ApiError {
     ApiError::not_found(format!("there is no {entity} with id '{id}'"))
 }
 
@@ -132,7 +132,7 @@ fn now_text(state: &AppState) -> (String, i64) {
 /// Stores a write and the change it publishes in one transaction. `before` is the record before
 /// the write (none for a creation), `after` after it (none for a deletion); the change carries
 /// the groups the write added and removed, with their labels.
-async fn commit(
+pub(super) async fn commit(
     state: &AppState,
     tenant: &TenantName,
     action: Action,
@@ -180,23 +180,11 @@ async fn commit(
     }
 }
 
-/// After an erasure: the WAL still holds the pages as they were; write them back and empty it.
-/// The erasure is committed: a checkpoint that cannot finish is logged, not answered.
-async fn checkpoint(state: &AppState) {
-    match state.store.checkpoint().await {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            "after an erasure, readers kept the WAL from being emptied: it is at the next checkpoint"
-        ),
-        Err(e) => tracing::warn!(error = %e, "after an erasure, the WAL checkpoint failed"),
-    }
-}
-
-fn stale(e: &StoreError) -> bool {
+pub(super) fn stale(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict(what) if what == STALE_RECORD)
 }
 
-fn busy() -> ApiError {
+pub(super) fn busy() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
         "concurrent-writes",
@@ -413,92 +401,4 @@ pub async fn update_record(
         check_body(entity, new, n, &additional)
     })
     .await
-}
-
-/// `?erase=` of a delete.
-#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeleteQuery {
-    /// `true`: erase the record (GDPR art. 17): its changes' stored data, its deliveries'
-    /// payloads and receivers' answers in the request log, and its idempotency answers go with
-    /// it, and the `{entity}:deleted` notification carries `metadata.erased: true`.
-    #[param(value_type = Option<bool>)]
-    pub erase: Option<String>,
-}
-
-/// Delete a record; publishes `{entity}:deleted` with the record as it was. With
-/// `?erase=true`, erases it and its traces.
-#[utoipa::path(delete, path = "/data/v1/{entity}/{id}", tag = "records",
-    params(("entity" = String, Path), ("id" = String, Path), DeleteQuery),
-    responses((status = 204, description = "deleted"), (status = 400, body = crate::error::ProblemDoc),
-        (status = 401, body = crate::error::ProblemDoc),
-        (status = 403, body = crate::error::ProblemDoc), (status = 404, body = crate::error::ProblemDoc),
-        (status = 508, description = "the request carries `Cx-Delivery-Hop`: it is a cxhooks delivery", body = crate::error::ProblemDoc)),
-    security(("oauth2" = ["urn:cx/cx5Wrapper:data:manage"])))]
-pub async fn delete_record(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path((entity_name, id)): Path<(String, String)>,
-    axum::extract::Query(query): axum::extract::Query<DeleteQuery>,
-) -> Result<StatusCode, ApiError> {
-    principal.require(Scope::RecordsManage)?;
-    let erase = match query.erase.as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(crate::service::list::bad(
-                "?erase",
-                format!("'{other}' is not true or false: ?erase=true erases the record"),
-            ));
-        }
-    };
-    let entity = entity(&entity_name)?;
-    let n = record_id(&id).ok_or_else(|| not_found(&entity.name, &id))?;
-    for attempt in 0..WRITE_ATTEMPTS {
-        let Some(stored) = state
-            .store
-            .record(&principal.tenant, &entity.name, n)
-            .await?
-        else {
-            // Deleted before (its `deleted` change kept the record) or only ever published:
-            // its traces are erased all the same; nobody is notified again.
-            if erase
-                && state
-                    .store
-                    .erase_traces(&principal.tenant, &entity.name, n)
-                    .await?
-            {
-                checkpoint(&state).await;
-                return Ok(StatusCode::NO_CONTENT);
-            }
-            return Err(not_found(&entity.name, &id));
-        };
-        let old = parse_stored(&stored)?;
-        let write = RecordWrite::Delete {
-            entity: entity.name.clone(),
-            id: n,
-            version: stored.version,
-            erase,
-        };
-        match commit(
-            &state,
-            &principal.tenant,
-            Action::Deleted,
-            (Some(&old), None),
-            &[],
-            write,
-        )
-        .await
-        {
-            Ok(()) => {
-                if erase {
-                    checkpoint(&state).await;
-                }
-                return Ok(StatusCode::NO_CONTENT);
-            }
-            Err(e) if stale(&e) => back_off(attempt).await,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(busy())
 }
