@@ -58,6 +58,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             .merge(api::applications::router())
             .merge(api::webhooks::router())
             .merge(api::backtest::router())
+            .merge(api::feed::router())
             .merge(api::event_types::router())
             .merge(api::additional_fields::router())
             .merge(api::changes::router())

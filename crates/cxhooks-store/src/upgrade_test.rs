@@ -149,7 +149,7 @@ mod previous_release {
     /// The releases upgraded from, as (SQLite, PostgreSQL) migration versions: issue 25's
     /// fair claims, its per-webhook limits, its delivery log, and its record of configuration
     /// changes (the release before Standard Webhooks' columns).
-    const RELEASES: [(i64, i64); 7] = [
+    const RELEASES: [(i64, i64); 8] = [
         (11, 12),
         (13, 14),
         (14, 15),
@@ -157,6 +157,7 @@ mod previous_release {
         (17, 18),
         (20, 21),
         (23, 24),
+        (25, 26),
     ];
 
     async fn upgrading_from_the_previous_release_delivers_everything_pending(backend: Backend) {
@@ -234,6 +235,7 @@ mod previous_release {
                 payload: format!("{{\"n\":{n}}}").into_bytes(),
                 created_at: 1,
                 entity_key: None,
+                held: false,
             })
             .collect();
         // Written as the previous release wrote them: its columns, statement by statement.

@@ -19,6 +19,7 @@ pub mod backtest;
 pub mod changes;
 pub mod event_types;
 pub mod events;
+pub mod feed;
 pub mod openapi;
 pub mod record_delete;
 pub mod record_list;

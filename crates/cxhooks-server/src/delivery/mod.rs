@@ -34,6 +34,9 @@ pub struct Delivery {
     pub sender: sender::Sender,
     /// Wakes the dispatcher when new deliveries are stored.
     pub wake: Notify,
+    /// Counts this node's commits of held deliveries: wakes the feeds' long polls (another
+    /// node's commits are found by polling, see `service::feed`).
+    pub held: tokio::sync::watch::Sender<u64>,
     /// This node's lease owner id.
     pub node: String,
     /// The dispatcher's limits and queues, once the workers run.
@@ -48,6 +51,7 @@ impl Delivery {
             registry,
             sender,
             wake: Notify::new(),
+            held: tokio::sync::watch::Sender::new(0),
             node: format!("{:016x}", uuid::Uuid::new_v4().as_u64_pair().1),
             pipeline: std::sync::OnceLock::new(),
             waiters: Mutex::new(HashMap::new()),
@@ -59,6 +63,11 @@ impl Delivery {
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().expect("lock").insert(delivery_id, tx);
         rx
+    }
+
+    /// Says that held deliveries were committed: the feeds' long polls look again.
+    pub fn held_stored(&self) {
+        self.held.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn attempted(&self, delivery_id: DeliveryId, attempt: &AttemptRecord) {

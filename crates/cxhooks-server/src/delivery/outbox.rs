@@ -222,6 +222,9 @@ async fn accept(
     if !deliveries.is_empty() && !handoff.as_ref().is_some_and(Handoff::took_all) {
         state.delivery.wake.notify_one();
     }
+    if deliveries.iter().any(|d| d.held) {
+        state.delivery.held_stored();
+    }
     if let Some(handoff) = handoff {
         handoff
             .start(state, tenant.as_str(), deliveries, &statuses)
@@ -262,8 +265,13 @@ pub async fn ping(
         payload: payload.to_bytes(),
         created_at: now.timestamp_micros(),
         entity_key: None,
+        held: hook.is_pull(),
     };
-    let outcome = state.delivery.wait_for_attempt(id);
+    // A pull webhook's ping is held for its feed: no attempt will come.
+    let outcome = match hook.is_pull() {
+        true => oneshot::channel().1,
+        false => state.delivery.wait_for_attempt(id),
+    };
     state
         .store
         .accept_changes(
@@ -280,6 +288,9 @@ pub async fn ping(
         )
         .await?;
     state.delivery.wake.notify_one();
+    if hook.is_pull() {
+        state.delivery.held_stored();
+    }
     Ok((id, outcome))
 }
 
@@ -370,6 +381,7 @@ impl ChangeEvent<'_> {
                     entity_key: hook
                         .ordered
                         .then(|| format!("{}/{}", self.event_type.entity(), self.entity_id)),
+                    held: hook.pull,
                 }
             })
             .collect();

@@ -46,6 +46,8 @@ pub struct HookInfo {
     pub max_per_second: Option<f64>,
     /// Deliveries of one entity go one at a time, in the order their changes were accepted.
     pub ordered: bool,
+    /// A pull webhook (no url): its deliveries are held for its feed, never sent.
+    pub pull: bool,
 }
 
 /// Why an application's key could not be had (not that it does not exist).
@@ -90,6 +92,7 @@ fn info(hook: &Webhook, headers: Option<Vec<CustomHeader>>) -> Arc<HookInfo> {
         max_in_flight: hook.max_in_flight.map(cxhooks_store::MaxInFlight::get),
         max_per_second: hook.max_per_second.map(cxhooks_store::MaxPerSecond::get),
         ordered: hook.ordered,
+        pull: hook.is_pull(),
     })
 }
 
@@ -270,6 +273,7 @@ impl Registry {
                 max_in_flight: old.max_in_flight,
                 max_per_second: old.max_per_second,
                 ordered: old.ordered,
+                pull: old.pull,
             };
             inner.hooks.insert(id, Arc::new(info));
         }

@@ -370,6 +370,7 @@ mod tests {
             max_in_flight: None,
             max_per_second: None,
             ordered: false,
+            pull: false,
         }
     }
 

@@ -409,6 +409,15 @@ pub async fn redeliver(
             "the webhook of this event is deleted, disabled or in error: enable it (or create it again) first",
         ));
     }
+    if record.status == DeliveryStatus::Held {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "pull-delivery",
+            "Delivery in a feed",
+            "this delivery is in its pull webhook's feed, where its consumer reads it: to have it \
+             again, read the feed from a cursor before it",
+        ));
+    }
     let now = state.clock.now_us();
     state.store.redeliver(&app.tenant, app.id, id, now).await?;
     state.delivery.wake.notify_one();
@@ -438,11 +447,15 @@ pub async fn test(
         )));
     }
     let (id, outcome) = outbox::ping(state, &hook, state.clock.now()).await?;
+    // A pull webhook's ping waits in its feed: no attempt to wait for.
     let wait = state.config.delivery.timeout + std::time::Duration::from_secs(5);
-    let attempt = tokio::time::timeout(wait, outcome)
-        .await
-        .ok()
-        .and_then(Result::ok);
+    let attempt = match hook.is_pull() {
+        true => None,
+        false => tokio::time::timeout(wait, outcome)
+            .await
+            .ok()
+            .and_then(Result::ok),
+    };
     let record = stored(state, &app, id).await?;
     let answer = TestOut {
         event: view(&record),

@@ -24,6 +24,7 @@ pub mod applications;
 pub mod backtest;
 pub mod body;
 pub mod deliveries;
+pub mod feed;
 pub mod groups;
 pub mod input;
 pub mod list;

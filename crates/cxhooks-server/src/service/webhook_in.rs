@@ -43,7 +43,12 @@ pub struct WebhookIn {
     #[serde(rename = "_kind")]
     #[schema(nullable = false, required = false, value_type = String, pattern = "^Webhook$")]
     pub kind: Option<String>,
-    /// Absolute `http`/`https` url deliveries are sent to.
+    /// Absolute `http`/`https` url deliveries are sent to. Absent or null: a pull webhook,
+    /// whose deliveries are kept for its consumer to read from
+    /// `…/webhooks/{webhookId}/feed` (no inbound port needed). Whether a webhook pulls is set
+    /// when it is created.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "https://integration.example/hooks/carerix")]
     pub url: String,
     /// What the webhook is for, at most 500 characters without control characters. Absent,
     /// null or blank: none. A tool may find the webhook it owns by it (`cxhooks sync` owns the
@@ -456,9 +461,23 @@ impl WebhookIn {
             if let Some(current) = current.and_then(Value::as_object) {
                 p.unchanged(map, current, &READ_ONLY);
             }
-            if let Some(url) = p.string(map, "", "url", true) {
+            if let Some(url) = p.string(map, "", "url", false) {
                 check_url(state, &mut p, url);
                 valid.url = url.to_owned();
+            }
+            let pulls =
+                |v: &serde_json::Map<String, Value>| v.get("url").is_none_or(Value::is_null);
+            if let Some(current) = current.and_then(Value::as_object)
+                && pulls(current) != pulls(map)
+            {
+                p.add(
+                    "/url",
+                    if pulls(current) {
+                        "this is a pull webhook (no url): whether a webhook pulls is set when it                          is created; create a webhook with a url instead"
+                    } else {
+                        "'url' is required: this webhook pushes to a url; a pull webhook (no                          url) is created as one"
+                    },
+                );
             }
             if let Some(text) = p.string(map, "", "description", false) {
                 valid.description = check_description(&mut p, text);
@@ -468,6 +487,12 @@ impl WebhookIn {
             }
             if let Some(headers) = p.array(map, "", "customHeaders", false) {
                 valid.custom_headers = check_headers(&mut p, headers);
+                if pulls(map) && !headers.is_empty() {
+                    p.add(
+                        "/customHeaders",
+                        "a pull webhook (no url) sends no request, so custom headers would go                          nowhere: leave them out, or give a url",
+                    );
+                }
             }
             let default = state.config.delivery.max_in_flight_per_webhook;
             valid.max_in_flight = check_max_in_flight(&mut p, map, default);

@@ -31,8 +31,17 @@ pub struct WebhookOut {
     /// The application it belongs to.
     #[serde(rename = "applicationId")]
     pub application_id: uuid::Uuid,
-    /// Delivery url.
-    pub url: String,
+    /// Delivery url; null for a pull webhook.
+    #[schema(required = true)]
+    pub url: Option<String>,
+    /// `push` (deliveries sent to `url`) or `pull` (kept for `feedUrl`).
+    #[schema(example = "push")]
+    pub mode: &'static str,
+    /// A pull webhook's feed (`GET`, with a token that may read the application); null for a
+    /// push webhook.
+    #[serde(rename = "feedUrl")]
+    #[schema(required = true)]
+    pub feed_url: Option<String>,
     /// What it is for; null: not given.
     #[schema(required = true)]
     pub description: Option<String>,
@@ -78,7 +87,9 @@ impl WebhookOut {
             kind: "Webhook",
             id: hook.id.uuid(),
             application_id: hook.application_id.uuid(),
-            url: hook.url.clone(),
+            url: (!hook.is_pull()).then(|| hook.url.clone()),
+            mode: if hook.is_pull() { "pull" } else { "push" },
+            feed_url: hook.is_pull().then(|| feed_url(state, hook)),
             description: hook.description.clone(),
             filters: hook.filters.clone(),
             custom_headers: open_headers(state, hook)?,
@@ -91,6 +102,16 @@ impl WebhookOut {
         };
         Ok(serde_json::to_value(out).expect("serialisable"))
     }
+}
+
+/// Where a pull webhook's consumer reads its feed.
+pub fn feed_url(state: &AppState, hook: &Webhook) -> String {
+    format!(
+        "{}/webhooks/v1/applications/{}/webhooks/{}/feed",
+        state.public_url.trim_end_matches('/'),
+        hook.application_id,
+        hook.id
+    )
 }
 
 /// A rate as JSON: whole rates as integers (`2`, as a caller writes it, rather than `2.0`).

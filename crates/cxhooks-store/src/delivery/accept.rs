@@ -137,7 +137,12 @@ pub(crate) use bind_change;
 macro_rules! bind_delivery {
     ($q:expr, $d:expr, $tenant:expr, $payload:expr, $status:expr, $leased:expr) => {{
         let d: &NewDelivery = $d;
-        let leased: Option<Lease<'_>> = $leased;
+        // A pull webhook's delivery is held for its feed (unless refused), never leased.
+        let leased: Option<Lease<'_>> = $leased.filter(|_| !d.held);
+        let status = match $status {
+            DeliveryStatus::Pending if d.held => DeliveryStatus::Held,
+            other => other,
+        };
         $q.bind(Id::from(d.id))
             .bind($tenant)
             .bind(Id::from(d.application_id))
@@ -146,7 +151,7 @@ macro_rules! bind_delivery {
             .bind(&d.event_type)
             .bind($payload)
             .bind(None::<String>)
-            .bind($status.as_str())
+            .bind(status.as_str())
             .bind(0i64)
             .bind(0i64)
             .bind(None::<i64>)

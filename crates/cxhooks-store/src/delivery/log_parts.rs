@@ -24,6 +24,12 @@ macro_rules! requeue_from_l {
          entity_key FROM l"
     };
 }
+
+/// The columns the queue and the log share, in order (the queue's `feed_seq` is not logged).
+const LOG_COLUMNS: &str = "id, tenant, application_id, webhook_id, change_id, type, payload, \
+     signature, status, attempts, series_attempts, series_started, next_attempt_at, lease_until, \
+     lease_owner, created_at, updated_at, attempt_at, attempt_duration_us, attempt_status_code, \
+     attempt_error, attempt_response_body, entity_key";
 pub(crate) use requeue_from_l;
 
 /// `expires_at` of a delivery kept for good: the only value of `delivery_log_forever`.
@@ -114,10 +120,11 @@ pub(crate) use move_finished;
 /// (one cancelled while a node was sending it stays until that node's outcome moves it).
 pub(crate) fn move_sql(n: usize) -> String {
     let ids: Vec<String> = (3..3 + n).map(|i| format!("${i}")).collect();
+    // The log's columns named: the queue has `feed_seq` after them, which the log leaves out.
     format!(
         "WITH d AS (DELETE FROM deliveries WHERE id IN ({}) \
-         AND status NOT IN ('pending', 'retrying') AND lease_owner IS NULL RETURNING *) \
-         INSERT INTO delivery_log SELECT d.*, \
+         AND status NOT IN ('pending', 'retrying', 'held') AND lease_owner IS NULL RETURNING *) \
+         INSERT INTO delivery_log ({LOG_COLUMNS}, expires_at) SELECT {LOG_COLUMNS}, \
          CASE WHEN d.status = 'delivered' THEN $1 ELSE $2 END FROM d",
         ids.join(", ")
     )

@@ -7,7 +7,7 @@
 //! claimed again: delivery is at least once.
 //!
 //! By job: `types` (what crosses the store boundary), `accept` (publishes) with `quota`
-//! (monthly usage counts), `changes` (stored changes read back, for backtests), `claim` (leases, releases, redelivery, queue depth), `complete`
+//! (monthly usage counts), `changes` (stored changes read back, for backtests), `feed` (pull webhooks' feeds), `claim` (leases, releases, redelivery, queue depth), `complete`
 //! (outcomes, cancellations), `log` (the request log), `recover` (bulk recovery), `log_parts` (PostgreSQL's partitioned
 //! log of finished deliveries), `purge` (retention), and `rows` (the shape and size of
 //! multi-row statements). SQL that one backend alone runs lives in `sqlite.rs` and
@@ -21,6 +21,7 @@ pub(crate) mod accept;
 mod changes;
 mod claim;
 pub(crate) mod complete;
+mod feed;
 mod log;
 pub(crate) mod log_parts;
 mod purge;
@@ -32,6 +33,7 @@ mod types;
 pub use changes::{ChangePage, StoredChange};
 pub use claim::Claimed;
 pub(crate) use claim::{Claim, in_entity_order};
+pub use feed::{FeedEntry, FeedPosition, FeedRead};
 pub use log_parts::LogRetention;
 pub use purge::{Purge, Purged};
 pub use quota::month_of;

@@ -9,7 +9,8 @@ use crate::{DeliveryId, Store, StoreError, on_pool, on_writer};
 /// (µs). `None` keeps them all.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Purge {
-    /// Delivered deliveries last updated before this.
+    /// Delivered deliveries last updated before this, and pull webhooks' held ones created
+    /// before it (past it, their feed's cursors answer 410).
     pub delivered_before: Option<i64>,
     /// Failed, cancelled and quota-refused deliveries last updated before this.
     pub failed_before: Option<i64>,
@@ -36,7 +37,7 @@ pub(crate) fn first_id_at(us: i64) -> uuid::Uuid {
 macro_rules! purged_rows {
     () => {
         "WHERE id > $1 AND id <= $2 AND (\
-         (status = 'delivered' AND updated_at < $3) OR \
+         (status IN ('delivered', 'held') AND updated_at < $3) OR \
          (status IN ('failed', 'cancelled', 'quota_exceeded') AND updated_at < $4))"
     };
 }

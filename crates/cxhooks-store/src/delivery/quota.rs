@@ -35,7 +35,16 @@ pub(crate) fn quota_statuses(
     quota: u64,
 ) -> Vec<DeliveryStatus> {
     let quota = i64::try_from(quota).unwrap_or(i64::MAX);
-    let mut statuses = vec![DeliveryStatus::Pending; deliveries.len()];
+    let mut statuses: Vec<DeliveryStatus> = deliveries
+        .iter()
+        .map(|d| {
+            if d.held {
+                DeliveryStatus::Held
+            } else {
+                DeliveryStatus::Pending
+            }
+        })
+        .collect();
     for (client, n, total) in totals {
         let mut excess = (total - quota).clamp(0, *n);
         for (i, d) in deliveries.iter().enumerate().rev() {

@@ -19,17 +19,20 @@ pub enum DeliveryStatus {
     Cancelled,
     /// Past the client's monthly notification quota: recorded, not sent.
     QuotaExceeded,
+    /// A pull webhook's: kept for its consumer to read from the feed, never sent.
+    Held,
 }
 
 impl DeliveryStatus {
     /// Every status, for validation messages.
-    pub const ALL: [DeliveryStatus; 6] = [
+    pub const ALL: [DeliveryStatus; 7] = [
         Self::Pending,
         Self::Delivered,
         Self::Retrying,
         Self::Failed,
         Self::Cancelled,
         Self::QuotaExceeded,
+        Self::Held,
     ];
 
     /// The word used in the API and the store.
@@ -41,6 +44,7 @@ impl DeliveryStatus {
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
             Self::QuotaExceeded => "quota_exceeded",
+            Self::Held => "held",
         }
     }
 
@@ -128,6 +132,8 @@ pub struct NewDelivery {
     /// (`{entity type}/{entityId}`), whose deliveries go one at a time in change order. `None`
     /// for every other webhook.
     pub entity_key: Option<String>,
+    /// A pull webhook's: stored `held` for its feed, never leased nor sent.
+    pub held: bool,
 }
 
 /// A publish's `Idempotency-Key` and what it answered: the key is its client's own, and it

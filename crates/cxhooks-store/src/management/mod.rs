@@ -166,7 +166,7 @@ pub struct Webhook {
     pub id: WebhookId,
     /// The application it belongs to.
     pub application_id: ApplicationId,
-    /// Where deliveries go.
+    /// Where deliveries go; empty for a pull webhook, whose consumer reads its feed.
     pub url: String,
     /// What it is for, in the owner's words (at most 500 characters); `None`: not given.
     pub description: Option<String>,
@@ -186,6 +186,13 @@ pub struct Webhook {
     pub ordered: bool,
     /// Audit fields.
     pub audit: Audit,
+}
+
+impl Webhook {
+    /// A pull webhook: no url, its deliveries held for its feed.
+    pub fn is_pull(&self) -> bool {
+        self.url.is_empty()
+    }
 }
 
 /// A page request: at most `limit` objects after `after` (in creation order).

@@ -178,14 +178,14 @@ impl Store {
         let (cancel, delete, app, hook) = match doomed {
             Doomed::Application(app) => (
                 "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
-                 AND application_id = $2 AND status IN ('pending', 'retrying') RETURNING id",
+                 AND application_id = $2 AND status IN ('pending', 'retrying', 'held') RETURNING id",
                 "DELETE FROM applications WHERE tenant = $1 AND id = $2",
                 app,
                 None,
             ),
             Doomed::Webhook(app, hook) => (
                 "UPDATE deliveries SET status = 'cancelled', updated_at = $3 WHERE tenant = $1 \
-                 AND webhook_id = $2 AND status IN ('pending', 'retrying') RETURNING id",
+                 AND webhook_id = $2 AND status IN ('pending', 'retrying', 'held') RETURNING id",
                 "DELETE FROM webhooks WHERE tenant = $1 AND application_id = $2 AND id = $3",
                 app,
                 Some(hook),

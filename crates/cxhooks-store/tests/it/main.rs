@@ -3,6 +3,7 @@
 mod changes;
 mod claims;
 mod config_changes;
+mod feeds;
 mod retention;
 
 use chrono::{TimeZone, Utc};
@@ -198,6 +199,7 @@ fn job_deliveries(n: usize, app: ApplicationId, hook: WebhookId, now: i64) -> Ve
             payload: format!("{{\"n\":{i}}}").into_bytes(),
             created_at: now,
             entity_key: None,
+            held: false,
         })
         .collect()
 }
@@ -785,6 +787,7 @@ async fn postgres_nodes_are_woken_by_another_nodes_publish() {
         payload: b"{}".to_vec(),
         created_at: 1,
         entity_key: None,
+        held: false,
     };
     // The watcher starts listening at some point: publish until it has heard one.
     let mut heard = false;
@@ -829,6 +832,7 @@ async fn concurrent_publishes_commit_together_and_fail_alone(backend: Backend) {
                 payload: format!("{{\"n\":{i}}}").into_bytes(),
                 created_at: 1,
                 entity_key: None,
+                held: false,
             }];
             let accept = Accept {
                 changes: &[],
@@ -900,6 +904,7 @@ fn owned_delivery(owner: &str) -> NewDelivery {
         payload: b"{}".to_vec(),
         created_at: 1,
         entity_key: None,
+        held: false,
     }
 }
 

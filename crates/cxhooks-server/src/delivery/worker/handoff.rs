@@ -47,7 +47,7 @@ impl Handoff {
                     .registry
                     .hook(d.webhook_id)
                     // An ordered webhook's deliveries wait for their entity's turn: claimed.
-                    .filter(|h| h.status == WebhookStatus::Enabled && !h.ordered)
+                    .filter(|h| h.status == WebhookStatus::Enabled && !h.ordered && !h.pull)
                     .filter(|h| !backlogged || pipeline.unqueued(h))?;
                 let taken = pipeline.take(&hook)?;
                 Some((hook, taken))
