@@ -246,7 +246,7 @@ impl Api {
         &self,
         app: &str,
         description: &str,
-        url: &str,
+        url: Option<&str>,
         filters: &Value,
     ) -> Result<String, ApiError> {
         let path = format!("/webhooks/v1/applications/{app}/webhooks");
@@ -273,10 +273,27 @@ impl Api {
             .iter()
             .find(|w| w["description"] == description)
             .or_else(|| {
-                hooks
-                    .iter()
-                    .find(|w| w["description"].is_null() && w["url"] == url)
+                hooks.iter().find(|w| {
+                    w["description"].is_null() && url.is_some() && w["url"].as_str() == url
+                })
             });
+        // Pushing or pulling is set when a webhook is made: one of the other kind is replaced.
+        let owned = match owned {
+            Some(w) if w["url"].is_null() != url.is_none() => {
+                let id = w["_id"].as_str().unwrap_or_default();
+                let (status, answer) = self
+                    .call(reqwest::Method::DELETE, &format!("{path}/{id}"), None)
+                    .await?;
+                if !(200..300).contains(&status) && status != 404 {
+                    return Err(ApiError(format!(
+                        "{path}/{id}: {status} {}",
+                        problem_text(&answer)
+                    )));
+                }
+                None
+            }
+            other => other,
+        };
         match owned {
             Some(w) => {
                 let id = w["_id"].as_str().unwrap_or_default().to_owned();

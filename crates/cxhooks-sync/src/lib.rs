@@ -18,18 +18,17 @@ pub mod api;
 pub mod attachments;
 pub mod check;
 mod pass;
+mod pull;
+mod receiver;
 pub mod replica;
 mod setup;
 
+use receiver::{Receiver, receive};
 pub use setup::status_type;
 use setup::{SetUp, set_up};
 
 use api::Api;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use check::Failure;
-use cxhooks_condition::CompiledCondition;
 use replica::Replica;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -57,6 +56,8 @@ pub struct Options {
     pub listen: String,
     /// The URL cxhooks delivers to (defaults to `http://{listen}/webhook`).
     pub public_url: Option<String>,
+    /// Read notifications from a pull webhook's feed instead of receiving them (no listener).
+    pub pull: bool,
     /// Records per page of the initial sync.
     pub page_size: u32,
     /// Reconcile now: fetch every record the filter selects again and remove any other.
@@ -100,244 +101,6 @@ pub async fn check(api: &Api) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Access(problems))
-    }
-}
-
-struct Receiver {
-    api: Api,
-    replica: Replica,
-    /// The application's keys by id, fetched again when a notification names a key they lack
-    /// (a rotation), at most once a second; with when they were last fetched.
-    keys: tokio::sync::Mutex<(cxhooks_consumer::KeySet, Option<std::time::Instant>)>,
-    /// The application's id.
-    app: String,
-    entity: String,
-    filter: CompiledCondition,
-    /// The reconcile pass under way or last finished: records written carry it.
-    pass: std::sync::atomic::AtomicI64,
-    /// Records notified while the initial sync runs, fetched again when it ends.
-    recheck: Mutex<Option<BTreeSet<String>>>,
-    /// With `--attachments`: the attachment field that names an owner of `entity`.
-    attachments: Option<&'static str>,
-}
-
-impl Receiver {
-    /// Verifies a notification with the key it names (`Cx-Signature-Key-Id`), fetching the
-    /// application's JWKS first when the key is unknown; without a key id, with any key.
-    async fn verify(
-        &self,
-        kid: Option<&str>,
-        body: &[u8],
-        signature: &str,
-    ) -> Result<cxhooks_consumer::Notification, cxhooks_consumer::VerifyError> {
-        let mut keys = self.keys.lock().await;
-        if let Some(kid) = kid
-            && !keys.0.has(kid)
-            && keys
-                .1
-                .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1))
-        {
-            keys.1 = Some(std::time::Instant::now());
-            let path = format!("/webhooks/v1/applications/{}/jwks", self.app);
-            let fetched = self.api.ok(reqwest::Method::GET, &path, None).await;
-            match fetched.map(|jwks| cxhooks_consumer::KeySet::from_jwks(&jwks)) {
-                Ok(Ok(set)) => {
-                    keys.0 = set;
-                    let _ = self
-                        .replica
-                        .log(
-                            "run",
-                            &format!("a notification named key {kid}: the application's keys fetched again"),
-                        )
-                        .await;
-                }
-                Ok(Err(e)) => {
-                    let _ = self.replica.log("error", &format!("{path}: {e}")).await;
-                }
-                Err(e) => {
-                    let _ = self.replica.log("error", &e.to_string()).await;
-                }
-            }
-        }
-        match kid {
-            Some(kid) => cxhooks_consumer::Notification::parse_with(&keys.0, kid, body, signature),
-            None => {
-                keys.0.verify_any(body, signature)?;
-                Ok(serde_json::from_slice(body)?)
-            }
-        }
-    }
-
-    /// Fetches a record and makes the replica agree: upsert if the filter selects it, delete if
-    /// not or if it is gone.
-    async fn settle(&self, id: &str) -> Result<&'static str, String> {
-        let (status, record) = self
-            .api
-            .call(
-                reqwest::Method::GET,
-                &format!("/data/v1/{}/{id}", self.entity),
-                None,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(seen) = record["modificationdate"]
-            .as_str()
-            .filter(|_| status == 200)
-        {
-            self.replica
-                .advance_mark(&self.entity, seen)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        let keep = match status {
-            200 => self.filter.matches_record(&record),
-            404 => false,
-            other => return Err(format!("fetching {} {id} answered {other}", self.entity)),
-        };
-        if keep {
-            let new = self.attachments.is_some()
-                && !self
-                    .replica
-                    .has(&self.entity, id)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            self.replica
-                .upsert(
-                    &self.entity,
-                    &[(id.to_owned(), record.to_string())],
-                    self.pass.load(std::sync::atomic::Ordering::SeqCst),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            // Newly replicated: its attachments come along.
-            if let Some(field) = self.attachments.filter(|_| new) {
-                attachments::copy(&self.api, &self.replica, (&self.entity, field), Some(id))
-                    .await?;
-            }
-            Ok("upserted")
-        } else {
-            self.replica
-                .delete(&self.entity, id)
-                .await
-                .map_err(|e| e.to_string())?;
-            if self.attachments.is_some() {
-                self.replica
-                    .delete_attachments(None, Some(id))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Ok("removed")
-        }
-    }
-}
-
-/// An erasure's `deleted`: the record and its attachments leave the replica at once, without
-/// asking the source (which has nothing left), and the file keeps nothing of them.
-async fn erase(r: &Receiver, n: &cxhooks_consumer::Notification, id: &str) -> StatusCode {
-    let erased = async {
-        r.replica.delete(&r.entity, id).await?;
-        if r.attachments.is_some() {
-            r.replica.delete_attachments(None, Some(id)).await?;
-        }
-        r.replica.checkpoint().await
-    }
-    .await;
-    match erased {
-        Ok(()) => {
-            let _ = r
-                .replica
-                .log(
-                    "applied",
-                    &format!("{} {id} erased ({})", n.entity(), n.event_type),
-                )
-                .await;
-            StatusCode::OK
-        }
-        Err(e) => not_applied(r, n, &e.to_string()).await,
-    }
-}
-
-/// A notification that could not be applied: its id is forgotten so that cxhooks' retry
-/// applies it, and the timeline says why; cxhooks is answered 503.
-async fn not_applied(r: &Receiver, n: &cxhooks_consumer::Notification, why: &str) -> StatusCode {
-    let _ = r.replica.forget(&n.id).await;
-    let _ = r
-        .replica
-        .log(
-            "error",
-            &format!("notification {} not applied: {why}", n.id),
-        )
-        .await;
-    StatusCode::SERVICE_UNAVAILABLE
-}
-
-async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let signature = headers
-        .get("cx-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let kid = headers
-        .get("cx-signature-key-id")
-        .and_then(|v| v.to_str().ok());
-    let n = match r.verify(kid, &body, signature).await {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = r
-                .replica
-                .log("error", &format!("rejected a notification: {e}"))
-                .await;
-            return StatusCode::UNAUTHORIZED;
-        }
-    };
-    let attachment = r.attachments.filter(|_| n.entity() == attachments::ENTITY);
-    if n.is_ping() || (n.entity() != r.entity && attachment.is_none()) {
-        return StatusCode::OK;
-    }
-    match r.replica.first_time(&n.id).await {
-        Ok(true) => {}
-        Ok(false) => {
-            let _ = r
-                .replica
-                .log("skipped", &format!("notification {} already applied", n.id))
-                .await;
-            return StatusCode::OK;
-        }
-        Err(_) => return StatusCode::SERVICE_UNAVAILABLE,
-    }
-    let id = n.data.entity_id.clone();
-    if n.is_erased() && attachment.is_none() {
-        // A page of the initial sync read before the erasure must not bring it back.
-        if let Some(set) = r.recheck.lock().expect("lock").as_mut() {
-            set.insert(id.clone());
-        }
-        return erase(&r, &n, &id).await;
-    }
-    let settled = match attachment {
-        Some(field) => attachments::settle(&r.api, &r.replica, (&r.entity, field), &id).await,
-        None => {
-            if let Some(set) = r.recheck.lock().expect("lock").as_mut() {
-                set.insert(id.clone());
-            }
-            r.settle(&id).await
-        }
-    };
-    match settled {
-        Ok(what) => {
-            let fields = n.data.changed_fields.join(", ");
-            let _ = r
-                .replica
-                .log(
-                    "applied",
-                    &format!(
-                        "{} {id} {what} ({}; changed: {fields})",
-                        n.entity(),
-                        n.event_type
-                    ),
-                )
-                .await;
-            StatusCode::OK
-        }
-        Err(e) => not_applied(&r, &n, &e).await,
     }
 }
 
@@ -397,7 +160,6 @@ pub async fn run(
         filter_text,
         filter,
         listener,
-        url,
         keys,
         app,
         hook,
@@ -408,8 +170,12 @@ pub async fn run(
             return Err(e);
         }
     };
+    let source = match &listener {
+        Some((_, url)) => format!("receiving at {url}"),
+        None => format!("reading the feed of pull webhook {hook}"),
+    };
     replica
-        .log("run", &format!("receiving at {url}; filter: {filter_text}"))
+        .log("run", &format!("{source}; filter: {filter_text}"))
         .await?;
 
     let (pass, mut cursor) = pass::choose(&replica, o, &filter_text).await?;
@@ -424,14 +190,28 @@ pub async fn run(
         recheck: Mutex::new(Some(BTreeSet::new())),
         attachments: owner_field,
     });
-    let router = axum::Router::new()
-        .fallback(receive)
-        .with_state(receiver.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let server = match listener {
+        Some((listener, _)) => {
+            let router = axum::Router::new()
+                .fallback(receive)
+                .with_state(receiver.clone());
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            })
+        }
+        None => {
+            let follow = pull::follow(receiver.clone(), app.clone(), hook.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = shutdown => {}
+                    () = follow => {}
+                }
+                Ok(())
+            })
+        }
+    };
 
     // A replica whose pass is done may have missed changes while no sync ran: catch up.
     if cursor.is_none() {
@@ -483,13 +263,18 @@ pub async fn run(
         .mark(&o.entity)
         .await?
         .unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    // A feed's notifications never fail: only pushed ones are watched for.
     let watch = tokio::spawn(pass::watch(
         receiver.clone(),
         app,
         hook,
         o.watch_every,
         since,
-    ));
+    ))
+    .abort_handle();
+    if o.pull {
+        watch.abort();
+    }
     let _ = server.await;
     watch.abort();
     replica.log("run", "sync stopped").await?;

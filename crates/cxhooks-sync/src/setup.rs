@@ -118,8 +118,8 @@ fn read_paths(filter: &str) -> Vec<String> {
 pub(crate) struct SetUp {
     pub(crate) filter_text: String,
     pub(crate) filter: CompiledCondition,
-    pub(crate) listener: tokio::net::TcpListener,
-    pub(crate) url: String,
+    /// The receiver's listener and URL; `None` with `--pull`.
+    pub(crate) listener: Option<(tokio::net::TcpListener, String)>,
     /// The application's keys (its JWKS, or its secret alone).
     pub(crate) keys: cxhooks_consumer::KeySet,
     /// The application's id.
@@ -141,16 +141,23 @@ pub(crate) async fn set_up(o: &Options, api: &Api, replica: &str) -> Result<SetU
                     e[0]
                 ))
             })?;
-    let listener = tokio::net::TcpListener::bind(&o.listen)
-        .await
-        .map_err(|e| SyncError::Listen(format!("{}: {e}", o.listen)))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| SyncError::Listen(e.to_string()))?;
-    let url = o
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{bound}/webhook"));
+    let listener = match o.pull {
+        true => None,
+        false => {
+            let listener = tokio::net::TcpListener::bind(&o.listen)
+                .await
+                .map_err(|e| SyncError::Listen(format!("{}: {e}", o.listen)))?;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| SyncError::Listen(e.to_string()))?;
+            let url = o
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{bound}/webhook"));
+            Some((listener, url))
+        }
+    };
+    let url = listener.as_ref().map(|(_, url)| url.as_str());
     let (app, secret) = api
         .application(&format!("cxhooks-sync {}", o.entity))
         .await?;
@@ -174,13 +181,12 @@ pub(crate) async fn set_up(o: &Options, api: &Api, replica: &str) -> Result<SetU
         list.extend(crate::attachments::filters(field));
     }
     let description = format!("cxhooks-sync:{replica}:{}", o.entity);
-    let hook = api.webhook(&app, &description, &url, &filters).await?;
+    let hook = api.webhook(&app, &description, url, &filters).await?;
     let keys = api.keys(&app, &secret).await?;
     Ok(SetUp {
         filter_text,
         filter,
         listener,
-        url,
         keys,
         app,
         hook,

@@ -48,8 +48,12 @@ pub struct SyncArgs {
     #[arg(long, default_value = "127.0.0.1:8482")]
     listen: String,
     /// The URL cxhooks delivers to, if not http://LISTEN/webhook.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pull")]
     public_url: Option<String>,
+    /// Read the notifications from a pull webhook's feed instead of receiving them: no inbound
+    /// port, for a replica behind a firewall (only outbound HTTPS to cxhooks).
+    #[arg(long)]
+    pull: bool,
     /// Records per page of the initial sync.
     #[arg(long, default_value_t = 200)]
     page_size: u32,
@@ -129,6 +133,7 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, String> {
         into: args.into.clone(),
         listen: args.listen.clone(),
         public_url: args.public_url.clone(),
+        pull: args.pull,
         page_size: args.page_size.clamp(1, 500),
         reconcile: args.reconcile,
         watch_every: args.watch_every,

@@ -20,6 +20,7 @@ mod outage;
 mod outbound;
 mod permissions;
 mod public_jwks;
+mod pull_feed;
 mod receiver;
 mod records;
 mod recovery;

@@ -9,7 +9,7 @@ use cxhooks_store::testing::Backend;
 use serde_json::{Value, json};
 
 /// Runs the seed 004 reference verifiers (tests/verifiers) on one signed body.
-fn reference_verify(
+pub(crate) fn reference_verify(
     lang: &str,
     secret_file_text: &str,
     signature: &str,

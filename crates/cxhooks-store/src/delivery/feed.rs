@@ -91,13 +91,15 @@ impl Store {
         tenant: &TenantName,
         hook: WebhookId,
     ) -> Result<i64, StoreError> {
-        let unnumbered: Option<i64> = on_pool!(self, |pool| sqlx::query_scalar(
+        let unnumbered: Option<i64> = on_pool!(self, |pool| {
+            sqlx::query_scalar(
             "SELECT CAST(1 AS BIGINT) FROM deliveries WHERE webhook_id = $1 AND status = 'held' \
              AND feed_seq IS NULL LIMIT 1"
         )
         .bind(Id::from(hook.uuid()))
         .fetch_optional(pool)
-        .await)?;
+        .await
+        })?;
         if unnumbered.is_none() {
             return Ok(self.feed_position(hook).await?.last);
         }

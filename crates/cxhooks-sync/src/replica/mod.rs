@@ -265,6 +265,38 @@ impl Replica {
         .await)?)
     }
 
+    /// The last entry of pull webhook `hook`'s feed applied; `None` before the first.
+    pub async fn feed_cursor(&self, hook: &str) -> Result<Option<i64>, ReplicaError> {
+        Ok(self
+            .setting(&format!("feed:{hook}"))
+            .await?
+            .and_then(|c| c.parse().ok()))
+    }
+
+    /// Keeps the feed's cursor (`None`: start again from the oldest entry the feed keeps).
+    pub async fn set_feed_cursor(
+        &self,
+        hook: &str,
+        cursor: Option<i64>,
+    ) -> Result<(), ReplicaError> {
+        let key = format!("feed:{hook}");
+        on_pool!(self, |pool| match cursor {
+            Some(c) =>
+                sqlx::query(SET_PROGRESS)
+                    .bind(&key)
+                    .bind(c.to_string())
+                    .execute(pool)
+                    .await,
+            None =>
+                sqlx::query("DELETE FROM replica_progress WHERE key = $1")
+                    .bind(&key)
+                    .execute(pool)
+                    .await,
+        }
+        .map(|_| ()))?;
+        Ok(())
+    }
+
     /// Where the replica of `entity` stands.
     pub async fn standing(&self, entity: &str) -> Result<Standing, ReplicaError> {
         Ok(Standing {
