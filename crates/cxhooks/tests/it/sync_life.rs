@@ -389,7 +389,76 @@ async fn an_erased_record_leaves_the_replica(backend: Backend) {
     }
 }
 
+/// `--pull`: the sync reads its notifications from its pull webhook's feed and listens on no
+/// port. A sync that pushed before moves to a pull webhook (one of the sync's own, not two);
+/// bursts and an erasure reach the replica; a restart goes on from the cursor it kept.
+async fn a_pulling_sync_needs_no_inbound_port(backend: Backend) {
+    let s = source(backend).await;
+    s.candidates(120).await;
+    let pushed = s.synced(&[]).await;
+    drop(pushed);
+
+    let (pulling, listen_url) = s.sync(&["--pull"]);
+    s.until_timeline("run reading the feed of pull webhook")
+        .await;
+    s.burst().await;
+    s.converge().await;
+    // Nothing listens where a receiver would.
+    let listen = listen_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/webhook")
+        .to_owned();
+    assert!(
+        std::net::TcpStream::connect(&listen).is_err(),
+        "{listen} is listened on"
+    );
+    let app = s.sync_application().await;
+    let hooks = s
+        .call(
+            reqwest::Method::GET,
+            &format!("/webhooks/v1/applications/{app}/webhooks"),
+            Value::Null,
+        )
+        .await;
+    let hooks = hooks["items"].as_array().unwrap();
+    assert_eq!(hooks.len(), 1, "the pushing webhook replaced: {hooks:?}");
+    assert_eq!(hooks[0]["mode"], "pull");
+    let hook = hooks[0]["_id"].as_str().unwrap().to_owned();
+
+    // An erasure comes through the feed too.
+    let some = s.replica().await.into_keys().next().unwrap();
+    let said = s.erase("cremployee", &some);
+    assert!(said.contains("erased"), "{said}");
+    s.until_timeline(&format!("applied cremployee {some} erased"))
+        .await;
+    s.converge().await;
+
+    // Stopped, changed meanwhile, started again: it reads on from its cursor.
+    drop(pulling);
+    let replica = cxhooks_sync::replica::Replica::open(&s.replica_url())
+        .await
+        .unwrap();
+    let kept = replica.feed_cursor(&hook).await.unwrap().unwrap();
+    assert!(kept > 0, "cursor {kept}");
+    s.burst().await;
+    let _again = s.sync(&["--pull"]);
+    s.converge().await;
+    // (On start it catches up from the source too: the feed's entries are then applied again,
+    // as duplicates, and the cursor moves past them.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let read = replica.feed_cursor(&hook).await.unwrap().unwrap();
+        if read > kept {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the cursor stays at {read}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    s.converge().await;
+}
+
 cxhooks_store::both_backends!(
+    a_pulling_sync_needs_no_inbound_port,
     an_erased_record_leaves_the_replica,
     attachments_follow_the_replicated_records,
     a_key_rotation_does_not_stop_the_sync,
