@@ -473,9 +473,11 @@ impl WebhookIn {
                 p.add(
                     "/url",
                     if pulls(current) {
-                        "this is a pull webhook (no url): whether a webhook pulls is set when it                          is created; create a webhook with a url instead"
+                        "this is a pull webhook (no url): whether a webhook pulls is set when it \
+                         is created; create a webhook with a url instead"
                     } else {
-                        "'url' is required: this webhook pushes to a url; a pull webhook (no                          url) is created as one"
+                        "'url' is required: this webhook pushes to a url; a pull webhook (no \
+                         url) is created as one"
                     },
                 );
             }
@@ -490,7 +492,8 @@ impl WebhookIn {
                 if pulls(map) && !headers.is_empty() {
                     p.add(
                         "/customHeaders",
-                        "a pull webhook (no url) sends no request, so custom headers would go                          nowhere: leave them out, or give a url",
+                        "a pull webhook (no url) sends no request, so custom headers would go \
+                         nowhere: leave them out, or give a url",
                     );
                 }
             }

@@ -213,7 +213,8 @@ async fn seed_bodies_get_the_answers_they_deserve(backend: Backend) {
         let a = app.call("POST", &hooks, &token, Some(body)).await;
         assert_eq!(a.status, 201, "{body}: {}", a.text);
     }
-    // Seed 004's filter examples as given, without a url.
+    // Seed 004's filter examples as given, without a url: a pull webhook (issue 29), whose
+    // notifications wait in its feed.
     let a = app
         .call(
             "POST",
@@ -222,10 +223,11 @@ async fn seed_bodies_get_the_answers_they_deserve(backend: Backend) {
             Some(r#"{"filters": [{"eventType": "crmatch:created"}]}"#),
         )
         .await;
-    assert_problem(&a, 400, "/url", "'url' is required");
+    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(a.body["mode"], "pull");
 
     let list = app.call("GET", &hooks, &token, None).await;
-    assert_eq!(list.body["items"].as_array().unwrap().len(), 3 + 1 + 3 + 4);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 3 + 1 + 3 + 4 + 1);
 }
 
 cxhooks_store::both_backends!(seed_bodies_get_the_answers_they_deserve);

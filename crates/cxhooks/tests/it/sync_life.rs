@@ -451,7 +451,10 @@ async fn a_pulling_sync_needs_no_inbound_port(backend: Backend) {
         if read > kept {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the cursor stays at {read}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cursor stays at {read}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     s.converge().await;
