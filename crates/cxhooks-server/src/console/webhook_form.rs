@@ -81,7 +81,9 @@ impl<'f> WebhookForm<'f> {
                 None => json!({"name": l.trim(), "value": ""}),
             })
             .collect();
-        let mut body = json!({"url": self.url, "filters": filters, "customHeaders": headers,
+        // No url: a pull webhook, read from its feed.
+        let url = Some(self.url.trim()).filter(|u| !u.is_empty());
+        let mut body = json!({"url": url, "filters": filters, "customHeaders": headers,
             "ordered": self.ordered, "description": self.description});
         if !self.max_in_flight.is_empty() {
             body["maxInFlight"] = typed_number(self.max_in_flight);
@@ -179,6 +181,9 @@ pub(super) fn webhook_form_page(
                     @if let Some(h) = editing {
                         input type="hidden" name="app" value=(h.application_id);
                         p.muted { "Application: " (apps.iter().find(|a| a.id == h.application_id).map_or("", |a| a.name.as_str())) " · status " span class=(format!("status {}", h.status.as_str())) { (h.status.as_str()) } }
+                        @if h.is_pull() {
+                            p.muted { "Pull webhook: its consumer reads " code.feed { (format!("GET /webhooks/v1/applications/{}/webhooks/{}/feed", h.application_id, h.id)) } " with a token that may read it." }
+                        }
                     } @else {
                         label { "Application"
                             select name="app" required {
@@ -186,7 +191,8 @@ pub(super) fn webhook_form_page(
                             }
                         }
                     }
-                    label { "Url" input name="url" type="url" value=(form.url) required placeholder="https://integration.example/hooks/carerix"; }
+                    label { "Url" input name="url" type="url" value=(form.url) placeholder="https://integration.example/hooks/carerix"; }
+                    p.muted { "Leave it empty for a pull webhook: nothing is sent, its consumer reads the notifications from its feed (no inbound port needed, e.g. " code { "cxhooks sync --pull" } "). Set when the webhook is made." }
                     (field_msgs(fb, "/url"))
                     label { "Description (optional)" input name="description" value=(form.description) maxlength="500" placeholder="Candidates to the HireData replica"; }
                     (field_msgs(fb, "/description"))

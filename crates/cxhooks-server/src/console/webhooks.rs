@@ -78,7 +78,9 @@ pub async fn webhooks(
                         tbody { @for h in hooks {
                             tr {
                                 td {
-                                    a href=(format!("/console/webhooks/{}/{}", app.id, h.id)) { (h.url) }
+                                    a href=(format!("/console/webhooks/{}/{}", app.id, h.id)) {
+                                        @if h.is_pull() { "pull webhook (feed)" } @else { (h.url) }
+                                    }
                                     @if let Some(d) = &h.description { div.muted { (d) } }
                                 }
                                 td { @for f in &h.filters {

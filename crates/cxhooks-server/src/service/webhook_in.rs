@@ -43,6 +43,11 @@ pub struct WebhookIn {
     #[serde(rename = "_kind")]
     #[schema(nullable = false, required = false, value_type = String, pattern = "^Webhook$")]
     pub kind: Option<String>,
+    /// `push` or `pull`; optional, it follows `url` (given: push; absent: pull) and must agree
+    /// with it. Set when the webhook is created.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^(push|pull)$")]
+    pub mode: Option<String>,
     /// Absolute `http`/`https` url deliveries are sent to. Absent or null: a pull webhook,
     /// whose deliveries are kept for its consumer to read from
     /// `…/webhooks/{webhookId}/feed` (no inbound port needed). Whether a webhook pulls is set
@@ -105,9 +110,10 @@ const RESERVED_HEADERS: [&str; 14] = [
     "upgrade",
 ];
 
-pub(super) const FIELDS: [&str; 8] = [
+pub(super) const FIELDS: [&str; 9] = [
     "_kind",
     "url",
+    "mode",
     "description",
     "filters",
     "customHeaders",
@@ -115,8 +121,9 @@ pub(super) const FIELDS: [&str; 8] = [
     "maxPerSecond",
     "ordered",
 ];
-pub(super) const READ_ONLY: [&str; 7] = [
+pub(super) const READ_ONLY: [&str; 8] = [
     "_id",
+    "feedUrl",
     "applicationId",
     "status",
     "_createdAt",
@@ -449,6 +456,7 @@ impl WebhookIn {
         let mut valid = WebhookIn {
             kind: Some("Webhook".into()),
             url: String::new(),
+            mode: None,
             description: None,
             filters: Vec::new(),
             custom_headers: Vec::new(),
@@ -467,6 +475,17 @@ impl WebhookIn {
             }
             let pulls =
                 |v: &serde_json::Map<String, Value>| v.get("url").is_none_or(Value::is_null);
+            if let Some(mode) = p.string(map, "", "mode", false) {
+                match (mode, pulls(map)) {
+                    ("pull", true) | ("push", false) => {}
+                    ("pull", false) => p.add(
+                        "/mode",
+                        "'mode' is pull: a pull webhook has no url; leave 'url' out",
+                    ),
+                    ("push", true) => p.add("/mode", "'mode' is push: give the 'url' to push to"),
+                    (other, _) => p.add("/mode", format!("'mode' is push or pull, not '{other}'")),
+                }
+            }
             if let Some(current) = current.and_then(Value::as_object)
                 && pulls(current) != pulls(map)
             {

@@ -787,6 +787,7 @@ async fn openapi_documents_every_route(backend: Backend) {
         "GET /data/v1/{entity}/deleted",
         "POST /webhooks/v1/applications/{appId}/webhooks/backtest",
         "POST /webhooks/v1/applications/{appId}/webhooks/{webhookId}/backtest",
+        "GET /webhooks/v1/applications/{appId}/webhooks/{webhookId}/feed",
         "GET /webhooks/v1/public/{tenant}/applications/{appId}/jwks",
         "GET /healthz",
         "GET /readyz",

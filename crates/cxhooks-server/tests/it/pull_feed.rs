@@ -172,9 +172,19 @@ async fn a_feed_refuses_what_it_cannot_answer(backend: Backend) {
             "customHeaders": [{"name": "X-Key", "value": "k"}]}))
         .await;
     assert_problem(&headers, 400, "/customHeaders", "pull webhook");
+    // `mode`, if given, agrees with the url.
+    let filters = json!([{"eventType": "crjob:created"}]);
+    for (body, says) in [
+        (json!({"mode": "pull", "url": receiver.url, "filters": filters}), "leave 'url' out"),
+        (json!({"mode": "push", "filters": filters}), "give the 'url'"),
+        (json!({"mode": "sideways", "filters": filters}), "not 'sideways'"),
+    ] {
+        assert_problem(&s.pull_webhook(&body).await, 400, "/mode", says);
+    }
     let created = s
-        .pull_webhook(&json!({"filters": [{"eventType": "crjob:created"}]}))
+        .pull_webhook(&json!({"mode": "pull", "filters": filters}))
         .await;
+    assert_eq!(created.status, 201, "{}", created.text);
     let hook = created.body["_id"].as_str().unwrap().to_owned();
     let path = format!("/webhooks/v1/applications/{}/webhooks/{hook}", s.app_id);
     // Pulling is set when the webhook is made.

@@ -227,7 +227,10 @@ async fn seed_bodies_get_the_answers_they_deserve(backend: Backend) {
     assert_eq!(a.body["mode"], "pull");
 
     let list = app.call("GET", &hooks, &token, None).await;
-    assert_eq!(list.body["items"].as_array().unwrap().len(), 3 + 1 + 3 + 4 + 1);
+    assert_eq!(
+        list.body["items"].as_array().unwrap().len(),
+        3 + 1 + 3 + 4 + 1
+    );
 }
 
 cxhooks_store::both_backends!(seed_bodies_get_the_answers_they_deserve);
