@@ -141,6 +141,53 @@ pub fn open_headers(master: &MasterKey, hook: &Webhook) -> Result<Vec<CustomHead
     })
 }
 
+/// The seal context of a webhook's outbound authentication.
+pub fn auth_context(tenant: &TenantName, id: WebhookId) -> String {
+    format!("webhook-auth:{tenant}:{id}")
+}
+
+/// A webhook's outbound authentication (its secrets with it), sealed for the store.
+pub fn seal_auth(
+    master: &MasterKey,
+    tenant: &TenantName,
+    id: WebhookId,
+    auth: &crate::delivery::auth::OutboundAuth,
+) -> Vec<u8> {
+    master.seal(
+        &auth_context(tenant, id),
+        &serde_json::to_vec(auth).expect("serialisable"),
+    )
+}
+
+/// A webhook's outbound authentication, unsealed; `None` when it has none.
+pub fn open_auth(
+    master: &MasterKey,
+    hook: &Webhook,
+) -> Result<Option<crate::delivery::auth::OutboundAuth>, SealError> {
+    let Some(sealed) = &hook.sealed_auth else {
+        return Ok(None);
+    };
+    let (what, id) = ("outbound authentication", hook.id.to_string());
+    let plain = master
+        .open(&auth_context(&hook.tenant, hook.id), sealed)
+        .map_err(|_| SealError::Open {
+            what,
+            id: id.clone(),
+        })?;
+    // The reason names only the JSON position, never the plaintext (it holds secrets).
+    serde_json::from_slice(&plain)
+        .map(Some)
+        .map_err(|e| SealError::Corrupt {
+            what,
+            id,
+            reason: format!(
+                "not an authentication (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +209,7 @@ mod tests {
             description: None,
             filters: Vec::new(),
             sealed_custom_headers: sealed,
+            sealed_auth: None,
             status: cxhooks_store::WebhookStatus::Enabled,
             max_in_flight: None,
             max_per_second: None,

@@ -133,7 +133,7 @@ impl AppState {
             .trim_end_matches('/')
             .to_owned();
         let own_addresses = crate::net::OwnAddresses::new(bound, &public_url);
-        let sender = Sender::new(&config.delivery, own_addresses.clone());
+        let sender = Sender::new(&config.delivery, own_addresses.clone())?;
         let delivery = Arc::new(Delivery::new(registry, sender));
         let limiter = Arc::new(crate::service::access::ApiLimiter::new(
             config.limits.api_requests_per_client_per_s,

@@ -219,6 +219,9 @@ pub struct DeliveryConfig {
     pub error_after: ErrorAfter,
     /// Deliveries a bulk recovery redelivers per second (at least 1).
     pub recover_per_s: u32,
+    /// A PEM file of CA certificates trusted for receivers besides the system's (a private CA
+    /// that signed receivers' certificates, for mutual TLS inside an organisation).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for DeliveryConfig {
@@ -243,6 +246,7 @@ impl Default for DeliveryConfig {
                 deliveries: 20,
             },
             recover_per_s: 100,
+            ca_file: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! loses nothing. ClaimedDelivery work it had not completed is claimed again when its lease expires
 //! (at once, at start-up, on the single-node SQLite store).
 
+pub mod auth;
 pub mod outbox;
 pub mod payload;
 pub mod policy;

@@ -48,6 +48,11 @@ pub struct HookInfo {
     pub ordered: bool,
     /// A pull webhook (no url): its deliveries are held for its feed, never sent.
     pub pull: bool,
+    /// How it authenticates to its receiver (secrets: never logged), if it does.
+    pub auth: Option<Arc<super::auth::OutboundAuth>>,
+    /// Whether its authentication's seal opened: if not, its deliveries wait, never sent
+    /// without it.
+    pub auth_opened: bool,
 }
 
 /// Why an application's key could not be had (not that it does not exist).
@@ -79,7 +84,14 @@ impl Inner {
     }
 }
 
-fn info(hook: &Webhook, headers: Option<Vec<CustomHeader>>) -> Arc<HookInfo> {
+/// What of a webhook's seals opened: its custom headers, and its authentication (the outer
+/// `None`: did not open).
+type Opened = (
+    Option<Vec<CustomHeader>>,
+    Option<Option<super::auth::OutboundAuth>>,
+);
+
+fn info(hook: &Webhook, (headers, auth): Opened) -> Arc<HookInfo> {
     Arc::new(HookInfo {
         tenant: hook.tenant.clone(),
         id: hook.id,
@@ -93,6 +105,8 @@ fn info(hook: &Webhook, headers: Option<Vec<CustomHeader>>) -> Arc<HookInfo> {
         max_per_second: hook.max_per_second.map(cxhooks_store::MaxPerSecond::get),
         ordered: hook.ordered,
         pull: hook.is_pull(),
+        auth_opened: auth.is_some(),
+        auth: auth.flatten().map(Arc::new),
     })
 }
 
@@ -159,15 +173,24 @@ fn compile(hook: &Webhook) -> Vec<CompiledFilter> {
         .collect()
 }
 
-/// The webhook's custom headers, unsealed; `None` (logged) when their seal does not open.
-fn open_headers(master: &MasterKey, hook: &Webhook) -> Option<Vec<CustomHeader>> {
-    match crate::seal::open_headers(master, hook) {
+/// The webhook's custom headers and authentication, unsealed; each `None` (logged) when its
+/// seal does not open.
+fn opened(master: &MasterKey, hook: &Webhook) -> Opened {
+    let headers = match crate::seal::open_headers(master, hook) {
         Ok(headers) => Some(headers),
         Err(e) => {
             tracing::error!(webhook = %hook.id, error = %e, "the webhook's custom headers do not open: its deliveries wait");
             None
         }
-    }
+    };
+    let auth = match crate::seal::open_auth(master, hook) {
+        Ok(auth) => Some(auth),
+        Err(e) => {
+            tracing::error!(webhook = %hook.id, error = %e, "the webhook's authentication does not open: its deliveries wait");
+            None
+        }
+    };
+    (headers, auth)
 }
 
 impl Registry {
@@ -175,7 +198,7 @@ impl Registry {
     pub async fn load(store: &Store, master: &MasterKey) -> Result<Self, StoreError> {
         let registry = Registry::default();
         for hook in store.all_webhooks().await? {
-            registry.insert(&hook, open_headers(master, &hook));
+            registry.insert(&hook, opened(master, &hook));
         }
         Ok(registry)
     }
@@ -203,7 +226,7 @@ impl Registry {
             .tenants_webhooks(tenants)
             .await?
             .iter()
-            .map(|hook| (info(hook, open_headers(master, hook)), compile(hook)))
+            .map(|hook| (info(hook, opened(master, hook)), compile(hook)))
             .collect();
         let mut inner = self.inner.write().expect("lock");
         inner.hooks.retain(|_, h| !tenants.contains(&h.tenant));
@@ -222,13 +245,18 @@ impl Registry {
     }
 
     /// Adds or replaces a webhook. Only enabled webhooks are matched.
-    pub fn upsert(&self, hook: &Webhook, headers: Vec<CustomHeader>) {
-        self.insert(hook, Some(headers));
+    pub fn upsert(
+        &self,
+        hook: &Webhook,
+        headers: Vec<CustomHeader>,
+        auth: Option<super::auth::OutboundAuth>,
+    ) {
+        self.insert(hook, (Some(headers), Some(auth)));
     }
 
-    fn insert(&self, hook: &Webhook, headers: Option<Vec<CustomHeader>>) {
+    fn insert(&self, hook: &Webhook, opened: Opened) {
         let filters = compile(hook);
-        let info = info(hook, headers);
+        let info = info(hook, opened);
         self.inner.write().expect("lock").put(info, filters);
     }
 
@@ -274,6 +302,8 @@ impl Registry {
                 max_per_second: old.max_per_second,
                 ordered: old.ordered,
                 pull: old.pull,
+                auth: old.auth.clone(),
+                auth_opened: old.auth_opened,
             };
             inner.hooks.insert(id, Arc::new(info));
         }

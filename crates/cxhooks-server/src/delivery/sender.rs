@@ -5,12 +5,16 @@
 //! request so that a delivery that comes back in is refused. Under `cx+standard` it also
 //! carries Standard Webhooks' `webhook-*` headers, signed for this attempt.
 
+use super::auth::OutboundAuth;
 use super::registry::HookInfo;
-use crate::config::DeliveryConfig;
+use crate::config::{ConfigError, DeliveryConfig};
 use crate::net::OwnAddresses;
+use cxhooks_store::WebhookId;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The notification's own headers (HTTP header names are case-insensitive; these are sent in
@@ -118,9 +122,18 @@ pub struct Sender {
     /// The service's own addresses; `None` when `delivery.allow_self_targets`.
     own: Option<OwnAddresses>,
     timeout: Duration,
+    /// What every client is built from: the shared one, and each mutual-TLS webhook's own.
+    config: DeliveryConfig,
+    /// `delivery.ca_file`'s certificates.
+    roots: Vec<reqwest::Certificate>,
+    /// Mutual-TLS webhooks' clients (their certificate's own pool), with the identity they hold.
+    mtls: Arc<Mutex<HashMap<WebhookId, (String, reqwest::Client)>>>,
+    /// OAuth2 webhooks' bearer tokens.
+    tokens: Arc<super::auth::Tokens>,
 }
 
-fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+/// Why a request failed, from its chain of causes (none of them contains header values).
+pub(super) fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!("timed out after {}", humantime::format_duration(timeout));
     }
@@ -156,8 +169,44 @@ fn retry_after(headers: &reqwest::header::HeaderMap, now_us: i64) -> Option<i64>
 }
 
 impl Sender {
-    /// A sender configured from `[delivery]`, for the service at `own`.
-    pub fn new(config: &DeliveryConfig, own: OwnAddresses) -> Self {
+    /// A sender configured from `[delivery]`, for the service at `own`; an error when
+    /// `delivery.ca_file` cannot be read.
+    pub fn new(config: &DeliveryConfig, own: OwnAddresses) -> Result<Self, ConfigError> {
+        let roots = match &config.ca_file {
+            None => Vec::new(),
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    ConfigError(format!("delivery.ca_file {}: {e}", path.display()))
+                })?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    ConfigError(format!("delivery.ca_file {}: {e}", path.display()))
+                })?;
+                if certs.is_empty() {
+                    return Err(ConfigError(format!(
+                        "delivery.ca_file {}: no PEM certificate in it",
+                        path.display()
+                    )));
+                }
+                certs
+            }
+        };
+        let client = Self::builder(config, &roots)
+            .build()
+            .map_err(|e| ConfigError(format!("the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            allow_private: config.allow_private_targets,
+            own: (!config.allow_self_targets).then_some(own),
+            timeout: config.timeout,
+            config: config.clone(),
+            roots,
+            mtls: Arc::default(),
+            tokens: Arc::default(),
+        })
+    }
+
+    /// A client as configured (what every request to a receiver or token endpoint goes through).
+    fn builder(config: &DeliveryConfig, roots: &[reqwest::Certificate]) -> reqwest::ClientBuilder {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
@@ -172,12 +221,85 @@ impl Sender {
         if !config.allow_private_targets {
             builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
         }
-        Self {
-            client: builder.build().expect("an HTTP client"),
-            allow_private: config.allow_private_targets,
-            own: (!config.allow_self_targets).then_some(own),
-            timeout: config.timeout,
+        builder.tls_certs_merge(roots.iter().cloned())
+    }
+
+    /// The client that sends to `hook`: its own (with its certificate) under mutual TLS, made
+    /// once per certificate; the shared one otherwise.
+    fn client_for(
+        &self,
+        hook: &HookInfo,
+        auth: Option<&OutboundAuth>,
+    ) -> Result<reqwest::Client, String> {
+        let Some(pem) = auth.and_then(OutboundAuth::identity_pem) else {
+            return Ok(self.client.clone());
+        };
+        let held = super::auth::fingerprint(&String::from_utf8_lossy(&pem));
+        let mut mtls = self.mtls.lock().expect("not poisoned");
+        if let Some((fingerprint, client)) = mtls.get(&hook.id)
+            && *fingerprint == held
+        {
+            return Ok(client.clone());
         }
+        // The reason names the PEM's problem, never its content.
+        let identity = reqwest::Identity::from_pem(&pem)
+            .map_err(|e| format!("the webhook's client certificate is unusable: {e}"))?;
+        let client = Self::builder(&self.config, &self.roots)
+            .identity(identity)
+            .build()
+            .map_err(|e| format!("the webhook's client certificate is unusable: {e}"))?;
+        if mtls.len() > 10_000 {
+            mtls.clear();
+        }
+        mtls.insert(hook.id, (held, client.clone()));
+        Ok(client)
+    }
+
+    /// Refuses `url` if it is a literal address that is not globally reachable (names are
+    /// checked on what they resolve to, by the resolver) or this service itself.
+    fn refused(&self, url: Option<&reqwest::Url>, shown: &str) -> Option<String> {
+        let literal = match url.and_then(|u| u.host()) {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if !self.allow_private
+            && let Some(reason) = literal.and_then(crate::net::forbidden_reason)
+        {
+            return Some(format!(
+                "{shown} is {reason}, which is not globally reachable: refused unless \
+                 delivery.allow_private_targets"
+            ));
+        }
+        // Checked again here, not only when the webhook was saved: the listener or the public
+        // url may have changed since.
+        if let (Some(own), Some(url)) = (&self.own, url)
+            && let Some(what) = own.find(url)
+        {
+            return Some(format!(
+                "{shown} is {what}: refused unless delivery.allow_self_targets"
+            ));
+        }
+        None
+    }
+
+    /// A bearer token for an OAuth2 webhook (the kept one unless `stale` names it), from its
+    /// token endpoint, which passes the same checks as receivers.
+    async fn bearer(
+        &self,
+        hook: &HookInfo,
+        auth: &OutboundAuth,
+        stale: Option<&str>,
+    ) -> Result<String, String> {
+        if let OutboundAuth::OAuth2 { token_url, .. } = auth {
+            let parsed = reqwest::Url::parse(token_url).ok();
+            if let Some(why) = self.refused(parsed.as_ref(), token_url) {
+                return Err(format!("token endpoint: {why}"));
+            }
+        }
+        self.tokens
+            .bearer(&self.client, hook.id, auth, stale, self.timeout)
+            .await
     }
 
     /// Sends one attempt, made `at` (µs since the epoch, by the node's clock).
@@ -201,35 +323,67 @@ impl Sender {
         };
         // A literal address never reaches the resolver: check it here. Names, `localhost`
         // included, are checked by the resolver on what they resolve to.
-        let literal = match hook.target.as_ref().and_then(|u| u.host()) {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            _ => None,
+        if let Some(why) = self.refused(hook.target.as_ref(), &hook.url) {
+            observed.error = Some(why);
+            return observed;
+        }
+        let auth = hook.auth.as_deref();
+        let client = match self.client_for(hook, auth) {
+            Ok(client) => client,
+            Err(why) => {
+                observed.error = Some(why);
+                return observed;
+            }
         };
-        if !self.allow_private
-            && let Some(reason) = literal.and_then(crate::net::forbidden_reason)
-        {
-            observed.error = Some(format!(
-                "{} is {reason}, which is not globally reachable: refused unless \
-                 delivery.allow_private_targets",
-                hook.url
-            ));
-            return observed;
+        let oauth = auth.filter(|a| matches!(a, OutboundAuth::OAuth2 { .. }));
+        // An OAuth2 webhook's request carries a bearer token; a 401 fetches a new one and sends
+        // once more (the token may have been revoked or rotated before it expired).
+        let (mut bearer, mut again) = (None::<String>, false);
+        let sent = loop {
+            if let Some(auth) = oauth {
+                let stale = bearer.as_deref().filter(|_| again);
+                match self.bearer(hook, auth, stale).await {
+                    Ok(token) => bearer = Some(token),
+                    Err(why) => {
+                        observed.error = Some(why);
+                        break None;
+                    }
+                }
+            }
+            let request = self.request(&client, hook, payload, signature, key_id, standard);
+            let sent = match &bearer {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            }
+            .send()
+            .await;
+            let refused = matches!(&sent, Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED);
+            if refused && oauth.is_some() && !again {
+                again = true;
+                continue;
+            }
+            break Some(sent);
+        };
+        if let Some(sent) = sent {
+            self.read_answer(&mut observed, sent, at).await;
         }
-        // Checked again here, not only when the webhook was saved: the listener or the public
-        // url may have changed since.
-        if let (Some(own), Some(url)) = (&self.own, &hook.target)
-            && let Some(what) = own.find(url)
-        {
-            observed.error = Some(format!(
-                "{} is {what}: refused unless delivery.allow_self_targets",
-                hook.url
-            ));
-            return observed;
-        }
+        observed.duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        observed
+    }
+
+    /// One request of an attempt, with every header it carries but a bearer token.
+    fn request(
+        &self,
+        client: &reqwest::Client,
+        hook: &HookInfo,
+        payload: &[u8],
+        signature: &str,
+        key_id: &HeaderValue,
+        standard: Option<&StandardHeaders>,
+    ) -> reqwest::RequestBuilder {
         let request = match &hook.target {
-            Some(url) => self.client.post(url.clone()),
-            None => self.client.post(&hook.url),
+            Some(url) => client.post(url.clone()),
+            None => client.post(&hook.url),
         };
         let mut request = request
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -247,7 +401,17 @@ impl Sender {
         for h in hook.headers.iter().flatten() {
             request = request.header(&h.name, &h.value);
         }
-        match request.send().await {
+        request
+    }
+
+    /// Reads what came back of a request into `observed`.
+    async fn read_answer(
+        &self,
+        observed: &mut Observed,
+        sent: Result<reqwest::Response, reqwest::Error>,
+        at: i64,
+    ) {
+        match sent {
             Err(e) => observed.error = Some(describe(&e, self.timeout)),
             Ok(mut response) => {
                 let status = response.status();
@@ -297,8 +461,6 @@ impl Sender {
                 }
             }
         }
-        observed.duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
-        observed
     }
 }
 
@@ -371,6 +533,8 @@ mod tests {
             max_per_second: None,
             ordered: false,
             pull: false,
+            auth: None,
+            auth_opened: true,
         }
     }
 
@@ -388,6 +552,7 @@ mod tests {
         };
         let hook = hook_to(&format!("http://{listen}/data/v1/crjob"));
         let observed = Sender::new(&config, own(listen))
+            .unwrap()
             .send(
                 &hook,
                 b"{}",
@@ -431,6 +596,7 @@ mod tests {
             ),
         ] {
             let observed = Sender::new(&config, own(listen))
+                .unwrap()
                 .send(
                     &hook_to(url),
                     b"{}",

@@ -76,7 +76,8 @@ const OTHER: &str = "_other";
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Cause {
     /// `key` (the application's key could not be read or opened), `headers` (the webhook's
-    /// custom headers did not open) or `signing`.
+    /// custom headers did not open), `auth` (its outbound authentication did not open) or
+    /// `signing`.
     pub cause: &'static str,
 }
 

@@ -21,6 +21,7 @@ pub mod access;
 pub mod additional;
 pub mod additional_rules;
 pub mod applications;
+pub mod auth_in;
 pub mod backtest;
 pub mod body;
 pub mod deliveries;

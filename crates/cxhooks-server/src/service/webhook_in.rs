@@ -85,6 +85,10 @@ pub struct WebhookIn {
     #[serde(default)]
     #[schema(value_type = Option<bool>, default = false)]
     pub ordered: bool,
+    /// How deliveries authenticate to the receiver: OAuth2 client credentials or a client
+    /// certificate (secrets sealed at rest, never shown). Absent or null: none.
+    #[serde(default)]
+    pub auth: Option<super::auth_in::AuthIn>,
 }
 
 /// Name prefixes kept for cxhooks' own headers (`Cx-Signature`, `Cx-Delivery-Hop`, those to
@@ -110,8 +114,9 @@ const RESERVED_HEADERS: [&str; 14] = [
     "upgrade",
 ];
 
-pub(super) const FIELDS: [&str; 9] = [
+pub(super) const FIELDS: [&str; 10] = [
     "_kind",
+    "auth",
     "url",
     "mode",
     "description",
@@ -132,14 +137,16 @@ pub(super) const READ_ONLY: [&str; 8] = [
     "_updatedBy",
 ];
 
-fn check_url(state: &AppState, p: &mut Problems, text: &str) {
+/// Checks a url deliveries (`/url`) or token requests (`/auth/tokenUrl`, `name` `tokenUrl`)
+/// go to: absolute http(s), no credentials, a reachable host that is not this service.
+fn check_url(state: &AppState, p: &mut Problems, text: &str, (path, name): (&str, &str)) {
     let parsed = match url::Url::parse(text) {
         Ok(u) => u,
         Err(e) => {
             p.add(
-                "/url",
+                path,
                 format!(
-                    "'url' must be an absolute http or https url, and '{text}' is not one ({e})"
+                    "'{name}' must be an absolute http or https url, and '{text}' is not one ({e})"
                 ),
             );
             return;
@@ -147,28 +154,31 @@ fn check_url(state: &AppState, p: &mut Problems, text: &str) {
     };
     if !matches!(parsed.scheme(), "http" | "https") {
         p.add(
-            "/url",
-            format!("'url' must use http or https, not '{}'", parsed.scheme()),
+            path,
+            format!("'{name}' must use http or https, not '{}'", parsed.scheme()),
         );
         return;
     }
     if text.len() > 2048 {
-        p.add("/url", "'url' has at most 2048 characters");
+        p.add(path, format!("'{name}' has at most 2048 characters"));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         p.add(
-            "/url",
-            "'url' must not carry credentials: send them in customHeaders (they are stored sealed)",
+            path,
+            format!(
+                "'{name}' must not carry credentials: send them in customHeaders or auth (they \
+                 are stored sealed)"
+            ),
         );
     }
     match parsed.host() {
-        None => p.add("/url", "'url' has no host"),
+        None => p.add(path, format!("'{name}' has no host")),
         Some(host) if !state.config.delivery.allow_private_targets => {
             if let Some(reason) = crate::net::forbidden_host(&host) {
                 p.add(
-                    "/url",
+                    path,
                     format!(
-                        "'url' points at {reason}, which is not globally reachable: refused \
+                        "'{name}' points at {reason}, which is not globally reachable: refused \
                          unless the operator sets delivery.allow_private_targets"
                     ),
                 );
@@ -180,9 +190,9 @@ fn check_url(state: &AppState, p: &mut Problems, text: &str) {
         && let Some(what) = state.own_addresses.find(&parsed)
     {
         p.add(
-            "/url",
+            path,
             format!(
-                "'url' points at {what}: its deliveries would come back in as requests and \
+                "'{name}' points at {what}: its requests would come back in as requests and \
                  publish more without end; refused unless the operator sets \
                  delivery.allow_self_targets"
             ),
@@ -456,6 +466,7 @@ impl WebhookIn {
         let mut valid = WebhookIn {
             kind: Some("Webhook".into()),
             url: String::new(),
+            auth: None,
             mode: None,
             description: None,
             filters: Vec::new(),
@@ -470,7 +481,7 @@ impl WebhookIn {
                 p.unchanged(map, current, &READ_ONLY);
             }
             if let Some(url) = p.string(map, "", "url", false) {
-                check_url(state, &mut p, url);
+                check_url(state, &mut p, url, ("/url", "url"));
                 valid.url = url.to_owned();
             }
             let pulls =
@@ -499,6 +510,10 @@ impl WebhookIn {
                          url) is created as one"
                     },
                 );
+            }
+            if let Some(auth) = map.get("auth").filter(|v| !v.is_null()) {
+                let url = (!pulls(map)).then_some(valid.url.as_str());
+                valid.auth = super::auth_in::check(state, &mut p, auth, url, check_url);
             }
             if let Some(text) = p.string(map, "", "description", false) {
                 valid.description = check_description(&mut p, text);

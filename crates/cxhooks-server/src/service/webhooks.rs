@@ -5,6 +5,7 @@
 
 use super::access::{Caller, Verb};
 use super::{AuditOut, applications, not_found, parse_id};
+use crate::delivery::auth::OutboundAuth;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use axum::http::StatusCode;
@@ -67,6 +68,9 @@ pub struct WebhookOut {
     pub max_per_second: Option<serde_json::Number>,
     /// Per-entity order: deliveries of one entity are sent one at a time, in change order.
     pub ordered: bool,
+    /// How deliveries authenticate to the receiver, without its secrets; null: not at all.
+    #[schema(required = true, value_type = Option<Object>)]
+    pub auth: Option<Value>,
     /// Audit fields.
     #[serde(flatten)]
     pub audit: AuditOut,
@@ -93,6 +97,7 @@ impl WebhookOut {
             description: hook.description.clone(),
             filters: hook.filters.clone(),
             custom_headers: open_headers(state, hook)?,
+            auth: open_auth(state, hook)?.map(|a| a.shown()),
             status: hook.status,
             max_in_flight: hook.max_in_flight.map(MaxInFlight::get),
             max_per_second: hook.max_per_second.map(rate_number),
@@ -128,6 +133,26 @@ fn rate_number(rate: MaxPerSecond) -> serde_json::Number {
 /// The custom headers of a webhook, unsealed.
 pub fn open_headers(state: &AppState, hook: &Webhook) -> Result<Vec<CustomHeader>, ApiError> {
     crate::seal::open_headers(&state.master, hook).map_err(ApiError::internal)
+}
+
+/// The webhook's outbound authentication, unsealed.
+pub fn open_auth(state: &AppState, hook: &Webhook) -> Result<Option<OutboundAuth>, ApiError> {
+    crate::seal::open_auth(&state.master, hook).map_err(ApiError::internal)
+}
+
+/// `input` resolved against what `hook` stores (secrets left out are kept), sealed for it.
+fn sealed_auth(
+    state: &AppState,
+    hook: &Webhook,
+    input: Option<super::auth_in::AuthIn>,
+    stored: Option<&OutboundAuth>,
+) -> Result<(Option<Vec<u8>>, Option<OutboundAuth>), ApiError> {
+    let Some(input) = input else {
+        return Ok((None, None));
+    };
+    let auth = input.resolve(stored)?;
+    let sealed = crate::seal::seal_auth(&state.master, &hook.tenant, hook.id, &auth);
+    Ok((Some(sealed), Some(auth)))
 }
 
 /// The application `app_id` the caller manages webhooks of.
@@ -199,12 +224,16 @@ pub async fn create(
             id,
             &input.custom_headers,
         ),
+        sealed_auth: None,
         status: WebhookStatus::Enabled,
         max_in_flight: input.max_in_flight,
         max_per_second: input.max_per_second,
         ordered: input.ordered,
         audit: Audit::new(caller.id(), Utc::now()),
     };
+    let mut hook = hook;
+    let (sealed, auth) = sealed_auth(state, &hook, input.auth, None)?;
+    hook.sealed_auth = sealed;
     let limit = state.config.limits.max_webhooks_per_client;
     if !state.store.create_webhook(&hook, limit).await? {
         return Err(ApiError::new(
@@ -215,7 +244,10 @@ pub async fn create(
         )
         .with("limit", json!(limit)));
     }
-    state.delivery.registry.upsert(&hook, input.custom_headers);
+    state
+        .delivery
+        .registry
+        .upsert(&hook, input.custom_headers, auth);
     Ok(hook)
 }
 
@@ -236,11 +268,17 @@ pub async fn save(
     hook.ordered = input.ordered;
     hook.sealed_custom_headers =
         crate::seal::seal_headers(&state.master, &hook.tenant, hook.id, &input.custom_headers);
+    let stored = open_auth(state, &hook)?;
+    let (sealed, auth) = sealed_auth(state, &hook, input.auth, stored.as_ref())?;
+    hook.sealed_auth = sealed;
     hook.audit.touch(caller.id(), Utc::now());
     if !state.store.update_webhook(&hook, false).await? {
         return Err(not_found("webhook", &hook.id.to_string()));
     }
-    state.delivery.registry.upsert(&hook, input.custom_headers);
+    state
+        .delivery
+        .registry
+        .upsert(&hook, input.custom_headers, auth);
     Ok(hook)
 }
 
@@ -254,6 +292,7 @@ pub async fn set_status(
     caller.principal.require(Scope::WebhooksOnlyManage)?;
     caller.may(Verb::Update, "webhook", &hook.audit.created_by)?;
     let headers = open_headers(state, &hook)?;
+    let auth = open_auth(state, &hook)?;
     hook.status = status;
     hook.audit.touch(caller.id(), Utc::now());
     // Enabled again is a fresh start: past failures no longer count towards `error`.
@@ -261,7 +300,7 @@ pub async fn set_status(
     if !state.store.update_webhook(&hook, fresh_start).await? {
         return Err(not_found("webhook", &hook.id.to_string()));
     }
-    state.delivery.registry.upsert(&hook, headers);
+    state.delivery.registry.upsert(&hook, headers, auth);
     Ok(hook)
 }
 

@@ -113,7 +113,7 @@ async fn repoint(s: &Setup, url: &str) {
     hook.url = url.to_owned();
     assert!(state.store.update_webhook(&hook, false).await.unwrap());
     let headers = cxhooks_server::seal::open_headers(&state.master, &hook).unwrap();
-    state.delivery.registry.upsert(&hook, headers);
+    state.delivery.registry.upsert(&hook, headers, None);
 }
 
 async fn names_are_checked_again_on_the_resolved_address(backend: Backend) {

@@ -175,9 +175,18 @@ async fn a_feed_refuses_what_it_cannot_answer(backend: Backend) {
     // `mode`, if given, agrees with the url.
     let filters = json!([{"eventType": "crjob:created"}]);
     for (body, says) in [
-        (json!({"mode": "pull", "url": receiver.url, "filters": filters}), "leave 'url' out"),
-        (json!({"mode": "push", "filters": filters}), "give the 'url'"),
-        (json!({"mode": "sideways", "filters": filters}), "not 'sideways'"),
+        (
+            json!({"mode": "pull", "url": receiver.url, "filters": filters}),
+            "leave 'url' out",
+        ),
+        (
+            json!({"mode": "push", "filters": filters}),
+            "give the 'url'",
+        ),
+        (
+            json!({"mode": "sideways", "filters": filters}),
+            "not 'sideways'",
+        ),
     ] {
         assert_problem(&s.pull_webhook(&body).await, 400, "/mode", says);
     }

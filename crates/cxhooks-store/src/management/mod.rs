@@ -174,6 +174,9 @@ pub struct Webhook {
     pub filters: Vec<Filter>,
     /// The custom headers as JSON, sealed with the master key.
     pub sealed_custom_headers: Vec<u8>,
+    /// How it authenticates to its receiver (OAuth2 or a client certificate, with their
+    /// secrets), as JSON sealed with the master key; `None`: it does not.
+    pub sealed_auth: Option<Vec<u8>>,
     /// Its status.
     pub status: WebhookStatus,
     /// At most this many of its deliveries in flight at once; `None`: the configured

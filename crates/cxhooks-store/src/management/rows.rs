@@ -69,6 +69,7 @@ pub(super) struct WebhookRow {
     description: Option<String>,
     filters: String,
     sealed_custom_headers: Vec<u8>,
+    sealed_auth: Option<Vec<u8>>,
     status: String,
     max_in_flight: Option<i32>,
     max_per_second: Option<f64>,
@@ -101,6 +102,7 @@ impl TryFrom<WebhookRow> for Webhook {
             filters: serde_json::from_str(&r.filters)
                 .map_err(|e| StoreError::Corrupt(format!("filters: {e}")))?,
             sealed_custom_headers: r.sealed_custom_headers,
+            sealed_auth: r.sealed_auth,
             status: WebhookStatus::parse(&r.status)?,
             max_in_flight: r
                 .max_in_flight
@@ -126,7 +128,8 @@ macro_rules! application_columns {
 macro_rules! webhook_columns {
     () => {
         "id, tenant, application_id, url, filters, sealed_custom_headers, status, max_in_flight, \
-         max_per_second, ordered, created_at, created_by, updated_at, updated_by, description"
+         max_per_second, ordered, created_at, created_by, updated_at, updated_by, description, \
+         sealed_auth"
     };
 }
 

@@ -21,7 +21,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO webhooks (",
             webhook_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         );
         on_pool!(self, |pool| {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;
@@ -51,6 +51,7 @@ impl Store {
                 .bind(to_micros(hook.audit.updated_at))
                 .bind(&hook.audit.updated_by)
                 .bind(&hook.description)
+                .bind(&hook.sealed_auth)
                 .execute(&mut *tx)
                 .await
                 .map_err(conflict(format!("webhook {}", hook.id)))?;
@@ -212,7 +213,8 @@ impl Store {
                  status = $7, updated_at = $8, updated_by = $9, \
                  failing_since = CASE WHEN $10 THEN NULL ELSE failing_since END, \
                  failed_deliveries = CASE WHEN $10 THEN 0 ELSE failed_deliveries END, \
-                 max_in_flight = $11, max_per_second = $12, ordered = $13, description = $14 \
+                 max_in_flight = $11, max_per_second = $12, ordered = $13, description = $14, \
+                 sealed_auth = $15 \
                  WHERE tenant = $1 AND application_id = $2 AND id = $3",
             )
             .bind(hook.tenant.as_str())
@@ -229,6 +231,7 @@ impl Store {
             .bind(max_per_second)
             .bind(ordered)
             .bind(&hook.description)
+            .bind(&hook.sealed_auth)
             .execute(&mut *tx)
             .await?
             .rows_affected();

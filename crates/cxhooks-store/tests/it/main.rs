@@ -1108,6 +1108,7 @@ async fn acme_app_and_webhook(store: &Store) -> (Tenant, Application, Webhook) {
         description: None,
         filters: Vec::new(),
         sealed_custom_headers: Vec::new(),
+        sealed_auth: None,
         status: WebhookStatus::Enabled,
         max_in_flight: None,
         max_per_second: None,

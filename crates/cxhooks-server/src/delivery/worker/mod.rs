@@ -253,6 +253,8 @@ async fn needs(
 ) -> Option<Arc<AppKeys>> {
     let outcome = if hook.headers.is_none() {
         defer(state, "headers", c)
+    } else if !hook.auth_opened {
+        defer(state, "auth", c)
     } else {
         let registry = &state.delivery.registry;
         match registry
