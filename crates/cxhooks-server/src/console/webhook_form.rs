@@ -22,6 +22,49 @@ pub(super) struct WebhookForm<'f> {
     pub(super) max_in_flight: &'f str,
     pub(super) max_per_second: &'f str,
     pub(super) ordered: bool,
+    pub(super) auth: AuthForm<'f>,
+}
+
+/// The webhook's authentication to its receiver as the form holds it. Secrets are typed, never
+/// shown (the stored ones are kept when left empty): the form is never filled with them.
+#[derive(Default)]
+pub(super) struct AuthForm<'f> {
+    /// `""` (none), `oauth2` or `mtls`.
+    pub(super) kind: &'f str,
+    pub(super) token_url: &'f str,
+    pub(super) client_id: &'f str,
+    pub(super) client_secret: &'f str,
+    pub(super) scope: &'f str,
+    pub(super) certificate: &'f str,
+    pub(super) private_key: &'f str,
+}
+
+impl<'f> AuthForm<'f> {
+    /// The stored authentication as the form shows it (`shown`: without secrets).
+    pub(super) fn of(shown: &'f Value) -> Self {
+        let text = |key: &str| shown[key].as_str().unwrap_or("");
+        Self {
+            kind: text("type"),
+            token_url: text("tokenUrl"),
+            client_id: text("clientId"),
+            scope: text("scope"),
+            certificate: text("certificate"),
+            ..Self::default()
+        }
+    }
+
+    /// The API's `auth`: null for none; secrets only if typed.
+    fn to_json(&self) -> Value {
+        let typed = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
+        match self.kind {
+            "oauth2" => json!({"type": "oauth2", "tokenUrl": self.token_url.trim(),
+                "clientId": self.client_id.trim(), "clientSecret": typed(self.client_secret),
+                "scope": typed(self.scope)}),
+            "mtls" => json!({"type": "mtls", "certificate": self.certificate.trim(),
+                "privateKey": typed(self.private_key)}),
+            _ => Value::Null,
+        }
+    }
 }
 
 /// A limit as typed: a JSON number if it reads as one, else the text, so that the API's check
@@ -54,6 +97,15 @@ impl<'f> WebhookForm<'f> {
             max_in_flight: form.text("max_in_flight"),
             max_per_second: form.text("max_per_second"),
             ordered: form.get("ordered").is_some(),
+            auth: AuthForm {
+                kind: form.text("auth_type"),
+                token_url: form.text("auth_token_url"),
+                client_id: form.text("auth_client_id"),
+                client_secret: form.text("auth_client_secret"),
+                scope: form.text("auth_scope"),
+                certificate: form.get("auth_certificate").unwrap_or(""),
+                private_key: form.get("auth_private_key").unwrap_or(""),
+            },
         }
     }
 
@@ -90,6 +142,16 @@ impl<'f> WebhookForm<'f> {
         }
         if !self.max_per_second.is_empty() {
             body["maxPerSecond"] = typed_number(self.max_per_second);
+        }
+        let auth = self.auth.to_json();
+        if let Some(members) = auth.as_object() {
+            // Members left empty are left out: an empty secret keeps the stored one.
+            let kept: serde_json::Map<String, Value> = members
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            body["auth"] = Value::Object(kept);
         }
         (body, rows)
     }
@@ -223,6 +285,7 @@ pub(super) fn webhook_form_page(
                         textarea name="custom_headers" rows="2" spellcheck="false" { (form.headers) }
                     }
                     (field_msgs(fb, "/customHeaders"))
+                    (auth_fields(&form.auth, fb))
                     fieldset.limits {
                         legend { "Delivery" }
                         p.muted { "Limits apply on each node. Deliveries past the rate wait; they never fail for it." }
@@ -319,5 +382,38 @@ pub(super) fn summary(detail: &str, errors: &[FieldError]) -> String {
             place(&first.path),
             first.message
         ),
+    }
+}
+
+/// The authentication fieldset: a method, and the fields of each (secrets never filled in).
+fn auth_fields(auth: &AuthForm<'_>, fb: &Feedback) -> Markup {
+    let keep = "empty: keep the stored one";
+    html! {
+        fieldset.auth {
+            legend { "Authentication to the receiver" }
+            label { "Method"
+                select name="auth_type" {
+                    option value="" selected[auth.kind.is_empty()] { "None" }
+                    option value="oauth2" selected[auth.kind == "oauth2"] { "OAuth2 client credentials" }
+                    option value="mtls" selected[auth.kind == "mtls"] { "Client certificate (mutual TLS)" }
+                }
+            }
+            (field_msgs(fb, "/auth"))
+            (field_msgs(fb, "/auth/type"))
+            p.muted { "OAuth2: a token is fetched from the token URL (client id and secret in HTTP Basic), kept until it expires, and sent as " code { "Authorization: Bearer" } "." }
+            label { "Token URL" input name="auth_token_url" type="url" value=(auth.token_url) placeholder="https://login.receiver.example/oauth2/token"; }
+            (field_msgs(fb, "/auth/tokenUrl"))
+            label { "Client id" input name="auth_client_id" value=(auth.client_id) autocomplete="off"; }
+            (field_msgs(fb, "/auth/clientId"))
+            label { "Client secret (stored encrypted, never shown; " (keep) ")" input name="auth_client_secret" type="password" value="" autocomplete="new-password"; }
+            (field_msgs(fb, "/auth/clientSecret"))
+            label { "Scope (optional)" input name="auth_scope" value=(auth.scope); }
+            (field_msgs(fb, "/auth/scope"))
+            p.muted { "Client certificate: presented in the TLS handshake of an https url." }
+            label { "Certificate (PEM, with its chain)" textarea name="auth_certificate" rows="3" spellcheck="false" { (auth.certificate) } }
+            (field_msgs(fb, "/auth/certificate"))
+            label { "Private key (PEM; stored encrypted, never shown; " (keep) ")" textarea name="auth_private_key" rows="3" spellcheck="false" autocomplete="off" {} }
+            (field_msgs(fb, "/auth/privateKey"))
+        }
     }
 }

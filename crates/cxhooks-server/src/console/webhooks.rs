@@ -19,7 +19,9 @@ use serde_json::json;
 
 use super::applications::{all, applications_of};
 use super::done::Done;
-use super::webhook_form::{WebhookForm, feedback_of, no_feedback, to_rows, webhook_form_page};
+use super::webhook_form::{
+    AuthForm, WebhookForm, feedback_of, no_feedback, to_rows, webhook_form_page,
+};
 /// `?app=`: one application.
 #[derive(Debug, Deserialize)]
 pub struct AppQuery {
@@ -293,6 +295,10 @@ pub async fn edit_webhook(
     };
     let apps = applications_of(&state, &session).await.unwrap_or_default();
     let (max_in_flight, max_per_second) = limits_text(&hook);
+    let shown = match service::webhooks::open_auth(&state, &hook) {
+        Ok(auth) => auth.map(|a| a.shown()).unwrap_or_default(),
+        Err(e) => return error_page(&session, &e),
+    };
     let form = WebhookForm {
         app: &app,
         url: &hook.url,
@@ -306,6 +312,7 @@ pub async fn edit_webhook(
         max_in_flight: &max_in_flight,
         max_per_second: &max_per_second,
         ordered: hook.ordered,
+        auth: AuthForm::of(&shown),
     };
     let action = format!("/console/webhooks/{app}/{id}");
     let default_in_flight = state.config.delivery.max_in_flight_per_webhook;

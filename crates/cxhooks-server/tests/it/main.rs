@@ -18,6 +18,7 @@ mod management;
 mod ordering;
 mod outage;
 mod outbound;
+mod outbound_auth;
 mod permissions;
 mod public_jwks;
 mod pull_feed;
