@@ -105,8 +105,9 @@ pub fn fingerprint(certificate: &str) -> String {
 
 /// A token kept for a webhook: for which settings, and until when.
 struct Kept {
-    /// The settings it was fetched with (another token endpoint, client or scope fetches anew).
-    for_settings: (String, String, Option<String>),
+    /// The settings it was fetched with (another token endpoint, client, secret or scope
+    /// fetches anew).
+    for_settings: (String, String, String, Option<String>),
     token: String,
     until: Instant,
 }
@@ -167,7 +168,12 @@ impl Tokens {
         else {
             return Err("not an OAuth2 webhook".into());
         };
-        let settings = (token_url.clone(), client_id.clone(), scope.clone());
+        let settings = (
+            token_url.clone(),
+            client_id.clone(),
+            client_secret.clone(),
+            scope.clone(),
+        );
         let slot = self.slot(hook);
         let mut kept = slot.lock().await;
         if let Some(k) = kept.as_ref()

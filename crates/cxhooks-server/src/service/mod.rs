@@ -30,6 +30,7 @@ pub mod groups;
 pub mod input;
 pub mod list;
 pub mod recover;
+pub mod request_in;
 pub mod webhook_in;
 pub mod webhooks;
 

@@ -391,6 +391,14 @@ async fn a_client_certificate_authenticates_deliveries(backend: Backend) {
             "oauth2",
         ),
         (
+            json!({"url": url, "filters": filters,
+                "customHeaders": [{"name": "authorization", "value": "Basic eA=="}],
+                "auth": {"type": "oauth2", "tokenUrl": "https://login.example/token",
+                    "clientId": "x", "clientSecret": "y"}}),
+            "/customHeaders",
+            "its own Authorization header",
+        ),
+        (
             json!({"url": url, "filters": filters, "auth": {"type": "oauth2", "clientId": "x", "clientSecret": "y"}}),
             "/auth/tokenUrl",
             "is required",

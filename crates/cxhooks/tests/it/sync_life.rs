@@ -118,15 +118,7 @@ async fn a_new_receiver_url_moves_the_syncs_own_webhook(backend: Backend) {
     let (_second, url) = s.sync(&[]);
     s.converge().await;
 
-    let app = s.sync_application().await;
-    let hooks = s
-        .call(
-            reqwest::Method::GET,
-            &format!("/webhooks/v1/applications/{app}/webhooks"),
-            Value::Null,
-        )
-        .await;
-    let hooks = hooks["items"].as_array().unwrap();
+    let hooks = sync_webhooks(&s).await;
     assert_eq!(hooks.len(), 1, "one webhook, not one per run: {hooks:?}");
     let replica = cxhooks_sync::replica::Replica::open(&s.replica_url())
         .await
@@ -136,6 +128,19 @@ async fn a_new_receiver_url_moves_the_syncs_own_webhook(backend: Backend) {
         hooks[0]["description"],
         format!("cxhooks-sync:{}:cremployee", replica.id().await.unwrap()).as_str()
     );
+}
+
+/// The webhooks of the sync's application.
+async fn sync_webhooks(s: &Source) -> Vec<Value> {
+    let app = s.sync_application().await;
+    let hooks = s
+        .call(
+            reqwest::Method::GET,
+            &format!("/webhooks/v1/applications/{app}/webhooks"),
+            Value::Null,
+        )
+        .await;
+    hooks["items"].as_array().unwrap().clone()
 }
 
 /// A retry schedule of 0.3 s: a sync down for longer than it, as one down for more than the
@@ -412,15 +417,7 @@ async fn a_pulling_sync_needs_no_inbound_port(backend: Backend) {
         std::net::TcpStream::connect(&listen).is_err(),
         "{listen} is listened on"
     );
-    let app = s.sync_application().await;
-    let hooks = s
-        .call(
-            reqwest::Method::GET,
-            &format!("/webhooks/v1/applications/{app}/webhooks"),
-            Value::Null,
-        )
-        .await;
-    let hooks = hooks["items"].as_array().unwrap();
+    let hooks = sync_webhooks(&s).await;
     assert_eq!(hooks.len(), 1, "the pushing webhook replaced: {hooks:?}");
     assert_eq!(hooks[0]["mode"], "pull");
     let hook = hooks[0]["_id"].as_str().unwrap().to_owned();
