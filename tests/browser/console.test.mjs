@@ -443,6 +443,32 @@ async function main() {
   assert.match(await page.locator("table tbody tr", { hasText: "shoesize" }).textContent(), /additionalinfo\.shoesize.*Shoe size.*number/s);
   await shot(page, "additional-field-defined");
 
+  console.log("a pull webhook: no url, its notifications kept for its feed");
+  await page.click("nav >> text=Webhooks");
+  await page.click("text=New webhook");
+  await page.fill("input[name=event_type]", "crjob:created");
+  await page.click("button:has-text('Create webhook')");
+  await page.waitForURL(/\/console\/webhooks\?app=/);
+  await page.getByText("Webhook created.").waitFor();
+  await Promise.all([page.waitForNavigation(),
+    page.locator("a", { hasText: "pull webhook (feed)" }).click()]);
+  assert.match(await page.textContent("code.feed"),
+    /^GET \/webhooks\/v1\/applications\/[0-9a-f-]+\/webhooks\/[0-9a-f-]+\/feed$/);
+  await shot(page, "pull-webhook");
+  const job = await fetch(`${base}/webhooks/v1/changes`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${pubToken.access_token}` },
+    body: JSON.stringify([{ type: "crjob:created", entityId: "70", data: {} }]),
+  });
+  assert.equal(job.status, 202);
+  await page.goto(`${base}/console/requests?q=70`);
+  const heldRow = page.locator("table.log tbody tr", { hasText: "crjob:created" });
+  await until("the held delivery", async () => {
+    await page.reload();
+    return (await heldRow.count()) === 1;
+  });
+  assert.match(await heldRow.textContent(), /held.*pull webhook \(feed\)/s);
+
   console.log("readable on a phone");
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true,
     storageState: await context.storageState() });

@@ -105,7 +105,12 @@ async fn purge(state: AppState) {
     loop {
         let now = state.clock.now_us();
         if after.is_none() {
-            // A pass starts: PostgreSQL's log gets its partitions ahead and loses its expired ones.
+            // A pass starts: held deliveries get their numbers first, so that one purged is a
+            // gap its feed's reader is told of (410), never skipped unnoticed.
+            if let Err(e) = state.store.number_all_feeds().await {
+                tracing::warn!(error = %e, "numbering the pull feeds failed; trying again");
+            }
+            // PostgreSQL's log gets its partitions ahead and loses its expired ones.
             prepare_log(&state).await;
             match state.store.drop_expired_log(now).await {
                 Ok(n) => count_purged(&state, "deliveries", n),

@@ -209,6 +209,7 @@ impl Store {
         // not find them (its attachment ids start at 1 again).
         deletes.push("DELETE FROM record_contents WHERE tenant = $1");
         deletes.push("DELETE FROM recoveries WHERE tenant = $1");
+        deletes.push("DELETE FROM feeds WHERE tenant = $1");
         deletes.push("DELETE FROM tenants WHERE name = $1");
         on_pool!(self, |pool| {
             let mut tx = crate::BeginWrite::begin_write(pool).await?;

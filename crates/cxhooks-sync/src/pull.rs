@@ -19,8 +19,10 @@ async fn log(r: &Receiver, kind: &str, text: &str) {
     let _ = r.replica.log(kind, text).await;
 }
 
-/// Catches up on what changed since `since` (RFC 3339), for notifications that were missed.
-async fn catch_up_since(r: &Receiver, since: Option<&str>, why: &str) {
+/// Catches up on what changed since `since` (RFC 3339; `None`: the replica's mark), for
+/// notifications that were missed; whether it did (if not, the caller reads the same entries
+/// again later, so nothing is passed over).
+async fn catch_up_since(r: &Receiver, since: Option<&str>, why: &str) -> bool {
     let mark = match since {
         Some(s) => Some(s.to_owned()),
         None => r.replica.mark(&r.entity).await.ok().flatten(),
@@ -32,20 +34,21 @@ async fn catch_up_since(r: &Receiver, since: Option<&str>, why: &str) {
             &format!("{why}; nothing to catch up from: run the sync with --reconcile"),
         )
         .await;
-        return;
+        return true;
     };
     log(r, "initial", &format!("{why}: catching up since {mark}")).await;
     match catch_up(r, &mark).await {
-        Ok(CatchUp::Done) => {}
+        Ok(CatchUp::Done) => true,
         Ok(CatchUp::TooOld(e)) => {
-            log(
-                r,
-                "error",
-                &format!("cannot catch up ({e}): run the sync with --reconcile"),
-            )
-            .await;
+            // Nothing more can be had from the source: only a reconcile repairs it.
+            let says = format!("cannot catch up ({e}): run the sync with --reconcile");
+            log(r, "error", &says).await;
+            true
         }
-        Err(e) => log(r, "error", &format!("catching up: {e}")).await,
+        Err(e) => {
+            log(r, "error", &format!("catching up: {e}")).await;
+            false
+        }
     }
 }
 
@@ -71,17 +74,26 @@ pub(crate) async fn follow(r: Arc<Receiver>, app: String, hook: String) {
                 continue;
             }
         };
+        // A cursor past the feed's end (the server's store restored from a backup) is as lost
+        // as one past retention.
+        let ahead = status == 400
+            && page["errors"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["path"] == "?cursor"));
         match status {
             200 => {}
-            410 => {
+            _ if status == 410 || ahead => {
                 let why = format!(
                     "the feed no longer holds what followed cursor {}: {}",
                     cursor.unwrap_or(0),
                     crate::api::problem_text(&page)
                 );
-                catch_up_since(&r, None, &why).await;
-                cursor = None;
-                let _ = r.replica.set_feed_cursor(&hook, None).await;
+                if catch_up_since(&r, None, &why).await {
+                    cursor = None;
+                    let _ = r.replica.set_feed_cursor(&hook, None).await;
+                } else {
+                    tokio::time::sleep(PAUSE).await;
+                }
                 continue;
             }
             other => {
@@ -118,7 +130,10 @@ pub(crate) async fn follow(r: Arc<Receiver>, app: String, hook: String) {
                     StatusCode::OK => {}
                     StatusCode::UNAUTHORIZED => {
                         let why = format!("feed entry {seq} did not verify");
-                        catch_up_since(&r, item["createdAt"].as_str(), &why).await;
+                        if !catch_up_since(&r, item["createdAt"].as_str(), &why).await {
+                            stalled = true;
+                            break;
+                        }
                     }
                     _ => {
                         // Not applied now: read again from here after a pause.

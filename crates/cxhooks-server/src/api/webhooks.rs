@@ -140,6 +140,11 @@ async fn write(
     let current = WebhookOut::value(&state, &hook, Vec::new())?;
     let value = if merge {
         let mut merged = current.clone();
+        // Another kind of `auth` replaces the current one whole: an OAuth2 member merged into
+        // a client certificate (or the reverse) would only be refused as unknown.
+        if given["auth"]["type"].is_string() && given["auth"]["type"] != current["auth"]["type"] {
+            merged["auth"] = Value::Null;
+        }
         merge_patch(&mut merged, &given);
         merged
     } else {

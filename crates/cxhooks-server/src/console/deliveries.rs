@@ -166,7 +166,7 @@ pub async fn list(
                 label { "Application" select name="app" { @for a in &apps { option value=(a.id) selected[a.id == app.id] { (a.name) } } } }
                 label { "Webhook" select name="webhook" {
                     option value="" { "any" }
-                    @for h in &hooks { option value=(h.id) selected[Some(h.id.to_string()) == given(&q.webhook)] { (h.url) } }
+                    @for h in &hooks { option value=(h.id) selected[Some(h.id.to_string()) == given(&q.webhook)] { (shown_url(h)) } }
                 } }
                 label { "Type" input name="type" list="event-types" value=(value(&q.event_type)) placeholder="any"; }
                 datalist #event-types {
@@ -202,7 +202,7 @@ fn table(
         hooks
             .iter()
             .find(|h| h.id.to_string() == id)
-            .map(|h| h.url.clone())
+            .map(|h| shown_url(h).to_owned())
     };
     html! {
         @if items.is_empty() { p.muted { "No deliveries match." } } @else {
@@ -389,5 +389,14 @@ pub async fn redeliver(
     match redelivered.await {
         Ok(_) => Redirect::to(&format!("/console/requests/{app}/{id}")).into_response(),
         Err(e) => error_page(&session, &e),
+    }
+}
+
+/// A webhook as lists name it: its url, or that it is a pull webhook.
+pub(super) fn shown_url(hook: &cxhooks_store::Webhook) -> &str {
+    if hook.is_pull() {
+        "pull webhook (feed)"
+    } else {
+        &hook.url
     }
 }

@@ -81,7 +81,7 @@ pub async fn webhooks(
                             tr {
                                 td {
                                     a href=(format!("/console/webhooks/{}/{}", app.id, h.id)) {
-                                        @if h.is_pull() { "pull webhook (feed)" } @else { (h.url) }
+                                        (super::deliveries::shown_url(h))
                                     }
                                     @if let Some(d) = &h.description { div.muted { (d) } }
                                 }

@@ -3,6 +3,7 @@
 //! client certificate (mutual TLS). Its secrets are sealed at rest with the webhook
 //! (`seal::seal_auth`) and never shown, logged or written into an attempt's error.
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -103,19 +104,28 @@ pub fn fingerprint(certificate: &str) -> String {
     format!("sha256:{hex}")
 }
 
+/// Token endpoint, client id, secret and scope: another of any fetches a new token.
+type Settings = (String, String, String, Option<String>);
+
 /// A token kept for a webhook: for which settings, and until when.
 struct Kept {
-    /// The settings it was fetched with (another token endpoint, client, secret or scope
-    /// fetches anew).
-    for_settings: (String, String, String, Option<String>),
+    for_settings: Settings,
     token: String,
     until: Instant,
+}
+
+/// What a webhook's token slot holds: the token, or the last failure to get one (its waiters
+/// fail with it at once rather than each asking a token endpoint that does not answer).
+#[derive(Default)]
+struct Slot {
+    kept: Option<Kept>,
+    failed: Option<(Settings, Instant, String)>,
 }
 
 /// Bearer tokens per webhook, fetched one at a time per webhook.
 #[derive(Default)]
 pub struct Tokens {
-    kept: Mutex<HashMap<cxhooks_store::WebhookId, Arc<tokio::sync::Mutex<Option<Kept>>>>>,
+    slots: Mutex<HashMap<cxhooks_store::WebhookId, Arc<tokio::sync::Mutex<Slot>>>>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -132,6 +142,8 @@ const MARGIN: Duration = Duration::from_secs(30);
 const DEFAULT_LIFE: Duration = Duration::from_secs(300);
 /// Most of a token endpoint's answer read.
 const ANSWER_CAP: usize = 64 * 1024;
+/// How long a failure to get a token is answered without asking again.
+const FAILED_FOR: Duration = Duration::from_secs(1);
 
 #[derive(Deserialize)]
 struct TokenAnswer {
@@ -141,12 +153,12 @@ struct TokenAnswer {
 }
 
 impl Tokens {
-    fn slot(&self, hook: cxhooks_store::WebhookId) -> Arc<tokio::sync::Mutex<Option<Kept>>> {
-        let mut kept = self.kept.lock().expect("not poisoned");
-        if kept.len() > 10_000 {
-            kept.retain(|_, slot| Arc::strong_count(slot) > 1);
+    fn slot(&self, hook: cxhooks_store::WebhookId) -> Arc<tokio::sync::Mutex<Slot>> {
+        let mut slots = self.slots.lock().expect("not poisoned");
+        if slots.len() > 10_000 {
+            slots.retain(|_, slot| Arc::strong_count(slot) > 1);
         }
-        kept.entry(hook).or_default().clone()
+        slots.entry(hook).or_default().clone()
     }
 
     /// A bearer token for `hook`: the kept one, unless `stale` (the receiver refused it) names
@@ -168,65 +180,96 @@ impl Tokens {
         else {
             return Err("not an OAuth2 webhook".into());
         };
-        let settings = (
+        let settings: Settings = (
             token_url.clone(),
             client_id.clone(),
             client_secret.clone(),
             scope.clone(),
         );
         let slot = self.slot(hook);
-        let mut kept = slot.lock().await;
-        if let Some(k) = kept.as_ref()
+        let mut slot = slot.lock().await;
+        if let Some(k) = slot.kept.as_ref()
             && k.for_settings == settings
             && k.until > Instant::now()
             && stale != Some(k.token.as_str())
         {
             return Ok(k.token.clone());
         }
-        *kept = None;
-        let mut form = vec![("grant_type", "client_credentials")];
-        if let Some(scope) = scope {
-            form.push(("scope", scope));
+        if let Some((failed_for, until, why)) = &slot.failed
+            && *failed_for == settings
+            && *until > Instant::now()
+        {
+            return Err(why.clone());
         }
-        let answer = client
-            .post(token_url)
-            .basic_auth(client_id, Some(client_secret))
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "token endpoint {token_url}: {}",
-                    super::sender::describe(&e, timeout)
-                )
-            })?;
-        let status = answer.status();
-        let mut body = Vec::new();
-        let mut answer = answer;
-        while let Ok(Some(chunk)) = answer.chunk().await {
-            body.extend_from_slice(&chunk);
-            if body.len() >= ANSWER_CAP {
-                break;
+        slot.kept = None;
+        match fetch(client, &settings, timeout).await {
+            Ok((token, life)) => {
+                slot.failed = None;
+                slot.kept = Some(Kept {
+                    for_settings: settings,
+                    token: token.clone(),
+                    until: Instant::now() + life.saturating_sub(MARGIN),
+                });
+                Ok(token)
+            }
+            Err(why) => {
+                slot.failed = Some((settings, Instant::now() + FAILED_FOR, why.clone()));
+                Err(why)
             }
         }
-        if !status.is_success() {
-            let said: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-            return Err(format!(
-                "token endpoint {token_url} answered {status}: {said}"
-            ));
-        }
-        let token: TokenAnswer = serde_json::from_slice(&body)
-            .map_err(|e| format!("token endpoint {token_url} answered no access_token ({e})"))?;
-        let life = token
-            .expires_in
-            .map_or(DEFAULT_LIFE, Duration::from_secs)
-            .min(LONGEST);
-        *kept = Some(Kept {
-            for_settings: settings,
-            token: token.access_token.clone(),
-            until: Instant::now() + life.saturating_sub(MARGIN),
-        });
-        Ok(token.access_token)
     }
+}
+
+/// Asks the token endpoint for a token: the token and how long it lives. An error says what
+/// the endpoint answered, with the client's secret (and its Basic form) taken out.
+async fn fetch(
+    client: &reqwest::Client,
+    (token_url, client_id, client_secret, scope): &Settings,
+    timeout: Duration,
+) -> Result<(String, Duration), String> {
+    let mut form = vec![("grant_type", "client_credentials")];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    let mut answer = client
+        .post(token_url)
+        .basic_auth(client_id, Some(client_secret))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "token endpoint {token_url}: {}",
+                super::sender::describe(&e, timeout)
+            )
+        })?;
+    let status = answer.status();
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = answer.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= ANSWER_CAP {
+            break;
+        }
+    }
+    if !status.is_success() {
+        let said: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{client_id}:{client_secret}"));
+        let said = said
+            .replace(client_secret.as_str(), "…")
+            .replace(&basic, "…");
+        return Err(format!(
+            "token endpoint {token_url} answered {status}: {said}"
+        ));
+    }
+    // The answer's text is not quoted: it holds the token.
+    let token: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
+        format!("token endpoint {token_url} answered {status} without a usable access_token")
+    })?;
+    let life = token
+        .expires_in
+        .map_or(DEFAULT_LIFE, Duration::from_secs)
+        .min(LONGEST);
+    Ok((token.access_token, life))
 }

@@ -234,7 +234,9 @@ impl Sender {
         let Some(pem) = auth.and_then(OutboundAuth::identity_pem) else {
             return Ok(self.client.clone());
         };
-        let held = super::auth::fingerprint(&String::from_utf8_lossy(&pem));
+        // The whole identity: a new key for the same certificate makes a new client.
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &pem);
+        let held: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         let mut mtls = self.mtls.lock().expect("not poisoned");
         if let Some((fingerprint, client)) = mtls.get(&hook.id)
             && *fingerprint == held
@@ -338,34 +340,45 @@ impl Sender {
         let oauth = auth.filter(|a| matches!(a, OutboundAuth::OAuth2 { .. }));
         // An OAuth2 webhook's request carries a bearer token; a 401 fetches a new one and sends
         // once more (the token may have been revoked or rotated before it expired).
-        let (mut bearer, mut again) = (None::<String>, false);
-        let sent = loop {
-            if let Some(auth) = oauth {
-                let stale = bearer.as_deref().filter(|_| again);
-                match self.bearer(hook, auth, stale).await {
-                    Ok(token) => bearer = Some(token),
-                    Err(why) => {
-                        observed.error = Some(why);
-                        break None;
-                    }
+        let attempt = async {
+            let (mut bearer, mut again) = (None::<String>, false);
+            loop {
+                if let Some(auth) = oauth {
+                    let stale = bearer.as_deref().filter(|_| again);
+                    bearer = Some(self.bearer(hook, auth, stale).await?);
                 }
+                let request = self.request(&client, hook, payload, signature, key_id, standard);
+                let sent = match &bearer {
+                    Some(token) => request.bearer_auth(token),
+                    None => request,
+                }
+                .send()
+                .await;
+                let refused =
+                    matches!(&sent, Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED);
+                if refused && oauth.is_some() && !again {
+                    again = true;
+                    continue;
+                }
+                return Ok::<_, String>(sent);
             }
-            let request = self.request(&client, hook, payload, signature, key_id, standard);
-            let sent = match &bearer {
-                Some(token) => request.bearer_auth(token),
-                None => request,
-            }
-            .send()
-            .await;
-            let refused = matches!(&sent, Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED);
-            if refused && oauth.is_some() && !again {
-                again = true;
-                continue;
-            }
-            break Some(sent);
         };
-        if let Some(sent) = sent {
-            self.read_answer(&mut observed, sent, at).await;
+        // One deadline for an OAuth2 webhook's whole attempt (token, request, one more of each
+        // after a 401), so that a claim's lease covers it as it covers a plain request.
+        let sent = match oauth {
+            Some(_) => tokio::time::timeout(self.timeout, attempt)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "timed out after {} (the token request and the delivery together)",
+                        humantime::format_duration(self.timeout)
+                    ))
+                }),
+            None => attempt.await,
+        };
+        match sent {
+            Ok(sent) => self.read_answer(&mut observed, sent, at).await,
+            Err(why) => observed.error = Some(why),
         }
         observed.duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
         observed

@@ -121,6 +121,14 @@ pub(super) fn check(
         auth.token_url = text(p, map, "tokenUrl", true, 2048);
         if let Some(token_url) = &auth.token_url {
             check_url(state, p, token_url, ("/auth/tokenUrl", "tokenUrl"));
+            // The client secret travels to it: in clear text only where private targets are
+            // allowed (a test set-up, a closed network).
+            if !token_url.starts_with("https://") && !state.config.delivery.allow_private_targets {
+                p.add(
+                    "/auth/tokenUrl",
+                    "'tokenUrl' must be https: the client secret is sent to it",
+                );
+            }
         }
         auth.client_id = text(p, map, "clientId", true, 255);
         auth.client_secret = text(p, map, "clientSecret", false, 4096);

@@ -409,7 +409,7 @@ pub async fn redeliver(
             "the webhook of this event is deleted, disabled or in error: enable it (or create it again) first",
         ));
     }
-    if record.status == DeliveryStatus::Held {
+    if record.status == DeliveryStatus::Held || hook.as_ref().is_some_and(|h| h.pull) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "pull-delivery",

@@ -198,7 +198,11 @@ pub async fn read(state: &AppState, hook: &Webhook, query: &FeedQuery) -> Result
                 ));
             }
             Some(c) => c,
-            None => match state.store.read_feed(&hook.tenant, hook.id, 0, 1).await? {
+            None => match state
+                .store
+                .read_feed(&hook.tenant, hook.id, (0, last), 1)
+                .await?
+            {
                 FeedRead::Gone { oldest: Some(o) } => o - 1,
                 FeedRead::Gone { oldest: None } => last,
                 FeedRead::Entries(_) => 0,
@@ -206,7 +210,7 @@ pub async fn read(state: &AppState, hook: &Webhook, query: &FeedQuery) -> Result
         };
         match state
             .store
-            .read_feed(&hook.tenant, hook.id, cursor, q.limit)
+            .read_feed(&hook.tenant, hook.id, (cursor, last), q.limit)
             .await?
         {
             FeedRead::Gone { oldest } => return Err(gone(cursor, oldest, state)),

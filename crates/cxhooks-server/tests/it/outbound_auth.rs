@@ -413,10 +413,24 @@ async fn a_client_certificate_authenticates_deliveries(backend: Backend) {
         assert_problem(&a, 400, path, says);
     }
 
+    // Made with OAuth2 first, then patched to a client certificate: the new kind replaces the
+    // old one whole.
+    let oauth = json!({"type": "oauth2", "tokenUrl": "https://login.example/token",
+        "clientId": "x", "clientSecret": "y"});
     let created = s
-        .hook_with(&json!({"url": url, "auth": auth, "filters": filters}))
+        .hook_with(&json!({"url": url, "auth": oauth, "filters": filters}))
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
+    let path = format!(
+        "/webhooks/v1/applications/{}/webhooks/{}",
+        s.app_id,
+        created.body["_id"].as_str().unwrap()
+    );
+    let created = s
+        .app
+        .json("PATCH", &path, &s.manager, &json!({"auth": auth}))
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text);
     assert_eq!(created.body["auth"]["certificate"], pki.client.0.as_str());
     assert!(
         created.body["auth"]["fingerprint"]

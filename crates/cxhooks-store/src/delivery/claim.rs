@@ -320,7 +320,8 @@ impl Store {
                 sqlx::query(
                     "UPDATE deliveries SET status = 'pending', series_attempts = 0, series_started = NULL, \
                      signature = NULL, next_attempt_at = $4, lease_until = NULL, lease_owner = NULL, \
-                     updated_at = $4 WHERE tenant = $1 AND application_id = $2 AND id = $3",
+                     updated_at = $4 WHERE tenant = $1 AND application_id = $2 AND id = $3 \
+                     AND status <> 'held'",
                 )
                 .bind(tenant.as_str())
                 .bind(Id::from(app_id))

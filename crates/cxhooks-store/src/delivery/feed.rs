@@ -66,20 +66,21 @@ struct Row {
 }
 
 /// Numbers one round of `$hook`'s unnumbered held deliveries (in id order: acceptance order)
-/// after `$last`, inside `$tx`; the number of rows numbered.
+/// after `$last`, inside `$tx`; the numbers given. A row that left meanwhile (its webhook
+/// deleted) leaves its number unused: the highest given, not the count, is the new last.
 macro_rules! number_round {
     ($tx:expr, $hook:expr, $last:expr) => {
-        sqlx::query(
+        sqlx::query_scalar::<_, i64>(
             "WITH todo AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM deliveries \
              WHERE webhook_id = $1 AND status = 'held' AND feed_seq IS NULL ORDER BY id LIMIT $3) \
-             UPDATE deliveries SET feed_seq = $2 + todo.n FROM todo WHERE deliveries.id = todo.id",
+             UPDATE deliveries SET feed_seq = $2 + todo.n FROM todo WHERE deliveries.id = todo.id \
+             RETURNING deliveries.feed_seq",
         )
         .bind(Id::from($hook.uuid()))
         .bind($last)
         .bind(ROUND)
-        .execute(&mut *$tx)
+        .fetch_all(&mut *$tx)
         .await?
-        .rows_affected()
     };
 }
 
@@ -122,9 +123,9 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
                 loop {
-                    let n = number_round!(tx, hook, last);
-                    last += i64::try_from(n).unwrap_or(i64::MAX);
-                    if n < ROUND as u64 {
+                    let given = number_round!(tx, hook, last);
+                    last = given.iter().copied().fold(last, i64::max);
+                    if given.len() < ROUND as usize {
                         break;
                     }
                 }
@@ -141,6 +142,24 @@ impl Store {
             crate::Pool::Sqlite(pool) => numbered!(pool),
             crate::Pool::Postgres(pool) => numbered!(pool),
         }
+    }
+
+    /// Numbers the held deliveries of every feed that has some unnumbered (before a purge
+    /// pass: see [`crate::Purge`]).
+    pub async fn number_all_feeds(&self) -> Result<(), StoreError> {
+        let feeds: Vec<(IdText, String)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT DISTINCT webhook_id, tenant FROM deliveries \
+             WHERE status = 'held' AND feed_seq IS NULL"
+        )
+        .fetch_all(pool)
+        .await)?;
+        for (hook, tenant) in feeds {
+            let hook = WebhookId::try_from(hook)
+                .map_err(|e| StoreError::Corrupt(format!("a stored webhook id: {e}")))?;
+            let tenant = TenantName::parse(&tenant)?;
+            self.number_feed(&tenant, hook).await?;
+        }
+        Ok(())
     }
 
     /// The feed's position (all zero before its first delivery was numbered).
@@ -164,12 +183,13 @@ impl Store {
 
     /// Up to `limit` numbered entries of `hook`'s feed after `cursor`, in order; stops before a
     /// gap (entries past retention are gone), and answers [`FeedRead::Gone`] when the first one
-    /// after `cursor` is. Numbers above the last one handed out read as none.
+    /// after `cursor` is. `last` is what [`Store::number_feed`] answered before: every number up
+    /// to it committed before this read, so one of them missing was purged.
     pub async fn read_feed(
         &self,
         tenant: &TenantName,
         hook: WebhookId,
-        cursor: i64,
+        (cursor, last): (i64, i64),
         limit: u32,
     ) -> Result<FeedRead, StoreError> {
         let rows: Vec<Row> = on_pool!(self, |pool| sqlx::query_as(
@@ -209,7 +229,7 @@ impl Store {
                 created_at: row.created_at,
             });
         }
-        if entries.is_empty() && cursor < self.feed_position(hook).await?.last {
+        if entries.is_empty() && cursor < last {
             // Numbered past the cursor, and nothing after it kept.
             return Ok(FeedRead::Gone { oldest: None });
         }

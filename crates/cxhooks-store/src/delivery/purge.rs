@@ -10,7 +10,8 @@ use crate::{DeliveryId, Store, StoreError, on_pool, on_writer};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Purge {
     /// Delivered deliveries last updated before this, and pull webhooks' held ones created
-    /// before it (past it, their feed's cursors answer 410).
+    /// before it once numbered (a cursor before a purged number answers 410; an unnumbered one
+    /// is kept until numbered, see `Store::number_all_feeds`, so none goes unnoticed).
     pub delivered_before: Option<i64>,
     /// Failed, cancelled and quota-refused deliveries last updated before this.
     pub failed_before: Option<i64>,
@@ -37,7 +38,8 @@ pub(crate) fn first_id_at(us: i64) -> uuid::Uuid {
 macro_rules! purged_rows {
     () => {
         "WHERE id > $1 AND id <= $2 AND (\
-         (status IN ('delivered', 'held') AND updated_at < $3) OR \
+         (status = 'delivered' AND updated_at < $3) OR \
+         (status = 'held' AND feed_seq IS NOT NULL AND updated_at < $3) OR \
          (status IN ('failed', 'cancelled', 'quota_exceeded') AND updated_at < $4))"
     };
 }

@@ -216,6 +216,11 @@ impl Store {
                 .bind(app.to_string());
             if let Some(hook) = hook {
                 deleting = deleting.bind(hook.to_string());
+                // A pull webhook's feed position goes with it.
+                sqlx::query("DELETE FROM feeds WHERE webhook_id = $1")
+                    .bind(Id::from(hook.uuid()))
+                    .execute(&mut *tx)
+                    .await?;
             }
             let n = deleting.execute(&mut *tx).await?.rows_affected();
             if n == 1 {

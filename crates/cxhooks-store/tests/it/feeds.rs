@@ -36,6 +36,21 @@ async fn accept(
     store.accept_changes(tenant, &accept, now).await.unwrap()
 }
 
+/// The feed after `cursor`, as the API reads it: numbered first.
+async fn read_at(
+    store: &Store,
+    t: &TenantName,
+    hook: WebhookId,
+    cursor: i64,
+    limit: u32,
+) -> FeedRead {
+    let last = store.number_feed(t, hook).await.unwrap();
+    store
+        .read_feed(t, hook, (cursor, last), limit)
+        .await
+        .unwrap()
+}
+
 fn entries(read: FeedRead) -> Vec<FeedEntry> {
     match read {
         FeedRead::Entries(e) => e,
@@ -101,7 +116,7 @@ async fn a_pull_feed_numbers_held_deliveries_in_order_and_reads_them_back(backen
         3,
         "numbered once"
     );
-    let all = entries(store.read_feed(t, hook, 0, 100).await.unwrap());
+    let all = entries(read_at(&store, t, hook, 0, 100).await);
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(
         all.iter().map(|e| e.id).collect::<Vec<_>>(),
@@ -109,9 +124,9 @@ async fn a_pull_feed_numbers_held_deliveries_in_order_and_reads_them_back(backen
         "in acceptance order"
     );
     assert_eq!(all[0].payload, first[0].payload, "the payload as published");
-    assert_eq!(seqs(store.read_feed(t, hook, 1, 1).await.unwrap()), [2]);
+    assert_eq!(seqs(read_at(&store, t, hook, 1, 1).await), [2]);
     assert_eq!(
-        seqs(store.read_feed(t, hook, 3, 100).await.unwrap()),
+        seqs(read_at(&store, t, hook, 3, 100).await),
         Vec::<i64>::new()
     );
 
@@ -119,7 +134,7 @@ async fn a_pull_feed_numbers_held_deliveries_in_order_and_reads_them_back(backen
     let later = held(2, app, hook, now + 20 * S);
     accept(&store, t, &later, 10_000, now + 20 * S).await;
     assert_eq!(store.number_feed(t, hook).await.unwrap(), 5);
-    let tail = entries(store.read_feed(t, hook, 3, 100).await.unwrap());
+    let tail = entries(read_at(&store, t, hook, 3, 100).await);
     assert_eq!(
         tail.iter().map(|e| e.id).collect::<Vec<_>>(),
         [later[0].id, later[1].id]
@@ -147,14 +162,11 @@ async fn a_pull_feed_numbers_held_deliveries_in_order_and_reads_them_back(backen
             None => break,
         }
     }
-    match store.read_feed(t, hook, 0, 100).await.unwrap() {
+    match read_at(&store, t, hook, 0, 100).await {
         FeedRead::Gone { oldest } => assert_eq!(oldest, Some(4)),
         FeedRead::Entries(e) => panic!("read {} entries past retention", e.len()),
     }
-    assert_eq!(
-        seqs(store.read_feed(t, hook, 3, 100).await.unwrap()),
-        [4, 5]
-    );
+    assert_eq!(seqs(read_at(&store, t, hook, 3, 100).await), [4, 5]);
     // Everything gone: a cursor below the last number reads as gone, the last one as empty.
     let purge = Purge {
         delivered_before: Some(now + 30 * S),
@@ -162,10 +174,39 @@ async fn a_pull_feed_numbers_held_deliveries_in_order_and_reads_them_back(backen
     };
     store.purge_batch(&purge, None, 100).await.unwrap();
     assert!(matches!(
-        store.read_feed(t, hook, 4, 100).await.unwrap(),
+        read_at(&store, t, hook, 4, 100).await,
         FeedRead::Gone { oldest: None }
     ));
-    assert!(entries(store.read_feed(t, hook, 5, 100).await.unwrap()).is_empty());
+    assert!(entries(read_at(&store, t, hook, 5, 100).await).is_empty());
+
+    // Held deliveries nobody numbered yet are not purged: retention numbers them first
+    // (`number_all_feeds`), so that their purge is a gap the reader is told of.
+    let unread = held(2, app, hook, now);
+    accept(&store, t, &unread, 10_000, now).await;
+    let far = Purge {
+        delivered_before: Some(now + 60 * S),
+        failed_before: None,
+    };
+    store.purge_batch(&far, None, 100).await.unwrap();
+    assert_eq!(
+        store.feed_position(hook).await.unwrap().last,
+        5,
+        "not numbered by the purge"
+    );
+    assert_eq!(
+        seqs(read_at(&store, t, hook, 5, 100).await),
+        [6, 7],
+        "kept, unnumbered"
+    );
+    let more = held(1, app, hook, now);
+    accept(&store, t, &more, 10_000, now).await;
+    store.number_all_feeds().await.unwrap();
+    assert_eq!(store.feed_position(hook).await.unwrap().last, 8);
+    store.purge_batch(&far, None, 100).await.unwrap();
+    assert!(matches!(
+        read_at(&store, t, hook, 7, 100).await,
+        FeedRead::Gone { oldest: None }
+    ));
 }
 
 /// A held delivery whose transaction is still open has no number yet, even though a later one
@@ -215,12 +256,12 @@ async fn a_number_is_handed_out_only_once_every_lower_one_committed(backend: Bac
     let quick = held(1, app, hook, now);
     accept(&store, t, &quick, 10_000, now).await;
     assert_eq!(store.number_feed(t, hook).await.unwrap(), 1);
-    let read = entries(store.read_feed(t, hook, 0, 100).await.unwrap());
+    let read = entries(read_at(&store, t, hook, 0, 100).await);
     assert_eq!(read.iter().map(|e| e.id).collect::<Vec<_>>(), [quick[0].id]);
 
     tx.commit().await.unwrap();
     assert_eq!(store.number_feed(t, hook).await.unwrap(), 2);
-    let read = entries(store.read_feed(t, hook, 1, 100).await.unwrap());
+    let read = entries(read_at(&store, t, hook, 1, 100).await);
     assert_eq!(read.iter().map(|e| e.id).collect::<Vec<_>>(), [early]);
     assert_eq!(read[0].payload, b"{\"n\":\"early\"}");
 
@@ -229,7 +270,7 @@ async fn a_number_is_handed_out_only_once_every_lower_one_committed(backend: Bac
     accept(&store, t, &held(50, app, hook, now), 10_000, now).await;
     let (a, b) = tokio::join!(store.number_feed(t, hook), second.number_feed(t, hook));
     assert_eq!(a.unwrap().max(b.unwrap()), 52);
-    let read = seqs(store.read_feed(t, hook, 0, 100).await.unwrap());
+    let read = seqs(read_at(&store, t, hook, 0, 100).await);
     assert_eq!(read, (1..=52).collect::<Vec<i64>>());
 }
 
