@@ -58,6 +58,39 @@ impl std::fmt::Debug for OutboundAuth {
 }
 
 impl OutboundAuth {
+    /// `hook`'s, unsealed; `None` when it has none.
+    pub fn open(
+        master: &cxhooks_signing::MasterKey,
+        hook: &cxhooks_store::Webhook,
+    ) -> Result<Option<Self>, crate::seal::SealError> {
+        let Some(plain) = crate::seal::open_auth(master, hook)? else {
+            return Ok(None);
+        };
+        // The reason names only the JSON position, never the plaintext (it holds secrets).
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|e| crate::seal::SealError::Corrupt {
+                what: "outbound authentication",
+                id: hook.id.to_string(),
+                reason: format!(
+                    "not an authentication (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            })
+    }
+
+    /// Sealed for webhook `id` of `tenant`.
+    pub fn seal(
+        &self,
+        master: &cxhooks_signing::MasterKey,
+        tenant: &cxhooks_store::TenantName,
+        id: cxhooks_store::WebhookId,
+    ) -> Vec<u8> {
+        let json = serde_json::to_vec(self).expect("serialisable");
+        crate::seal::seal_auth(master, tenant, id, &json)
+    }
+
     /// `oauth2` or `mtls`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -183,7 +183,7 @@ fn opened(master: &MasterKey, hook: &Webhook) -> Opened {
             None
         }
     };
-    let auth = match crate::seal::open_auth(master, hook) {
+    let auth = match super::auth::OutboundAuth::open(master, hook) {
         Ok(auth) => Some(auth),
         Err(e) => {
             tracing::error!(webhook = %hook.id, error = %e, "the webhook's authentication does not open: its deliveries wait");

@@ -137,7 +137,7 @@ pub fn open_headers(state: &AppState, hook: &Webhook) -> Result<Vec<CustomHeader
 
 /// The webhook's outbound authentication, unsealed.
 pub fn open_auth(state: &AppState, hook: &Webhook) -> Result<Option<OutboundAuth>, ApiError> {
-    crate::seal::open_auth(&state.master, hook).map_err(ApiError::internal)
+    OutboundAuth::open(&state.master, hook).map_err(ApiError::internal)
 }
 
 /// `input` resolved against what `hook` stores (secrets left out are kept), sealed for it.
@@ -151,7 +151,7 @@ fn sealed_auth(
         return Ok((None, None));
     };
     let auth = input.resolve(stored)?;
-    let sealed = crate::seal::seal_auth(&state.master, &hook.tenant, hook.id, &auth);
+    let sealed = auth.seal(&state.master, &hook.tenant, hook.id);
     Ok((Some(sealed), Some(auth)))
 }
 

@@ -281,7 +281,7 @@ async fn the_console_form_backtests_as_it_is_typed(backend: Backend) {
             &[
                 ("csrf", &csrf),
                 ("app", &s.app_id),
-                ("url", ""),
+                ("url", "not a url yet"),
                 ("event_type", ""),
                 ("condition", ""),
                 ("event_type", "cremployee:updated"),
@@ -291,7 +291,7 @@ async fn the_console_form_backtests_as_it_is_typed(backend: Backend) {
         .await;
     assert_eq!(checked.status, 200, "{}", checked.text);
     let checked: Value = serde_json::from_str(&checked.text).unwrap();
-    assert_eq!(checked["valid"], false, "no url yet");
+    assert_eq!(checked["valid"], false, "the url is not one yet");
     assert_eq!(
         checked["backtest"]["summary"],
         "Would have matched 4 of the last 16 changes."
