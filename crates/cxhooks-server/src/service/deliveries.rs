@@ -27,7 +27,7 @@ pub struct EventQuery {
     /// Only this event type (`cremployee:updated`, `cxhooks:ping`).
     #[serde(rename = "type")]
     pub event_type: Option<String>,
-    /// `pending`, `delivered`, `retrying`, `failed`, `cancelled` or `quota_exceeded`.
+    /// `pending`, `delivered`, `retrying`, `failed`, `cancelled`, `quota_exceeded` or `held`.
     pub status: Option<String>,
     /// Created at or after (RFC 3339).
     pub since: Option<String>,
@@ -118,6 +118,8 @@ pub enum EventStatus {
     Cancelled,
     /// Past the client's monthly notification quota: recorded, not sent.
     QuotaExceeded,
+    /// A pull webhook's: kept for its consumer to read from the feed, never sent.
+    Held,
 }
 
 /// One attempt to send a delivery.
